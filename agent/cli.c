@@ -1,0 +1,128 @@
+/* The subcommand table with each command's usage (the contract operators'
+ * scripts rely on), and the helpers every command shares. */
+#include "agent/cli.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+const tend_cli_command tend_cli_commands[] = {
+	{ "validate", "check the fleet's manifests and report every problem",
+	  "usage: tend validate [--repo DIR] [--json]\n"
+	  "\n"
+	  "Parse fleet.yaml and services/*/service.yaml and report every problem as\n"
+	  "path:line:col: error: message. Exit 0 when the fleet is valid, 1 otherwise.\n"
+	  "\n"
+	  "  --repo DIR   the fleet repository (default: the current directory)\n"
+	  "  --json       print the diagnostics as JSON on stdout\n",
+	  tend_cmd_validate },
+	{ "render", "write one host's rendered outputs (no secrets) into a directory",
+	  "usage: tend render --repo DIR --host NAME --out DIR [--commit REV]\n"
+	  "\n"
+	  "Render what the manifests imply for one host: proxy routes (Traefik or Caddy)\n"
+	  "and the host's NixOS inputs (hosts/<host>.json). Secrets are never rendered.\n"
+	  "\n"
+	  "  --repo DIR     the fleet repository (a git work tree when --commit is given)\n"
+	  "  --host NAME    a host named in fleet.yaml\n"
+	  "  --out DIR      where to write the outputs\n"
+	  "  --commit REV   render that commit instead of the files in DIR\n",
+	  tend_cmd_render },
+	{ "diff", "show what changes between two commits, per host",
+	  "usage: tend diff --repo DIR FROM TO [--host NAME] [--json]\n"
+	  "\n"
+	  "For each host, a unified diff of every rendered output that differs between\n"
+	  "commits FROM and TO, and a summary line per host. Exit 0 when nothing differs,\n"
+	  "2 when something does, 1 on error.\n",
+	  tend_cmd_diff },
+	{ "plan", "show the ordered actions a reconcile would take on this host",
+	  "usage: tend plan --config FILE [--json]\n"
+	  "\n"
+	  "Compare what the newest commit wants with what this host runs and print the\n"
+	  "ordered actions. Exit 0 when there is nothing to do, 2 when there is, 1 on error.\n",
+	  tend_cmd_plan },
+	{ "reconcile", "fetch, verify, render and converge this host once",
+	  "usage: tend reconcile --once --config FILE [--retry] [--allow-non-fast-forward]\n"
+	  "\n"
+	  "Run one reconcile. Exit 0 when the host converged (or had nothing to do),\n"
+	  "1 on error or when a change was rolled back.\n"
+	  "\n"
+	  "  --retry                    apply a commit that failed before\n"
+	  "  --allow-non-fast-forward   accept a branch head that does not descend from\n"
+	  "                             the applied commit, for this reconcile only\n",
+	  tend_cmd_reconcile },
+	{ "run", "run the agent: poll, reconcile, alert, serve status",
+	  "usage: tend run --config FILE [-n]\n"
+	  "\n"
+	  "  -n   check the configuration and exit (0 valid, 1 not)\n",
+	  tend_cmd_run },
+	{ "status", "show this host's status, or every host's with --fleet",
+	  "usage: tend status --config FILE [--fleet] [--json]\n",
+	  tend_cmd_status },
+	{ "history", "list past reconciles on this host",
+	  "usage: tend history --config FILE [--json] [--limit N]\n",
+	  tend_cmd_history },
+	{ "rollback", "re-activate a previous generation by hand",
+	  "usage: tend rollback --config FILE [--to GENERATION]\n",
+	  tend_cmd_rollback },
+	{ "secret", "decrypt an age or sops file",
+	  "usage: tend secret decrypt [-i IDENTITY]... [--passphrase-file F] FILE [--extract PATH]\n"
+	  "\n"
+	  "Print the plaintext of an age file, or the decrypted sops document (or one\n"
+	  "value with --extract '[\"a\"][\"b\"]'). The format is detected.\n"
+	  "\n"
+	  "  -i, --identity FILE     an age key file or OpenSSH Ed25519 private key (repeatable)\n"
+	  "  --passphrase-file FILE  passphrase for scrypt-encrypted age files\n"
+	  "  --extract PATH          one value of a sops document\n",
+	  tend_cmd_secret },
+	{ NULL, NULL, NULL, NULL }
+};
+
+const tend_cli_command *tend_cli_command_find(const char *name)
+{
+	const tend_cli_command *c;
+
+	for (c = tend_cli_commands; c->name; c++)
+		if (!strcmp(c->name, name))
+			return c;
+	return NULL;
+}
+
+void tend_cli_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("tend: error: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int tend_cli_usage(const char *name, FILE *to, int code)
+{
+	const tend_cli_command *c = tend_cli_command_find(name);
+
+	if (c)
+		fputs(c->usage, to);
+	return code;
+}
+
+int tend_cli_wants_help(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			break;
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+			return 1;
+	}
+	return 0;
+}
+
+int tend_cli_not_implemented(const char *name, int argc, char **argv)
+{
+	if (tend_cli_wants_help(argc, argv))
+		return tend_cli_usage(name, stdout, TEND_EXIT_OK);
+	tend_cli_error("'tend %s' is not implemented yet", name);
+	return TEND_EXIT_ERROR;
+}

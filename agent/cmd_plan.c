@@ -1,0 +1,7 @@
+/* tend plan: placeholder until its issue lands; keeps the contract visible. */
+#include "agent/cli.h"
+
+int tend_cmd_plan(int argc, char **argv)
+{
+	return tend_cli_not_implemented("plan", argc, argv);
+}

@@ -1,0 +1,113 @@
+/* Temporary directories, files and child processes for the test suite. */
+#include "tests/support/support.h"
+#include "util/fs.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+char *test_tmpdir_make(const char *label)
+{
+	const char *base = getenv("TMPDIR");
+	char *tmpl = NULL;
+
+	if (!base || !*base)
+		base = "/tmp";
+	assert_true(asprintf(&tmpl, "%s/tend-%s-XXXXXX", base, label) > 0);
+	assert_non_null(mkdtemp(tmpl));
+	return tmpl;
+}
+
+void test_tmpdir_remove(char *dir)
+{
+	if (!dir)
+		return;
+	if (!getenv("TEND_KEEP_TMP"))
+		tend_dir_remove_all(dir);
+	free(dir);
+}
+
+void test_write_file(const char *dir, const char *rel, const char *content)
+{
+	char *path = tend_path_join(dir, rel), *slash;
+	FILE *f;
+
+	assert_non_null(path);
+	slash = strrchr(path, '/');
+	*slash = '\0';
+	assert_int_equal(tend_dir_create_all(path, 0755), 0);
+	*slash = '/';
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(content, f);
+	assert_int_equal(fclose(f), 0);
+	free(path);
+}
+
+char *test_read_file(const char *path)
+{
+	tend_buf b = TEND_BUF_INIT;
+
+	if (tend_file_read(&b, path, 0) < 0) {
+		tend_buf_dispose(&b);
+		return NULL;
+	}
+	return tend_buf_detach(&b);
+}
+
+int test_sh(tend_buf *out, const char *cwd, const char *fmt, ...)
+{
+	tend_proc_opts opts = TEND_PROC_OPTS_INIT;
+	tend_proc_result res;
+	char *cmd = NULL;
+	char *argv[4];
+	va_list ap;
+	int code;
+
+	va_start(ap, fmt);
+	assert_true(vasprintf(&cmd, fmt, ap) >= 0);
+	va_end(ap);
+	argv[0] = "/bin/sh";
+	argv[1] = "-c";
+	argv[2] = cmd;
+	argv[3] = NULL;
+	opts.cwd = cwd;
+	opts.timeout_ms = 120000;
+	opts.merge_stderr = 1;
+	assert_int_equal(tend_proc_run(&res, argv, &opts), 0);
+	code = res.timed_out ? -1 : res.exit_code;
+	if (out)
+		tend_buf_put(out, res.out.ptr, res.out.size);
+	else if (code != 0)
+		fprintf(stderr, "command failed (%d): %s\n%s", code, cmd, res.out.ptr);
+	tend_proc_result_dispose(&res);
+	free(cmd);
+	return code;
+}
+
+int test_tend(tend_proc_result *res, const char *cwd, const char *const *args)
+{
+	tend_proc_opts opts = TEND_PROC_OPTS_INIT;
+	char *argv[64];
+	size_t i, n = 0;
+
+	argv[n++] = (char *)TEND_BINARY;
+	for (i = 0; args[i] && n < 63; i++)
+		argv[n++] = (char *)args[i];
+	argv[n] = NULL;
+	opts.cwd = cwd;
+	opts.timeout_ms = 120000;
+	return tend_proc_run(res, argv, &opts);
+}
+
+int test_have(const char *tool)
+{
+	char *cmd = NULL;
+	int rc;
+
+	assert_true(asprintf(&cmd, "command -v %s >/dev/null 2>&1", tool) > 0);
+	rc = system(cmd);
+	free(cmd);
+	return rc == 0;
+}

@@ -1,0 +1,33 @@
+/* Test support: temporary directories, files, and running commands (git,
+ * ssh-keygen, age, nix, the tend binary) for tests that use the real tools. */
+#ifndef TEND_TEST_SUPPORT_H
+#define TEND_TEST_SUPPORT_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "util/buf.h"
+#include "util/proc.h"
+
+/* A fresh directory under $TMPDIR (or /tmp), removed by test_tmpdir_remove. */
+char *test_tmpdir_make(const char *label);
+void test_tmpdir_remove(char *dir);
+
+/* Write a file (creating parent directories); asserts on failure. */
+void test_write_file(const char *dir, const char *rel, const char *content);
+/* Read a whole file into a malloc'd NUL-terminated string; NULL if absent. */
+char *test_read_file(const char *path);
+
+/* Run a shell command line (sh -c) in cwd with a 120 s limit; returns the exit
+ * code. stdout+stderr go into out when given (caller disposes). */
+int test_sh(tend_buf *out, const char *cwd, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Run the tend binary with argv (NULL-terminated, without "tend"). */
+int test_tend(tend_proc_result *res, const char *cwd, const char *const *args);
+
+/* 1 if a command is on PATH (to skip, loudly, tests whose tool is missing outside CI). */
+int test_have(const char *tool);
+
+#endif
