@@ -664,9 +664,12 @@ static void parse_database(tend_service *svc, tend_svc_aux *aux, tend_mctx *c,
 	    strcmp(db->engine, "postgresql") && strcmp(db->engine, "mysql")) {
 		const char *hint = tend_suggest_list(db->engine, engines);
 		size_t o2 = path_push(c, "engine");
-		tend_mctx_error(c, tend_yaml_map_get(d, "engine"),
-				"unknown engine '%s'%s%s%s (expected postgresql or mysql)", db->engine,
-				hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "");
+		if (hint)
+			tend_mctx_error(c, tend_yaml_map_get(d, "engine"),
+					"unknown engine '%s' (did you mean '%s'?)", db->engine, hint);
+		else
+			tend_mctx_error(c, tend_yaml_map_get(d, "engine"),
+					"unknown engine '%s' (expected postgresql or mysql)", db->engine);
 		path_pop(c, o2);
 		db->engine = NULL;
 	}
