@@ -16,7 +16,7 @@ packages=(
   libgit2-dev libyaml-dev libcurl4-openssl-dev libjansson-dev libssh2-1-dev
   libsodium-dev libcmocka-dev libssl-dev libmicrohttpd-dev
   git openssh-client openssh-server age caddy nix-bin python3 python3-aiosmtpd
-  iproute2 nodejs npm ca-certificates curl
+  iproute2 ca-certificates curl
 )
 
 install_deps() {
@@ -24,6 +24,9 @@ install_deps() {
   for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
+  # Node may come from elsewhere (NodeSource ships npm inside nodejs): ask for the commands.
+  command -v node >/dev/null 2>&1 || missing+=(nodejs)
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
   if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
       echo "tend: these Debian packages are missing; install them and run this again:" >&2
