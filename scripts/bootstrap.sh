@@ -53,8 +53,20 @@ build() { # build DIR [cmake options...]
   cmake --build "$dir" -j "$jobs"
 }
 
-run_tests() { # run_tests DIR
-  (cd "$1" && ctest --output-on-failure -j "$jobs")
+passed=0; failed=0
+run_tests() { # run_tests DIR: ctest, adding its counts to the totals printed at the end
+  local log rc=0
+  log="$(mktemp)"
+  (cd "$1" && ctest --output-on-failure -j "$jobs") 2>&1 | tee "$log" || rc=1
+  local line total nfail
+  line="$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -1 || true)"
+  if [ -n "$line" ]; then
+    nfail="$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$line")"
+    total="$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\2/' <<<"$line")"
+    passed=$((passed + total - nfail)); failed=$((failed + nfail))
+  fi
+  rm -f "$log"
+  if [ "$rc" -ne 0 ]; then echo "tests: $passed passed, $failed failed"; exit 1; fi
 }
 
 install_deps
@@ -84,6 +96,6 @@ case "$mode" in
       build "$here/build/fuzz" -DTEND_FUZZ=ON -DTEND_TESTS=OFF -DCMAKE_C_COMPILER=clang
       "$here/scripts/fuzz.sh" "$here/build/fuzz" 20
     fi
-    echo "==> all tests passed"
+    echo "tests: $passed passed, $failed failed"
     ;;
 esac
