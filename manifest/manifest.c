@@ -222,7 +222,8 @@ static int file_exists(const char *rel, void *payload)
 
 	if (!path)
 		return 0;
-	ok = stat(path, &st) == 0 && S_ISREG(st.st_mode);
+	/* lstat: a symbolic link could point outside the repository */
+	ok = lstat(path, &st) == 0 && S_ISREG(st.st_mode);
 	free(path);
 	return ok;
 }

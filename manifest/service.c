@@ -372,7 +372,13 @@ int tend_manifest__parse_service(tend_service *svc, tend_svc_aux *aux, tend_mctx
 		return 0;
 	aux->parsed = 1;
 	tend_mctx_check_keys(c, root, service_keys);
-	if (tend_mctx_string(&name, &aux->name, c, root, "name", 1) == 0 && strcmp(name, dir_name)) {
+	if (tend_mctx_string(&name, &aux->name, c, root, "name", 1) == 0 && tend_check_name(name) < 0) {
+		size_t old = tend_mctx_push(c, "name");
+		tend_mctx_error(c, tend_yaml_map_get(root, "name"),
+				"invalid service name '%s' (a letter or digit, then letters, digits, "
+				"'-', '_', '.'; at most 63)", name);
+		tend_mctx_pop(c, old);
+	} else if (name && strcmp(name, dir_name)) {
 		size_t old = tend_mctx_push(c, "name");
 		tend_mctx_error(c, tend_yaml_map_get(root, "name"),
 				"'%s' does not match its directory services/%s/ (rename one of them)",

@@ -160,18 +160,22 @@ static size_t resolve_provider(vctx *v, size_t self, char **provider, const tend
 
 /* ---- hosts -------------------------------------------------------------- */
 
-static const tend_host_aux *g_haux;
-static const tend_manifest *g_m;
+typedef struct {
+	const tend_manifest *m;
+	const tend_host_aux *haux;
+} addr_sort;
 
-static int addr_cmp(const void *a, const void *b)
+/* by address, then by where the host is written (the first one keeps it) */
+static int addr_cmp(const void *a, const void *b, void *arg)
 {
+	const addr_sort *as = arg;
 	size_t x = *(const size_t *)a, y = *(const size_t *)b;
-	int c = strcasecmp(g_m->hosts[x].address, g_m->hosts[y].address);
+	int c = strcasecmp(as->m->hosts[x].address, as->m->hosts[y].address);
 
 	if (c)
 		return c;
-	if (g_haux[x].address.line != g_haux[y].address.line)
-		return g_haux[x].address.line < g_haux[y].address.line ? -1 : 1;
+	if (as->haux[x].address.line != as->haux[y].address.line)
+		return as->haux[x].address.line < as->haux[y].address.line ? -1 : 1;
 	return x < y ? -1 : (x > y);
 }
 
@@ -185,9 +189,10 @@ static void check_addresses(vctx *v, const tend_host_aux *haux)
 	for (i = 0; i < v->m->n_hosts; i++)
 		if (v->m->hosts[i].address)
 			idx[n++] = i;
-	g_haux = haux;
-	g_m = v->m;
-	qsort(idx, n, sizeof(*idx), addr_cmp);
+	{
+		addr_sort as = { v->m, haux };
+		qsort_r(idx, n, sizeof(*idx), addr_cmp, &as);
+	}
 	for (i = 1; i < n; i++) {
 		size_t first = i - 1;
 		while (first > 0 && !strcasecmp(v->m->hosts[idx[first - 1]].address,

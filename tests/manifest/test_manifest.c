@@ -458,6 +458,8 @@ static const rule_case rule_cases[] = {
 		"c", "name: c\nhost: gateway\n", "d", "name: d\nhost: gateway\ndepends_on: [e]\n",
 		"e", "name: e\nhost: apps1\n" },
 	  "services/a/service.yaml:3:14: error: a NixOS host switches as a whole, so hosts cannot depend on each other in a cycle: apps1 -> db1 (a needs b), db1 -> gateway (b needs c) and gateway -> apps1 (d needs e)\n" },
+	{ "invalid service name", FLEET, { "my app", "name: my app\nhost: apps1\n" },
+	  "services/my app/service.yaml:1:7: error: name: invalid service name 'my app' (a letter or digit, then letters, digits, '-', '_', '.'; at most 63)\n" },
 	{ "unknown names do not cascade", FLEET, { "a", "name: a\nhost: apps1\ndepends_on: [broken]\n",
 						   "broken", "name: broken\nhost: apps1\n  bad: indent\n" },
 	  "services/broken/service.yaml:3:6: error: mapping values are not allowed in this context\n" },
