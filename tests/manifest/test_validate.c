@@ -53,6 +53,41 @@ static void test_homelab_json(void **state)
 	tend_proc_result_dispose(&res);
 }
 
+static void test_invalid_json(void **state)
+{
+	const char *args[] = { "validate", "--json", "--repo", FIXTURES "/unknown-host", NULL };
+	tend_proc_result res;
+
+	(void)state;
+	assert_int_equal(test_tend(&res, NULL, args), 0);
+	assert_int_equal(res.exit_code, 1);
+	assert_true(res.err.size == 0);
+	assert_non_null(strstr(res.out.ptr, "\"valid\": false"));
+	assert_non_null(strstr(res.out.ptr, "\"errors\": 1"));
+	assert_non_null(strstr(res.out.ptr, "\"file\": \"services/app/service.yaml\""));
+	assert_non_null(strstr(res.out.ptr, "\"line\": 2"));
+	assert_non_null(strstr(res.out.ptr, "\"col\": 7"));
+	assert_non_null(strstr(res.out.ptr, "unknown host 'app1' (did you mean 'apps1'?)"));
+	tend_proc_result_dispose(&res);
+}
+
+static void test_bad_usage(void **state)
+{
+	const char *args[] = { "validate", "--repo", TEND_SOURCE_DIR "/examples/homelab", "extra", NULL };
+	const char *help[] = { "validate", "--help", NULL };
+	tend_proc_result res;
+
+	(void)state;
+	assert_int_equal(test_tend(&res, NULL, args), 0);
+	assert_int_equal(res.exit_code, 1);
+	assert_non_null(strstr(res.err.ptr, "unexpected argument 'extra'"));
+	tend_proc_result_dispose(&res);
+	assert_int_equal(test_tend(&res, NULL, help), 0);
+	assert_int_equal(res.exit_code, 0);
+	assert_non_null(strstr(res.out.ptr, "usage: tend validate [--repo DIR] [--json]"));
+	tend_proc_result_dispose(&res);
+}
+
 static void test_default_repo_is_cwd(void **state)
 {
 	const char *args[] = { "validate", NULL };
@@ -166,7 +201,7 @@ static void test_alias_bomb_refused_fast(void **state)
 			tend_buf_printf(&b, "%s*l%d", i ? ", " : "", level - 1);
 		tend_buf_puts(&b, "]\n");
 	}
-	run_bomb("bomb-alias", b.ptr, "error: ");
+	run_bomb("bomb-alias", b.ptr, "error: document expands to more than 1000000 nodes (alias bomb?)");
 	tend_buf_dispose(&b);
 }
 
@@ -250,6 +285,8 @@ int main(void)
 		cmocka_unit_test(test_homelab_is_valid),
 		cmocka_unit_test(test_homelab_json),
 		cmocka_unit_test(test_default_repo_is_cwd),
+		cmocka_unit_test(test_invalid_json),
+		cmocka_unit_test(test_bad_usage),
 		cmocka_unit_test(test_every_fixture_is_listed),
 		cmocka_unit_test(test_broken_fixtures),
 		cmocka_unit_test(test_alias_bomb_refused_fast),
