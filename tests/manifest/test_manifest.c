@@ -328,13 +328,14 @@ static void test_ten_thousand_services(void **state)
 		src[i].data = docs[i];
 		src[i].len = strlen(docs[i]);
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* CPU time: what the code costs, not how busy the machine is */
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
 	assert_int_equal(tend_manifest_load_sources(&m, &diags, fleet.ptr, fleet.size, src, N,
 						    exists_cb, NULL), 0);
 	assert_int_equal(tend_manifest_service_order(&order, m), 0);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
 	dt = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-	print_message("10,000 services loaded, validated and ordered in %.3f s\n", dt);
+	print_message("10,000 services loaded, validated and ordered in %.3f s of CPU\n", dt);
 	assert_true(dt < limit);
 	assert_int_equal(m->n_services, N);
 	assert_string_equal(order[0], "s00000");
