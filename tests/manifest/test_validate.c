@@ -4,6 +4,7 @@
 #include "tests/support/support.h"
 #include "util/buf.h"
 #include "util/fs.h"
+#include "manifest/manifest.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -97,6 +98,37 @@ static void test_default_repo_is_cwd(void **state)
 	assert_int_equal(test_tend(&res, TEND_SOURCE_DIR "/examples/homelab", args), 0);
 	assert_int_equal(res.exit_code, 0);
 	tend_proc_result_dispose(&res);
+}
+
+/* Every secret the example fleet references decrypts with the committed
+ * demo key, using the real age CLI (armored and binary files alike). */
+static void test_homelab_secrets_decrypt(void **state)
+{
+	tend_diags diags = { NULL, 0, 0, 0 };
+	tend_manifest *m = NULL;
+	size_t i, j, n = 0;
+
+	(void)state;
+	if (!test_have("age")) {
+		print_message("SKIP: age is not installed\n");
+		skip();
+	}
+	assert_int_equal(tend_manifest_load(&m, &diags, TEND_SOURCE_DIR "/examples/homelab"), 0);
+	for (i = 0; i < m->n_services; i++) {
+		for (j = 0; j < m->services[i].n_secrets; j++) {
+			tend_buf out = TEND_BUF_INIT;
+			const char *file = m->services[i].secrets[j].file;
+			int rc = test_sh(&out, TEND_SOURCE_DIR "/examples/homelab",
+					 "age -d -i demo-keys/DEMO-ONLY-age-key.txt '%s'", file);
+			if (rc != 0 || out.size == 0)
+				fail_msg("%s: age -d exited %d: %s", file, rc, out.ptr ? out.ptr : "");
+			tend_buf_dispose_secure(&out);
+			n++;
+		}
+	}
+	assert_true(n >= 10);
+	tend_manifest_free(m);
+	tend_diags_dispose(&diags);
 }
 
 /* Every directory under broken/ is listed above (so none is silently skipped). */
@@ -284,6 +316,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_homelab_is_valid),
 		cmocka_unit_test(test_homelab_json),
+		cmocka_unit_test(test_homelab_secrets_decrypt),
 		cmocka_unit_test(test_default_repo_is_cwd),
 		cmocka_unit_test(test_invalid_json),
 		cmocka_unit_test(test_bad_usage),
