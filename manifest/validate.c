@@ -125,7 +125,7 @@ static int has_secret(const tend_service *s, const char *name)
 
 /* The provider of a database engine or of OIDC: the named service, which must
  * provide the capability, or else the only service that provides it. */
-static size_t resolve_provider(vctx *v, size_t self, char **provider, const tend_pos *provider_pos,
+static size_t resolve_provider(vctx *v, char **provider, const tend_pos *provider_pos,
 			       const tend_pos *section_pos, const char *cap, const char *what,
 			       const size_t *cap_list, size_t cap_n)
 {
@@ -154,7 +154,6 @@ static size_t resolve_provider(vctx *v, size_t self, char **provider, const tend
 		error_at(v, section_pos, "%s: %zu services provide '%s' ('%s', '%s'%s); choose one "
 			 "with '%s.provider'", what, cap_n, cap, v->m->services[cap_list[0]].name,
 			 v->m->services[cap_list[1]].name, cap_n > 2 ? ", ..." : "", what);
-	(void)self;
 	return NONE;
 }
 
@@ -700,7 +699,7 @@ int tend_manifest__validate(tend_manifest *m, const tend_fleet_aux *fa, const te
 		}
 		if (s->database && s->database->engine) {
 			k = !strcmp(s->database->engine, "postgresql") ? 0 : 1;
-			p = resolve_provider(&v, i, &s->database->provider, &a->db_provider, &s->database->pos,
+			p = resolve_provider(&v, &s->database->provider, &a->db_provider, &s->database->pos,
 					     s->database->engine, "database", cap_list[k], cap_n[k]);
 			if (p != NONE)
 				add_edge(&v, i, p, s->database->provider && a->db_provider.line ?
@@ -710,7 +709,7 @@ int tend_manifest__validate(tend_manifest *m, const tend_fleet_aux *fa, const te
 			error_at(&v, &a->db_password, "database.password_secret: '%s' is not one of this "
 				 "service's secrets", s->database->password_secret);
 		if (s->oidc) {
-			p = resolve_provider(&v, i, &s->oidc->provider, &a->oidc_provider, &s->oidc->pos,
+			p = resolve_provider(&v, &s->oidc->provider, &a->oidc_provider, &s->oidc->pos,
 					     "oidc", "oidc", cap_list[2], cap_n[2]);
 			if (p != NONE && p != i)
 				add_edge(&v, i, p, a->oidc_provider.line ? &a->oidc_provider : &s->oidc->pos, "oidc");
