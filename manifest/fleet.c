@@ -197,6 +197,9 @@ int tend_manifest__parse_fleet(tend_manifest *m, tend_fleet_aux *fa, tend_host_a
 	}
 	if (tend_mctx_expect_kind(c, root, TEND_YAML_MAP) < 0)
 		return 0;
+	fa->partial = 0;
+	fa->proxy_written = tend_yaml_map_get(root, "proxy") != NULL;
+	fa->auth_written = tend_yaml_map_get(root, "auth") != NULL;
 	tend_mctx_check_keys(c, root, fleet_keys);
 	if (tend_mctx_string(&m->fleet, NULL, c, root, "fleet", 1) == 0 && tend_check_name(m->fleet) < 0) {
 		size_t old = tend_mctx_push(c, "fleet");
@@ -233,6 +236,8 @@ int tend_manifest__parse_fleet(tend_manifest *m, tend_fleet_aux *fa, tend_host_a
 	hosts = tend_mctx_field(c, root, "hosts", 1);
 	if (hosts) {
 		size_t old = tend_mctx_push(c, "hosts");
+		if (hosts->kind != TEND_YAML_MAP)
+			fa->partial = 1;
 		if (tend_mctx_expect_kind(c, hosts, TEND_YAML_MAP) == 0 && hosts->count) {
 			m->hosts = tend_arena_alloc(c->arena, hosts->count * sizeof(*m->hosts));
 			*haux = tend_arena_alloc(c->arena, hosts->count * sizeof(**haux));

@@ -24,6 +24,11 @@ typedef struct {
 
 typedef struct {
 	tend_pos proxy_service, auth_service;
+	/* fleet.yaml could not be read as a whole (missing, a YAML error, not a
+	 * mapping, hosts not a mapping): checks against its hosts would only
+	 * repeat that error once per service */
+	int partial;
+	int proxy_written, auth_written;   /* the key is there, even if invalid */
 } tend_fleet_aux;
 
 /* One dependency edge: service `from` needs service `to`. */

@@ -87,6 +87,7 @@ static int load_impl(tend_manifest **out, tend_diags *diags,
 
 	*out = NULL;
 	memset(&fa, 0, sizeof(fa));
+	fa.partial = 1;     /* until fleet.yaml parses as a mapping with hosts */
 	memset(&c, 0, sizeof(c));
 	if (!(m = calloc(1, sizeof(*m))) || !(priv = calloc(1, sizeof(*priv)))) {
 		tend_error_set("out of memory");

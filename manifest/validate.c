@@ -17,6 +17,7 @@
 
 typedef struct {
 	tend_manifest *m;
+	const tend_fleet_aux *fa;
 	tend_manifest_priv *priv;
 	const tend_svc_aux *saux;
 	tend_diags *diags;
@@ -334,16 +335,18 @@ static void check_route(vctx *v, size_t i, const tend_svc_aux *aux)
 	const tend_host *h;
 
 	if (!v->m->proxy) {
+		if (v->fa->partial || v->fa->proxy_written)
+			return;     /* fleet.yaml's own error says why */
 		error_at(v, &(tend_pos){ aux->proxy_domain.file, r->pos.line, r->pos.col },
 			 "proxy: fleet.yaml has no 'proxy' to route %s through",
 			 r->domain ? r->domain : "this service");
 		return;
 	}
 	if (r->auth) {
-		if (!v->m->auth)
+		if (!v->m->auth && !v->fa->partial && !v->fa->auth_written)
 			error_at(v, &aux->proxy_auth, "proxy.auth: fleet.yaml has no 'auth' provider "
 				 "for forward authentication");
-		else if (v->m->auth->service && service_index(v->m, v->m->auth->service) != NONE)
+		else if (v->m->auth && v->m->auth->service && service_index(v->m, v->m->auth->service) != NONE)
 			add_edge(v, i, service_index(v->m, v->m->auth->service), &aux->proxy_auth, "auth");
 	}
 	resolve_tls(v, s, aux);
@@ -662,6 +665,7 @@ int tend_manifest__validate(tend_manifest *m, const tend_fleet_aux *fa, const te
 
 	memset(&v, 0, sizeof(v));
 	v.m = m;
+	v.fa = fa;
 	v.priv = m->priv;
 	v.saux = saux;
 	v.diags = diags;
@@ -688,7 +692,7 @@ int tend_manifest__validate(tend_manifest *m, const tend_fleet_aux *fa, const te
 		size_t p;
 
 		v.priv->svc_host[i] = NONE;
-		if (s->host && (v.priv->svc_host[i] = host_index(m, s->host)) == NONE)
+		if (s->host && (v.priv->svc_host[i] = host_index(m, s->host)) == NONE && !fa->partial)
 			error_at(&v, &a->host, "host: unknown host '%s'%s", s->host,
 				 hint_text(hb, sizeof(hb), tend_suggest(s->host, m, m->n_hosts, host_name_at)));
 		for (j = 0; j < s->n_depends_on; j++) {

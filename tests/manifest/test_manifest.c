@@ -396,6 +396,17 @@ static const rule_case rule_cases[] = {
 		"c", "name: c\nhost: gateway\n", "d", "name: d\nhost: gateway\ndepends_on: [e]\n",
 		"e", "name: e\nhost: apps1\n" },
 	  "services/a/service.yaml:3:14: error: a NixOS host switches as a whole, so hosts cannot depend on each other in a cycle: apps1 -> db1 (a needs b), db1 -> gateway (b needs c) and gateway -> apps1 (d needs e)\n" },
+	{ "a broken fleet.yaml does not cascade", "fleet: lab\nhosts: [\n",
+	  { "a", "name: a\nhost: apps1\nproxy: {domain: a.lab.example.net, port: 1, auth: true}\n" },
+	  "fleet.yaml:3:1: error: did not find expected node content while parsing a flow node\n" },
+	{ "a fleet.yaml without hosts mapping does not cascade", "fleet: lab\ndomain: x.y\nhosts: [a]\n"
+	  "proxy: [x]\nauth: 1\n",
+	  { "a", "name: a\nhost: apps1\nproxy: {domain: a.lab.example.net, port: 1, auth: true}\n" },
+	  "fleet.yaml:3:8: error: hosts: expected a mapping, got a sequence\n"
+	  "fleet.yaml:4:8: error: proxy: expected a mapping, got a sequence\n"
+	  "fleet.yaml:5:7: error: auth: expected a mapping, got a plain scalar\n" },
+	{ "no fleet.yaml does not cascade", NULL, { "a", "name: a\nhost: apps1\nproxy: {domain: a.b, port: 1}\n" },
+	  "fleet.yaml: error: no fleet.yaml at the repository root (is this a fleet repository?)\n" },
 	{ "invalid service name", FLEET, { "my app", "name: my app\nhost: apps1\n" },
 	  "services/my app/service.yaml:1:7: error: name: invalid service name 'my app' (a letter or digit, then letters, digits, '-', '_', '.'; at most 63)\n" },
 	{ "unknown names do not cascade", FLEET, { "a", "name: a\nhost: apps1\ndepends_on: [broken]\n",
