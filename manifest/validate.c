@@ -21,6 +21,7 @@ typedef struct {
 	tend_manifest_priv *priv;
 	const tend_svc_aux *saux;
 	tend_diags *diags;
+	int any_unparsed;           /* a service.yaml did not parse: its `provides` are unknown */
 	tend_dep_edge *edges;
 	size_t n_edges, cap_edges;
 	int oom;
@@ -138,6 +139,8 @@ static size_t resolve_provider(vctx *v, char **provider, const tend_pos *provide
 		if ((p = resolve_service(v, *provider, provider_pos, w)) == NONE)
 			return NONE;
 		if (!provides(&v->m->services[p], cap)) {
+			if (!v->saux[p].parsed)
+				return NONE;    /* its own error says why */
 			error_at(v, provider_pos, "%s.provider: service '%s' does not provide '%s' "
 				 "(add '%s' to its 'provides')", what, *provider, cap, cap);
 			return NONE;
@@ -148,6 +151,8 @@ static size_t resolve_provider(vctx *v, char **provider, const tend_pos *provide
 		*provider = v->m->services[cap_list[0]].name;
 		return cap_list[0];
 	}
+	if (cap_n == 0 && v->any_unparsed)
+		return NONE;            /* the provider may be the service that did not parse */
 	if (cap_n == 0)
 		error_at(v, section_pos, "%s: no service provides '%s' (a service declares "
 			 "'provides: [%s]')", what, cap, cap);
@@ -681,6 +686,8 @@ int tend_manifest__validate(tend_manifest *m, const tend_fleet_aux *fa, const te
 	if (m->auth && m->auth->service)
 		resolve_service(&v, m->auth->service, &fa->auth_service, "auth.service");
 
+	for (i = 0; i < m->n_services; i++)
+		v.any_unparsed |= !saux[i].parsed;
 	for (i = 0; i < m->n_services; i++)
 		for (k = 0; caps[k]; k++)
 			if (provides(&m->services[i], caps[k]))

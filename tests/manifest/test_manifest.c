@@ -407,6 +407,11 @@ static const rule_case rule_cases[] = {
 	  "fleet.yaml:5:7: error: auth: expected a mapping, got a plain scalar\n" },
 	{ "no fleet.yaml does not cascade", NULL, { "a", "name: a\nhost: apps1\nproxy: {domain: a.b, port: 1}\n" },
 	  "fleet.yaml: error: no fleet.yaml at the repository root (is this a fleet repository?)\n" },
+	{ "a broken provider does not cascade", FLEET, {
+		"postgresql", "name: postgresql\nhost: db1\nprovides: [postgresql\n",
+		"a", "name: a\nhost: apps1\ndatabase: {engine: postgresql, name: a, user: a}\n",
+		"b", "name: b\nhost: apps1\ndatabase: {engine: postgresql, name: b, user: b, provider: postgresql}\n" },
+	  "services/postgresql/service.yaml:4:1: error: did not find expected ',' or ']' while parsing a flow sequence\n" },
 	{ "invalid service name", FLEET, { "my app", "name: my app\nhost: apps1\n" },
 	  "services/my app/service.yaml:1:7: error: name: invalid service name 'my app' (a letter or digit, then letters, digits, '-', '_', '.'; at most 63)\n" },
 	{ "unknown names do not cascade", FLEET, { "a", "name: a\nhost: apps1\ndepends_on: [broken]\n",
