@@ -32,8 +32,10 @@ static int lookup(git_commit **out, tend_source *s, const char *hex, const char 
 static int refuse(git_commit *c, const char *cause)
 {
 	char *desc = tend_source_commit_describe(c);
+	char *why = strdup(cause); /* cause may be tend_error_last()'s buffer */
 
-	tend_error_set("commit %s: %s", desc ? desc : "?", cause);
+	tend_error_set("commit %s: %s", desc ? desc : "?", why ? why : "refused");
+	free(why);
 	free(desc);
 	return TEND_EREFUSED;
 }
