@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define DEFAULT_LS_MS 30000
 #define DEFAULT_FETCH_MS 300000
@@ -41,7 +42,7 @@ static int url_is_ssh(const char *url)
 }
 
 /* The URL for messages, without a password (https://user:secret@host). */
-static char *url_display(const char *url)
+char *tend_source_url_display(const char *url)
 {
 	const char *scheme = strstr(url, "://"), *at, *colon, *hostpart;
 	char *out = NULL;
@@ -100,6 +101,7 @@ int tend_source_open(tend_source **out, const tend_source_opts *opts)
 	}
 	if (!(s = calloc(1, sizeof(*s))))
 		return -1;
+	s->progress_fd = -1;
 	s->url = strdup(opts->url);
 	s->branch = strdup(opts->branch && *opts->branch ? opts->branch : "main");
 	s->mirror_dir = strdup(opts->mirror_dir);
@@ -348,7 +350,9 @@ static int check_known_host(tend_source *s, const git_cert_hostkey *hk, const ch
 		cb_fail(s, "cannot read known_hosts %s: %s", s->known_hosts, msg ? msg : "error");
 		goto out;
 	}
-	rc = libssh2_knownhost_checkp(kh, host, port, hk->hostkey, hk->hostkey_len,
+	/* Looked up by the name OpenSSH records ("[host]:port" off port 22),
+	 * with port -1 so that libssh2 does not fall back to the bare host name. */
+	rc = libssh2_knownhost_checkp(kh, where, -1, hk->hostkey, hk->hostkey_len,
 				      LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | ktype, NULL);
 	switch (rc) {
 	case LIBSSH2_KNOWNHOST_CHECK_MATCH:
@@ -413,6 +417,14 @@ static void begin_step(tend_source *s, const char *step, int timeout_ms)
 {
 	s->step = step;
 	s->deadline_ms = tend_source_now_ms() + timeout_ms;
+	if (s->progress_fd >= 0) {
+		/* Tell the supervising parent which step (and time limit) runs now. */
+		char line[64];
+		int n = snprintf(line, sizeof(line), "S %s\n", step);
+
+		if (write(s->progress_fd, line, (size_t)n) < 0)
+			s->progress_fd = -1;
+	}
 	s->timed_out = 0;
 	s->cred_attempts = 0;
 	free(s->cb_error);
@@ -422,7 +434,7 @@ static void begin_step(tend_source *s, const char *step, int timeout_ms)
 /* Report a libgit2 failure with the remote, the step and the best message. */
 static int step_failed(tend_source *s, int timeout_ms)
 {
-	char *url = url_display(s->url);
+	char *url = tend_source_url_display(s->url);
 	int error = TEND_ERROR;
 
 	if (s->timed_out) {
@@ -444,7 +456,7 @@ static int step_failed(tend_source *s, int timeout_ms)
 	return error;
 }
 
-int tend_source_poll(tend_source *s, char out_head[41], int *out_fetched)
+int tend_source_poll_direct(tend_source *s, char out_head[41], int *out_fetched)
 {
 	git_remote *remote = NULL;
 	git_remote_callbacks cbs;
@@ -467,7 +479,7 @@ int tend_source_poll(tend_source *s, char out_head[41], int *out_fetched)
 	if (asprintf(&want, "refs/heads/%s", s->branch) < 0 ||
 	    asprintf(&refspec, "+refs/heads/%s:refs/heads/%s", s->branch, s->branch) < 0)
 		goto out;
-	url = url_display(s->url);
+	url = tend_source_url_display(s->url);
 	git_remote_init_callbacks(&cbs, GIT_REMOTE_CALLBACKS_VERSION);
 	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
 	cbs.credentials = cb_credentials;
@@ -566,7 +578,7 @@ int tend_source_export(char **out_dir, tend_source *s, const char *commit, const
 		error = tend_source_export_oid(s->repo, &oid, dest,
 					       tend_source_now_ms() + s->export_timeout_ms);
 		if (error < 0) {
-			char *url = url_display(s->url);
+			char *url = tend_source_url_display(s->url);
 
 			tend_error_prefix("%s: export: ", url ? url : s->url);
 			free(url);

@@ -359,6 +359,20 @@ static void test_ssh_remote_known_hosts(void **state)
 	}
 	tend_source_free(src);
 
+	/* A plain entry without the port does not vouch for a non-standard port
+	 * (OpenSSH's rule). */
+	assert_int_equal(test_sh(NULL, f->tmp, "echo \"127.0.0.1 $(cat hostkey.pub)\" > known_hosts.noport"), 0);
+	{
+		char *kh_noport = tend_path_join(f->tmp, "known_hosts.noport");
+
+		opts.known_hosts = kh_noport;
+		assert_int_equal(tend_source_open(&src, &opts), 0);
+		assert_int_equal(tend_source_poll(src, head, &fetched), TEND_EAUTH);
+		assert_non_null(strstr(tend_error_last(), "unknown host key"));
+		tend_source_free(src);
+		free(kh_noport);
+	}
+
 	/* An unknown host: refused the same way. */
 	opts.known_hosts = kh_empty;
 	assert_int_equal(tend_source_open(&src, &opts), 0);
@@ -376,12 +390,58 @@ static void test_ssh_remote_known_hosts(void **state)
 	free(kh_empty);
 }
 
+/* A server that accepts the connection and then says nothing: the poll
+ * still ends, at the ls-remote limit. */
+static void test_silent_server_times_out(void **state)
+{
+	fixture *f = *state;
+	tend_source_opts opts = TEND_SOURCE_OPTS_INIT;
+	tend_source *src = NULL;
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	char *url = NULL, *mirror = tend_path_join(f->tmp, "state/mirror.git");
+	char *kh = tend_path_join(f->tmp, "known_hosts"), head[41];
+	int64_t t0, ms;
+	struct timespec ts;
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+	test_write_file(f->tmp, "known_hosts", "");
+	assert_true(asprintf(&url, "ssh://git@127.0.0.1:%d/repo.git", ntohs(sa.sin_port)) > 0);
+	opts.url = url;
+	opts.mirror_dir = mirror;
+	opts.known_hosts = kh;
+	opts.ssh_key = kh; /* never reached */
+	opts.ls_remote_timeout_ms = 300;
+	assert_int_equal(tend_source_open(&src, &opts), 0);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	t0 = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	assert_int_equal(tend_source_poll(src, head, NULL), TEND_ETIMEOUT);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - t0;
+	assert_true(ms >= 300);
+	assert_true(ms < 5000);
+	assert_non_null(strstr(tend_error_last(), url));
+	assert_non_null(strstr(tend_error_last(), "ls-remote: time limit of 300 ms exceeded"));
+	tend_source_free(src);
+	close(lfd);
+	free(url);
+	free(mirror);
+	free(kh);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_file_remote_poll_fetch_export, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_remote_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ssh_remote_known_hosts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_silent_server_times_out, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
