@@ -28,6 +28,7 @@ typedef struct {
 	char *work;
 	char *remote;   /* path of the bare repository */
 	pid_t sshd;     /* killed by teardown, also when an assertion failed */
+	pid_t agent;    /* ssh-agent, likewise */
 } fixture;
 
 static int setup(void **state)
@@ -51,6 +52,8 @@ static int teardown(void **state)
 		kill(f->sshd, SIGTERM);
 		waitpid(f->sshd, NULL, 0);
 	}
+	if (f->agent > 0)
+		kill(f->agent, SIGTERM); /* not our child: ssh-agent daemonizes */
 	free(f->work);
 	free(f->remote);
 	test_tmpdir_remove(f->tmp);
@@ -272,6 +275,33 @@ static pid_t start_sshd(const char *dir, int *out_port)
 	return 0;
 }
 
+/* Keys (hostkey, client, otherhost) and a running sshd; returns its port.
+ * Skips the calling test, loudly, when sshd cannot run here. */
+static int ssh_server(fixture *f)
+{
+	int port = 0;
+
+	if (access("/usr/sbin/sshd", X_OK) != 0) {
+		fprintf(stderr, "\n*** SKIPPING the ssh:// test: /usr/sbin/sshd is not installed ***\n\n");
+		skip();
+	}
+	/* sshd started by root insists on its privilege separation directory. */
+	if (geteuid() == 0 && access("/run/sshd", F_OK) != 0 && mkdir("/run/sshd", 0755) != 0 && errno != EEXIST) {
+		fprintf(stderr, "\n*** SKIPPING the ssh:// test: cannot create /run/sshd ***\n\n");
+		skip();
+	}
+	assert_int_equal(test_sh(NULL, f->tmp,
+				 "ssh-keygen -q -t ed25519 -N '' -f hostkey && ssh-keygen -q -t ed25519 -N '' -f client && "
+				 "ssh-keygen -q -t ed25519 -N '' -f otherhost && cp client.pub authorized_keys && "
+				 "chmod 600 hostkey client authorized_keys && : > known_hosts.empty"), 0);
+	f->sshd = start_sshd(f->tmp, &port);
+	if (!f->sshd) {
+		fprintf(stderr, "\n*** SKIPPING the ssh:// test: sshd cannot run in this environment (see above) ***\n\n");
+		skip();
+	}
+	return port;
+}
+
 static void test_ssh_remote_known_hosts(void **state)
 {
 	fixture *f = *state;
@@ -286,28 +316,11 @@ static void test_ssh_remote_known_hosts(void **state)
 	tend_buf fp = TEND_BUF_INIT;
 	int port = 0, fetched = -1;
 
-	if (access("/usr/sbin/sshd", X_OK) != 0) {
-		fprintf(stderr, "\n*** SKIPPING the ssh:// test: /usr/sbin/sshd is not installed ***\n\n");
-		skip();
-	}
-	/* sshd started by root insists on its privilege separation directory. */
-	if (geteuid() == 0 && access("/run/sshd", F_OK) != 0 && mkdir("/run/sshd", 0755) != 0 && errno != EEXIST) {
-		fprintf(stderr, "\n*** SKIPPING the ssh:// test: cannot create /run/sshd ***\n\n");
-		skip();
-	}
-	assert_non_null(pw);
-	assert_int_equal(test_sh(NULL, f->tmp,
-				 "ssh-keygen -q -t ed25519 -N '' -f hostkey && ssh-keygen -q -t ed25519 -N '' -f client && "
-				 "ssh-keygen -q -t ed25519 -N '' -f otherhost && cp client.pub authorized_keys && "
-				 "chmod 600 hostkey client authorized_keys && : > known_hosts.empty"), 0);
-	f->sshd = start_sshd(f->tmp, &port);
-	if (!f->sshd) {
-		fprintf(stderr, "\n*** SKIPPING the ssh:// test: sshd cannot run in this environment (see above) ***\n\n");
-		skip();
-	}
+	port = ssh_server(f);
 	assert_int_equal(test_sh(NULL, f->tmp,
 				 "echo \"[127.0.0.1]:%d $(cat hostkey.pub)\" > known_hosts && "
 				 "echo \"[127.0.0.1]:%d $(cat otherhost.pub)\" > known_hosts.wrong", port, port), 0);
+	assert_non_null(pw);
 	assert_int_equal(test_sh(&fp, f->tmp, "ssh-keygen -l -E sha256 -f hostkey.pub | cut -d' ' -f2 | tr -d '\\n'"), 0);
 	commit_push(f, c1, "fleet.yaml", "fleet: lab\n", "initial fleet");
 
@@ -435,12 +448,90 @@ static void test_silent_server_times_out(void **state)
 	free(kh);
 }
 
+/* Client authentication: a passphrase-protected key with its passphrase
+ * file, ssh-agent, and a key the server does not know. */
+static void test_ssh_auth(void **state)
+{
+	fixture *f = *state;
+	tend_source_opts opts = TEND_SOURCE_OPTS_INIT;
+	tend_source *src = NULL;
+	struct passwd *pw = getpwuid(getuid());
+	char *url = NULL, *mirror = tend_path_join(f->tmp, "state/mirror.git");
+	char *kh = tend_path_join(f->tmp, "known_hosts"), *locked = tend_path_join(f->tmp, "locked");
+	char *pass = tend_path_join(f->tmp, "passphrase"), *stranger = tend_path_join(f->tmp, "stranger");
+	char *sock = tend_path_join(f->tmp, "agent.sock"), *old_sock = getenv("SSH_AUTH_SOCK");
+	char c1[41], head[41];
+	tend_buf out = TEND_BUF_INIT;
+	int port;
+
+	port = ssh_server(f);
+	assert_non_null(pw);
+	old_sock = old_sock ? strdup(old_sock) : NULL;
+	assert_int_equal(test_sh(NULL, f->tmp,
+				 "ssh-keygen -q -t ed25519 -N 'correct horse' -f locked && printf 'correct horse\\n' > passphrase && "
+				 "ssh-keygen -q -t ed25519 -N '' -f stranger && cat locked.pub >> authorized_keys && "
+				 "echo \"[127.0.0.1]:%d $(cat hostkey.pub)\" > known_hosts", port), 0);
+	commit_push(f, c1, "fleet.yaml", "fleet: lab\n", "initial fleet");
+	assert_true(asprintf(&url, "ssh://%s@127.0.0.1:%d%s", pw->pw_name, port, f->remote) > 0);
+	opts.url = url;
+	opts.mirror_dir = mirror;
+	opts.known_hosts = kh;
+	opts.ls_remote_timeout_ms = 20000;
+
+	/* Passphrase-protected key. */
+	opts.ssh_key = locked;
+	opts.ssh_passphrase_file = pass;
+	assert_int_equal(tend_source_open(&src, &opts), 0);
+	if (tend_source_poll(src, head, NULL) != 0)
+		fail_msg("passphrase key: %s", tend_error_last());
+	assert_string_equal(head, c1);
+	tend_source_free(src);
+
+	/* A key the server does not accept: an error naming the remote and step. */
+	opts.ssh_key = stranger;
+	opts.ssh_passphrase_file = NULL;
+	assert_int_equal(tend_source_open(&src, &opts), 0);
+	assert_true(tend_source_poll(src, head, NULL) < 0);
+	if (!strstr(tend_error_last(), url) || !strstr(tend_error_last(), ": ls-remote: "))
+		fail_msg("unexpected error: %s", tend_error_last());
+	tend_source_free(src);
+
+	/* ssh-agent holding the passphrase-less client key. */
+	assert_int_equal(test_sh(&out, f->tmp, "ssh-agent -s -a %s | sed -n 's/^SSH_AGENT_PID=\\([0-9]*\\);.*/\\1/p'", sock), 0);
+	f->agent = (pid_t)strtol(out.ptr, NULL, 10);
+	assert_true(f->agent > 0);
+	assert_int_equal(test_sh(NULL, f->tmp, "SSH_AUTH_SOCK=%s ssh-add -q client 2>/dev/null", sock), 0);
+	setenv("SSH_AUTH_SOCK", sock, 1);
+	opts.ssh_key = NULL;
+	opts.ssh_agent = 1;
+	assert_int_equal(tend_source_open(&src, &opts), 0);
+	if (tend_source_poll(src, head, NULL) != 0)
+		fail_msg("ssh-agent: %s", tend_error_last());
+	assert_string_equal(head, c1);
+	tend_source_free(src);
+	if (old_sock)
+		setenv("SSH_AUTH_SOCK", old_sock, 1);
+	else
+		unsetenv("SSH_AUTH_SOCK");
+
+	tend_buf_dispose(&out);
+	free(old_sock);
+	free(url);
+	free(mirror);
+	free(kh);
+	free(locked);
+	free(pass);
+	free(stranger);
+	free(sock);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_file_remote_poll_fetch_export, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_remote_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ssh_remote_known_hosts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ssh_auth, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_silent_server_times_out, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
