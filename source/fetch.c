@@ -244,7 +244,14 @@ static int cb_credentials(git_credential **out, const char *url, const char *use
 	if (deadline_passed(s))
 		return GIT_EUSER;
 	if (++s->cred_attempts > MAX_CRED_ATTEMPTS) {
-		cb_fail(s, "authentication failed (credentials rejected)");
+		if (s->ssh_agent)
+			cb_fail(s, "authentication failed: the server accepted no key from ssh-agent");
+		else if (s->ssh_key && (allowed_types & GIT_CREDENTIAL_SSH_KEY))
+			cb_fail(s, "authentication failed: the server rejected the key %s", s->ssh_key);
+		else
+			cb_fail(s, "authentication failed: the server rejected the credentials from %s",
+				s->https_basic_file ? s->https_basic_file :
+				s->https_token_file ? s->https_token_file : "(none)");
 		return GIT_EUSER;
 	}
 	if (allowed_types & GIT_CREDENTIAL_USERNAME)

@@ -29,6 +29,7 @@ typedef struct {
 	char *remote;   /* path of the bare repository */
 	pid_t sshd;     /* killed by teardown, also when an assertion failed */
 	pid_t agent;    /* ssh-agent, likewise */
+	pid_t http;     /* the git smart-HTTP server, likewise */
 } fixture;
 
 static int setup(void **state)
@@ -51,6 +52,10 @@ static int teardown(void **state)
 	if (f->sshd > 0) {
 		kill(f->sshd, SIGTERM);
 		waitpid(f->sshd, NULL, 0);
+	}
+	if (f->http > 0) {
+		kill(f->http, SIGTERM);
+		waitpid(f->http, NULL, 0);
 	}
 	if (f->agent > 0)
 		kill(f->agent, SIGTERM); /* not our child: ssh-agent daemonizes */
@@ -403,6 +408,85 @@ static void test_ssh_remote_known_hosts(void **state)
 	free(kh_empty);
 }
 
+/* git's smart HTTP behind basic auth (tests/source/data/git_http_server.py,
+ * plain HTTP on loopback: the credential path is the same as over TLS). */
+static void test_http_basic_and_token(void **state)
+{
+	fixture *f = *state;
+	tend_source_opts opts = TEND_SOURCE_OPTS_INIT;
+	tend_source *src = NULL;
+	char *portfile = tend_path_join(f->tmp, "http.port"), *mirror = tend_path_join(f->tmp, "state/mirror.git");
+	char *basic = tend_path_join(f->tmp, "basic"), *badbasic = tend_path_join(f->tmp, "basic.wrong");
+	char *token = tend_path_join(f->tmp, "token"), *url = NULL, *url_user = NULL, *port = NULL;
+	char c1[41], head[41];
+	int i;
+
+	if (!test_have("python3")) {
+		fprintf(stderr, "\n*** SKIPPING the http test: python3 is not installed ***\n\n");
+		skip();
+	}
+	commit_push(f, c1, "fleet.yaml", "fleet: lab\n", "initial fleet");
+	test_write_file(f->tmp, "basic", "op:s3cret pass\n");
+	test_write_file(f->tmp, "basic.wrong", "op:guess\n");
+	test_write_file(f->tmp, "token", "s3cret pass\n");
+	f->http = fork();
+	assert_true(f->http >= 0);
+	if (f->http == 0) {
+		execlp("python3", "python3", TEND_SOURCE_DIR "/tests/source/data/git_http_server.py",
+		       f->tmp, portfile, "op", "s3cret pass", (char *)NULL);
+		_exit(127);
+	}
+	for (i = 0; i < 200 && !(port = test_read_file(portfile)); i++)
+		usleep(25000);
+	assert_non_null(port);
+	assert_true(asprintf(&url, "http://127.0.0.1:%s/remote.git", port) > 0);
+	assert_true(asprintf(&url_user, "http://op@127.0.0.1:%s/remote.git", port) > 0);
+	opts.url = url;
+	opts.mirror_dir = mirror;
+	opts.ls_remote_timeout_ms = 20000;
+
+	/* No credentials configured. */
+	assert_int_equal(tend_source_open(&src, &opts), 0);
+	assert_int_equal(tend_source_poll(src, head, NULL), TEND_EAUTH);
+	assert_non_null(strstr(tend_error_last(), "ls-remote: the server wants a password"));
+	tend_source_free(src);
+
+	/* Wrong password. */
+	opts.https_basic_file = badbasic;
+	assert_int_equal(tend_source_open(&src, &opts), 0);
+	assert_int_equal(tend_source_poll(src, head, NULL), TEND_EAUTH);
+	if (!strstr(tend_error_last(), url) || !strstr(tend_error_last(), "ls-remote: authentication failed"))
+		fail_msg("unexpected error: %s", tend_error_last());
+	tend_source_free(src);
+
+	/* Basic auth from a user:password file. */
+	opts.https_basic_file = basic;
+	assert_int_equal(tend_source_open(&src, &opts), 0);
+	if (tend_source_poll(src, head, NULL) != 0)
+		fail_msg("basic auth: %s", tend_error_last());
+	assert_string_equal(head, c1);
+	tend_source_free(src);
+
+	/* A token, with the user from the URL. */
+	opts.https_basic_file = NULL;
+	opts.https_token_file = token;
+	opts.url = url_user;
+	assert_int_equal(tend_source_open(&src, &opts), 0);
+	if (tend_source_poll(src, head, NULL) != 0)
+		fail_msg("token: %s", tend_error_last());
+	assert_string_equal(head, c1);
+	tend_source_free(src);
+
+	free(portfile);
+	free(mirror);
+	free(basic);
+	free(badbasic);
+	free(token);
+	free(url);
+	free(url_user);
+	free(port);
+}
+
 /* A server that accepts the connection and then says nothing: the poll
  * still ends, at the ls-remote limit. */
 static void test_silent_server_times_out(void **state)
@@ -532,6 +616,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_file_remote_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ssh_remote_known_hosts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ssh_auth, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_http_basic_and_token, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_silent_server_times_out, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
