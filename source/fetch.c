@@ -199,11 +199,13 @@ int tend_source_mirror_open(tend_source *s)
 
 /* ---- callbacks ---------------------------------------------------------- */
 
-static void cb_fail(tend_source *s, const char *fmt, ...) TEND_PRINTF(2, 3);
-static void cb_fail(tend_source *s, const char *fmt, ...)
+/* Record why a callback failed; code: TEND_EAUTH (credentials, host keys) or TEND_ERROR. */
+static void cb_fail(tend_source *s, int code, const char *fmt, ...) TEND_PRINTF(3, 4);
+static void cb_fail(tend_source *s, int code, const char *fmt, ...)
 {
 	va_list ap;
 
+	s->cb_code = code;
 	free(s->cb_error);
 	s->cb_error = NULL;
 	va_start(ap, fmt);
@@ -245,11 +247,11 @@ static int cb_credentials(git_credential **out, const char *url, const char *use
 		return GIT_EUSER;
 	if (++s->cred_attempts > MAX_CRED_ATTEMPTS) {
 		if (s->ssh_agent)
-			cb_fail(s, "authentication failed: the server accepted no key from ssh-agent");
+			cb_fail(s, TEND_EAUTH, "authentication failed: the server accepted no key from ssh-agent");
 		else if (s->ssh_key && (allowed_types & GIT_CREDENTIAL_SSH_KEY))
-			cb_fail(s, "authentication failed: the server rejected the key %s", s->ssh_key);
+			cb_fail(s, TEND_EAUTH, "authentication failed: the server rejected the key %s", s->ssh_key);
 		else
-			cb_fail(s, "authentication failed: the server rejected the credentials from %s",
+			cb_fail(s, TEND_EAUTH, "authentication failed: the server rejected the credentials from %s",
 				s->https_basic_file ? s->https_basic_file :
 				s->https_token_file ? s->https_token_file : "(none)");
 		return GIT_EUSER;
@@ -263,7 +265,7 @@ static int cb_credentials(git_credential **out, const char *url, const char *use
 			char *pub = NULL;
 
 			if (s->ssh_passphrase_file && read_secret(&secret, s->ssh_passphrase_file) < 0) {
-				cb_fail(s, "ssh passphrase: %s", tend_error_last());
+				cb_fail(s, TEND_ERROR, "ssh passphrase: %s", tend_error_last());
 				goto out;
 			}
 			if (asprintf(&pub, "%s.pub", s->ssh_key) < 0)
@@ -274,7 +276,7 @@ static int cb_credentials(git_credential **out, const char *url, const char *use
 			free(pub);
 			goto out;
 		}
-		cb_fail(s, "the ssh server wants a key: configure an ssh key file or ssh-agent");
+		cb_fail(s, TEND_EAUTH, "the ssh server wants a key: configure an ssh key file or ssh-agent");
 		goto out;
 	}
 	if (allowed_types & GIT_CREDENTIAL_USERPASS_PLAINTEXT) {
@@ -282,11 +284,11 @@ static int cb_credentials(git_credential **out, const char *url, const char *use
 			char *colon;
 
 			if (read_secret(&secret, s->https_basic_file) < 0) {
-				cb_fail(s, "basic auth: %s", tend_error_last());
+				cb_fail(s, TEND_ERROR, "basic auth: %s", tend_error_last());
 				goto out;
 			}
 			if (!(colon = strchr(secret.ptr, ':'))) {
-				cb_fail(s, "basic auth file %s: expected user:password", s->https_basic_file);
+				cb_fail(s, TEND_EAUTH, "basic auth file %s: expected user:password", s->https_basic_file);
 				goto out;
 			}
 			*colon = '\0';
@@ -295,16 +297,16 @@ static int cb_credentials(git_credential **out, const char *url, const char *use
 		}
 		if (s->https_token_file) {
 			if (read_secret(&secret, s->https_token_file) < 0) {
-				cb_fail(s, "token: %s", tend_error_last());
+				cb_fail(s, TEND_ERROR, "token: %s", tend_error_last());
 				goto out;
 			}
 			error = git_credential_userpass_plaintext_new(out, user ? user : "x-access-token", secret.ptr);
 			goto out;
 		}
-		cb_fail(s, "the server wants a password: configure a token or basic-auth file");
+		cb_fail(s, TEND_EAUTH, "the server wants a password: configure a token or basic-auth file");
 		goto out;
 	}
-	cb_fail(s, "no usable credential type offered by the server");
+	cb_fail(s, TEND_EAUTH, "no usable credential type offered by the server");
 out:
 	tend_buf_dispose_secure(&secret);
 	return error;
@@ -338,23 +340,23 @@ static int check_known_host(tend_source *s, const git_cert_hostkey *hk, const ch
 	else
 		snprintf(where, sizeof(where), "[%s]:%d", host, port);
 	if (!(hk->type & GIT_CERT_SSH_RAW) || !hk->hostkey || hk->hostkey_len == 0) {
-		cb_fail(s, "host key of %s not available for checking", where);
+		cb_fail(s, TEND_EAUTH, "host key of %s not available for checking", where);
 		return GIT_ECERTIFICATE;
 	}
 	tend_ssh_fingerprint(fp, (const unsigned char *)hk->hostkey, hk->hostkey_len);
 	if ((ktype = hostkey_type(hk->raw_type, &tname)) < 0) {
-		cb_fail(s, "host %s offers an unsupported host key type (%s)", where, fp);
+		cb_fail(s, TEND_EAUTH, "host %s offers an unsupported host key type (%s)", where, fp);
 		return GIT_ECERTIFICATE;
 	}
 	if (!(session = libssh2_session_init()) || !(kh = libssh2_knownhost_init(session))) {
-		cb_fail(s, "cannot initialise libssh2 to check the host key of %s", where);
+		cb_fail(s, TEND_ERROR, "cannot initialise libssh2 to check the host key of %s", where);
 		goto out;
 	}
 	if (libssh2_knownhost_readfile(kh, s->known_hosts, LIBSSH2_KNOWNHOST_FILE_OPENSSH) < 0) {
 		char *msg = NULL;
 
 		libssh2_session_last_error(session, &msg, NULL, 0);
-		cb_fail(s, "cannot read known_hosts %s: %s", s->known_hosts, msg ? msg : "error");
+		cb_fail(s, TEND_ERROR, "cannot read known_hosts %s: %s", s->known_hosts, msg ? msg : "error");
 		goto out;
 	}
 	/* Looked up by the name OpenSSH records ("[host]:port" off port 22),
@@ -366,14 +368,14 @@ static int check_known_host(tend_source *s, const git_cert_hostkey *hk, const ch
 		error = 0;
 		break;
 	case LIBSSH2_KNOWNHOST_CHECK_MISMATCH:
-		cb_fail(s, "host key for %s changed: %s %s does not match %s (key rotated, or someone is intercepting)",
+		cb_fail(s, TEND_EAUTH, "host key for %s changed: %s %s does not match %s (key rotated, or someone is intercepting)",
 			where, tname, fp, s->known_hosts);
 		break;
 	case LIBSSH2_KNOWNHOST_CHECK_NOTFOUND:
-		cb_fail(s, "unknown host key for %s: %s %s is not in %s", where, tname, fp, s->known_hosts);
+		cb_fail(s, TEND_EAUTH, "unknown host key for %s: %s %s is not in %s", where, tname, fp, s->known_hosts);
 		break;
 	default:
-		cb_fail(s, "checking the host key of %s (%s) against %s failed", where, fp, s->known_hosts);
+		cb_fail(s, TEND_ERROR, "checking the host key of %s (%s) against %s failed", where, fp, s->known_hosts);
 		break;
 	}
 out:
@@ -392,14 +394,14 @@ static int cb_certificate(git_cert *cert, int valid, const char *host, void *pay
 		return GIT_EUSER;
 	if (cert->cert_type == GIT_CERT_HOSTKEY_LIBSSH2) {
 		if (!s->known_hosts) {
-			cb_fail(s, "no known_hosts file to check the host key of %s", host);
+			cb_fail(s, TEND_EAUTH, "no known_hosts file to check the host key of %s", host);
 			return GIT_ECERTIFICATE;
 		}
 		return check_known_host(s, (const git_cert_hostkey *)cert, host);
 	}
 	/* TLS: libgit2 has verified the chain against the system CAs (valid). */
 	if (!valid) {
-		cb_fail(s, "TLS certificate of %s is not valid", host);
+		cb_fail(s, TEND_EAUTH, "TLS certificate of %s is not valid", host);
 		return GIT_ECERTIFICATE;
 	}
 	return 0;
@@ -436,6 +438,7 @@ static void begin_step(tend_source *s, const char *step, int timeout_ms)
 	s->cred_attempts = 0;
 	free(s->cb_error);
 	s->cb_error = NULL;
+	s->cb_code = TEND_ERROR;
 }
 
 /* Report a libgit2 failure with the remote, the step and the best message. */
@@ -449,9 +452,7 @@ static int step_failed(tend_source *s, int timeout_ms)
 		error = TEND_ETIMEOUT;
 	} else if (s->cb_error) {
 		tend_error_set("%s: %s: %s", url ? url : s->url, s->step, s->cb_error);
-		error = strstr(s->cb_error, "host key") ? TEND_EAUTH : TEND_ERROR;
-		if (strstr(s->cb_error, "authentication") || strstr(s->cb_error, "wants"))
-			error = TEND_EAUTH;
+		error = s->cb_code;
 	} else {
 		const git_error *e = git_error_last();
 

@@ -21,6 +21,7 @@ struct tend_source {
 	int64_t deadline_ms;
 	int timed_out;
 	char *cb_error;                  /* message set by a callback that failed */
+	int cb_code;                     /* and its TEND_E* code */
 	int cred_attempts;
 	unsigned int received_objects;   /* of the last fetch */
 	int progress_fd;                 /* in the poll child: where step changes are reported; else -1 */
