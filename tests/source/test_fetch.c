@@ -134,12 +134,44 @@ static void test_file_remote_poll_fetch_export(void **state)
 	assert_int_equal(fetched, 1);
 	assert_string_equal(head, c2);
 	assert_true(object_files(mirror) > before);
-	assert_int_equal(tend_source_export(&dir2, src, head, revs), 0);
-	assert_export_matches(f, dir2, c2);
-	assert_export_matches(f, dir, c1);
+	/* An earlier export of c2 was interrupted before its rename: its
+	 * leftover is ignored, c1 stays in force until c2 is complete. */
+	{
+		char *leftover = NULL;
+
+		assert_true(asprintf(&leftover, "%s/%s.tmp-x1Y2z3", revs, c2) > 0);
+		test_write_file(leftover, "services/db/service.yaml", "na");
+		assert_export_matches(f, dir, c1);
+		assert_int_equal(tend_source_export(&dir2, src, head, revs), 0);
+		assert_export_matches(f, dir2, c2);
+		assert_export_matches(f, dir, c1);
+		/* Exporting again reuses the complete directory. */
+		test_write_file(dir2, "reuse-marker", "x");
+		free(dir2);
+		assert_int_equal(tend_source_export(&dir2, src, c2, revs), 0);
+		{
+			char *marker = tend_path_join(dir2, "reuse-marker");
+
+			assert_true(tend_path_exists(marker));
+			unlink(marker);
+			free(marker);
+		}
+		/* Prune keeps the applied revision and its predecessor only. */
+		assert_int_equal(tend_source_prune(revs, c2, c1), 0);
+		assert_false(tend_path_exists(leftover));
+		assert_true(tend_path_exists(dir));
+		free(leftover);
+	}
 	assert_int_equal(tend_source_prune(revs, c2, NULL), 0);
 	assert_false(tend_path_exists(dir));
 	assert_true(tend_path_exists(dir2));
+	/* Not a full hash. */
+	{
+		char *bad = NULL;
+
+		assert_int_equal(tend_source_export(&bad, src, "HEAD", revs), TEND_EINVALID);
+		assert_null(bad);
+	}
 
 	/* A fresh handle on the existing mirror sees it up to date. */
 	tend_source_free(src);
