@@ -230,6 +230,8 @@ static int read_secret(tend_buf *out, const char *path)
 
 	if (error < 0)
 		return error;
+	if (!out->ptr && tend_buf_puts(out, "") < 0) /* an empty file: "" rather than NULL */
+		return -1;
 	while (out->size > 0 && (out->ptr[out->size - 1] == '\n' || out->ptr[out->size - 1] == '\r'))
 		out->ptr[--out->size] = '\0';
 	return 0;

@@ -47,7 +47,8 @@ void tend_source_free(tend_source *s);
 
 /* List the remote's refs (one round trip); fetch the tracked branch into the
  * mirror only when its remote head differs from the mirror's. out_head gets
- * the branch head, *out_fetched (may be NULL) 1 when objects were fetched.
+ * the branch head, *out_fetched (may be NULL) 1 when the remote head differed
+ * from the mirror's and a fetch ran (0: one round trip, nothing transferred).
  *
  * Time limits: the network part runs in a forked child process that reports
  * its step (ls-remote, then fetch) over a pipe; when a step's limit
