@@ -99,6 +99,14 @@ int tend_source_open(tend_source **out, const tend_source_opts *opts)
 			       opts->url);
 		return TEND_EINVALID;
 	}
+	if (url_is_ssh(opts->url) && !(git_libgit2_features() & GIT_FEATURE_SSH)) {
+		tend_error_set("source %s: this libgit2 was built without ssh support", opts->url);
+		return TEND_EUNSUPPORTED;
+	}
+	if (!strncmp(opts->url, "https://", 8) && !(git_libgit2_features() & GIT_FEATURE_HTTPS)) {
+		tend_error_set("source %s: this libgit2 was built without https support", opts->url);
+		return TEND_EUNSUPPORTED;
+	}
 	if (!(s = calloc(1, sizeof(*s))))
 		return -1;
 	s->progress_fd = -1;

@@ -222,6 +222,10 @@ static void test_allowed_signers(void **state)
 	assert_int_equal(tend_allowed_signers_parse(&as, "allowed", text, strlen(text)), TEND_EINVALID);
 	free(text);
 
+	/* A missing file is named. */
+	assert_int_equal(tend_allowed_signers_load(&as, "/nonexistent/allowed_signers"), TEND_ENOTFOUND);
+	assert_non_null(strstr(tend_error_last(), "/nonexistent/allowed_signers"));
+
 	tend_sshsig_dispose(&sig);
 	free(key);
 	free(other);
