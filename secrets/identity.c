@@ -294,7 +294,8 @@ static int add_openssh(tend_age_identities *ids, const char *data, size_t len, c
 	crypto_hash_sha256(hash, native->ssh_key, sizeof(native->ssh_key));
 	sodium_bin2base64(native->tag, sizeof(native->tag), hash, 4,
 			  sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
-	tend_hkdf_sha256(native->tweak, 32, NULL, 0, native->ssh_key, sizeof(native->ssh_key),
+	/* age: HKDF with an empty secret and the SSH public key as the salt */
+	tend_hkdf_sha256(native->tweak, 32, native->ssh_key, sizeof(native->ssh_key), NULL, 0,
 			 (const unsigned char *)"age-encryption.org/v1/ssh-ed25519", 33);
 	snprintf(native->describe, sizeof(native->describe), "ssh-ed25519 key tag %s", native->tag);
 

@@ -17,7 +17,7 @@ typedef struct {
 	unsigned char pub[32];        /* our X25519 public key (for the HKDF salt) */
 	unsigned char ssh_key[51];    /* SSH wire public key: string "ssh-ed25519", string pk */
 	char tag[8];                  /* base64 (no padding) of SHA-256(ssh_key)[:4] */
-	unsigned char tweak[32];      /* HKDF(ssh_key, "", "age-encryption.org/v1/ssh-ed25519") */
+	unsigned char tweak[32];      /* HKDF(ikm "", salt ssh_key, "age-encryption.org/v1/ssh-ed25519") */
 	char *pass;                   /* scrypt passphrase */
 	size_t pass_len;
 	char describe[128];
