@@ -239,6 +239,7 @@ static void test_age_cli_sizes(void **state)
 		assert_int_equal(tend_file_read(&in, path, 1u << 28), 0);
 		assert_int_equal(tend_age_decrypt(&out, in.ptr, in.size, "f.age", ids, &lim), TEND_ELIMIT);
 		assert_int_equal(out.size, 0);
+		tend_buf_dispose(&out);
 		tend_buf_dispose(&in);
 	}
 	tend_age_identities_free(ids);
@@ -320,6 +321,7 @@ static void test_age_cli_recipients_ssh_passphrase(void **state)
 		assert_non_null(strstr(tend_error_last(), "work factor 18 is above the limit of 16"));
 	}
 	tend_buf_dispose(&in);
+	tend_buf_dispose(&out);
 	tend_age_identities_free(ids);
 
 	free(r1), free(r2), free(r3);
