@@ -477,8 +477,11 @@ static int recover_key(ctx *c, const tend_sops_node *age, const tend_age_identit
 	tend_buf_printf(&msg, "%s: no identity matched; the file is encrypted to ", c->file);
 	if (!nrec)
 		tend_buf_puts(&msg, "no age recipients");
-	for (i = 0; i < nrec; i++)
-		tend_buf_printf(&msg, "%s%s", i ? ", " : "", doc->recipients[i] ? doc->recipients[i] : "?");
+	for (i = 0; i < nrec; i++) {
+		const char *r = doc->recipients[i] ? doc->recipients[i] : "?";
+		tend_buf_printf(&msg, "%s%s%s", i ? ", " : "", r,
+				!strncmp(r, "age1pq", 6) ? " (post-quantum: not supported)" : "");
+	}
 	tend_buf_printf(&msg, "; tried %zu identities", tend_age_identities_count(ids));
 	for (i = 0; i < tend_age_identities_count(ids) && i < 8; i++)
 		tend_buf_printf(&msg, "%s%s", i ? ", " : ": ", tend_age_identities_describe(ids, i));

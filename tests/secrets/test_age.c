@@ -348,6 +348,24 @@ static void test_age_identity_files(void **state)
 	tend_age_identities_free(ids);
 }
 
+/* a post-quantum (age1pq) stanza is named as unsupported when nothing matches */
+static void test_pq_stanza_named(void **state)
+{
+	const char hdr[] = "age-encryption.org/v1\n-> mlkem768x25519 AAAA\nAAAA\n"
+			   "--- AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n0123456789abcdef";
+	tend_age_identities *ids;
+	tend_buf out = TEND_BUF_INIT;
+
+	assert_int_equal(tend_age_identities_new(&ids), 0);
+	assert_int_equal(tend_age_identities_add_file(ids, TEND_TESTDATA_DIR "/sops-keysource/identity.txt"), 0);
+	assert_int_equal(tend_age_decrypt(&out, hdr, sizeof(hdr) - 1, "pq.age", ids, NULL), TEND_ENOMATCH);
+	assert_non_null(strstr(tend_error_last(), "pq.age: no identity matched"));
+	assert_non_null(strstr(tend_error_last(), "mlkem768x25519 stanza (post-quantum age1pq recipient: not supported)"));
+	assert_non_null(strstr(tend_error_last(), "age1lzd99uklcjnc0e7d860axevet2cz99ce9pq6tzuzd05l5nr28ams36nvun"));
+	tend_buf_dispose(&out);
+	tend_age_identities_free(ids);
+}
+
 static void test_header_caps(void **state)
 {
 	tend_buf b = TEND_BUF_INIT;
@@ -414,6 +432,7 @@ int main(void)
 		cmocka_unit_test(test_age_cli_recipients_ssh_passphrase),
 		cmocka_unit_test(test_age_identity_files),
 		cmocka_unit_test(test_header_caps),
+		cmocka_unit_test(test_pq_stanza_named),
 	};
 
 	if (sodium_init() < 0)
