@@ -5,6 +5,7 @@
  * the values; their MAC input is written out by hand as sops defines it. */
 #include "tests/support/support.h"
 #include "secrets/sops.h"
+#include "secrets/decrypt.h"
 #include "secrets/identity.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -428,6 +429,29 @@ static void test_sops_built_json_dotenv_binary(void **state)
 	fixture_free(&f);
 }
 
+/* the reconcile helper's entry point: a whole file or one key, nothing on failure */
+static void test_secret_decrypt_entry(void **state)
+{
+	tend_age_identities *ids = ids_from(NIX "/age-keys.txt");
+	tend_buf out = TEND_BUF_INIT;
+	char *data = read_all(NIX "/secrets.yaml"), *p;
+
+	assert_int_equal(tend_secret_decrypt_file(&out, NIX "/secrets.yaml", "secrets.yaml",
+						  "[\"nested\"][\"test\"][\"file\"]", ids), 0);
+	assert_string_equal(out.ptr, "another value");
+	tend_buf_clear(&out);
+	assert_int_equal(tend_secret_decrypt_file(&out, NIX "/secrets.yaml", NULL, "[\"missing\"]", ids),
+			 TEND_ENOTFOUND);
+	assert_int_equal(out.size, 0);
+	p = strstr(data, "mac: ENC[AES256_GCM,data:") + 25;
+	*p = *p == 'A' ? 'B' : 'A';
+	assert_int_equal(tend_secret_decrypt(&out, data, strlen(data), "secrets.yaml", NULL, ids), TEND_EAUTH);
+	assert_int_equal(out.size, 0);
+	tend_buf_dispose(&out);
+	tend_age_identities_free(ids);
+	free(data);
+}
+
 static void test_format_float(void **state)
 {
 	char out[512];
@@ -453,6 +477,7 @@ int main(void)
 		cmocka_unit_test(test_sops_wrong_key_and_shamir),
 		cmocka_unit_test(test_sops_built_yaml_types),
 		cmocka_unit_test(test_sops_built_json_dotenv_binary),
+		cmocka_unit_test(test_secret_decrypt_entry),
 		cmocka_unit_test(test_format_float),
 	};
 
