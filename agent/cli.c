@@ -67,11 +67,19 @@ const tend_cli_command tend_cli_commands[] = {
 	  "usage: tend secret decrypt [-i IDENTITY]... [--passphrase-file F] FILE [--extract PATH]\n"
 	  "\n"
 	  "Print the plaintext of an age file, or the decrypted sops document (or one\n"
-	  "value with --extract '[\"a\"][\"b\"]'). The format is detected.\n"
+	  "value with --extract '[\"a\"][\"b\"]'). The format is detected: age (binary or\n"
+	  "armored), or sops YAML, JSON, dotenv or binary (printed in its own format).\n"
+	  "A tampered file prints nothing. Exit 1 with \"no identity matched\" and the\n"
+	  "file's recipients when no identity opens it.\n"
 	  "\n"
-	  "  -i, --identity FILE     an age key file or OpenSSH Ed25519 private key (repeatable)\n"
-	  "  --passphrase-file FILE  passphrase for scrypt-encrypted age files\n"
-	  "  --extract PATH          one value of a sops document\n",
+	  "  -i, --identity FILE     an age key file (AGE-SECRET-KEY-1...), possibly itself\n"
+	  "                          age-encrypted, or an unencrypted OpenSSH Ed25519 private\n"
+	  "                          key such as a host key (used both natively and the\n"
+	  "                          ssh-to-age way); repeatable\n"
+	  "  --passphrase-file FILE  passphrase (first line) for scrypt-encrypted age files\n"
+	  "                          and encrypted identity files\n"
+	  "  --extract PATH          one value of a sops document, e.g. '[\"db\"][\"password\"]'\n"
+	  "                          or '[\"hosts\"][0]'\n",
 	  tend_cmd_secret },
 	{ NULL, NULL, NULL, NULL }
 };
