@@ -14,11 +14,12 @@
 #define LIMIT_MS 1000.0
 #endif
 
+/* CPU time of this process: what rendering costs, whatever else the machine runs. */
 static double now_ms(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
 	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
 }
 
@@ -99,7 +100,7 @@ static void test_ten_thousand_services(void **state)
 	t_render = now_ms() - t0;
 	for (i = 0; i < r->n_outputs; i++)
 		bytes += r->outputs[i].len;
-	fprintf(stderr, "load %.0f ms, render %.0f ms: %zu services, %zu outputs, %zu bytes\n",
+	fprintf(stderr, "CPU time: load %.0f ms, render %.0f ms: %zu services, %zu outputs, %zu bytes\n",
 		t_load, t_render, m->n_services, r->n_outputs, bytes);
 	assert_int_equal(r->n_outputs, N_HOSTS + 1);
 	o = tend_render_result_find(r, "h02", "hosts/h02.json");
@@ -114,7 +115,7 @@ static void test_ten_thousand_services(void **state)
 	t0 = now_ms();
 	assert_int_equal(tend_render_diff_compute(&d, r, r2, NULL), 0);
 	t_diff = now_ms() - t0;
-	fprintf(stderr, "diff %.0f ms\n", t_diff);
+	fprintf(stderr, "CPU time: diff %.0f ms\n", t_diff);
 	assert_true(d->differs);
 	for (i = 0; i < d->n_hosts; i++) {
 		const tend_render_host_diff *h = &d->hosts[i];
