@@ -221,7 +221,8 @@ int tend_render_routes_collect(tend_route **out, size_t *n, const tend_manifest 
 			goto out;
 		error = -1;
 	}
-	qsort(routes, count, sizeof(*routes), route_cmp);
+	if (count > 1)
+		qsort(routes, count, sizeof(*routes), route_cmp);
 	*out = routes;
 	*n = count;
 	routes = NULL;
