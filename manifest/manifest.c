@@ -70,7 +70,7 @@ void tend_manifest_free(tend_manifest *m)
 
 /* fleet_reported: fleet.yaml could not be read and a diagnostic says why */
 static int load_impl(tend_manifest **out, tend_diags *diags,
-		     const char *fleet_yaml, size_t fleet_len, int fleet_reported,
+		     size_t errors_before, const char *fleet_yaml, size_t fleet_len, int fleet_reported,
 		     const tend_manifest_source *services, size_t n_services,
 		     tend_manifest_exists_fn exists, void *payload)
 {
@@ -82,7 +82,7 @@ static int load_impl(tend_manifest **out, tend_diags *diags,
 	tend_svc_aux *saux = NULL;
 	host_slot *hslots = NULL;
 	tend_mctx c;
-	size_t errors_before = diags->errors, i;
+	size_t i;
 	int error = TEND_ERROR;
 
 	*out = NULL;
@@ -204,7 +204,7 @@ int tend_manifest_load_sources(tend_manifest **out, tend_diags *diags,
 			       const tend_manifest_source *services, size_t n_services,
 			       tend_manifest_exists_fn exists, void *payload)
 {
-	return load_impl(out, diags, fleet_yaml, fleet_len, 0, services, n_services, exists, payload);
+	return load_impl(out, diags, diags->errors, fleet_yaml, fleet_len, 0, services, n_services, exists, payload);
 }
 
 /* ---- from a directory ---------------------------------------------------- */
@@ -270,6 +270,7 @@ int tend_manifest_load(tend_manifest **out, tend_diags *diags, const char *repo_
 	DIR *d = NULL;
 	struct dirent *de;
 	struct stat st;
+	size_t errors_before = diags->errors;
 	int error = TEND_ERROR, rc, fleet_rc;
 
 	*out = NULL;
@@ -334,7 +335,7 @@ int tend_manifest_load(tend_manifest **out, tend_diags *diags, const char *repo_
 			srcs[i].len = bufs[i].size;
 		}
 	}
-	error = load_impl(out, diags, fleet_rc == 0 ? (fleet.ptr ? fleet.ptr : "") : NULL, fleet.size,
+	error = load_impl(out, diags, errors_before, fleet_rc == 0 ? (fleet.ptr ? fleet.ptr : "") : NULL, fleet.size,
 			  fleet_rc > 0, srcs, n, file_exists, (void *)repo_dir);
 out:
 	if (d)

@@ -97,6 +97,17 @@ static void check_keys(tend_mctx *c, const tend_yaml_node *map, const char *cons
 	}
 }
 
+/* Where key itself is written (sections point at their key, not their first child). */
+static tend_pos key_pos(const tend_mctx *c, const tend_yaml_node *map, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < map->count; i++)
+		if (!strcmp(map->keys[i]->value, key))
+			return pos_of(c, map->keys[i]);
+	return pos_of(c, map);
+}
+
 /* The value of key, or NULL when absent or null (reported when required). */
 static const tend_yaml_node *field(tend_mctx *c, const tend_yaml_node *map, const char *key,
 				   int required)
@@ -432,7 +443,7 @@ static void parse_proxy(tend_manifest *m, tend_fleet_aux *fa, tend_mctx *c,
 	if (!p || !(px = tend_arena_alloc(c->arena, sizeof(*px))))
 		return;
 	m->proxy = px;
-	px->pos = pos_of(c, tend_yaml_map_get(root, "proxy"));
+	px->pos = key_pos(c, root, "proxy");
 	px->entry_http = "web";
 	px->entry_https = "websecure";
 	px->http_port = 80;
@@ -523,7 +534,7 @@ static void parse_auth_alerts(tend_manifest *m, tend_fleet_aux *fa, tend_mctx *c
 	size_t old;
 
 	if (a && (m->auth = tend_arena_alloc(c->arena, sizeof(*m->auth)))) {
-		m->auth->pos = pos_of(c, tend_yaml_map_get(root, "auth"));
+		m->auth->pos = key_pos(c, root, "auth");
 		old = path_push(c, "auth");
 		get_string(&m->auth->service, &fa->auth_service, c, a, "service", 1);
 		get_url(&m->auth->forward_auth_url, NULL, c, a, "forward_auth_url", 1, http_schemes);
@@ -533,7 +544,7 @@ static void parse_auth_alerts(tend_manifest *m, tend_fleet_aux *fa, tend_mctx *c
 	}
 	a = enter_map(c, root, "alerts", 0, alerts_keys);
 	if (a && (m->alerts = tend_arena_alloc(c->arena, sizeof(*m->alerts)))) {
-		m->alerts->pos = pos_of(c, tend_yaml_map_get(root, "alerts"));
+		m->alerts->pos = key_pos(c, root, "alerts");
 		old = path_push(c, "alerts");
 		if ((e = enter_map(c, a, "email", 1, email_keys))) {
 			size_t o2 = path_push(c, "email");
@@ -647,7 +658,7 @@ static void parse_database(tend_service *svc, tend_svc_aux *aux, tend_mctx *c,
 	if (!d || !(db = tend_arena_alloc(c->arena, sizeof(*db))))
 		return;
 	svc->database = db;
-	db->pos = pos_of(c, d);
+	db->pos = key_pos(c, root, "database");
 	old = path_push(c, "database");
 	if (get_string(&db->engine, &aux->db_engine, c, d, "engine", 1) == 0 &&
 	    strcmp(db->engine, "postgresql") && strcmp(db->engine, "mysql")) {
@@ -677,7 +688,7 @@ static void parse_route(tend_service *svc, tend_svc_aux *aux, tend_mctx *c,
 	if (!r || !(px = tend_arena_alloc(c->arena, sizeof(*px))))
 		return;
 	svc->proxy = px;
-	px->pos = pos_of(c, r);
+	px->pos = key_pos(c, root, "proxy");
 	old = path_push(c, "proxy");
 	if (get_string(&px->domain, &aux->proxy_domain, c, r, "domain", 1) == 0 &&
 	    tend_check_dns_name(px->domain) < 0) {
@@ -717,7 +728,7 @@ static void parse_oidc(tend_service *svc, tend_svc_aux *aux, tend_mctx *c,
 	if (!o || !(oi = tend_arena_alloc(c->arena, sizeof(*oi))))
 		return;
 	svc->oidc = oi;
-	oi->pos = pos_of(c, o);
+	oi->pos = key_pos(c, root, "oidc");
 	old = path_push(c, "oidc");
 	get_string(&oi->provider, &aux->oidc_provider, c, o, "provider", 0);
 	get_string(&oi->client_id, NULL, c, o, "client_id", 1);

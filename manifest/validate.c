@@ -252,10 +252,11 @@ static void check_routes(vctx *v)
 		if (strcasecmp(keys[first].domain, keys[i].domain) || strcmp(keys[first].path, keys[i].path))
 			continue;
 		error_at(v, &v->saux[keys[i].svc].proxy_domain,
-			 "proxy: route %s%s is already claimed by service '%s' (%s:%u)",
+			 "proxy: route %s%s is already claimed by service '%s' (%s:%u:%u)",
 			 keys[i].domain, keys[i].path, v->m->services[keys[first].svc].name,
 			 v->saux[keys[first].svc].proxy_domain.file,
-			 v->saux[keys[first].svc].proxy_domain.line);
+			 v->saux[keys[first].svc].proxy_domain.line,
+			 v->saux[keys[first].svc].proxy_domain.col);
 	}
 	free(keys);
 }
