@@ -6,9 +6,14 @@
 #include "reconcile/internal.h"
 #include "reconcile/nix.h"
 #include "render/render.h"
+#include "secrets/age.h"
+#include "secrets/identity.h"
+#include "secrets/sops.h"
 #include "util/error.h"
 #include "util/fs.h"
 
+#include <grp.h>
+#include <pwd.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,24 +206,140 @@ static int collect_routes(tend_desired *d, const tend_config *cfg, const tend_re
 	return 0;
 }
 
-/* Secrets of this host's services. Decryption and installation come from the
- * secrets area; until it is wired in, a host with secrets is refused rather
- * than converged without them. */
+/* Decrypt one declared secret from the revision (age or sops, one value with
+ * `key`). out gets the plaintext (wiped by the caller). */
+static int decrypt_secret(tend_buf *out, const tend_desired *d, const tend_service *s,
+			  const tend_secret_decl *decl, const tend_age_identities *ids)
+{
+	tend_buf raw = TEND_BUF_INIT;
+	tend_sops_doc *doc = NULL;
+	const tend_sops_node *node;
+	tend_sops_format fmt;
+	char *path = NULL;
+	int error = TEND_ERROR;
+
+	if (strstr(decl->file, "..") || !(path = tend_path_join(d->rev_dir, decl->file))) {
+		tend_error_set("%s: secret '%s': bad file '%s'", s->pos.file, decl->name, decl->file);
+		return TEND_EINVALID;
+	}
+	if ((error = tend_file_read(&raw, path, 16u << 20)) < 0)
+		goto out;
+	if ((fmt = tend_sops_detect(raw.ptr, raw.size, decl->file)) != TEND_SOPS_AUTO) {
+		if ((error = tend_sops_decrypt(&doc, raw.ptr, raw.size, decl->file, fmt, ids, NULL)) < 0)
+			goto out;
+		if (decl->key) {
+			if ((error = tend_sops_extract(&node, doc, decl->key)) < 0 ||
+			    (error = tend_sops_emit_node(out, doc, node)) < 0)
+				goto out;
+		} else if ((error = tend_sops_emit(out, doc)) < 0) {
+			goto out;
+		}
+	} else if (tend_age_detect(raw.ptr, raw.size)) {
+		if (decl->key) {
+			tend_error_set("%s: secret '%s': 'key' needs a sops file, %s is an age file",
+				       s->pos.file, decl->name, decl->file);
+			error = TEND_EINVALID;
+			goto out;
+		}
+		if ((error = tend_age_decrypt(out, raw.ptr, raw.size, decl->file, ids, NULL)) < 0)
+			goto out;
+	} else {
+		tend_error_set("%s: neither an age nor a sops file", decl->file);
+		error = TEND_EINVALID;
+		goto out;
+	}
+	error = 0;
+out:
+	if (error < 0) {
+		tend_buf_dispose_secure(out);
+		tend_error_prefix("service %s, secret %s: ", s->name, decl->name);
+	}
+	tend_sops_doc_free(doc);
+	tend_buf_dispose(&raw);
+	free(path);
+	return error;
+}
+
+static int resolve_owner(uid_t *uid, gid_t *gid, const tend_service *s, const tend_secret_decl *decl)
+{
+	const char *owner = decl->owner ? decl->owner : "root";
+	struct passwd *pw = getpwnam(owner);
+	struct group *gr;
+
+	if (!pw) {
+		tend_error_set("service %s, secret %s: no user '%s' on this host", s->name, decl->name,
+			       owner);
+		return TEND_ENOTFOUND;
+	}
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+	if (decl->group) {
+		if (!(gr = getgrnam(decl->group))) {
+			tend_error_set("service %s, secret %s: no group '%s' on this host", s->name,
+				       decl->name, decl->group);
+			return TEND_ENOTFOUND;
+		}
+		*gid = gr->gr_gid;
+	}
+	return 0;
+}
+
+/* Secrets of this host's services, decrypted with the configured identities,
+ * destined for <secrets_root>/<service>/<name>. */
 static int collect_secrets(tend_desired *d, const tend_config *cfg)
 {
-	size_t i;
+	tend_age_identities *ids = NULL;
+	size_t i, k, r;
+	int error = 0;
 
-	for (i = 0; i < d->n_order; i++) {
+	for (i = 0; i < d->n_order && !error; i++) {
 		const tend_service *s = tend_manifest_service(d->manifest, d->order[i]);
-		if (s && s->n_secrets) {
-			tend_error_set("%s: service '%s' declares secrets, and installing secrets is "
-				       "not implemented in reconcile yet", s->pos.file ? s->pos.file : "?",
-				       s->name);
-			return TEND_EUNSUPPORTED;
+
+		for (k = 0; s && k < s->n_secrets && !error; k++) {
+			const tend_secret_decl *decl = &s->secrets[k];
+			tend_buf plain = TEND_BUF_INIT;
+			tend_want_file *f;
+			char *dest = NULL;
+			uid_t uid;
+			gid_t gid;
+
+			if (!ids) {
+				if ((error = tend_age_identities_new(&ids)) < 0)
+					break;
+				for (r = 0; r < cfg->n_age_identities && !error; r++)
+					error = tend_age_identities_add_file(ids, cfg->age_identities[r]);
+				if (error)
+					break;
+			}
+			if ((error = resolve_owner(&uid, &gid, s, decl)) < 0 ||
+			    (error = decrypt_secret(&plain, d, s, decl, ids)) < 0)
+				break;
+			if (asprintf(&dest, "%s/%s/%s", cfg->secrets_root, s->name, decl->name) < 0) {
+				dest = NULL;
+				error = TEND_ERROR;
+			}
+			if (!error)
+				error = add_file(d, dest, plain.ptr ? plain.ptr : "", plain.size,
+						 decl->mode ? decl->mode : 0400, TEND_FILE_SECRET, s->name);
+			tend_buf_dispose_secure(&plain);
+			free(dest);
+			if (error)
+				break;
+			f = &d->files[d->n_files - 1];
+			f->secret = 1;
+			f->uid = uid;
+			f->gid = gid;
+			if (decl->n_restart && !(f->restart = calloc(decl->n_restart, sizeof(char *)))) {
+				error = TEND_ERROR;
+				break;
+			}
+			for (r = 0; r < decl->n_restart; r++)
+				if ((f->restart[f->n_restart] = strdup(decl->restart[r])))
+					f->n_restart++;
 		}
 	}
-	(void)cfg;
-	return 0;
+	tend_age_identities_free(ids);
+	return error;
 }
 
 int tend_desired_prepare(tend_desired *d, const tend_config *cfg, tend_buf *build_log)

@@ -9,6 +9,7 @@
 #include "util/error.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 typedef struct {
@@ -108,7 +109,9 @@ static int setup(void **state)
 		"  profile: profiles/system\n"
 		"  current_system: run/web1/current-system\n"
 		"  switch_timeout: 20s\n"
-		"probes: {deadline: 30s}\n") > 0);
+		"probes: {deadline: 30s}\n"
+		"age_identities: [age.key]\n") > 0);
+	assert_int_equal(test_sh(NULL, e->dir, "age-keygen -o age.key 2>/dev/null"), 0);
 	test_write_file(e->dir, "agent.yaml", yaml);
 	free(yaml);
 	*state = e;
@@ -355,6 +358,71 @@ static long read_pid(const char *path)
 	return pid;
 }
 
+/* Encrypt text to the agent's age key into the repository at rel. */
+static void encrypt_secret(e2e *e, const char *rel, const char *text)
+{
+	assert_int_equal(test_sh(NULL, e->dir,
+		"mkdir -p repo/secrets && printf '%%s' '%s' | age -r $(age-keygen -y age.key) -o repo/%s",
+		text, rel), 0);
+}
+
+static void test_secrets(void **state)
+{
+	e2e *e = *state;
+	char *out = NULL, *token = NULL, *value;
+	const char *decl = "secrets:\n  - {name: token, file: secrets/web.age, mode: '0440'}\n";
+	struct stat sb;
+
+	assert_true(asprintf(&token, "%s/secrets/web/token", e->dir) > 0);
+	encrypt_secret(e, "secrets/web.age", "s3cret-one");
+	write_web(e, 200, "one", decl);
+	free(commit(e, "web with a token"));
+	assert_int_equal(tend(e, &out, "plan", NULL, NULL), 2);
+	expect_contains(out, "install secret ");
+	expect_contains(out, "/secrets/web/token (web, new)");
+	free(out);
+	assert_int_equal(tend(e, NULL, "reconcile", NULL, NULL), 0);
+	value = test_read_file(token);
+	assert_string_equal(value, "s3cret-one");
+	free(value);
+	assert_int_equal(stat(token, &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0440);
+
+	/* a hand-edited secret is drift */
+	assert_int_equal(chmod(token, 0600), 0);
+	test_write_file(e->dir, "secrets/web/token", "tampered");
+	assert_int_equal(tend(e, &out, "plan", NULL, NULL), 2);
+	expect_contains(out, "(web, drift)");
+	free(out);
+	assert_int_equal(tend(e, NULL, "reconcile", NULL, NULL), 0);
+	value = test_read_file(token);
+	assert_string_equal(value, "s3cret-one");
+	free(value);
+	assert_int_equal(stat(token, &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0440);
+
+	/* a new secret in a commit that fails its probe: the old secret comes back */
+	encrypt_secret(e, "secrets/web.age", "s3cret-two");
+	write_web(e, 500, "broken", decl);
+	free(commit(e, "new token, broken web"));
+	assert_int_equal(tend(e, &out, "reconcile", NULL, NULL), 1);
+	expect_contains(out, "rolled-back");
+	free(out);
+	value = test_read_file(token);
+	assert_string_equal(value, "s3cret-one");
+	free(value);
+
+	/* a secret no longer declared is removed */
+	write_web(e, 200, "one", NULL);
+	free(commit(e, "no token"));
+	assert_int_equal(tend(e, &out, "plan", NULL, NULL), 2);
+	expect_contains(out, "remove secret ");
+	free(out);
+	assert_int_equal(tend(e, NULL, "reconcile", NULL, NULL), 0);
+	assert_false(tend_path_exists(token));
+	free(token);
+}
+
 static void test_kill_during_switch(void **state)
 {
 	e2e *e = *state;
@@ -440,8 +508,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_apply_rollback_fix_drift, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kill_during_switch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_secrets, setup, teardown),
 	};
-	if (!test_have("nix") || !test_have("git") || !test_have("curl") || !test_have("python3")) {
+	if (!test_have("nix") || !test_have("git") || !test_have("curl") || !test_have("python3") || !test_have("age")) {
 		fprintf(stderr, "SKIP: needs nix, git, curl and python3\n");
 		return 0;
 	}
