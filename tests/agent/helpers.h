@@ -174,3 +174,45 @@ static inline int test_maildir_count(const char *maildir, tend_buf *out)
 }
 
 #endif
+
+#ifdef TEST_WITH_HTTP_CLIENT
+#include <curl/curl.h>
+
+static inline size_t test_http_sink(char *p, size_t size, size_t n, void *ud)
+{
+	tend_buf_put(ud, p, size * n);
+	return size * n;
+}
+
+/* One real HTTP request with libcurl; returns the status code (0: no reply). */
+static inline long test_http(const char *method, const char *url, const char *const *headers,
+			     const char *body, size_t body_len, tend_buf *out)
+{
+	CURL *c = curl_easy_init();
+	tend_buf discard = TEND_BUF_INIT;
+	struct curl_slist *h = NULL;
+	long code = 0;
+	size_t i;
+
+	assert_non_null(c);
+	for (i = 0; headers && headers[i]; i++)
+		h = curl_slist_append(h, headers[i]);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	if (body) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)body_len);
+	}
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, test_http_sink);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, out ? out : &discard);
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	tend_buf_dispose(&discard);
+	return code;
+}
+#endif
