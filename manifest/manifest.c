@@ -82,7 +82,7 @@ static int load_impl(tend_manifest **out, tend_diags *diags,
 	tend_svc_aux *saux = NULL;
 	host_slot *hslots = NULL;
 	tend_mctx c;
-	size_t i;
+	size_t i, unreadable = 0;
 	int error = TEND_ERROR;
 
 	*out = NULL;
@@ -153,6 +153,7 @@ static int load_impl(tend_manifest **out, tend_diags *diags,
 			/* a placeholder, so that references to it do not cascade; the
 			 * reason (unreadable, YAML error) is already reported */
 			tend_diags scratch = { NULL, 0, 0, 0 };
+			unreadable += src->data == NULL;
 			c.diags = &scratch;
 			error = tend_manifest__parse_service(&slots[i].svc, &slots[i].aux, &c, NULL,
 							     src->name);
@@ -184,10 +185,15 @@ static int load_impl(tend_manifest **out, tend_diags *diags,
 	if ((error = tend_manifest__validate(m, &fa, haux_sorted, saux, diags, exists, payload)) < 0)
 		goto out;
 	tend_diags_sort(diags);
-	if (diags->errors > errors_before) {
+	/* an unreadable document makes the fleet invalid even when the caller's
+	 * diagnostic about it was added before errors_before was taken */
+	if (diags->errors > errors_before || unreadable || (!fleet_yaml && fleet_reported)) {
+		size_t n = diags->errors - errors_before;
 		error = TEND_EINVALID;
-		tend_error_set("the fleet has %zu error%s", diags->errors - errors_before,
-			       diags->errors - errors_before == 1 ? "" : "s");
+		if (n)
+			tend_error_set("the fleet has %zu error%s", n, n == 1 ? "" : "s");
+		else
+			tend_error_set("the fleet has documents that could not be read");
 		goto out;
 	}
 	*out = m;

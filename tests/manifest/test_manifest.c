@@ -224,6 +224,24 @@ static void test_homelab_model(void **state)
 	tend_diags_dispose(&diags);
 }
 
+/* A document the caller could not read (data NULL) makes the fleet invalid
+ * even though the caller's own diagnostic is the only one. */
+static void test_unreadable_source_is_invalid(void **state)
+{
+	tend_manifest_source src[2] = { { "a", "name: a\nhost: apps1\ndepends_on: [b]\n", 0 },
+					{ "b", NULL, 0 } };
+	tend_diags diags = { NULL, 0, 0, 0 };
+	tend_manifest *m = NULL;
+
+	(void)state;
+	src[0].len = strlen(src[0].data);
+	assert_int_equal(tend_manifest_load_sources(&m, &diags, FLEET, strlen(FLEET), src, 2, NULL, NULL),
+			 TEND_EINVALID);
+	assert_null(m);
+	assert_int_equal(diags.count, 0);    /* and no "unknown service 'b'" cascade */
+	tend_diags_dispose(&diags);
+}
+
 /* ---- rules --------------------------------------------------------------------- */
 
 static void test_rule_unknown_keys_everywhere(void **state)
@@ -443,6 +461,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults_and_sorting),
 		cmocka_unit_test(test_homelab_model),
+		cmocka_unit_test(test_unreadable_source_is_invalid),
 		cmocka_unit_test(test_rule_unknown_keys_everywhere),
 		cmocka_unit_test(test_rules),
 	};
