@@ -255,6 +255,42 @@ static void test_diff_compute(void **state)
 	test_tmpdir_remove(db);
 }
 
+/* A host that appears (or goes away) is diffed against nothing. */
+static void test_host_added(void **state)
+{
+	static const char *const before[] = { "a", "name: a\nhost: gw\n", NULL };
+	static const char *const after[] = { "a", "name: a\nhost: gw\n", "b", "name: b\nhost: extra\n", NULL };
+	char *da = fx_repo("diff-h1", "fleet: h\ndomain: t\nhosts:\n  gw: {address: 10.0.0.1}\n", before);
+	char *db = fx_repo("diff-h2", "fleet: h\ndomain: t\nhosts:\n  gw: {address: 10.0.0.1}\n"
+			   "  extra: {address: 10.0.0.2}\n", after);
+	tend_manifest *ma = fx_load(da), *mb = fx_load(db);
+	tend_render_result *ra = fx_render(ma, NULL, NULL), *rb = fx_render(mb, NULL, NULL);
+	tend_render_diff *d;
+	char *s;
+
+	assert_int_equal(tend_render_diff_compute(&d, ra, rb, NULL), 0);
+	assert_int_equal(d->n_hosts, 2);
+	assert_string_equal(d->hosts[0].host, "extra");
+	assert_non_null(strstr(d->hosts[0].diff, "--- /dev/null\n+++ b/hosts/extra.json\n@@ -0,0 +1,"));
+	s = tend_render_host_diff_summary(&d->hosts[0]);
+	assert_string_equal(s, "extra: services +1 ~0 -0, other +1 ~0 -0");
+	free(s);
+	assert_false(d->hosts[1].differs);
+	tend_render_diff_free(d);
+	assert_int_equal(tend_render_diff_compute(&d, rb, ra, NULL), 0);
+	assert_non_null(strstr(d->hosts[0].diff, "--- a/hosts/extra.json\n+++ /dev/null\n"));
+	s = tend_render_host_diff_summary(&d->hosts[0]);
+	assert_string_equal(s, "extra: services +0 ~0 -1, other +0 ~0 -1");
+	free(s);
+	tend_render_diff_free(d);
+	tend_render_result_free(ra);
+	tend_render_result_free(rb);
+	tend_manifest_free(ma);
+	tend_manifest_free(mb);
+	test_tmpdir_remove(da);
+	test_tmpdir_remove(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -264,6 +300,7 @@ int main(void)
 		cmocka_unit_test(test_large_unrelated_inputs),
 		cmocka_unit_test(test_equivalent_ignores_stamps),
 		cmocka_unit_test(test_diff_compute),
+		cmocka_unit_test(test_host_added),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
