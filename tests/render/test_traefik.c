@@ -280,10 +280,10 @@ static void test_plain_http_fleet(void **state)
 		"servers"), 0), "url")), "http://[::1]:8080");
 	json_decref(doc);
 	{
-		tend_render_result *r = fx_render(m, NULL, NULL);
+		tend_render_result *rr = fx_render(m, NULL, NULL);
 
-		ajv_check_render(r, "gw");
-		tend_render_result_free(r);
+		ajv_check_render(rr, "gw");
+		tend_render_result_free(rr);
 	}
 	tend_manifest_free(m);
 	test_tmpdir_remove(dir);
