@@ -23,15 +23,21 @@ const tend_cli_command tend_cli_commands[] = {
 	  "\n"
 	  "  --repo DIR     the fleet repository (a git work tree when --commit is given)\n"
 	  "  --host NAME    a host named in fleet.yaml\n"
-	  "  --out DIR      where to write the outputs\n"
+	  "  --out DIR      where to write the outputs (hosts/<host>.json, routes/...);\n"
+	  "                 each written file is printed with its destination on the host\n"
 	  "  --commit REV   render that commit instead of the files in DIR\n",
 	  tend_cmd_render },
 	{ "diff", "show what changes between two commits, per host",
 	  "usage: tend diff --repo DIR FROM TO [--host NAME] [--json]\n"
 	  "\n"
 	  "For each host, a unified diff of every rendered output that differs between\n"
-	  "commits FROM and TO, and a summary line per host. Exit 0 when nothing differs,\n"
-	  "2 when something does, 1 on error.\n",
+	  "commits FROM and TO (the generated-from stamp aside), then a summary line per\n"
+	  "host (\"gateway: routes +1 ~0 -0\": added, changed, removed). Exit 0 when\n"
+	  "nothing differs, 2 when something does, 1 on error (e.g. invalid manifests).\n"
+	  "\n"
+	  "  --repo DIR     the fleet repository (any git repository holding both commits)\n"
+	  "  --host NAME    only this host\n"
+	  "  --json         the diffs, paths and counts per host as JSON\n",
 	  tend_cmd_diff },
 	{ "plan", "show the ordered actions a reconcile would take on this host",
 	  "usage: tend plan --config FILE [--json]\n"

@@ -21,6 +21,7 @@ typedef struct {
 	const int *xv, *yv;   /* interned lines */
 	char *xchg, *ychg;    /* 1: deleted from x / inserted into y */
 	long *fd, *bd;        /* diagonal vectors, offset so index -ny-1 .. nx+1 is valid */
+	long too_expensive;   /* edit cost after which a good-enough split is taken */
 } diff_ctx;
 
 static int split_lines(line **out, size_t *n, const char *s, size_t len)
@@ -129,7 +130,7 @@ static void middle_snake(diff_ctx *c, long xoff, long xlim, long yoff, long ylim
 	const int *xv = c->xv, *yv = c->yv;
 	const long dmin = xoff - ylim, dmax = xlim - yoff;
 	const long fmid = xoff - yoff, bmid = xlim - ylim;
-	long fmin = fmid, fmax = fmid, bmin = bmid, bmax = bmid, d;
+	long fmin = fmid, fmax = fmid, bmin = bmid, bmax = bmid, d, cost = 0;
 	const int odd = (fmid - bmid) & 1;
 
 	fd[fmid] = xoff;
@@ -182,6 +183,45 @@ static void middle_snake(diff_ctx *c, long xoff, long xlim, long yoff, long ylim
 				*ymid = y;
 				return;
 			}
+		}
+		/* Very different inputs: stop searching for the optimal split (which is
+		 * quadratic) and take the furthest-reaching diagonal, as GNU diff does.
+		 * The diff stays correct, just not always minimal. */
+		if (++cost >= c->too_expensive) {
+			long fxybest = -1, fxbest = xoff, bxybest = LONG_MAX, bxbest = xlim;
+
+			for (d = fmax; d >= fmin; d -= 2) {
+				long x = fd[d] < xlim ? fd[d] : xlim, y = x - d;
+
+				if (ylim < y) {
+					x = ylim + d;
+					y = ylim;
+				}
+				if (fxybest < x + y) {
+					fxybest = x + y;
+					fxbest = x;
+				}
+			}
+			for (d = bmax; d >= bmin; d -= 2) {
+				long x = bd[d] > xoff ? bd[d] : xoff, y = x - d;
+
+				if (y < yoff) {
+					x = yoff + d;
+					y = yoff;
+				}
+				if (x + y < bxybest) {
+					bxybest = x + y;
+					bxbest = x;
+				}
+			}
+			if ((xlim + ylim) - bxybest < fxybest - (xoff + yoff)) {
+				*xmid = fxbest;
+				*ymid = fxybest - fxbest;
+			} else {
+				*xmid = bxbest;
+				*ymid = bxybest - bxbest;
+			}
+			return;
 		}
 	}
 }
@@ -300,7 +340,7 @@ static int diff_unified(tend_buf *out, int *changed, const char *a_name, const c
 			const char *b_name, const char *b, size_t blen, int nostamp)
 {
 	line *la = NULL, *lb = NULL;
-	size_t na = 0, nb = 0;
+	size_t na = 0, nb = 0, i;
 	diff_ctx c;
 	long *fdv = NULL, *bdv = NULL;
 	int error = TEND_ERROR;
@@ -320,6 +360,12 @@ static int diff_unified(tend_buf *out, int *changed, const char *a_name, const c
 	}
 	c.fd = fdv + nb + 1;
 	c.bd = bdv + nb + 1;
+	/* About the square root of the input size, at least 4096 (GNU diff's bound). */
+	c.too_expensive = 1;
+	for (i = na + nb + 3; i; i >>= 2)
+		c.too_expensive <<= 1;
+	if (c.too_expensive < 4096)
+		c.too_expensive = 4096;
 	compare(&c, 0, (long)na, 0, (long)nb);
 	if (nostamp && !memchr(c.xchg, 1, na) && !memchr(c.ychg, 1, nb)) {
 		*changed = 0;   /* only stamps differ */

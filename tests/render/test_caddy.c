@@ -183,6 +183,7 @@ static char *write_fleet(fixture *f)
 		"proxy:\n  service: caddy\n  kind: caddy\n  routes_file: /etc/caddy/tend.json\n"
 		"  tls:\n    inside: {kind: internal, suffixes: [.lab.test]}\n"
 		"    public: {kind: acme, email: ops@example.org}\n"
+		"    stepca: {kind: internal, suffixes: [.step.test], ca_url: \"https://127.0.0.1:9/acme/directory\"}\n"
 		"auth:\n  service: sso\n  forward_auth_url: http://127.0.0.1:%d/verify?rd=1\n"
 		"  response_headers: [X-User]\n", f->port_auth) > 0);
 	assert_true(asprintf(&svc_a, "name: a\nhost: gw\nproxy: {domain: a.lab.test, port: %d}\n", f->port_a) > 0);
@@ -196,7 +197,9 @@ static char *write_fleet(fixture *f)
 		const char *const services[] = {
 			"caddy", "name: caddy\nhost: gw\n",
 			"sso", "name: sso\nhost: gw\nprovides: [forward-auth]\n",
-			"a", svc_a, "b", svc_b, "api", svc_api, "secure", svc_secure, NULL
+			"a", svc_a, "b", svc_b, "api", svc_api, "secure", svc_secure,
+			"stepped", "name: stepped\nhost: gw\nproxy: {domain: x.step.test, upstream: \"https://127.0.0.1:9\"}\n",
+			NULL
 		};
 		dir = fx_repo("caddy-fleet", fleet, services);
 	}
@@ -237,14 +240,38 @@ static void test_production_config_validates(void **state)
 		"path"), 0)), "/api*");
 	policies = json_object_get(json_object_get(json_object_get(json_object_get(doc, "apps"), "tls"),
 				   "automation"), "policies");
-	assert_int_equal(json_array_size(policies), 2);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(
-		json_array_get(policies, 0), "issuers"), 0), "module")), "internal");
-	assert_int_equal(json_array_size(json_object_get(json_array_get(policies, 0), "subjects")), 2);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(
-		json_array_get(policies, 1), "issuers"), 0), "email")), "ops@example.org");
-	assert_string_equal(json_string_value(json_array_get(json_object_get(json_array_get(policies, 1), "subjects"), 0)),
-			    "shop.example.org");
+	assert_int_equal(json_array_size(policies), 3);
+	/* One policy per resolver, in the fleet's order: Caddy's own CA for an internal
+	 * resolver, ACME against the internal CA when it has a ca_url, ACME for public names. */
+	{
+		const char *want_subject[] = { "a.lab.test", "shop.example.org", "x.step.test" };
+		size_t i, k, found = 0;
+
+		for (i = 0; i < 3; i++) {
+			const json_t *pol = json_array_get(policies, i);
+			const json_t *iss = json_array_get(json_object_get(pol, "issuers"), 0);
+			const char *first = json_string_value(json_array_get(json_object_get(pol, "subjects"), 0));
+
+			for (k = 0; k < 3; k++) {
+				if (strcmp(first, want_subject[k]))
+					continue;
+				found++;
+				if (k == 0) {
+					assert_string_equal(json_string_value(json_object_get(iss, "module")), "internal");
+					assert_int_equal(json_array_size(json_object_get(pol, "subjects")), 2);
+				} else if (k == 1) {
+					assert_string_equal(json_string_value(json_object_get(iss, "module")), "acme");
+					assert_string_equal(json_string_value(json_object_get(iss, "email")), "ops@example.org");
+					assert_null(json_object_get(iss, "ca"));
+				} else {
+					assert_string_equal(json_string_value(json_object_get(iss, "module")), "acme");
+					assert_string_equal(json_string_value(json_object_get(iss, "ca")),
+							    "https://127.0.0.1:9/acme/directory");
+				}
+			}
+		}
+		assert_int_equal(found, 3);
+	}
 	json_decref(doc);
 
 	test_write_file(f->tmp, "prod.json", o->data);

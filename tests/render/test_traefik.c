@@ -251,6 +251,8 @@ static void test_check_finds_what_the_schema_cannot(void **state)
 	json_decref(doc);
 }
 
+static void ajv_check_render(const tend_render_result *r, const char *host);
+
 /* Without resolvers routes stay on the HTTP entry point and nothing redirects. */
 static void test_plain_http_fleet(void **state)
 {
@@ -277,8 +279,81 @@ static void test_plain_http_fleet(void **state)
 		json_object_get(json_object_get(json_object_get(doc, "http"), "services"), "app"), "loadBalancer"),
 		"servers"), 0), "url")), "http://[::1]:8080");
 	json_decref(doc);
+	{
+		tend_render_result *rr = fx_render(m, NULL, NULL);
+
+		ajv_check_render(rr, "gw");
+		tend_render_result_free(rr);
+	}
 	tend_manifest_free(m);
 	test_tmpdir_remove(dir);
+}
+
+static void ajv_check_render(const tend_render_result *r, const char *host)
+{
+	char *ajv = fx_ajv(), *tmp, *yml;
+
+	if (!ajv) {
+		fprintf(stderr, "SKIP: ajv not installed (scripts/bootstrap.sh deps installs it)\n");
+		return;
+	}
+	tmp = test_tmpdir_make("ajv2");
+	test_write_file(tmp, "tend.yml", fx_output(r, host, "routes/traefik.yml"));
+	yml = tend_path_join(tmp, "tend.yml");
+	assert_int_equal(fx_ajv_validate(ajv, yml, NULL), 0);
+	free(yml);
+	free(ajv);
+	test_tmpdir_remove(tmp);
+}
+
+/* HTTPS on another port: the redirect says which; redirect_http: false: none. */
+static void test_redirect_port_and_off(void **state)
+{
+	static const char *const svcs[] = {
+		"traefik", "name: traefik\nhost: gw\n",
+		"app", "name: app\nhost: gw\nproxy: {domain: app.example.org, path_prefix: /app, port: 8080}\n",
+		NULL
+	};
+	const char *fleets[] = {
+		"fleet: p\ndomain: test\nhosts:\n  gw: {address: 10.2.0.1}\n"
+		"proxy: {service: traefik, kind: traefik, routes_file: /etc/traefik/tend.yml,"
+		" ports: {http: 8000, https: 8443}, entrypoints: {http: plain, https: secure},"
+		" tls: {le: {kind: acme}}}\n",
+		"fleet: p\ndomain: test\nhosts:\n  gw: {address: 10.2.0.1}\n"
+		"proxy: {service: traefik, kind: traefik, routes_file: /etc/traefik/tend.yml, redirect_http: false,"
+		" tls: {le: {kind: acme}}}\n",
+	};
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		char *dir = fx_repo("traefik-redirect", fleets[i], svcs);
+		tend_manifest *m = fx_load(dir);
+		tend_render_result *r = fx_render(m, NULL, NULL);
+		json_t *doc;
+		const json_t *http, *rs;
+
+		assert_int_equal(tend_render_traefik_doc(&doc, m, NULL), 0);
+		http = json_object_get(doc, "http");
+		if (i == 0) {
+			rs = json_object_get(json_object_get(json_object_get(http, "middlewares"), "tend-redirect-https"),
+					     "redirectScheme");
+			assert_string_equal(json_string_value(json_object_get(rs, "port")), "8443");
+			assert_string_equal(json_string_value(json_array_get(json_object_get(router(doc, "app"),
+					    "entryPoints"), 0)), "secure");
+			assert_string_equal(json_string_value(json_array_get(json_object_get(router(doc,
+					    "tend-redirect-http"), "entryPoints"), 0)), "plain");
+		} else {
+			assert_null(json_object_get(json_object_get(http, "routers"), "tend-redirect-http"));
+			assert_null(json_object_get(http, "middlewares"));
+		}
+		assert_string_equal(json_string_value(json_object_get(router(doc, "app"), "rule")),
+				    "Host(`app.example.org`) && PathPrefix(`/app`)");
+		ajv_check_render(r, "gw");
+		json_decref(doc);
+		tend_render_result_free(r);
+		tend_manifest_free(m);
+		test_tmpdir_remove(dir);
+	}
 }
 
 static void test_same_input_same_bytes(void **state)
@@ -310,6 +385,7 @@ int main(void)
 		cmocka_unit_test(test_emitter_quotes),
 		cmocka_unit_test(test_check_finds_what_the_schema_cannot),
 		cmocka_unit_test(test_plain_http_fleet),
+		cmocka_unit_test(test_redirect_port_and_off),
 	};
 	int rc = cmocka_run_group_tests(tests, setup, teardown);
 
