@@ -316,11 +316,14 @@ static void test_sops_built_yaml_types(void **state)
 	v[4] = enc_value(&f, "line1\nline2\n", 12, "hosts:", "str");
 	v[5] = enc_value(&f, "x", 1, "hosts:", "str");
 	/* values in tree order, the unencrypted ones included, as sops's ToBytes spells them */
-	mac = mac_value(&f, "s3cret" "5432" "True" "1.5" "line1\nline2\n" "x" "plain" "7" "False", lm);
+	/* plain YAML numbers count as yaml.v3 reads them: 0x1F is 31, 017 is octal, 1e3 a float */
+	mac = mac_value(&f, "s3cret" "5432" "True" "1.5" "line1\nline2\n" "x" "plain" "7" "False"
+			"31" "15" "1000" "1000", lm);
 	enc = indent(f.enc, "            ");
 	tend_buf_printf(&y, "db:\n    password: %s\n    port: %s\n    tls: %s\n    ratio: %s\n"
 			    "hosts:\n    - %s\n    - %s\nnote_unencrypted: plain\ncount_unencrypted: 7\n"
 			    "flag_unencrypted: false\nnothing_unencrypted: null\n"
+			    "hex_unencrypted: 0x1F\noct_unencrypted: 017\nbig_unencrypted: 1_000\nsci_unencrypted: 1e3\n"
 			    "sops:\n    age:\n        - recipient: %s\n          enc: |\n%s"
 			    "    lastmodified: \"%s\"\n    mac: %s\n    unencrypted_suffix: _unencrypted\n"
 			    "    version: 3.7.3\n",
@@ -334,7 +337,8 @@ static void test_sops_built_yaml_types(void **state)
 	assert_string_equal(out.ptr,
 			    "db:\n    password: s3cret\n    port: 5432\n    tls: true\n    ratio: 1.5\n"
 			    "hosts:\n- |\n    line1\n    line2\n- x\nnote_unencrypted: plain\ncount_unencrypted: 7\n"
-			    "flag_unencrypted: false\nnothing_unencrypted: null\n");
+			    "flag_unencrypted: false\nnothing_unencrypted: null\n"
+			    "hex_unencrypted: 31\noct_unencrypted: 15\nbig_unencrypted: 1000\nsci_unencrypted: 1e3\n");
 	tend_sops_doc_free(doc);
 	tend_buf_dispose(&out);
 	tend_buf_dispose(&y);
