@@ -239,6 +239,11 @@ int tend_age_header_parse(tend_age_header *out, const unsigned char *data, size_
 		}
 		nl_at = (size_t)(nl - p);
 		line_len = nl_at - pos;
+		if (nl_at > limits.max_header) {
+			tend_error_set("header: larger than %zu bytes", limits.max_header);
+			error = TEND_ELIMIT;
+			goto out;
+		}
 		if (line_len >= 3 && !memcmp(p + pos, "---", 3)) {
 			/* "--- <mac>" exactly */
 			if (line_len < 4 || p[pos + 3] != ' ' ||
@@ -285,6 +290,11 @@ int tend_age_header_parse(tend_age_header *out, const unsigned char *data, size_
 				}
 				nl_at = (size_t)(nl - p);
 				line_len = nl_at - pos;
+				if (nl_at > limits.max_header) {
+					tend_error_set("header: larger than %zu bytes", limits.max_header);
+					error = TEND_ELIMIT;
+					goto out;
+				}
 				if (line_len > 64 || memchr(p + pos, '\r', line_len) ||
 				    b64_decode(bin, sizeof(bin), &n, p + pos, line_len, 0) != 0) {
 					tend_error_set("header: malformed stanza body line");
