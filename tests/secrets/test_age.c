@@ -345,6 +345,18 @@ static void test_age_identity_files(void **state)
 			 TEND_EINVALID);
 	assert_non_null(strstr(tend_error_last(), "public key"));
 	assert_int_equal(tend_age_identities_count(ids), 0);
+	if (test_have("ssh-keygen")) {
+		char *dir = test_tmpdir_make("age-ident"), path[1024];
+		assert_int_equal(test_sh(NULL, dir, "ssh-keygen -q -t ed25519 -N secret -f enc && "
+					 "ssh-keygen -q -t ecdsa -N '' -f ec"), 0);
+		snprintf(path, sizeof(path), "%s/enc", dir);
+		assert_int_equal(tend_age_identities_add_file(ids, path), TEND_EUNSUPPORTED);
+		assert_non_null(strstr(tend_error_last(), "passphrase-protected"));
+		snprintf(path, sizeof(path), "%s/ec", dir);
+		assert_int_equal(tend_age_identities_add_file(ids, path), TEND_EUNSUPPORTED);
+		assert_non_null(strstr(tend_error_last(), "only ssh-ed25519 is supported"));
+		test_tmpdir_remove(dir);
+	}
 	tend_age_identities_free(ids);
 }
 
