@@ -29,7 +29,8 @@ static void limits_fill(tend_age_limits *l, const tend_age_limits *in)
 		l->max_header = 64u << 10;
 	if (!l->max_stanzas)
 		l->max_stanzas = 128;
-	if (!l->max_scrypt_log_n)
+	/* 2^22 is age's own ceiling (4 GiB of scrypt memory): never more */
+	if (!l->max_scrypt_log_n || l->max_scrypt_log_n > 22)
 		l->max_scrypt_log_n = 22;
 }
 
