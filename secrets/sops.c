@@ -301,8 +301,7 @@ static int leaf(ctx *c, tend_sops_node *n)
 		} else if (!strcmp(type, "int")) {
 			long long v;
 			char num[32];
-			if (!tend_sops_match_int(plain.ptr, plain.size, &v) || strchr(plain.ptr, 'x') ||
-			    strchr(plain.ptr, 'o') || strchr(plain.ptr, 'b')) {
+			if (!tend_sops_match_int(plain.ptr, plain.size, &v, 0)) {
 				error = TEND_EINVALID;
 				tend_error_set("decrypted int value is not a number");
 				goto fail;

@@ -6,6 +6,7 @@
 #include "util/error.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,34 +19,50 @@ typedef struct {
 
 /* ---- typing plain scalars the way sops's YAML decoder (yaml.v3) does ---- */
 
-int tend_sops_match_int(const char *v, size_t len, long long *out)
+/* An integer the way sops reads it: Go's strconv.Atoi for decrypted "int"
+ * values (yaml 0), or yaml.v3's plain scalars (yaml 1: underscores dropped,
+ * then strconv.ParseInt base 0: 0x, 0o, 0b and a leading 0 for octal). */
+int tend_sops_match_int(const char *v, size_t len, long long *out, int yaml)
 {
-	char *end;
-	int base = 10;
-	const char *p = v;
+	char buf[72], *end;
+	const char *p = buf;
+	unsigned long long u;
+	size_t i, n = 0;
+	int neg = 0, base = 10;
 
-	if (!len || len > 40)
+	if (!len || len >= sizeof(buf))
 		return 0;
+	for (i = 0; i < len; i++)
+		if (!(yaml && v[i] == '_'))
+			buf[n++] = v[i];
+	buf[n] = '\0';
 	if (*p == '+' || *p == '-')
-		p++;
-	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'o' || p[1] == 'b')) {
-		base = p[1] == 'x' ? 16 : p[1] == 'o' ? 8 : 2;
-		if (*v != '0')
-			return 0;
-		p += 2;
+		neg = *p++ == '-';
+	if (yaml && p[0] == '0' && p[1]) {
+		if (p[1] == 'x' || p[1] == 'X')
+			base = 16, p += 2;
+		else if (p[1] == 'o' || p[1] == 'O')
+			base = 8, p += 2;
+		else if (p[1] == 'b' || p[1] == 'B')
+			base = 2, p += 2;
+		else
+			base = 8, p += 1;
 	}
 	if (!*p)
 		return 0;
-	for (; *p; p++) {
-		if (!((*p >= '0' && *p <= '9') || (base == 16 && strchr("abcdefABCDEF", *p))))
+	for (i = 0; p[i]; i++) {
+		int d = p[i] >= '0' && p[i] <= '9' ? p[i] - '0'
+			: p[i] >= 'a' && p[i] <= 'f' ? p[i] - 'a' + 10
+			: p[i] >= 'A' && p[i] <= 'F' ? p[i] - 'A' + 10 : 99;
+		if (d >= base)
 			return 0;
 	}
 	errno = 0;
-	if (base == 10)
-		*out = strtoll(v, &end, 10);
-	else
-		*out = strtoll(v + 2, &end, base);
-	return errno == 0 && *end == '\0';
+	u = strtoull(p, &end, base);
+	if (errno || *end || u > (unsigned long long)LLONG_MAX + (neg ? 1u : 0u))
+		return 0;
+	*out = neg ? (u ? -(long long)(u - 1) - 1 : 0) : (long long)u;
+	return 1;
 }
 
 static int match_float(const char *v, size_t len)
@@ -108,7 +125,7 @@ static tend_sops_kind plain_kind(const char *v, size_t len, char *norm, size_t n
 		snprintf(norm, norm_size, "false");
 		return TEND_SOPS_BOOL;
 	}
-	if (tend_sops_match_int(v, len, &i)) {
+	if (tend_sops_match_int(v, len, &i, 1)) {
 		snprintf(norm, norm_size, "%lld", i);
 		return TEND_SOPS_INT;
 	}

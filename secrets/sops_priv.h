@@ -26,7 +26,7 @@ int tend_sops_plain_is_str(const char *v, size_t len);
 const tend_sops_node *tend_sops_map_get(const tend_sops_node *map, const char *key);
 
 /* sops_parse.c */
-int tend_sops_match_int(const char *v, size_t len, long long *out);
+int tend_sops_match_int(const char *v, size_t len, long long *out, int yaml);
 double tend_sops_parse_float(const char *v);
 int tend_sops_tree_from_yaml(tend_sops_node **out, const tend_yaml_node *root, const char *file,
 			     const tend_sops_limits *lim);

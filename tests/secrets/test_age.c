@@ -345,6 +345,18 @@ static void test_age_identity_files(void **state)
 			 TEND_EINVALID);
 	assert_non_null(strstr(tend_error_last(), "public key"));
 	assert_int_equal(tend_age_identities_count(ids), 0);
+	if (test_have("ssh-keygen")) {
+		char *dir = test_tmpdir_make("age-ident"), path[1024];
+		assert_int_equal(test_sh(NULL, dir, "ssh-keygen -q -t ed25519 -N secret -f enc && "
+					 "ssh-keygen -q -t ecdsa -N '' -f ec"), 0);
+		snprintf(path, sizeof(path), "%s/enc", dir);
+		assert_int_equal(tend_age_identities_add_file(ids, path), TEND_EUNSUPPORTED);
+		assert_non_null(strstr(tend_error_last(), "passphrase-protected"));
+		snprintf(path, sizeof(path), "%s/ec", dir);
+		assert_int_equal(tend_age_identities_add_file(ids, path), TEND_EUNSUPPORTED);
+		assert_non_null(strstr(tend_error_last(), "only ssh-ed25519 is supported"));
+		test_tmpdir_remove(dir);
+	}
 	tend_age_identities_free(ids);
 }
 
@@ -384,6 +396,19 @@ static void test_header_caps(void **state)
 	tend_age_header_dispose(&hdr);
 	lim.max_header = 40;
 	assert_int_equal(tend_age_header_parse(&hdr, (unsigned char *)b.ptr, b.size, &lim), TEND_ELIMIT);
+	/* one stanza whose body runs on for 100 full lines hits the header cap too */
+	tend_buf_clear(&b);
+	tend_buf_puts(&b, "age-encryption.org/v1\n-> X25519 AAAA\n");
+	for (i = 0; i < 100; i++)
+		tend_buf_puts(&b, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n");
+	tend_buf_puts(&b, "\n--- AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n0123456789abcdef");
+	lim.max_header = 1024;
+	assert_int_equal(tend_age_header_parse(&hdr, (unsigned char *)b.ptr, b.size, &lim), TEND_ELIMIT);
+	assert_non_null(strstr(tend_error_last(), "larger than 1024 bytes"));
+	lim.max_header = 0;
+	assert_int_equal(tend_age_header_parse(&hdr, (unsigned char *)b.ptr, b.size, &lim), 0);
+	assert_int_equal(hdr.stanzas[0].body_len, 4800);
+	tend_age_header_dispose(&hdr);
 	tend_buf_dispose(&b);
 }
 
