@@ -1,7 +1,163 @@
-/* tend secret: placeholder until its issue lands; keeps the contract visible. */
+/* tend secret decrypt: print an age file's plaintext or a sops document
+ * (or one value of it), detecting the format, with the identities given. */
 #include "agent/cli.h"
+#include "secrets/age.h"
+#include "secrets/identity.h"
+#include "secrets/sops.h"
+#include "util/error.h"
+#include "util/fs.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_INPUT ((size_t)80 << 20)
+
+static int write_all(const char *p, size_t len)
+{
+	while (len) {
+		ssize_t n = write(STDOUT_FILENO, p, len);
+		if (n < 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int decrypt(const char *file, const char *extract, tend_age_identities *ids)
+{
+	tend_buf in = TEND_BUF_INIT, out = TEND_BUF_INIT;
+	tend_sops_doc *doc = NULL;
+	tend_sops_format fmt;
+	int rc = TEND_EXIT_ERROR;
+
+	if (tend_file_read(&in, file, MAX_INPUT) < 0) {
+		tend_cli_error("%s", tend_error_last());
+		goto out;
+	}
+	if (tend_age_detect(in.ptr ? in.ptr : "", in.size)) {
+		if (extract) {
+			tend_cli_error("%s: --extract applies to sops files; this is an age file", file);
+			goto out;
+		}
+		if (tend_age_decrypt(&out, in.ptr, in.size, file, ids, NULL) < 0) {
+			tend_cli_error("%s", tend_error_last());
+			goto out;
+		}
+	} else if ((fmt = tend_sops_detect(in.ptr ? in.ptr : "", in.size, file))) {
+		const tend_sops_node *node;
+		if (tend_sops_decrypt(&doc, in.ptr, in.size, file, fmt, ids, NULL) < 0) {
+			tend_cli_error("%s", tend_error_last());
+			goto out;
+		}
+		if (extract) {
+			if (tend_sops_extract(&node, doc, extract) < 0 ||
+			    tend_sops_emit_node(&out, doc, node) < 0) {
+				tend_cli_error("%s: %s", file, tend_error_last());
+				goto out;
+			}
+		} else if (tend_sops_emit(&out, doc) < 0) {
+			tend_cli_error("%s: %s", file, tend_error_last());
+			goto out;
+		}
+	} else {
+		tend_cli_error("%s: neither an age file nor a sops file (no age header or armor, "
+			       "no sops metadata)", file);
+		goto out;
+	}
+	if (write_all(out.ptr ? out.ptr : "", out.size) < 0) {
+		tend_cli_error("writing to standard output failed");
+		goto out;
+	}
+	rc = TEND_EXIT_OK;
+out:
+	tend_sops_doc_free(doc);
+	tend_buf_dispose_secure(&out);
+	tend_buf_dispose(&in);
+	return rc;
+}
 
 int tend_cmd_secret(int argc, char **argv)
 {
-	return tend_cli_not_implemented("secret", argc, argv);
+	static const struct option opts[] = {
+		{ "identity", required_argument, NULL, 'i' },
+		{ "passphrase-file", required_argument, NULL, 'p' },
+		{ "extract", required_argument, NULL, 'x' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *idents[64], *pass_file = NULL, *extract = NULL;
+	size_t nident = 0, i;
+	tend_age_identities *ids = NULL;
+	tend_buf pass = TEND_BUF_INIT;
+	int c, rc = TEND_EXIT_ERROR;
+
+	if (tend_cli_wants_help(argc, argv))
+		return tend_cli_usage("secret", stdout, TEND_EXIT_OK);
+	if (argc < 2 || strcmp(argv[1], "decrypt")) {
+		tend_cli_error("expected 'tend secret decrypt ...'");
+		return tend_cli_usage("secret", stderr, TEND_EXIT_ERROR);
+	}
+	argc--;
+	argv++;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "i:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'i':
+			if (nident == sizeof(idents) / sizeof(idents[0])) {
+				tend_cli_error("too many -i options (at most 64)");
+				return TEND_EXIT_ERROR;
+			}
+			idents[nident++] = optarg;
+			break;
+		case 'p':
+			pass_file = optarg;
+			break;
+		case 'x':
+			extract = optarg;
+			break;
+		default:
+			return tend_cli_usage("secret", stderr, TEND_EXIT_ERROR);
+		}
+	}
+	if (optind != argc - 1) {
+		tend_cli_error("expected exactly one FILE");
+		return tend_cli_usage("secret", stderr, TEND_EXIT_ERROR);
+	}
+	if (!nident && !pass_file) {
+		tend_cli_error("no identity: give -i IDENTITY (age key file or OpenSSH Ed25519 key) "
+			       "or --passphrase-file");
+		return TEND_EXIT_ERROR;
+	}
+	if (tend_age_identities_new(&ids) < 0)
+		goto fail;
+	if (pass_file) {
+		/* the passphrase is the file's first line */
+		if (tend_file_read(&pass, pass_file, 4096) < 0)
+			goto fail;
+		if (pass.size && pass.ptr[pass.size - 1] == '\n')
+			pass.size--;
+		if (pass.size && pass.ptr[pass.size - 1] == '\r')
+			pass.size--;
+		if (!pass.size) {
+			tend_error_set("%s: empty passphrase", pass_file);
+			goto fail;
+		}
+		if (tend_age_identities_add_passphrase(ids, pass.ptr, pass.size) < 0)
+			goto fail;
+	}
+	for (i = 0; i < nident; i++)
+		if (tend_age_identities_add_file(ids, idents[i]) < 0)
+			goto fail;
+	rc = decrypt(argv[optind], extract, ids);
+	goto out;
+fail:
+	tend_cli_error("%s", tend_error_last());
+out:
+	tend_buf_dispose_secure(&pass);
+	tend_age_identities_free(ids);
+	return rc;
 }

@@ -203,6 +203,26 @@ typedef struct tend_manifest {
 int tend_manifest_load(tend_manifest **out, tend_diags *diags, const char *repo_dir);
 void tend_manifest_free(tend_manifest *m);
 
+/* One services/<name>/service.yaml given as bytes (for `render --commit`,
+ * which reads blobs from git, and for the fuzzer). */
+typedef struct {
+	const char *name;      /* the directory name under services/ */
+	const char *data;      /* the document; NULL: it could not be read and the
+				* caller already added a diagnostic (the service is
+				* kept as a placeholder so references to it resolve) */
+	size_t len;
+} tend_manifest_source;
+
+/* Is this repository-relative path a file? (secrets' `file` must exist) */
+typedef int (*tend_manifest_exists_fn)(const char *rel_path, void *payload);
+
+/* Like tend_manifest_load, from documents in memory. fleet_yaml NULL means
+ * the repository has no fleet.yaml. exists NULL skips the secret file check. */
+int tend_manifest_load_sources(tend_manifest **out, tend_diags *diags,
+			       const char *fleet_yaml, size_t fleet_len,
+			       const tend_manifest_source *services, size_t n_services,
+			       tend_manifest_exists_fn exists, void *payload);
+
 const tend_host *tend_manifest_host(const tend_manifest *m, const char *name);
 const tend_service *tend_manifest_service(const tend_manifest *m, const char *name);
 

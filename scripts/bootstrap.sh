@@ -16,7 +16,7 @@ packages=(
   libgit2-dev libyaml-dev libcurl4-openssl-dev libjansson-dev libssh2-1-dev
   libsodium-dev libcmocka-dev libssl-dev libmicrohttpd-dev
   git openssh-client openssh-server age caddy nix-bin python3 python3-aiosmtpd
-  iproute2 nodejs npm ca-certificates curl
+  iproute2 ca-certificates curl
 )
 
 install_deps() {
@@ -24,6 +24,9 @@ install_deps() {
   for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
+  # Node may come from elsewhere (NodeSource ships npm inside nodejs): ask for the commands.
+  command -v node >/dev/null 2>&1 || missing+=(nodejs)
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
   if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
       echo "tend: these Debian packages are missing; install them and run this again:" >&2
@@ -50,8 +53,20 @@ build() { # build DIR [cmake options...]
   cmake --build "$dir" -j "$jobs"
 }
 
-run_tests() { # run_tests DIR
-  (cd "$1" && ctest --output-on-failure -j "$jobs")
+passed=0; failed=0
+run_tests() { # run_tests DIR: ctest, adding its counts to the totals printed at the end
+  local log rc=0
+  log="$(mktemp)"
+  (cd "$1" && ctest --output-on-failure -j "$jobs") 2>&1 | tee "$log" || rc=1
+  local line total nfail
+  line="$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -1 || true)"
+  if [ -n "$line" ]; then
+    nfail="$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$line")"
+    total="$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\2/' <<<"$line")"
+    passed=$((passed + total - nfail)); failed=$((failed + nfail))
+  fi
+  rm -f "$log"
+  if [ "$rc" -ne 0 ]; then echo "tests: $passed passed, $failed failed"; exit 1; fi
 }
 
 install_deps
@@ -81,6 +96,6 @@ case "$mode" in
       build "$here/build/fuzz" -DTEND_FUZZ=ON -DTEND_TESTS=OFF -DCMAKE_C_COMPILER=clang
       "$here/scripts/fuzz.sh" "$here/build/fuzz" 20
     fi
-    echo "==> all tests passed"
+    echo "tests: $passed passed, $failed failed"
     ;;
 esac

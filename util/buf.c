@@ -31,6 +31,8 @@ int tend_buf_grow(tend_buf *buf, size_t target)
 		tend_error_set("out of memory");
 		return TEND_ERROR;
 	}
+	if (!buf->ptr)
+		n[0] = '\0';   /* a fresh buffer is "" (tend_proc_run grows empty outputs) */
 	buf->ptr = n;
 	buf->asize = nsize;
 	return 0;

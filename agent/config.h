@@ -1,0 +1,89 @@
+/* The agent's configuration (--config FILE): which host this is, where the
+ * fleet repository lives, and every host path tend touches, so tests and the
+ * demo can run several "hosts" on one machine. Documented in docs/agent-config.md. */
+#ifndef TEND_AGENT_CONFIG_H
+#define TEND_AGENT_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+	char *url;                 /* git remote: ssh://, https://, file:// or a local path */
+	char *branch;              /* default "main" */
+	char *ssh_key_file;        /* OpenSSH private key (may be NULL) */
+	char *ssh_passphrase_file; /* its passphrase (may be NULL) */
+	char *known_hosts;         /* OpenSSH known_hosts for ssh:// remotes (may be NULL) */
+	char *token_file;          /* HTTPS bearer token (may be NULL) */
+	char *basic_auth_file;     /* HTTPS "user:password" (may be NULL) */
+	char *allowed_signers;     /* ssh-keygen allowed_signers; NULL: signatures not required */
+} tend_config_repository;
+
+typedef struct {
+	char *command;             /* default "nix" (searched in PATH) */
+	char **extra_options;      /* appended to every nix invocation */
+	size_t n_extra_options;
+	uint64_t build_timeout_ms; /* default 30m */
+} tend_config_nix;
+
+typedef struct {
+	char *profile;             /* default /nix/var/nix/profiles/system */
+	char *current_system;      /* default /run/current-system */
+	uint64_t switch_timeout_ms;/* default 10m */
+} tend_config_system;
+
+typedef struct {
+	int configured;            /* 1 when alerts.email is present */
+	char **to;
+	size_t n_to;
+	char *from;
+	char *smtp_url;            /* smtp://host:port or smtps://host:port */
+	char *username;            /* may be NULL */
+	char *password_file;       /* may be NULL */
+	int starttls;              /* default 1 for smtp://, ignored for smtps:// */
+} tend_config_email;
+
+typedef struct {
+	uint64_t deadline_ms;      /* all startup probes of one reconcile; default 10m */
+	size_t output_limit;       /* bytes of a failing try's output kept; default 4096 */
+	size_t body_limit;         /* bytes of an HTTP body read; default 64 KiB */
+} tend_config_probes;
+
+typedef struct tend_config {
+	char *path;                /* the file it was loaded from */
+	char *host;                /* this host's name in fleet.yaml (required) */
+	tend_config_repository repository;
+	char *state_dir;           /* required */
+	char **age_identities;     /* age key files / OpenSSH Ed25519 keys */
+	size_t n_age_identities;
+	char *secrets_root;        /* default /run/tend/secrets */
+	char *root;                /* prefix for rendered files (routes); default "/" */
+	tend_config_nix nix;
+	tend_config_system system;
+	struct {
+		uint64_t interval_ms;  /* default 60s */
+		uint64_t jitter_ms;    /* default 10s */
+	} poll;
+	struct {
+		char *address;     /* default 127.0.0.1 */
+		int port;          /* default 8470; 0 disables the HTTP endpoint */
+	} listen;
+	char *webhook_secret_file; /* may be NULL: no webhook */
+	struct {
+		tend_config_email email;
+	} alerts;
+	tend_config_probes probes;
+	unsigned history_limit;    /* reconciles kept in the state file; default 100 */
+} tend_config;
+
+/* Load and validate path. Relative paths inside the file are resolved against
+ * the file's directory. On failure returns TEND_ENOTFOUND, TEND_EINVALID or
+ * TEND_ELIMIT with the error "path:line:col: message" (unknown keys with a
+ * "did you mean" suggestion). */
+int tend_config_load(tend_config **out, const char *path);
+void tend_config_free(tend_config *cfg);
+
+/* Parse a duration such as "500ms", "30s", "1m30s", "2h". 0 on success,
+ * TEND_EINVALID otherwise (no error message set). */
+int tend_config_parse_duration(uint64_t *out_ms, const char *s);
+
+#endif

@@ -1,0 +1,577 @@
+/* Converge and roll back. Before touching anything, the files a plan replaces
+ * are copied into <state_dir>/backups/<commit>/ (with an index naming each
+ * one's path, mode, owner and new hash) and the in-flight record is saved, so
+ * a crash at any point can be finished or undone from the state alone. Order:
+ * files and secrets, unit restarts, the switch, then probes; a failure returns
+ * the files and the previous system, and probes it again. */
+#include "reconcile/internal.h"
+#include "reconcile/nix.h"
+#include "util/error.h"
+#include "util/fs.h"
+#include "util/proc.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define INDEX_FILE "index.json"
+
+typedef struct {
+	const tend_config *cfg;
+	tend_state *st;
+	tend_reconcile_report *rep;
+	const tend_reconcile_opts *opts;
+	int64_t start;
+	tend_buf switch_output;
+	int switch_attempted;
+} conv;
+
+static int save(conv *c)
+{
+	return tend_state_save(c->st, c->cfg->state_dir, c->cfg->history_limit);
+}
+
+static int parent_dir(const char *path)
+{
+	char *dir = strdup(path), *slash;
+	int error = 0;
+
+	if (!dir)
+		return TEND_ERROR;
+	if ((slash = strrchr(dir, '/')) && slash != dir) {
+		*slash = '\0';
+		error = tend_dir_create_all(dir, 0755);
+	}
+	free(dir);
+	return error;
+}
+
+/* ---- backups ------------------------------------------------------------ */
+
+static const tend_want_file *want_find(const tend_desired *d, const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < d->n_files; i++)
+		if (!strcmp(d->files[i].path, path))
+			return &d->files[i];
+	return NULL;
+}
+
+static int backup_files(char **out_dir, const tend_config *cfg, const tend_desired *d,
+			const tend_plan *plan)
+{
+	json_t *index = json_array();
+	char *dir = NULL, *name = NULL, *text = NULL, *ipath = NULL;
+	size_t i, n = 0;
+	int error = TEND_ERROR;
+
+	*out_dir = NULL;
+	if (!index || asprintf(&name, "backups/%s", d->commit) < 0 ||
+	    !(dir = tend_reconcile_state_path(cfg, name))) {
+		tend_error_set("out of memory");
+		goto out;
+	}
+	if (tend_dir_remove_all(dir) < 0 || tend_dir_create_all(dir, 0700) < 0)
+		goto out;
+	for (i = 0; i < plan->count; i++) {
+		const tend_action *a = &plan->items[i];
+		const tend_want_file *w;
+		tend_buf old = TEND_BUF_INIT;
+		struct stat sb;
+		char bname[32], *bpath;
+		json_t *e;
+		int had, rc;
+
+		if (a->kind != TEND_ACTION_WRITE_FILE && a->kind != TEND_ACTION_INSTALL_SECRET &&
+		    a->kind != TEND_ACTION_REMOVE_FILE && a->kind != TEND_ACTION_REMOVE_SECRET)
+			continue;
+		w = want_find(d, a->path);
+		had = lstat(a->path, &sb) == 0 && S_ISREG(sb.st_mode);
+		e = json_pack("{s:s, s:b, s:o, s:o, s:s, s:o}", "path", a->path, "had", had,
+			      "new_sha256", w ? json_string(w->sha256) : json_null(),
+			      "service", a->service ? json_string(a->service) : json_null(),
+			      "kind", (w ? w->kind : (a->kind == TEND_ACTION_REMOVE_SECRET ?
+				       TEND_FILE_SECRET : TEND_FILE_ROUTE)) == TEND_FILE_SECRET ? "secret" : "route",
+			      "backup", json_null());
+		if (!e || json_array_append_new(index, e) < 0) {
+			tend_error_set("out of memory");
+			goto out;
+		}
+		if (!had)
+			continue;
+		snprintf(bname, sizeof(bname), "%zu", n++);
+		if (!(bpath = tend_path_join(dir, bname)))
+			goto out;
+		rc = tend_file_read(&old, a->path, 64u << 20);
+		if (rc == 0)
+			rc = tend_file_write_atomic(bpath, old.ptr, old.size, 0600, (uid_t)-1, (gid_t)-1);
+		tend_buf_dispose_secure(&old);
+		free(bpath);
+		if (rc < 0) {
+			tend_error_prefix("backing up %s: ", a->path);
+			goto out;
+		}
+		json_object_set_new(e, "backup", json_string(bname));
+		json_object_set_new(e, "mode", json_integer(sb.st_mode & 07777));
+		json_object_set_new(e, "uid", json_integer(sb.st_uid));
+		json_object_set_new(e, "gid", json_integer(sb.st_gid));
+	}
+	if (!(text = json_dumps(index, JSON_INDENT(1))) || !(ipath = tend_path_join(dir, INDEX_FILE)))
+		goto out;
+	if (tend_file_write_atomic(ipath, text, strlen(text), 0600, (uid_t)-1, (gid_t)-1) < 0)
+		goto out;
+	*out_dir = dir;
+	dir = NULL;
+	error = 0;
+out:
+	json_decref(index);
+	free(text);
+	free(ipath);
+	free(name);
+	free(dir);
+	return error;
+}
+
+static int load_index(json_t **out, const char *backup_dir)
+{
+	tend_buf b = TEND_BUF_INIT;
+	json_error_t jerr;
+	char *path = tend_path_join(backup_dir, INDEX_FILE);
+	int error;
+
+	*out = NULL;
+	if (!path)
+		return TEND_ERROR;
+	if ((error = tend_file_read(&b, path, 16u << 20)) == 0) {
+		*out = json_loadb(b.ptr, b.size, 0, &jerr);
+		if (!json_is_array(*out)) {
+			json_decref(*out);
+			*out = NULL;
+			tend_error_set("%s: unreadable backup index", path);
+			error = TEND_EINVALID;
+		}
+	}
+	tend_buf_dispose(&b);
+	free(path);
+	return error;
+}
+
+/* Put every file of the backup back as it was (absent files removed). */
+static int restore_files(const char *backup_dir)
+{
+	json_t *index = NULL, *e;
+	size_t i;
+	int error, failed = 0;
+
+	if ((error = load_index(&index, backup_dir)) < 0)
+		return error;
+	json_array_foreach(index, i, e) {
+		const char *path = json_string_value(json_object_get(e, "path"));
+		const char *bname = json_string_value(json_object_get(e, "backup"));
+		tend_buf data = TEND_BUF_INIT;
+		char *bpath;
+
+		if (!path)
+			continue;
+		if (!bname) {
+			if (unlink(path) < 0 && errno != ENOENT) {
+				tend_error_set_errno("restoring %s: unlink", path);
+				failed = 1;
+			}
+			continue;
+		}
+		if (!(bpath = tend_path_join(backup_dir, bname)))
+			return TEND_ERROR;
+		if (tend_file_read(&data, bpath, 64u << 20) < 0 || parent_dir(path) < 0 ||
+		    tend_file_write_atomic(path, data.ptr, data.size,
+					   (mode_t)json_integer_value(json_object_get(e, "mode")),
+					   (uid_t)json_integer_value(json_object_get(e, "uid")),
+					   (gid_t)json_integer_value(json_object_get(e, "gid"))) < 0) {
+			tend_error_prefix("restoring %s: ", path);
+			failed = 1;
+		}
+		tend_buf_dispose_secure(&data);
+		free(bpath);
+	}
+	json_decref(index);
+	return failed ? TEND_ERROR : 0;
+}
+
+/* Record the new files' hashes in the state (and forget removed ones). */
+static int adopt_files(tend_state *st, const char *backup_dir)
+{
+	json_t *index = NULL, *e;
+	size_t i;
+	int error;
+
+	if ((error = load_index(&index, backup_dir)) < 0)
+		return error;
+	json_array_foreach(index, i, e) {
+		const char *path = json_string_value(json_object_get(e, "path"));
+		const char *sha = json_string_value(json_object_get(e, "new_sha256"));
+		const char *kind = json_string_value(json_object_get(e, "kind"));
+
+		if (!path)
+			continue;
+		if (!sha)
+			tend_state_file_remove(st, path);
+		else if (strlen(sha) == 64 &&
+			 (error = tend_state_file_set(st, path, sha,
+						      json_string_value(json_object_get(e, "service")),
+						      kind && !strcmp(kind, "secret") ? TEND_FILE_SECRET
+						      : TEND_FILE_ROUTE)) < 0)
+			break;
+	}
+	json_decref(index);
+	return error;
+}
+
+/* ---- applying ---------------------------------------------------------- */
+
+static int apply_files(const tend_desired *d, const tend_plan *plan)
+{
+	size_t i;
+
+	for (i = 0; i < plan->count; i++) {
+		const tend_action *a = &plan->items[i];
+		const tend_want_file *w;
+
+		if (a->kind == TEND_ACTION_REMOVE_FILE || a->kind == TEND_ACTION_REMOVE_SECRET) {
+			if (unlink(a->path) < 0 && errno != ENOENT) {
+				tend_error_set_errno("removing %s", a->path);
+				return TEND_ERROR;
+			}
+			continue;
+		}
+		if (a->kind != TEND_ACTION_WRITE_FILE && a->kind != TEND_ACTION_INSTALL_SECRET)
+			continue;
+		if (!(w = want_find(d, a->path)))
+			continue;
+		if (parent_dir(w->path) < 0 ||
+		    tend_file_write_atomic(w->path, w->data, w->len, w->mode, w->uid, w->gid) < 0) {
+			tend_error_prefix("writing %s: ", w->path);
+			return TEND_ERROR;
+		}
+	}
+	return 0;
+}
+
+static int restart_units(const tend_plan *plan, tend_buf *log)
+{
+	size_t i;
+
+	for (i = 0; i < plan->count; i++) {
+		const tend_action *a = &plan->items[i];
+		tend_proc_opts po = TEND_PROC_OPTS_INIT;
+		tend_proc_result res;
+		char *argv[] = { "systemctl", "restart", "--", a->path, NULL };
+
+		if (a->kind != TEND_ACTION_RESTART_UNIT)
+			continue;
+		po.timeout_ms = 120000;
+		po.merge_stderr = 1;
+		if (tend_proc_run(&res, argv, &po) < 0)
+			return TEND_ERROR;
+		tend_buf_put(log, res.out.ptr, res.out.size);
+		if (res.exit_code || res.timed_out) {
+			tend_error_set("systemctl restart %s failed (exit %d)", a->path, res.exit_code);
+			tend_proc_result_dispose(&res);
+			return TEND_ERROR;
+		}
+		tend_proc_result_dispose(&res);
+	}
+	return 0;
+}
+
+static const tend_action *plan_switch(const tend_plan *plan)
+{
+	size_t i;
+
+	for (i = 0; i < plan->count; i++)
+		if (plan->items[i].kind == TEND_ACTION_SWITCH)
+			return &plan->items[i];
+	return NULL;
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static void history(conv *c, const char *commit, const char *outcome, const char *message,
+		    const tend_probe_failure *pf, const char *rollback_target)
+{
+	tend_reconcile_report *rep = c->rep;
+	tend_state_history h;
+
+	memset(&h, 0, sizeof(h));
+	snprintf(h.commit, sizeof(h.commit), "%s", commit);
+	h.start = c->start;
+	h.end = tend_reconcile_now();
+	h.outcome = (char *)outcome;
+	h.message = (char *)message;
+	h.failed_probe = pf ? pf->failed_probe : NULL;
+	h.probe_output = pf ? pf->output : NULL;
+	h.switch_output = c->switch_output.ptr;
+	h.system_before = rep->system_before;
+	h.system_after = rep->system_after;
+	h.generation_before = rep->generation_before;
+	h.generation_after = rep->generation_after;
+	h.rollback_target = (char *)rollback_target;
+	tend_state_history_add(c->st, &h);
+}
+
+static void report_probe(tend_reconcile_report *rep, const tend_probe_failure *pf)
+{
+	if (!pf || !pf->failed_probe)
+		return;
+	free(rep->failed_probe);
+	free(rep->probe_output);
+	rep->failed_probe = strdup(pf->failed_probe);
+	rep->probe_output = dup_or_null(pf->output);
+}
+
+/* Undo the in-flight change: files back, previous system re-activated, probes
+ * of the previous commit (prev_manifest, may be NULL) to confirm. */
+static int roll_back(conv *c, const char *why, const tend_probe_failure *first_failure,
+		     const tend_manifest *prev_manifest)
+{
+	tend_state_inflight *in = &c->st->inflight;
+	tend_reconcile_report *rep = c->rep;
+	tend_probe_failure again;
+	tend_switch_result sw;
+	char commit[41], *reason = strdup(why ? why : "failed");
+	char *message = NULL, *current = NULL;
+	int healthy = 1, error = 0;
+
+	memset(&again, 0, sizeof(again));
+	snprintf(commit, sizeof(commit), "%s", in->commit);
+	in->phase = TEND_PHASE_ROLLBACK;
+	if (save(c) < 0)
+		goto out;
+	if (in->backup_dir && restore_files(in->backup_dir) < 0) {
+		healthy = 0;
+		tend_buf_printf(&c->switch_output, "restoring files: %s\n", tend_error_last());
+	}
+	tend_nix_current_system(&current, c->cfg);
+	if (in->prev_system && (c->switch_attempted || !current || strcmp(current, in->prev_system))) {
+		if (tend_nix_switch(&sw, c->cfg, in->prev_system) < 0) {
+			healthy = 0;
+			tend_buf_printf(&c->switch_output, "rollback switch: %s\n", tend_error_last());
+		}
+		tend_buf_put(&c->switch_output, sw.output.ptr, sw.output.size);
+		if (sw.generation)
+			rep->generation_after = sw.generation;
+		tend_switch_result_dispose(&sw);
+	} else if (!in->prev_system && c->switch_attempted) {
+		healthy = 0;
+		tend_buf_puts(&c->switch_output, "no previous system to return to\n");
+	}
+	free(rep->system_after);
+	rep->system_after = NULL;
+	tend_nix_current_system(&rep->system_after, c->cfg);
+	if (healthy && prev_manifest &&
+	    tend_reconcile_probe_host(&again, c->cfg, prev_manifest, c->cfg->host,
+				      c->opts ? c->opts->abort : NULL) < 0)
+		healthy = 0;
+	if (asprintf(&message, "%s; rolled back to %s%s", reason ? reason : "failed",
+		     in->prev_system ? in->prev_system : "the previous files",
+		     healthy ? (prev_manifest ? ", healthy again" : "")
+			     : (again.failed_probe ? ", which is unhealthy too" : ", which failed too")) < 0)
+		message = NULL;
+	tend_state_failed_add(c->st, commit, tend_reconcile_now(), reason);
+	if (in->prev_system) {
+		free(c->st->system);
+		c->st->system = strdup(in->prev_system);
+		c->st->generation = rep->generation_after;
+	}
+	report_probe(rep, first_failure);
+	history(c, commit, healthy ? "rolled-back" : "rollback-failed", message, first_failure,
+		in->prev_system);
+	tend_report_set(rep, healthy ? TEND_RECONCILE_ROLLED_BACK : TEND_RECONCILE_ROLLBACK_FAILED,
+			"%s", message ? message : "rolled back");
+	snprintf(rep->applied_commit, sizeof(rep->applied_commit), "%s", c->st->applied_commit);
+	if (in->backup_dir)
+		tend_dir_remove_all(in->backup_dir);
+	tend_state_inflight_clear(c->st);
+	error = save(c);
+out:
+	tend_probe_failure_dispose(&again);
+	free(current);
+	free(message);
+	free(reason);
+	return error;
+}
+
+/* The change is healthy: adopt it in the state. */
+static int finish(conv *c, const char *commit, const char *system, const char *message)
+{
+	tend_state_inflight *in = &c->st->inflight;
+	tend_reconcile_report *rep = c->rep;
+	int error;
+
+	if (in->backup_dir && (error = adopt_files(c->st, in->backup_dir)) < 0)
+		return error;
+	snprintf(c->st->applied_commit, sizeof(c->st->applied_commit), "%s", commit);
+	if (system) {
+		free(c->st->system);
+		c->st->system = strdup(system);
+	}
+	tend_nix_profile_generation(&c->st->generation, c->cfg->system.profile);
+	tend_error_clear();
+	rep->generation_after = c->st->generation;
+	tend_state_failed_clear(c->st, commit);
+	history(c, commit, "applied", message, NULL, NULL);
+	tend_report_set(rep, TEND_RECONCILE_APPLIED, "%s", message);
+	snprintf(rep->applied_commit, sizeof(rep->applied_commit), "%s", commit);
+	if (in->backup_dir)
+		tend_dir_remove_all(in->backup_dir);
+	tend_state_inflight_clear(c->st);
+	return save(c);
+}
+
+int tend_converge(tend_reconcile_report *rep, const tend_config *cfg, tend_state *st,
+		  const tend_desired *d, const tend_plan *plan,
+		  const tend_manifest *prev_manifest, const tend_reconcile_opts *opts)
+{
+	conv c = { cfg, st, rep, opts, tend_reconcile_now(), TEND_BUF_INIT, 0 };
+	const tend_action *sw_action = plan_switch(plan);
+	tend_probe_failure pf;
+	tend_switch_result sw;
+	char *backup = NULL, *why = NULL, *msg = NULL;
+	int error;
+
+	memset(&pf, 0, sizeof(pf));
+	c.switch_output.max = TEND_STATE_MAX_OUTPUT;
+	if ((error = backup_files(&backup, cfg, d, plan)) < 0)
+		goto out;
+	if ((error = tend_state_inflight_begin(st, d->commit, rep->system_before,
+					       rep->generation_before,
+					       sw_action ? sw_action->to : NULL, backup, c.start)) < 0 ||
+	    (error = save(&c)) < 0)
+		goto out;
+	if (apply_files(d, plan) < 0 || restart_units(plan, &c.switch_output) < 0) {
+		why = strdup(tend_error_last());
+		error = roll_back(&c, why, NULL, prev_manifest);
+		goto out;
+	}
+	if (sw_action) {
+		st->inflight.phase = TEND_PHASE_SWITCH;
+		if ((error = save(&c)) < 0)
+			goto out;
+		c.switch_attempted = 1;
+		error = tend_nix_switch(&sw, cfg, sw_action->to);
+		tend_buf_put(&c.switch_output, sw.output.ptr, sw.output.size);
+		rep->generation_after = sw.generation;
+		tend_switch_result_dispose(&sw);
+		if (error < 0) {
+			if (asprintf(&why, "commit %.12s: switch failed: %s", d->commit, tend_error_last()) < 0)
+				why = NULL;
+			error = roll_back(&c, why, NULL, prev_manifest);
+			goto out;
+		}
+		free(rep->system_after);
+		rep->system_after = strdup(sw_action->to);
+	}
+	st->inflight.phase = TEND_PHASE_PROBES;
+	if ((error = save(&c)) < 0)
+		goto out;
+	if (d->manifest &&
+	    tend_reconcile_probe_host(&pf, cfg, d->manifest, cfg->host, opts ? opts->abort : NULL) < 0) {
+		if (pf.aborted) {
+			/* Shutting down: leave the change in flight; the next start finishes it. */
+			tend_error_set("interrupted while probing commit %.12s; it is finished on the next start",
+				       d->commit);
+			error = TEND_ERROR;
+			goto out;
+		}
+		if (asprintf(&why, "commit %.12s: %s", d->commit, tend_error_last()) < 0)
+			why = NULL;
+		error = roll_back(&c, why, &pf, prev_manifest);
+		goto out;
+	}
+	if (asprintf(&msg, "applied commit %.12s%s%s", d->commit, sw_action ? ", switched to " : "",
+		     sw_action ? sw_action->to : "") < 0)
+		msg = NULL;
+	error = finish(&c, d->commit, d->system, msg ? msg : "applied");
+out:
+	tend_probe_failure_dispose(&pf);
+	tend_buf_dispose(&c.switch_output);
+	free(backup);
+	free(why);
+	free(msg);
+	return error;
+}
+
+int tend_recover(tend_reconcile_report *rep, const tend_config *cfg, tend_state *st,
+		 const tend_reconcile_opts *opts)
+{
+	conv c = { cfg, st, rep, opts, tend_reconcile_now(), TEND_BUF_INIT, 1 };
+	tend_state_inflight *in = &st->inflight;
+	tend_desired now, prev;
+	tend_probe_failure pf;
+	char *current = NULL, *dir = NULL, *msg = NULL, *why = NULL;
+	int error, have_now = 0, have_prev = 0;
+
+	memset(&pf, 0, sizeof(pf));
+	memset(&now, 0, sizeof(now));
+	memset(&prev, 0, sizeof(prev));
+	c.switch_output.max = TEND_STATE_MAX_OUTPUT;
+	snprintf(rep->commit, sizeof(rep->commit), "%s", in->commit);
+	rep->system_before = dup_or_null(in->prev_system);
+	rep->generation_before = in->prev_generation;
+	tend_nix_current_system(&current, cfg);
+	tend_error_clear();
+	rep->system_after = dup_or_null(current);
+	/* The manifests, for probes: the one being applied and the previous one. */
+	if (tend_reconcile_export(&dir, cfg, in->commit) == 0 &&
+	    tend_desired_load(&now, cfg, dir, in->commit) == 0)
+		have_now = 1;
+	free(dir);
+	dir = NULL;
+	if (in->prev_commit[0] && tend_reconcile_export(&dir, cfg, in->prev_commit) == 0 &&
+	    tend_desired_load(&prev, cfg, dir, in->prev_commit) == 0)
+		have_prev = 1;
+	free(dir);
+	/* Not switched (no switch was needed, or it never finished): the system
+	 * on disk decides. Files written but not confirmed: probe them. */
+	if (in->phase != TEND_PHASE_ROLLBACK && in->phase != TEND_PHASE_FILES && have_now &&
+	    (!in->target_system || (current && !strcmp(current, in->target_system)))) {
+		c.switch_attempted = 0;
+		if (tend_reconcile_probe_host(&pf, cfg, now.manifest, cfg->host,
+					      opts ? opts->abort : NULL) == 0) {
+			if (asprintf(&msg, "applied commit %.12s (finished after an interrupted run)",
+				     in->commit) < 0)
+				msg = NULL;
+			error = finish(&c, in->commit, in->target_system ? in->target_system : current,
+				       msg ? msg : "applied");
+			goto out;
+		}
+		if (pf.aborted) {
+			error = TEND_ERROR;
+			goto out;
+		}
+		if (asprintf(&why, "commit %.12s: %s", in->commit, tend_error_last()) < 0)
+			why = NULL;
+	} else if (asprintf(&why, "commit %.12s was interrupted during %s (the host runs %s)",
+			    in->commit, tend_state_phase_name(in->phase),
+			    current ? current : "nothing") < 0) {
+		why = NULL;
+	}
+	error = roll_back(&c, why, pf.failed_probe ? &pf : NULL, have_prev ? prev.manifest : NULL);
+out:
+	tend_desired_dispose(&now);
+	tend_desired_dispose(&prev);
+	tend_probe_failure_dispose(&pf);
+	tend_buf_dispose(&c.switch_output);
+	free(current);
+	free(msg);
+	free(why);
+	return error;
+}

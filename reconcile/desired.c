@@ -1,0 +1,367 @@
+/* What a commit wants on this host: its manifest (validated), the rendered
+ * files that land on the host (proxy routes), the per-host NixOS inputs
+ * written into the revision's .tend/ directory, and the system built from the
+ * revision's flake. The inputs are rendered without the commit stamp so a
+ * host's store path changes exactly when what it is told changes. */
+#include "reconcile/internal.h"
+#include "reconcile/nix.h"
+#include "render/render.h"
+#include "secrets/age.h"
+#include "secrets/identity.h"
+#include "secrets/sops.h"
+#include "util/error.h"
+#include "util/fs.h"
+
+#include <grp.h>
+#include <pwd.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void want_file_dispose(tend_want_file *f)
+{
+	size_t i;
+
+	if (f->data && f->secret)
+		sodium_memzero(f->data, f->len);
+	free(f->data);
+	free(f->path);
+	free(f->service);
+	for (i = 0; i < f->n_restart; i++)
+		free(f->restart[i]);
+	free(f->restart);
+}
+
+void tend_desired_dispose(tend_desired *d)
+{
+	size_t i;
+
+	if (!d)
+		return;
+	for (i = 0; i < d->n_files; i++)
+		want_file_dispose(&d->files[i]);
+	free(d->files);
+	free(d->order);
+	free(d->system);
+	free(d->flake_attr);
+	free(d->rev_dir);
+	tend_manifest_free(d->manifest);
+	memset(d, 0, sizeof(*d));
+}
+
+size_t tend_desired_service_rank(const tend_desired *d, const char *service)
+{
+	size_t i;
+
+	for (i = 0; service && i < d->n_order; i++)
+		if (!strcmp(d->order[i], service))
+			return i;
+	return d->n_order;
+}
+
+int tend_desired_load(tend_desired *d, const tend_config *cfg, const char *rev_dir,
+		      const char *commit)
+{
+	tend_diags diags = { 0 };
+	const tend_host *host;
+	const char **all = NULL;
+	size_t i, n = 0;
+	int error = TEND_ERROR;
+
+	memset(d, 0, sizeof(*d));
+	snprintf(d->commit, sizeof(d->commit), "%s", commit ? commit : "");
+	if (!(d->rev_dir = strdup(rev_dir)))
+		goto oom;
+	error = tend_manifest_load(&d->manifest, &diags, rev_dir);
+	if (error < 0) {
+		if (diags.errors) {
+			char *first = NULL;
+			tend_diags_sort(&diags);
+			for (i = 0; i < diags.count && !first; i++)
+				if (diags.items[i].severity == TEND_DIAG_ERROR)
+					first = tend_diag_format(&diags.items[i]);
+			tend_error_set("commit %.12s: the manifests are invalid (%zu error%s): %s", commit,
+				       diags.errors, diags.errors == 1 ? "" : "s", first ? first : "?");
+			free(first);
+			error = TEND_EINVALID;
+		}
+		goto out;
+	}
+	if (!(host = tend_manifest_host(d->manifest, cfg->host))) {
+		tend_error_set("commit %.12s: host '%s' (the configuration's 'host') is not in fleet.yaml",
+			       commit, cfg->host);
+		error = TEND_ENOTFOUND;
+		goto out;
+	}
+	if (!(d->flake_attr = strdup(host->flake_attr ? host->flake_attr : host->name)))
+		goto oom;
+	if ((error = tend_manifest_service_order(&all, d->manifest)) < 0)
+		goto out;
+	for (i = 0; all[i]; i++)
+		;
+	if (!(d->order = calloc(i + 1, sizeof(*d->order))))
+		goto oom;
+	for (i = 0; all[i]; i++) {
+		const tend_service *s = tend_manifest_service(d->manifest, all[i]);
+		if (s && !strcmp(s->host, cfg->host))
+			d->order[n++] = all[i];
+	}
+	d->n_order = n;
+	error = 0;
+	goto out;
+oom:
+	tend_error_set("out of memory");
+	error = TEND_ERROR;
+out:
+	free(all);
+	tend_diags_dispose(&diags);
+	return error;
+}
+
+static int add_file(tend_desired *d, const char *path, const char *data, size_t len,
+		    unsigned mode, tend_state_file_kind kind, const char *service)
+{
+	tend_want_file *grown, *f;
+
+	if (!(grown = realloc(d->files, (d->n_files + 1) * sizeof(*grown))))
+		goto oom;
+	d->files = grown;
+	f = &d->files[d->n_files];
+	memset(f, 0, sizeof(*f));
+	f->uid = (uid_t)-1;
+	f->gid = (gid_t)-1;
+	f->mode = mode;
+	f->kind = kind;
+	f->len = len;
+	if (!(f->path = strdup(path)) || !(f->data = malloc(len + 1)) ||
+	    (service && !(f->service = strdup(service)))) {
+		want_file_dispose(f);
+		goto oom;
+	}
+	memcpy(f->data, data, len);
+	f->data[len] = '\0';
+	tend_sha256_hex(f->sha256, data, len);
+	d->n_files++;
+	return 0;
+oom:
+	tend_error_set("out of memory");
+	return TEND_ERROR;
+}
+
+/* The host's NixOS inputs (every host's: a flake may read its peers') into
+ * <rev>/.tend/, unstamped. */
+static int write_inputs(const tend_desired *d, const tend_render_result *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n_outputs; i++) {
+		const tend_render_output *o = &r->outputs[i];
+		char *path, *slash;
+		int error;
+
+		if (o->kind != TEND_OUTPUT_HOST_INPUTS || o->dest_absolute)
+			continue;
+		if (strstr(o->dest, "..") || !(path = tend_path_join(d->rev_dir, o->dest))) {
+			tend_error_set("render: bad destination %s", o->dest);
+			return TEND_ERROR;
+		}
+		slash = strrchr(path, '/');
+		*slash = '\0';
+		error = tend_dir_create_all(path, 0755);
+		*slash = '/';
+		if (!error)
+			error = tend_file_write_atomic(path, o->data, o->len, 0644, (uid_t)-1, (gid_t)-1);
+		free(path);
+		if (error < 0)
+			return error;
+	}
+	return 0;
+}
+
+static int collect_routes(tend_desired *d, const tend_config *cfg, const tend_render_result *r)
+{
+	const tend_render_output *o;
+	size_t n, i;
+
+	o = tend_render_result_host(r, cfg->host, &n);
+	for (i = 0; i < n; i++) {
+		char *dest;
+		int error;
+
+		if (o[i].kind != TEND_OUTPUT_ROUTES || !o[i].dest_absolute)
+			continue;
+		if (!(dest = tend_path_join(cfg->root, o[i].dest))) {
+			tend_error_set("out of memory");
+			return TEND_ERROR;
+		}
+		error = add_file(d, dest, o[i].data, o[i].len, o[i].mode ? o[i].mode : 0644,
+				 TEND_FILE_ROUTE,
+				 d->manifest->proxy ? d->manifest->proxy->service : NULL);
+		free(dest);
+		if (error < 0)
+			return error;
+		d->files[d->n_files - 1].equivalent_ok = 1;
+	}
+	return 0;
+}
+
+/* Decrypt one declared secret from the revision (age or sops, one value with
+ * `key`). out gets the plaintext (wiped by the caller). */
+static int decrypt_secret(tend_buf *out, const tend_desired *d, const tend_service *s,
+			  const tend_secret_decl *decl, const tend_age_identities *ids)
+{
+	tend_buf raw = TEND_BUF_INIT;
+	tend_sops_doc *doc = NULL;
+	const tend_sops_node *node;
+	tend_sops_format fmt;
+	char *path = NULL;
+	int error = TEND_ERROR;
+
+	if (strstr(decl->file, "..") || !(path = tend_path_join(d->rev_dir, decl->file))) {
+		tend_error_set("%s: secret '%s': bad file '%s'", s->pos.file, decl->name, decl->file);
+		return TEND_EINVALID;
+	}
+	if ((error = tend_file_read(&raw, path, 16u << 20)) < 0)
+		goto out;
+	if ((fmt = tend_sops_detect(raw.ptr, raw.size, decl->file)) != TEND_SOPS_AUTO) {
+		if ((error = tend_sops_decrypt(&doc, raw.ptr, raw.size, decl->file, fmt, ids, NULL)) < 0)
+			goto out;
+		if (decl->key) {
+			if ((error = tend_sops_extract(&node, doc, decl->key)) < 0 ||
+			    (error = tend_sops_emit_node(out, doc, node)) < 0)
+				goto out;
+		} else if ((error = tend_sops_emit(out, doc)) < 0) {
+			goto out;
+		}
+	} else if (tend_age_detect(raw.ptr, raw.size)) {
+		if (decl->key) {
+			tend_error_set("%s: secret '%s': 'key' needs a sops file, %s is an age file",
+				       s->pos.file, decl->name, decl->file);
+			error = TEND_EINVALID;
+			goto out;
+		}
+		if ((error = tend_age_decrypt(out, raw.ptr, raw.size, decl->file, ids, NULL)) < 0)
+			goto out;
+	} else {
+		tend_error_set("%s: neither an age nor a sops file", decl->file);
+		error = TEND_EINVALID;
+		goto out;
+	}
+	error = 0;
+out:
+	if (error < 0) {
+		tend_buf_dispose_secure(out);
+		tend_error_prefix("service %s, secret %s: ", s->name, decl->name);
+	}
+	tend_sops_doc_free(doc);
+	tend_buf_dispose(&raw);
+	free(path);
+	return error;
+}
+
+static int resolve_owner(uid_t *uid, gid_t *gid, const tend_service *s, const tend_secret_decl *decl)
+{
+	const char *owner = decl->owner ? decl->owner : "root";
+	struct passwd *pw = getpwnam(owner);
+	struct group *gr;
+
+	if (!pw) {
+		tend_error_set("service %s, secret %s: no user '%s' on this host", s->name, decl->name,
+			       owner);
+		return TEND_ENOTFOUND;
+	}
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+	if (decl->group) {
+		if (!(gr = getgrnam(decl->group))) {
+			tend_error_set("service %s, secret %s: no group '%s' on this host", s->name,
+				       decl->name, decl->group);
+			return TEND_ENOTFOUND;
+		}
+		*gid = gr->gr_gid;
+	}
+	return 0;
+}
+
+/* Secrets of this host's services, decrypted with the configured identities,
+ * destined for <secrets_root>/<service>/<name>. */
+static int collect_secrets(tend_desired *d, const tend_config *cfg)
+{
+	tend_age_identities *ids = NULL;
+	size_t i, k, r;
+	int error = 0;
+
+	for (i = 0; i < d->n_order && !error; i++) {
+		const tend_service *s = tend_manifest_service(d->manifest, d->order[i]);
+
+		for (k = 0; s && k < s->n_secrets && !error; k++) {
+			const tend_secret_decl *decl = &s->secrets[k];
+			tend_buf plain = TEND_BUF_INIT;
+			tend_want_file *f;
+			char *dest = NULL;
+			uid_t uid;
+			gid_t gid;
+
+			if (!ids) {
+				if ((error = tend_age_identities_new(&ids)) < 0)
+					break;
+				for (r = 0; r < cfg->n_age_identities && !error; r++)
+					error = tend_age_identities_add_file(ids, cfg->age_identities[r]);
+				if (error)
+					break;
+			}
+			if ((error = resolve_owner(&uid, &gid, s, decl)) < 0 ||
+			    (error = decrypt_secret(&plain, d, s, decl, ids)) < 0)
+				break;
+			if (asprintf(&dest, "%s/%s/%s", cfg->secrets_root, s->name, decl->name) < 0) {
+				dest = NULL;
+				error = TEND_ERROR;
+			}
+			if (!error)
+				error = add_file(d, dest, plain.ptr ? plain.ptr : "", plain.size,
+						 decl->mode ? decl->mode : 0400, TEND_FILE_SECRET, s->name);
+			tend_buf_dispose_secure(&plain);
+			free(dest);
+			if (error)
+				break;
+			f = &d->files[d->n_files - 1];
+			f->secret = 1;
+			f->uid = uid;
+			f->gid = gid;
+			if (decl->n_restart && !(f->restart = calloc(decl->n_restart, sizeof(char *)))) {
+				error = TEND_ERROR;
+				break;
+			}
+			for (r = 0; r < decl->n_restart; r++)
+				if ((f->restart[f->n_restart] = strdup(decl->restart[r])))
+					f->n_restart++;
+		}
+	}
+	tend_age_identities_free(ids);
+	return error;
+}
+
+int tend_desired_prepare(tend_desired *d, const tend_config *cfg, tend_buf *build_log)
+{
+	tend_render_options ro = TEND_RENDER_OPTIONS_INIT;
+	tend_render_result *stamped = NULL, *plain = NULL;
+	int error;
+
+	ro.secrets_root = cfg->secrets_root;
+	if ((error = tend_render_fleet_opts(&stamped, d->manifest, d->commit, &ro)) < 0 ||
+	    (error = tend_render_fleet_opts(&plain, d->manifest, NULL, &ro)) < 0) {
+		tend_error_prefix("commit %.12s: render: ", d->commit);
+		goto out;
+	}
+	if ((error = write_inputs(d, plain)) < 0 ||
+	    (error = collect_routes(d, cfg, stamped)) < 0 ||
+	    (error = collect_secrets(d, cfg)) < 0)
+		goto out;
+	if ((error = tend_nix_build_system(&d->system, cfg, d->rev_dir, d->flake_attr, build_log)) < 0)
+		tend_error_prefix("commit %.12s: ", d->commit);
+out:
+	tend_render_result_free(stamped);
+	tend_render_result_free(plain);
+	return error;
+}

@@ -1,0 +1,101 @@
+/* Shared between the reconcile sources: what a commit wants on this host
+ * (desired), the plan, converging with backups, probing in dependency order,
+ * and rolling back. Not part of the public API (reconcile/reconcile.h). */
+#ifndef TEND_RECONCILE_INTERNAL_H
+#define TEND_RECONCILE_INTERNAL_H
+
+#include <signal.h>
+#include <sys/types.h>
+#include "agent/config.h"
+#include "manifest/manifest.h"
+#include "reconcile/reconcile.h"
+#include "state/state.h"
+#include "util/buf.h"
+
+/* A file this host must have: a rendered route file or a decrypted secret. */
+typedef struct {
+	char *path;                /* absolute path on the host (root prefix applied) */
+	char *data;
+	size_t len;
+	unsigned mode;
+	uid_t uid;                 /* (uid_t)-1: leave as the writer's */
+	gid_t gid;
+	tend_state_file_kind kind;
+	char *service;             /* the service it belongs to (may be NULL) */
+	char **restart;            /* units to restart when it changes */
+	size_t n_restart;
+	char sha256[65];
+	int secret;                /* wipe data on dispose */
+	int equivalent_ok;         /* a file on disk that differs only in the render stamp is fine */
+} tend_want_file;
+
+typedef struct {
+	char commit[41];
+	char *rev_dir;             /* the exported revision (with .tend/ written into it) */
+	tend_manifest *manifest;
+	char *flake_attr;
+	char *system;              /* store path the build produced (NULL before the build) */
+	tend_want_file *files;
+	size_t n_files;
+	const char **order;        /* this host's services, dependencies first */
+	size_t n_order;
+} tend_desired;
+
+void tend_desired_dispose(tend_desired *d);
+/* Load and validate the manifest of the revision in rev_dir; the host must be
+ * in it. The first diagnostic becomes the error. */
+int tend_desired_load(tend_desired *d, const tend_config *cfg, const char *rev_dir,
+		      const char *commit);
+/* Render, write .tend/ into the revision, collect the files (routes, secrets),
+ * build the system. */
+int tend_desired_prepare(tend_desired *d, const tend_config *cfg, tend_buf *build_log);
+/* Index of a service in d->order, or n_order when not on this host. */
+size_t tend_desired_service_rank(const tend_desired *d, const char *service);
+
+/* ---- probes ------------------------------------------------------------ */
+
+typedef struct {
+	char *failed_probe;        /* "service: http http://..." */
+	char *output;
+	int aborted;
+} tend_probe_failure;
+
+void tend_probe_failure_dispose(tend_probe_failure *f);
+/* Run the startup probes (or, for services without any, the liveness probes)
+ * of every service of host in m, in dependency order. 0 when all are healthy. */
+int tend_reconcile_probe_host(tend_probe_failure *out, const tend_config *cfg,
+			      const tend_manifest *m, const char *host,
+			      volatile sig_atomic_t *abort);
+
+/* ---- plan -------------------------------------------------------------- */
+
+/* The actions that take the host from what it runs (current_system, files on
+ * disk, st) to d. */
+int tend_plan_compute(tend_plan *out, const tend_config *cfg, const tend_state *st,
+		      const tend_desired *d, const char *current_system);
+int tend_plan_add(tend_plan *plan, tend_action_kind kind, const char *service, const char *path,
+		  const char *from, const char *to, const char *reason);
+/* 1 when the plan changes something on the host (anything but probes). */
+int tend_plan_changes(const tend_plan *plan);
+
+/* ---- converge / roll back ------------------------------------------------ */
+
+/* Apply plan (computed from d); on failure roll back. Fills the report. */
+int tend_converge(tend_reconcile_report *rep, const tend_config *cfg, tend_state *st,
+		  const tend_desired *d, const tend_plan *plan,
+		  const tend_manifest *prev_manifest, const tend_reconcile_opts *opts);
+
+/* Finish or undo a change a crash left in flight (st->inflight.active). */
+int tend_recover(tend_reconcile_report *rep, const tend_config *cfg, tend_state *st,
+		 const tend_reconcile_opts *opts);
+
+/* <state_dir>/<name>; caller frees. */
+char *tend_reconcile_state_path(const tend_config *cfg, const char *name);
+/* Make sure revision commit is exported under <state_dir>/revisions; *out is its dir. */
+int tend_reconcile_export(char **out, const tend_config *cfg, const char *commit);
+
+int64_t tend_reconcile_now(void);
+void tend_report_set(tend_reconcile_report *rep, tend_reconcile_outcome outcome,
+		     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,353 @@
+/* Building a host's system with `nix build --json` and activating it the way
+ * NixOS does, with time limits and captured output. We never use
+ * `nix-env --rollback`: going back means setting the profile to a recorded
+ * store path, so the generation we return to is the one we know was healthy. */
+#include "reconcile/nix.h"
+#include "agent/config.h"
+#include "util/error.h"
+#include "util/fs.h"
+#include "util/proc.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The last lines of a tool's output, for a one-line error message. */
+static const char *tail_line(const tend_buf *b, char *dst, size_t size)
+{
+	size_t end, start;
+
+	dst[0] = '\0';
+	if (!b->ptr || !b->size)
+		return dst;
+	end = b->size;
+	while (end > 0 && isspace((unsigned char)b->ptr[end - 1]))
+		end--;
+	start = end;
+	while (start > 0 && b->ptr[start - 1] != '\n')
+		start--;
+	snprintf(dst, size, "%.*s", (int)(end - start), b->ptr + start);
+	return dst;
+}
+
+/* Characters that survive in a path: flake reference without quoting. */
+static int flake_path_ok(const char *p)
+{
+	for (; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("/._-+", *p))
+			return 0;
+	return 1;
+}
+
+int tend_nix_build_system(char **out, const tend_config *cfg, const char *flake_dir,
+			  const char *attr, tend_buf *log)
+{
+	tend_proc_opts opts = TEND_PROC_OPTS_INIT;
+	tend_proc_result res;
+	json_error_t jerr;
+	json_t *root = NULL, *path;
+	char *ref = NULL, **argv = NULL, last[512];
+	size_t argc = 0, i;
+	int error = TEND_ERROR, ran = 0;
+
+	*out = NULL;
+	memset(&res, 0, sizeof(res));
+	if (!flake_path_ok(flake_dir) || !flake_path_ok(attr) || flake_dir[0] != '/') {
+		tend_error_set("cannot build '%s#%s': the flake directory must be an absolute path "
+			       "and both may only hold letters, digits and / . _ - +", flake_dir, attr);
+		return TEND_EINVALID;
+	}
+	if (asprintf(&ref, "path:%s#nixosConfigurations.%s.config.system.build.toplevel",
+		     flake_dir, attr) < 0) {
+		ref = NULL;
+		goto oom;
+	}
+	if (!(argv = calloc(cfg->nix.n_extra_options + 9, sizeof(*argv))))
+		goto oom;
+	argv[argc++] = cfg->nix.command;
+	argv[argc++] = "build";
+	argv[argc++] = "--json";
+	argv[argc++] = "--no-link";
+	argv[argc++] = "--extra-experimental-features";
+	argv[argc++] = "nix-command flakes";
+	for (i = 0; i < cfg->nix.n_extra_options; i++)
+		argv[argc++] = cfg->nix.extra_options[i];
+	argv[argc++] = ref;
+	argv[argc] = NULL;
+	opts.timeout_ms = cfg->nix.build_timeout_ms > INT_MAX ? INT_MAX : (int)cfg->nix.build_timeout_ms;
+	opts.max_output = TEND_NIX_MAX_OUTPUT;
+	opts.cwd = flake_dir;
+	if (tend_proc_run(&res, argv, &opts) < 0) {
+		tend_error_prefix("nix build %s: ", ref);
+		goto out;
+	}
+	ran = 1;
+	if (log)
+		tend_buf_put(log, res.err.ptr, res.err.size);
+	if (res.timed_out) {
+		tend_error_set("nix build %s: no result after %llu ms (nix.build_timeout)", ref,
+			       (unsigned long long)cfg->nix.build_timeout_ms);
+		error = TEND_ETIMEOUT;
+		goto out;
+	}
+	if (res.exit_code != 0) {
+		tend_error_set("nix build %s failed (exit %d): %s", ref, res.exit_code,
+			       tail_line(&res.err, last, sizeof(last)));
+		goto out;
+	}
+	/* [{"drvPath": "...", "outputs": {"out": "/nix/store/..."}}] */
+	root = json_loadb(res.out.ptr, res.out.size, 0, &jerr);
+	path = json_object_get(json_object_get(json_array_get(root, 0), "outputs"), "out");
+	if (!json_is_string(path) || json_string_value(path)[0] != '/') {
+		tend_error_set("nix build %s: unexpected output (no outputs.out): %.200s", ref,
+			       res.out.ptr ? res.out.ptr : "");
+		goto out;
+	}
+	if (!(*out = strdup(json_string_value(path))))
+		goto oom;
+	error = 0;
+	goto out;
+oom:
+	tend_error_set("out of memory");
+out:
+	if (ran)
+		tend_proc_result_dispose(&res);
+	json_decref(root);
+	free(argv);
+	free(ref);
+	return error;
+}
+
+void tend_switch_result_dispose(tend_switch_result *res)
+{
+	if (res)
+		tend_buf_dispose(&res->output);
+}
+
+/* nix-env next to a configured nix binary, else from PATH. */
+static char *nix_env_command(const tend_config *cfg)
+{
+	const char *slash = strrchr(cfg->nix.command, '/');
+	char *cmd = NULL;
+
+	if (!slash)
+		return strdup("nix-env");
+	if (asprintf(&cmd, "%.*s/nix-env", (int)(slash - cfg->nix.command), cfg->nix.command) < 0)
+		return NULL;
+	return cmd;
+}
+
+static int run_into(tend_switch_result *out, char *const argv[], int timeout_ms, const char *what)
+{
+	tend_proc_opts opts = TEND_PROC_OPTS_INIT;
+	tend_proc_result res;
+	char last[512];
+	int error;
+
+	opts.timeout_ms = timeout_ms;
+	opts.merge_stderr = 1;
+	opts.max_output = TEND_NIX_MAX_OUTPUT;
+	if ((error = tend_proc_run(&res, argv, &opts)) < 0) {
+		tend_error_prefix("%s: ", what);
+		return error;
+	}
+	tend_buf_put(&out->output, res.out.ptr, res.out.size);
+	out->exit_code = res.exit_code;
+	out->timed_out = res.timed_out;
+	error = 0;
+	if (res.timed_out) {
+		tend_error_set("%s: killed after %d ms (time limit)", what, timeout_ms);
+		error = TEND_ETIMEOUT;
+	} else if (res.exit_code != 0) {
+		tend_error_set("%s failed (exit %d): %s", what, res.exit_code,
+			       tail_line(&res.out, last, sizeof(last)));
+		error = TEND_ERROR;
+	}
+	tend_proc_result_dispose(&res);
+	return error;
+}
+
+int tend_nix_switch(tend_switch_result *out, const tend_config *cfg, const char *store_path)
+{
+	char *nix_env = NULL, *profile_dir = NULL, *stc = NULL, *slash;
+	char *argv[6];
+	int error = TEND_ERROR, timeout;
+	long gen;
+
+	memset(out, 0, sizeof(*out));
+	out->output.max = TEND_NIX_MAX_OUTPUT;
+	if (!(nix_env = nix_env_command(cfg)) || !(profile_dir = strdup(cfg->system.profile)) ||
+	    !(stc = tend_path_join(store_path, "bin/switch-to-configuration"))) {
+		tend_error_set("out of memory");
+		goto out;
+	}
+	if ((slash = strrchr(profile_dir, '/')) && slash != profile_dir) {
+		*slash = '\0';
+		if (tend_dir_create_all(profile_dir, 0755) < 0)
+			goto out;
+	}
+	if (access(stc, X_OK) < 0) {
+		tend_error_set_errno("%s is not a NixOS system: %s", store_path, stc);
+		goto out;
+	}
+	argv[0] = nix_env;
+	argv[1] = "-p";
+	argv[2] = cfg->system.profile;
+	argv[3] = "--set";
+	argv[4] = (char *)store_path;
+	argv[5] = NULL;
+	if ((error = run_into(out, argv, 120000, "nix-env --set")) < 0)
+		goto out;
+	if (tend_nix_profile_generation(&gen, cfg->system.profile) == 0)
+		out->generation = gen;
+	argv[0] = stc;
+	argv[1] = "switch";
+	argv[2] = NULL;
+	timeout = cfg->system.switch_timeout_ms > INT_MAX ? INT_MAX : (int)cfg->system.switch_timeout_ms;
+	if ((error = run_into(out, argv, timeout, stc)) < 0)
+		goto out;
+	error = 0;
+out:
+	free(nix_env);
+	free(profile_dir);
+	free(stc);
+	return error;
+}
+
+static int read_link(char **out, const char *path)
+{
+	char buf[PATH_MAX];
+	ssize_t n = readlink(path, buf, sizeof(buf) - 1);
+
+	*out = NULL;
+	if (n < 0) {
+		int code = errno == ENOENT ? TEND_ENOTFOUND : TEND_ERROR;
+		tend_error_set_errno("readlink %s", path);
+		return code;
+	}
+	buf[n] = '\0';
+	if (!(*out = strdup(buf))) {
+		tend_error_set("out of memory");
+		return TEND_ERROR;
+	}
+	return 0;
+}
+
+int tend_nix_current_system(char **out, const tend_config *cfg)
+{
+	return read_link(out, cfg->system.current_system);
+}
+
+/* "<name>-<N>-link" -> N, or 0 when name does not match. */
+static long link_generation(const char *entry, const char *base)
+{
+	size_t bl = strlen(base);
+	char *end;
+	long n;
+
+	if (strncmp(entry, base, bl) || entry[bl] != '-' || !isdigit((unsigned char)entry[bl + 1]))
+		return 0;
+	n = strtol(entry + bl + 1, &end, 10);
+	if (strcmp(end, "-link") || n <= 0)
+		return 0;
+	return n;
+}
+
+int tend_nix_profile_generation(long *out, const char *profile)
+{
+	const char *base = strrchr(profile, '/');
+	char *target = NULL;
+	int error;
+
+	*out = 0;
+	if ((error = read_link(&target, profile)) < 0)
+		return error;
+	base = base ? base + 1 : profile;
+	/* nix-env writes a relative link: "system-7-link". */
+	*out = link_generation(strrchr(target, '/') ? strrchr(target, '/') + 1 : target, base);
+	free(target);
+	if (!*out) {
+		tend_error_set("%s does not point to a generation link", profile);
+		return TEND_EINVALID;
+	}
+	return 0;
+}
+
+int tend_nix_generation_path(char **out, const char *profile, long generation)
+{
+	char *link = NULL;
+	int error;
+
+	if (asprintf(&link, "%s-%ld-link", profile, generation) < 0) {
+		tend_error_set("out of memory");
+		return TEND_ERROR;
+	}
+	error = read_link(out, link);
+	if (error == TEND_ENOTFOUND)
+		tend_error_set("%s has no generation %ld", profile, generation);
+	free(link);
+	return error;
+}
+
+static int long_cmp(const void *a, const void *b)
+{
+	long x = *(const long *)a, y = *(const long *)b;
+	return x < y ? -1 : x > y;
+}
+
+int tend_nix_generations(long **out, size_t *n, const char *profile)
+{
+	char *dir = strdup(profile), *slash;
+	const char *base;
+	struct dirent *de;
+	long *list = NULL, *grown;
+	size_t count = 0;
+	DIR *d = NULL;
+	int error = TEND_ERROR;
+
+	*out = NULL;
+	*n = 0;
+	if (!dir)
+		goto out;
+	slash = strrchr(dir, '/');
+	if (!slash) {
+		tend_error_set("the profile %s is not an absolute path", profile);
+		goto out;
+	}
+	*slash = '\0';
+	base = slash + 1;
+	if (!(d = opendir(*dir ? dir : "/"))) {
+		error = errno == ENOENT ? 0 : TEND_ERROR;
+		if (error)
+			tend_error_set_errno("opendir %s", dir);
+		goto out;
+	}
+	while ((de = readdir(d))) {
+		long g = link_generation(de->d_name, base);
+		if (!g)
+			continue;
+		if (!(grown = realloc(list, (count + 1) * sizeof(*list)))) {
+			tend_error_set("out of memory");
+			goto out;
+		}
+		list = grown;
+		list[count++] = g;
+	}
+	qsort(list, count, sizeof(*list), long_cmp);
+	*out = list;
+	*n = count;
+	list = NULL;
+	error = 0;
+out:
+	if (d)
+		closedir(d);
+	free(list);
+	free(dir);
+	return error;
+}

@@ -1,0 +1,335 @@
+/* The three probe kinds and the retry loop around them. Waits are sliced so
+ * the abort flag is seen within 50 ms; outputs are capped; HTTP is limited to
+ * http/https without redirects, so a probe cannot be pointed elsewhere. */
+#include "reconcile/probe.h"
+#include "util/error.h"
+#include "util/proc.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+int64_t tend_probe_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void tend_probe_result_dispose(tend_probe_result *res)
+{
+	if (res)
+		tend_buf_dispose(&res->output);
+}
+
+char *tend_probe_describe(const tend_probe *p)
+{
+	tend_buf b = TEND_BUF_INIT;
+	size_t i;
+
+	switch (p->kind) {
+	case TEND_PROBE_HTTP:
+		tend_buf_printf(&b, "http %s", p->url ? p->url : "?");
+		break;
+	case TEND_PROBE_TCP:
+		tend_buf_printf(&b, strchr(p->host ? p->host : "", ':') ? "tcp [%s]:%d" : "tcp %s:%d",
+				p->host ? p->host : "?", p->port);
+		break;
+	case TEND_PROBE_COMMAND:
+		tend_buf_puts(&b, "command");
+		for (i = 0; i < p->argc; i++)
+			tend_buf_printf(&b, " %s", p->argv[i]);
+		break;
+	default:
+		tend_buf_puts(&b, "unknown probe");
+	}
+	return tend_buf_detach(&b);
+}
+
+static int aborted(const tend_probe_opts *o)
+{
+	return o->abort && *o->abort;
+}
+
+/* Sleep ms in slices, returning early (1) when aborted. */
+static int wait_ms(int64_t ms, const tend_probe_opts *o)
+{
+	int64_t end = tend_probe_now_ms() + ms;
+
+	while (!aborted(o)) {
+		int64_t left = end - tend_probe_now_ms();
+		struct timespec ts;
+		if (left <= 0)
+			return 0;
+		if (left > 50)
+			left = 50;
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)left * 1000000L;
+		nanosleep(&ts, NULL);
+	}
+	return 1;
+}
+
+/* Append to a capped report, keeping what fits (tend_buf_put would refuse
+ * the whole chunk). */
+static void rput(tend_buf *b, const void *data, size_t len)
+{
+	size_t room = b->max > b->size ? b->max - b->size : 0;
+
+	if (data && len && room)
+		tend_buf_put(b, data, len < room ? len : room);
+}
+
+static void rprintf(tend_buf *b, const char *fmt, ...) TEND_PRINTF(2, 3);
+
+static void rprintf(tend_buf *b, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		rput(b, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+/* ---- HTTP ----------------------------------------------------------- */
+
+typedef struct {
+	tend_buf *body;
+	size_t limit;
+} body_sink;
+
+static size_t on_body(char *data, size_t size, size_t n, void *ctx)
+{
+	body_sink *s = ctx;
+	size_t len = size * n, room = s->limit > s->body->size ? s->limit - s->body->size : 0;
+
+	/* Past the cap the rest is read and dropped: the status still counts. */
+	tend_buf_put(s->body, data, len < room ? len : room);
+	return len;
+}
+
+static int try_http(const tend_probe *p, int timeout_ms, size_t body_limit, tend_buf *report)
+{
+	char errbuf[CURL_ERROR_SIZE] = "";
+	tend_buf body = TEND_BUF_INIT;
+	body_sink sink = { &body, body_limit };
+	CURL *curl = curl_easy_init();
+	long status = 0;
+	CURLcode rc;
+	int ok = 0;
+
+	if (!curl) {
+		rprintf(report, "%s", "cannot initialise libcurl");
+		return 0;
+	}
+	curl_easy_setopt(curl, CURLOPT_URL, p->url);
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
+	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
+	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(curl, CURLOPT_USERAGENT, "tend-probe/" TEND_VERSION);
+	rc = curl_easy_perform(curl);
+	if (rc != CURLE_OK) {
+		rprintf(report, "%s", *errbuf ? errbuf : curl_easy_strerror(rc));
+		goto out;
+	}
+	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+	if (status != p->expect_status) {
+		rprintf(report, "HTTP %ld (expected %d)\n", status, p->expect_status);
+		rput(report, body.ptr, body.size);
+		goto out;
+	}
+	if (p->body_match && (!body.ptr || !strstr(body.ptr, p->body_match))) {
+		rprintf(report, "HTTP %ld but the body does not contain \"%s\"\n", status,
+				p->body_match);
+		rput(report, body.ptr, body.size);
+		goto out;
+	}
+	ok = 1;
+out:
+	tend_buf_dispose(&body);
+	curl_easy_cleanup(curl);
+	return ok;
+}
+
+/* ---- TCP ------------------------------------------------------------ */
+
+static int connect_one(const struct addrinfo *ai, int timeout_ms, int *err)
+{
+	struct pollfd pfd;
+	socklen_t len = sizeof(*err);
+	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+	int ok = 0;
+
+	if (fd < 0) {
+		*err = errno;
+		return 0;
+	}
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+		ok = 1;
+	} else if (errno != EINPROGRESS) {
+		*err = errno;
+	} else {
+		pfd.fd = fd;
+		pfd.events = POLLOUT;
+		pfd.revents = 0;
+		if (poll(&pfd, 1, timeout_ms) <= 0)
+			*err = ETIMEDOUT;
+		else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, err, &len) == 0 && *err == 0)
+			ok = 1;
+	}
+	close(fd);
+	return ok;
+}
+
+static int try_tcp(const tend_probe *p, int timeout_ms, tend_buf *report)
+{
+	struct addrinfo hints, *res = NULL, *ai;
+	char port[16];
+	int rc, err = 0, ok = 0;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	snprintf(port, sizeof(port), "%d", p->port);
+	if ((rc = getaddrinfo(p->host, port, &hints, &res)) != 0) {
+		rprintf(report, "cannot resolve %s: %s", p->host, gai_strerror(rc));
+		return 0;
+	}
+	for (ai = res; ai && !ok; ai = ai->ai_next)
+		ok = connect_one(ai, timeout_ms, &err);
+	if (!ok)
+		rprintf(report, "connect %s:%d: %s", p->host, p->port,
+				err == ETIMEDOUT ? "no answer within the timeout" : strerror(err));
+	freeaddrinfo(res);
+	return ok;
+}
+
+/* ---- command -------------------------------------------------------- */
+
+static int try_command(const tend_probe *p, int timeout_ms, size_t limit, tend_buf *report)
+{
+	tend_proc_opts opts = TEND_PROC_OPTS_INIT;
+	tend_proc_result res;
+	int ok = 0;
+
+	if (!p->argc || !p->argv || !p->argv[0]) {
+		rprintf(report, "%s", "empty command");
+		return 0;
+	}
+	opts.timeout_ms = timeout_ms;
+	opts.merge_stderr = 1;
+	opts.max_output = limit;
+	if (tend_proc_run(&res, p->argv, &opts) < 0) {
+		rprintf(report, "%s", tend_error_last());
+		return 0;
+	}
+	if (res.timed_out)
+		rprintf(report, "no result within %d ms\n", timeout_ms);
+	else if (res.exit_code != 0)
+		rprintf(report, "exit %d\n", res.exit_code);
+	else
+		ok = 1;
+	if (!ok)
+		rput(report, res.out.ptr, res.out.size);
+	tend_proc_result_dispose(&res);
+	return ok;
+}
+
+/* ---- the loop ------------------------------------------------------- */
+
+static void first_line(char *dst, size_t size, const tend_buf *b)
+{
+	size_t n = b->ptr ? strcspn(b->ptr, "\n") : 0;
+
+	snprintf(dst, size, "%.*s", (int)n, b->ptr ? b->ptr : "");
+}
+
+int tend_probe_run(tend_probe_result *out, const tend_probe *p, const tend_probe_opts *opts)
+{
+	tend_probe_opts defaults = TEND_PROBE_OPTS_INIT;
+	size_t out_limit, body_limit;
+	unsigned retries;
+	char *what = NULL, line[300];
+	int error = TEND_ERROR;
+
+	if (!opts)
+		opts = &defaults;
+	memset(out, 0, sizeof(*out));
+	out_limit = opts->output_limit ? opts->output_limit : 4096;
+	body_limit = opts->body_limit ? opts->body_limit : 64 * 1024;
+	out->output.max = out_limit;
+	retries = p->retries ? p->retries : 1;
+	what = tend_probe_describe(p);
+	if (p->grace_ms && wait_ms((int64_t)p->grace_ms, opts))
+		goto aborted;
+	while (out->tries < retries) {
+		int64_t now = tend_probe_now_ms(), timeout = p->timeout_ms ? (int64_t)p->timeout_ms : 5000;
+		int ok = 0;
+
+		if (aborted(opts))
+			goto aborted;
+		if (opts->deadline_ms && now >= opts->deadline_ms) {
+			tend_error_set("probe %s: deadline reached after %u tries%s%s", what,
+				       out->tries, out->tries ? ": " : "",
+				       (first_line(line, sizeof(line), &out->output), line));
+			error = TEND_ETIMEOUT;
+			goto out;
+		}
+		if (opts->deadline_ms && opts->deadline_ms - now < timeout)
+			timeout = opts->deadline_ms - now;
+		if (timeout > INT_MAX)
+			timeout = INT_MAX;
+		tend_buf_clear(&out->output);
+		out->tries++;
+		switch (p->kind) {
+		case TEND_PROBE_HTTP:
+			ok = try_http(p, (int)timeout, body_limit, &out->output);
+			break;
+		case TEND_PROBE_TCP:
+			ok = try_tcp(p, (int)timeout, &out->output);
+			break;
+		case TEND_PROBE_COMMAND:
+			ok = try_command(p, (int)timeout, out_limit, &out->output);
+			break;
+		default:
+			rprintf(&out->output, "unknown probe kind");
+		}
+		if (ok) {
+			out->healthy = 1;
+			tend_buf_clear(&out->output);
+			error = 0;
+			goto out;
+		}
+		if (out->tries < retries && wait_ms((int64_t)p->interval_ms, opts))
+			goto aborted;
+	}
+	first_line(line, sizeof(line), &out->output);
+	tend_error_set("probe %s failed after %u %s: %s", what, out->tries,
+		       out->tries == 1 ? "try" : "tries", line);
+	goto out;
+aborted:
+	out->aborted = 1;
+	tend_error_set("probe %s: stopped (the agent is shutting down)", what);
+out:
+	free(what);
+	return error;
+}

@@ -1,0 +1,425 @@
+/* One reconcile, start to end: lock the state, finish or undo a change a crash
+ * left in flight, fetch and verify the branch head, prepare what it wants
+ * (render, .tend/ inputs, nix build), plan against what the host runs, and
+ * converge. Also the hand-driven rollback to an earlier generation. */
+#include "reconcile/internal.h"
+#include "reconcile/nix.h"
+#include "source/source.h"
+#include "util/error.h"
+#include "util/fs.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *const outcome_names[] = {
+	"nothing", "applied", "planned", "failed", "rolled-back", "rollback-failed", "refused",
+	"blocked"
+};
+
+const char *tend_reconcile_outcome_name(tend_reconcile_outcome o)
+{
+	if ((unsigned)o < sizeof(outcome_names) / sizeof(outcome_names[0]))
+		return outcome_names[o];
+	return "unknown";
+}
+
+int64_t tend_reconcile_now(void)
+{
+	return (int64_t)time(NULL);
+}
+
+void tend_report_set(tend_reconcile_report *rep, tend_reconcile_outcome outcome, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg = NULL;
+
+	rep->outcome = outcome;
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	free(rep->message);
+	rep->message = msg;
+}
+
+void tend_reconcile_report_dispose(tend_reconcile_report *rep)
+{
+	if (!rep)
+		return;
+	free(rep->message);
+	free(rep->probe_output);
+	free(rep->failed_probe);
+	free(rep->system_before);
+	free(rep->system_after);
+	tend_plan_dispose(&rep->plan);
+	memset(rep, 0, sizeof(*rep));
+}
+
+char *tend_reconcile_state_path(const tend_config *cfg, const char *name)
+{
+	char *p = tend_path_join(cfg->state_dir, name);
+
+	if (!p)
+		tend_error_set("out of memory");
+	return p;
+}
+
+static int source_open(tend_source **out, const tend_config *cfg)
+{
+	tend_source_opts so = TEND_SOURCE_OPTS_INIT;
+	char *mirror = tend_reconcile_state_path(cfg, "mirror");
+	int error;
+
+	if (!mirror)
+		return TEND_ERROR;
+	so.url = cfg->repository.url;
+	so.branch = cfg->repository.branch;
+	so.mirror_dir = mirror;
+	so.known_hosts = cfg->repository.known_hosts;
+	so.ssh_key = cfg->repository.ssh_key_file;
+	so.ssh_passphrase_file = cfg->repository.ssh_passphrase_file;
+	so.https_token_file = cfg->repository.token_file;
+	so.https_basic_file = cfg->repository.basic_auth_file;
+	so.allowed_signers = cfg->repository.allowed_signers;
+	error = tend_source_open(out, &so);
+	free(mirror);
+	return error;
+}
+
+static int export_with(char **out, tend_source *src, const tend_config *cfg, const char *commit)
+{
+	char *revs = tend_reconcile_state_path(cfg, "revisions");
+	int error;
+
+	if (!revs)
+		return TEND_ERROR;
+	if ((error = tend_dir_create_all(revs, 0700)) == 0)
+		error = tend_source_export(out, src, commit, revs);
+	free(revs);
+	return error;
+}
+
+int tend_reconcile_export(char **out, const tend_config *cfg, const char *commit)
+{
+	tend_source *src = NULL;
+	int error;
+
+	*out = NULL;
+	if ((error = source_open(&src, cfg)) == 0)
+		error = export_with(out, src, cfg, commit);
+	tend_source_free(src);
+	return error;
+}
+
+static void record(tend_state *st, const tend_config *cfg, const tend_reconcile_report *rep,
+		   int64_t start, const char *outcome)
+{
+	tend_state_history h;
+
+	memset(&h, 0, sizeof(h));
+	snprintf(h.commit, sizeof(h.commit), "%s", rep->commit);
+	h.start = start;
+	h.end = tend_reconcile_now();
+	h.outcome = (char *)outcome;
+	h.message = rep->message;
+	h.system_before = rep->system_before;
+	h.system_after = rep->system_after;
+	h.generation_before = rep->generation_before;
+	h.generation_after = rep->generation_after;
+	tend_state_history_add(st, &h);
+	(void)cfg;
+}
+
+/* The previous commit's manifest, for probing after a rollback (NULL if unknown). */
+static void load_prev(tend_desired *prev, int *have, tend_source *src, const tend_config *cfg,
+		      const char *commit)
+{
+	char *dir = NULL;
+
+	*have = 0;
+	if (!commit[0])
+		return;
+	if (export_with(&dir, src, cfg, commit) == 0 && tend_desired_load(prev, cfg, dir, commit) == 0)
+		*have = 1;
+	free(dir);
+	tend_error_clear();
+}
+
+/* Steps after the lock is held and the state loaded, shared by reconcile and
+ * the hand-driven rollback: prepare `commit`, plan, converge. force_system
+ * (may be NULL) replaces the built system. */
+static int reconcile_commit(tend_reconcile_report *rep, const tend_config *cfg, tend_state *st,
+			    tend_source *src, const char *commit, const char *force_system,
+			    const tend_reconcile_opts *opts, int64_t start)
+{
+	tend_desired d, prev;
+	char *dir = NULL;
+	int error, have_prev = 0;
+
+	memset(&d, 0, sizeof(d));
+	memset(&prev, 0, sizeof(prev));
+	if ((error = export_with(&dir, src, cfg, commit)) < 0 ||
+	    (error = tend_desired_load(&d, cfg, dir, commit)) < 0 ||
+	    (error = tend_desired_prepare(&d, cfg, NULL)) < 0) {
+		tend_report_set(rep, TEND_RECONCILE_FAILED, "%s", tend_error_last());
+		if (!opts->plan_only) {
+			if (strcmp(commit, st->applied_commit))
+				tend_state_failed_add(st, commit, tend_reconcile_now(), rep->message);
+			record(st, cfg, rep, start, "failed");
+			error = tend_state_save(st, cfg->state_dir, cfg->history_limit);
+		} else {
+			error = 0;
+		}
+		goto out;
+	}
+	if (force_system) {
+		free(d.system);
+		d.system = strdup(force_system);
+	}
+	if ((error = tend_plan_compute(&rep->plan, cfg, st, &d, rep->system_before)) < 0)
+		goto out;
+	if (opts->plan_only) {
+		tend_report_set(rep, rep->plan.count ? TEND_RECONCILE_PLANNED : TEND_RECONCILE_NOTHING,
+				"commit %.12s: %zu action%s", commit, rep->plan.count,
+				rep->plan.count == 1 ? "" : "s");
+		goto out;
+	}
+	if (!tend_plan_changes(&rep->plan)) {
+		tend_report_set(rep, TEND_RECONCILE_NOTHING, "commit %.12s: nothing to change on this host",
+				commit);
+		if (strcmp(st->applied_commit, commit)) {
+			snprintf(st->applied_commit, sizeof(st->applied_commit), "%s", commit);
+			tend_state_failed_clear(st, commit);
+			if (!st->system && d.system)
+				st->system = strdup(d.system);
+			rep->system_after = rep->system_before ? strdup(rep->system_before) : NULL;
+			rep->generation_after = rep->generation_before;
+			record(st, cfg, rep, start, "applied");
+			error = tend_state_save(st, cfg->state_dir, cfg->history_limit);
+		}
+		snprintf(rep->applied_commit, sizeof(rep->applied_commit), "%s", st->applied_commit);
+		goto out;
+	}
+	if (strcmp(st->applied_commit, commit))
+		load_prev(&prev, &have_prev, src, cfg, st->applied_commit);
+	error = tend_converge(rep, cfg, st, &d, &rep->plan,
+			      have_prev ? prev.manifest : (strcmp(st->applied_commit, commit) ? NULL : d.manifest),
+			      opts);
+out:
+	tend_desired_dispose(&d);
+	tend_desired_dispose(&prev);
+	free(dir);
+	return error;
+}
+
+static void observe_system(tend_reconcile_report *rep, const tend_config *cfg)
+{
+	tend_nix_current_system(&rep->system_before, cfg);
+	tend_nix_profile_generation(&rep->generation_before, cfg->system.profile);
+	tend_error_clear();
+}
+
+int tend_reconcile_once(tend_reconcile_report *out, const tend_config *cfg,
+			const tend_reconcile_opts *opts)
+{
+	tend_reconcile_opts defaults = TEND_RECONCILE_OPTS_INIT;
+	tend_state_lock *lock = NULL;
+	tend_state *st = NULL;
+	tend_source *src = NULL;
+	char head[41] = "", *revs = NULL;
+	int64_t start = tend_reconcile_now();
+	int error, rc;
+
+	if (!opts)
+		opts = &defaults;
+	memset(out, 0, sizeof(*out));
+	if ((error = tend_state_lock_take(&lock, cfg->state_dir)) < 0 ||
+	    (error = tend_state_load(&st, cfg->state_dir)) < 0)
+		goto out;
+	if (st->inflight.active && !opts->plan_only) {
+		error = tend_recover(out, cfg, st, opts);
+		goto out;
+	}
+	if ((error = source_open(&src, cfg)) < 0)
+		goto out;
+	if (opts->no_fetch)
+		error = tend_source_resolve(head, tend_source_mirror_dir(src), tend_source_branch(src));
+	else
+		error = tend_source_poll(src, head, NULL);
+	if (error < 0)
+		goto out;
+	snprintf(out->commit, sizeof(out->commit), "%s", head);
+	snprintf(out->applied_commit, sizeof(out->applied_commit), "%s", st->applied_commit);
+	observe_system(out, cfg);
+	if (tend_state_failed_has(st, head) && !opts->retry) {
+		size_t i;
+		const char *reason = "";
+		for (i = 0; i < st->n_failed; i++)
+			if (!strcmp(st->failed[i].commit, head) && st->failed[i].reason)
+				reason = st->failed[i].reason;
+		tend_report_set(out, TEND_RECONCILE_BLOCKED,
+				"commit %.12s failed before and is not retried until a new commit "
+				"arrives or --retry is given (%s)", head, reason);
+		error = 0;
+		goto out;
+	}
+	if (strcmp(head, st->applied_commit)) {
+		rc = tend_source_verify_range(src, st->applied_commit[0] ? st->applied_commit : NULL,
+					      head, opts->allow_non_fast_forward);
+		if (rc == TEND_EREFUSED) {
+			tend_report_set(out, TEND_RECONCILE_REFUSED, "%s", tend_error_last());
+			if (!opts->plan_only) {
+				tend_state_failed_add(st, head, tend_reconcile_now(), out->message);
+				record(st, cfg, out, start, "refused");
+				error = tend_state_save(st, cfg->state_dir, cfg->history_limit);
+			} else {
+				error = 0;
+			}
+			goto out;
+		}
+		if ((error = rc) < 0)
+			goto out;
+	}
+	if ((error = reconcile_commit(out, cfg, st, src, head, NULL, opts, start)) < 0)
+		goto out;
+	if (!opts->plan_only && (revs = tend_reconcile_state_path(cfg, "revisions")))
+		tend_source_prune(revs, st->applied_commit[0] ? st->applied_commit : NULL, head);
+out:
+	free(revs);
+	tend_source_free(src);
+	tend_state_free(st);
+	tend_state_lock_release(lock);
+	return error;
+}
+
+/* The generation before the current one whose system differs from it. */
+static int previous_generation(long *out, const tend_config *cfg, const char *current)
+{
+	long *gens = NULL, cur = 0;
+	size_t n = 0, i;
+	int error;
+
+	*out = 0;
+	if ((error = tend_nix_generations(&gens, &n, cfg->system.profile)) < 0)
+		return error;
+	tend_nix_profile_generation(&cur, cfg->system.profile);
+	for (i = n; i-- > 0;) {
+		char *path = NULL;
+		if (gens[i] >= cur && cur)
+			continue;
+		if (tend_nix_generation_path(&path, cfg->system.profile, gens[i]) == 0 &&
+		    (!current || strcmp(path, current))) {
+			*out = gens[i];
+			free(path);
+			break;
+		}
+		free(path);
+	}
+	free(gens);
+	if (!*out) {
+		tend_error_set("%s has no earlier generation to roll back to", cfg->system.profile);
+		return TEND_ENOTFOUND;
+	}
+	return 0;
+}
+
+int tend_reconcile_rollback(tend_reconcile_report *out, const tend_config *cfg,
+			    long generation, const tend_reconcile_opts *opts)
+{
+	tend_reconcile_opts defaults = TEND_RECONCILE_OPTS_INIT;
+	tend_state_lock *lock = NULL;
+	tend_state *st = NULL;
+	tend_source *src = NULL;
+	char *target = NULL, was[41];
+	const char *commit = NULL;
+	int64_t start = tend_reconcile_now();
+	size_t i;
+	int error;
+
+	if (!opts)
+		opts = &defaults;
+	memset(out, 0, sizeof(*out));
+	if ((error = tend_state_lock_take(&lock, cfg->state_dir)) < 0 ||
+	    (error = tend_state_load(&st, cfg->state_dir)) < 0)
+		goto out;
+	if (st->inflight.active) {
+		error = tend_recover(out, cfg, st, opts);
+		goto out;
+	}
+	observe_system(out, cfg);
+	if (!generation && (error = previous_generation(&generation, cfg, out->system_before)) < 0)
+		goto out;
+	if ((error = tend_nix_generation_path(&target, cfg->system.profile, generation)) < 0)
+		goto out;
+	/* The commit that system came from, if the history knows it. */
+	for (i = st->n_history; i-- > 0 && !commit;)
+		if (st->history[i].system_after && !strcmp(st->history[i].system_after, target) &&
+		    st->history[i].outcome && !strcmp(st->history[i].outcome, "applied"))
+			commit = st->history[i].commit;
+	snprintf(was, sizeof(was), "%s", st->applied_commit);
+	if (commit && commit[0]) {
+		char c[41];
+		snprintf(c, sizeof(c), "%s", commit);
+		snprintf(out->commit, sizeof(out->commit), "%s", c);
+		if ((error = source_open(&src, cfg)) < 0)
+			goto out;
+		if ((error = reconcile_commit(out, cfg, st, src, c, target, opts, start)) < 0)
+			goto out;
+	} else {
+		/* Unknown origin: only the system goes back. */
+		tend_plan plan = { 0 };
+		tend_desired d;
+		memset(&d, 0, sizeof(d));
+		snprintf(d.commit, sizeof(d.commit), "%s", st->applied_commit);
+		if (!d.commit[0]) {
+			tend_error_set("nothing was applied by tend yet; nothing to roll back");
+			error = TEND_ENOTFOUND;
+			goto out;
+		}
+		if ((error = tend_plan_add(&plan, TEND_ACTION_SWITCH, NULL, NULL, out->system_before,
+					   target, "rollback")) < 0)
+			goto out;
+		d.system = target;
+		error = tend_converge(out, cfg, st, &d, &plan, NULL, opts);
+		d.system = NULL;
+		out->plan = plan;
+		if (error < 0)
+			goto out;
+	}
+	/* The commit rolled away from is not re-applied by the next poll, and the
+	 * history says this was a hand-driven rollback. */
+	if (out->outcome == TEND_RECONCILE_APPLIED || out->outcome == TEND_RECONCILE_NOTHING) {
+		char reason[160];
+		snprintf(reason, sizeof(reason), "rolled back by hand to generation %ld", generation);
+		if (was[0] && strcmp(was, st->applied_commit))
+			tend_state_failed_add(st, was, tend_reconcile_now(), reason);
+		if (st->n_history && st->history[st->n_history - 1].start >= start) {
+			tend_state_history *h = &st->history[st->n_history - 1];
+			char *o = strdup("manual-rollback"), *m = NULL;
+			if (asprintf(&m, "%s (%s)", reason, target) < 0)
+				m = NULL;
+			if (o && m) {
+				free(h->outcome);
+				free(h->message);
+				h->outcome = o;
+				h->message = m;
+				free(h->rollback_target);
+				h->rollback_target = strdup(target);
+			} else {
+				free(o);
+				free(m);
+			}
+		}
+		error = tend_state_save(st, cfg->state_dir, cfg->history_limit);
+		tend_report_set(out, TEND_RECONCILE_APPLIED, "%s (%s)", reason, target);
+	}
+out:
+	free(target);
+	tend_source_free(src);
+	tend_state_free(st);
+	tend_state_lock_release(lock);
+	return error;
+}

@@ -1,0 +1,98 @@
+/* One reconcile of this host: fetch and verify the branch head, render what the
+ * manifests want here, compare it with what the host runs, converge (files and
+ * secrets, then the NixOS switch, then probes in dependency order) and roll
+ * back on a failed switch or probe. The daemon (agent/daemon.c) and the CLI
+ * (`tend plan`, `tend reconcile --once`, `tend rollback`) call this. */
+#ifndef TEND_RECONCILE_H
+#define TEND_RECONCILE_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct tend_config;
+
+typedef enum {
+	TEND_RECONCILE_NOTHING = 0,    /* the host already runs what the head commit wants */
+	TEND_RECONCILE_APPLIED,        /* changes applied and probed healthy */
+	TEND_RECONCILE_PLANNED,        /* plan_only: there are changes (see the report's plan) */
+	TEND_RECONCILE_FAILED,         /* failed before changing anything (build, render, decrypt) */
+	TEND_RECONCILE_ROLLED_BACK,    /* applied, failed (switch or probe), rolled back */
+	TEND_RECONCILE_ROLLBACK_FAILED,/* failed and the rollback did not become healthy either */
+	TEND_RECONCILE_REFUSED,        /* the commit was refused: signature or fast-forward */
+	TEND_RECONCILE_BLOCKED         /* the head is a commit that failed before; not retried */
+} tend_reconcile_outcome;
+
+const char *tend_reconcile_outcome_name(tend_reconcile_outcome outcome);
+
+typedef struct {
+	int retry;                     /* apply the head even if it failed before */
+	int allow_non_fast_forward;    /* accept a head that does not descend from the applied commit */
+	int plan_only;                 /* observe and plan, change nothing (tend plan) */
+	int no_fetch;                  /* use the mirror as it is (tests, tend plan --offline) */
+	volatile sig_atomic_t *abort;  /* set by a signal handler: stop waiting (probes, between steps) */
+} tend_reconcile_opts;
+
+#define TEND_RECONCILE_OPTS_INIT { 0, 0, 0, 0, NULL }
+
+typedef enum {
+	TEND_ACTION_WRITE_FILE = 1,    /* a rendered file (a route file) */
+	TEND_ACTION_REMOVE_FILE,
+	TEND_ACTION_INSTALL_SECRET,
+	TEND_ACTION_REMOVE_SECRET,
+	TEND_ACTION_RESTART_UNIT,      /* a secret changed whose declaration names units to restart */
+	TEND_ACTION_SWITCH,            /* nix-env --set + switch-to-configuration: from -> to */
+	TEND_ACTION_PROBE              /* a service's health probes */
+} tend_action_kind;
+
+typedef struct {
+	tend_action_kind kind;
+	char *service;                 /* the service it belongs to (may be NULL) */
+	char *path;                    /* file / secret destination; unit name for restarts */
+	char *from;                    /* switch: store path now (may be NULL); file: old sha256 */
+	char *to;                      /* switch: store path wanted; file: new sha256 */
+	char *reason;                  /* "drift", "changed", "new", ... (may be NULL) */
+} tend_action;
+
+typedef struct {
+	tend_action *items;
+	size_t count, cap;
+} tend_plan;
+
+void tend_plan_dispose(tend_plan *plan);
+/* The plan as text, one action a line (what `tend plan` prints). Caller frees. */
+char *tend_plan_format(const tend_plan *plan);
+/* The plan as a JSON array (what `tend plan --json` prints). Caller frees. */
+char *tend_plan_format_json(const tend_plan *plan);
+
+typedef struct {
+	tend_reconcile_outcome outcome;
+	char commit[41];               /* the commit considered (head), "" if none */
+	char applied_commit[41];       /* the commit the host runs afterwards, "" if none */
+	char *message;                 /* one line for humans and alerts (may be NULL) */
+	char *probe_output;            /* the failing probe's output (capped), or NULL */
+	char *failed_probe;            /* "service: http http://..." of the failing probe, or NULL */
+	long generation_before;        /* profile generation before (0: unknown) */
+	long generation_after;         /* and after (after a rollback: the one re-activated) */
+	char *system_before;           /* store paths; may be NULL */
+	char *system_after;
+	tend_plan plan;                /* what was (or, with plan_only, would be) done */
+} tend_reconcile_report;
+
+void tend_reconcile_report_dispose(tend_reconcile_report *report);
+
+/* Run one reconcile for cfg->host. Returns 0 when it ran to a conclusion (see
+ * out->outcome, including rolled back and refused), negative on an error that
+ * stopped it (state locked: TEND_ELOCKED; the error is set). Finishes or undoes
+ * a change left in flight by a crash before anything else. */
+int tend_reconcile_once(tend_reconcile_report *out, const struct tend_config *cfg,
+			const tend_reconcile_opts *opts);
+
+/* Re-activate a previous system generation by hand (tend rollback): generation
+ * 0 means the one before the current. Restores the files of the commit that
+ * generation belongs to when the state knows it, runs the probes, records it
+ * in the history. */
+int tend_reconcile_rollback(tend_reconcile_report *out, const struct tend_config *cfg,
+			    long generation, const tend_reconcile_opts *opts);
+
+#endif

@@ -1,0 +1,66 @@
+/* Internal to the render library: the resolved route model shared by the
+ * Traefik and Caddy renderers and the host inputs, and small JSON helpers. */
+#ifndef TEND_RENDER_INT_H
+#define TEND_RENDER_INT_H
+
+#include "render/render.h"
+
+/* One proxied service with everything resolved: upstream URL, TLS resolver. */
+typedef struct {
+	const tend_service *svc;
+	const char *domain;
+	const char *prefix;                 /* "/" when the whole domain */
+	char *upstream;                     /* full URL (owned) */
+	const tend_tls_resolver *resolver;  /* NULL: plain HTTP (the fleet has no resolver) */
+	int auth;
+} tend_route;
+
+/* Every route of the fleet, sorted by domain, then longer path prefixes first
+ * (the order a first-match proxy needs), then service name. */
+int tend_render_routes_collect(tend_route **out, size_t *n, const tend_manifest *m);
+void tend_render_routes_free(tend_route *routes, size_t n);
+
+/* Options with defaults filled in from the fleet. */
+typedef struct {
+	const char *secrets_root;
+	const char *listen_address;
+	int http_port, https_port;
+	int plain_http;
+	const char *caddy_admin;
+	const char *entry_http, *entry_https;   /* Traefik entry points */
+} tend_render_eff;
+void tend_render_eff_init(tend_render_eff *e, const tend_manifest *m, const tend_render_options *o);
+
+/* "file:line:col: " prefix for a position (static buffer per call site is not
+ * thread-safe; these return malloc'd strings the caller frees). */
+char *tend_render_pos_str(const tend_pos *pos);
+
+/* JSON building helpers: steal the value, return -1 on allocation failure. */
+int tend_json_set(json_t *obj, const char *key, json_t *value);
+int tend_json_append(json_t *arr, json_t *value);
+json_t *tend_json_str_or_null(const char *s);
+json_t *tend_json_str_array(char *const *items, size_t n);
+
+/* Serialise with sorted keys and 2-space indentation, plus a final newline. */
+int tend_render_json_dump(char **out, size_t *len, const json_t *doc);
+
+/* Builders taking the collected routes (render.c collects them once). */
+int tend_render_traefik_build(json_t **out, const tend_manifest *m, const tend_route *routes,
+			      size_t n, const tend_render_eff *eff);
+int tend_render_traefik_yaml(char **out, size_t *len, const json_t *doc, const char *commit);
+int tend_render_caddy_build(json_t **out, const tend_manifest *m, const tend_route *routes,
+			    size_t n, const tend_render_eff *eff);
+
+/* Per-host buckets (services run, databases and OIDC clients served), built in
+ * one pass so rendering every host stays linear in the fleet's size. */
+typedef struct tend_render_index tend_render_index;
+int tend_render_index_build(tend_render_index **out, const tend_manifest *m);
+void tend_render_index_free(tend_render_index *ix);
+/* Index of a host in m->hosts, or -1. */
+long tend_render_host_index(const tend_manifest *m, const char *name);
+int tend_render_host_inputs_build(json_t **out, const tend_manifest *m, const tend_render_index *ix,
+				  size_t host_i, const tend_route *routes, size_t n,
+				  const char *commit, const tend_render_eff *eff);
+
+#endif
+

@@ -1,0 +1,350 @@
+/* JSON <-> YAML for rendering: a small deterministic block-style YAML emitter
+ * for the Traefik file provider (sorted keys, every string double-quoted so no
+ * value can change type), and YAML nodes (service settings) typed into JSON. */
+#include "render/render_int.h"
+#include "util/error.h"
+#include "util/yaml.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- emitter ---------------------------------------------------------- */
+
+static int put_indent(tend_buf *out, unsigned indent)
+{
+	static const char spaces[] = "                                ";
+	int error = 0;
+
+	while (indent > 0 && !error) {
+		unsigned n = indent > 32 ? 32 : indent;
+		error = tend_buf_put(out, spaces, n);
+		indent -= n;
+	}
+	return error;
+}
+
+/* A YAML double-quoted scalar; the JSON escapes are a subset of YAML's. */
+static int put_quoted(tend_buf *out, const char *s, size_t len)
+{
+	size_t i;
+	int error;
+
+	if ((error = tend_buf_putc(out, '"')) < 0)
+		return error;
+	for (i = 0; i < len && !error; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		switch (c) {
+		case '"': error = tend_buf_puts(out, "\\\""); break;
+		case '\\': error = tend_buf_puts(out, "\\\\"); break;
+		case '\n': error = tend_buf_puts(out, "\\n"); break;
+		case '\t': error = tend_buf_puts(out, "\\t"); break;
+		case '\r': error = tend_buf_puts(out, "\\r"); break;
+		default:
+			if (c < 0x20 || c == 0x7f)
+				error = tend_buf_printf(out, "\\x%02x", c);
+			else
+				error = tend_buf_putc(out, (char)c);
+		}
+	}
+	return error ? error : tend_buf_putc(out, '"');
+}
+
+static int key_needs_quotes(const char *k)
+{
+	static const char *const reserved[] = {
+		"y", "n", "yes", "no", "on", "off", "true", "false", "null", NULL
+	};
+	const char *p;
+	size_t i;
+
+	if (!((*k >= 'A' && *k <= 'Z') || (*k >= 'a' && *k <= 'z') || *k == '_'))
+		return 1;
+	for (p = k; *p; p++)
+		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		      (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' || *p == '.'))
+			return 1;
+	for (i = 0; reserved[i]; i++)
+		if (!strcasecmp(k, reserved[i]))
+			return 1;
+	return 0;
+}
+
+static int put_key(tend_buf *out, const char *k)
+{
+	int error;
+
+	if (key_needs_quotes(k))
+		error = put_quoted(out, k, strlen(k));
+	else
+		error = tend_buf_puts(out, k);
+	return error ? error : tend_buf_putc(out, ':');
+}
+
+static int put_scalar(tend_buf *out, const json_t *v)
+{
+	char num[64];
+
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		return put_quoted(out, json_string_value(v), json_string_length(v));
+	case JSON_INTEGER:
+		return tend_buf_printf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+	case JSON_REAL:
+		snprintf(num, sizeof(num), "%.15g", json_real_value(v));
+		if (!strpbrk(num, ".eE"))
+			strcat(num, ".0");
+		return tend_buf_puts(out, num);
+	case JSON_TRUE:
+		return tend_buf_puts(out, "true");
+	case JSON_FALSE:
+		return tend_buf_puts(out, "false");
+	case JSON_NULL:
+		return tend_buf_puts(out, "null");
+	case JSON_OBJECT:
+		return tend_buf_puts(out, "{}");
+	case JSON_ARRAY:
+		return tend_buf_puts(out, "[]");
+	}
+	return 0;
+}
+
+static int is_block(const json_t *v)
+{
+	return (json_is_object(v) && json_object_size(v)) || (json_is_array(v) && json_array_size(v));
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int emit(tend_buf *out, const json_t *v, unsigned indent, int inline_first, unsigned depth);
+
+static int emit_object(tend_buf *out, const json_t *obj, unsigned indent, int inline_first,
+		       unsigned depth)
+{
+	size_t n = json_object_size(obj), i = 0;
+	const char **keys;
+	const char *k;
+	json_t *val;
+	int error = 0;
+
+	if (!(keys = malloc(n * sizeof(*keys)))) {
+		tend_error_set("out of memory");
+		return TEND_ERROR;
+	}
+	json_object_foreach((json_t *)obj, k, val)
+		keys[i++] = k;
+	qsort(keys, n, sizeof(*keys), cmp_str);
+	for (i = 0; i < n && !error; i++) {
+		val = json_object_get(obj, keys[i]);
+		if (!(i == 0 && inline_first))
+			error = put_indent(out, indent);
+		if (!error)
+			error = put_key(out, keys[i]);
+		if (error)
+			break;
+		if (is_block(val)) {
+			error = tend_buf_putc(out, '\n');
+			if (!error)
+				error = emit(out, val, indent + 2, 0, depth + 1);
+		} else {
+			error = tend_buf_putc(out, ' ');
+			if (!error)
+				error = put_scalar(out, val);
+			if (!error)
+				error = tend_buf_putc(out, '\n');
+		}
+	}
+	free(keys);
+	return error;
+}
+
+static int emit_array(tend_buf *out, const json_t *arr, unsigned indent, int inline_first,
+		      unsigned depth)
+{
+	size_t i;
+	int error = 0;
+
+	for (i = 0; i < json_array_size(arr) && !error; i++) {
+		const json_t *val = json_array_get(arr, i);
+
+		if (!(i == 0 && inline_first))
+			error = put_indent(out, indent);
+		if (!error)
+			error = tend_buf_puts(out, "- ");
+		if (error)
+			break;
+		if (is_block(val))
+			error = emit(out, val, indent + 2, 1, depth + 1);
+		else if (!(error = put_scalar(out, val)))
+			error = tend_buf_putc(out, '\n');
+	}
+	return error;
+}
+
+static int emit(tend_buf *out, const json_t *v, unsigned indent, int inline_first, unsigned depth)
+{
+	if (depth > 64) {
+		tend_error_set("document nested too deeply for YAML output");
+		return TEND_ELIMIT;
+	}
+	if (json_is_object(v))
+		return emit_object(out, v, indent, inline_first, depth);
+	if (json_is_array(v))
+		return emit_array(out, v, indent, inline_first, depth);
+	return TEND_ERROR;
+}
+
+int tend_render_yaml_emit(tend_buf *out, const json_t *doc)
+{
+	int error;
+
+	if (!is_block(doc)) {
+		if ((error = put_scalar(out, doc)) < 0)
+			return error;
+		return tend_buf_putc(out, '\n');
+	}
+	return emit(out, doc, 0, 0, 0);
+}
+
+/* ---- YAML nodes to JSON (YAML 1.2 core schema for plain scalars) ------ */
+
+static int all_in(const char *s, const char *set)
+{
+	if (!*s)
+		return 0;
+	for (; *s; s++)
+		if (!strchr(set, *s))
+			return 0;
+	return 1;
+}
+
+static json_t *string_node(const tend_yaml_node *n)
+{
+	json_t *v = json_stringn(n->value, n->len);
+
+	if (!v)
+		tend_error_set("line %u, column %u: value is not valid UTF-8", n->line, n->col);
+	return v;
+}
+
+static json_t *plain_scalar(const tend_yaml_node *n)
+{
+	const char *s = n->value;
+	const char *digits = s + (*s == '-' || *s == '+');
+	long long ll;
+	char *end;
+
+	if (tend_yaml_is_null(n))
+		return json_null();
+	if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE"))
+		return json_true();
+	if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE"))
+		return json_false();
+	if (all_in(digits, "0123456789") ||
+	    (!strncmp(s, "0x", 2) && all_in(s + 2, "0123456789abcdefABCDEF")) ||
+	    (!strncmp(s, "0o", 2) && all_in(s + 2, "01234567"))) {
+		errno = 0;
+		if (!strncmp(s, "0o", 2))
+			ll = strtoll(s + 2, &end, 8);
+		else
+			ll = strtoll(s, &end, !strncmp(s, "0x", 2) ? 16 : 10);
+		if (errno == 0 && *end == '\0')
+			return json_integer(ll);
+		return string_node(n);   /* too large for an integer: keep the text */
+	}
+	/* [-+]? ( . digits | digits [. digits*] ) ( [eE] [-+]? digits )? */
+	{
+		const char *p = digits;
+		int mant = 0;
+		double d;
+
+		while (*p >= '0' && *p <= '9') { p++; mant = 1; }
+		if (*p == '.') {
+			p++;
+			while (*p >= '0' && *p <= '9') { p++; mant = 1; }
+		}
+		if (mant && (*p == 'e' || *p == 'E')) {
+			p++;
+			if (*p == '-' || *p == '+')
+				p++;
+			if (!(*p >= '0' && *p <= '9'))
+				mant = 0;
+			while (*p >= '0' && *p <= '9')
+				p++;
+		}
+		if (mant && *p == '\0' && (strchr(s, '.') || strpbrk(s, "eE"))) {
+			d = strtod(s, NULL);
+			if (isfinite(d))
+				return json_real(d);
+		}
+		if (!strcasecmp(digits, ".inf") || !strcasecmp(s, ".nan")) {
+			tend_error_set("line %u, column %u: '%s' has no JSON form", n->line, n->col, s);
+			return NULL;
+		}
+	}
+	return string_node(n);
+}
+
+static json_t *to_json(const tend_yaml_node *n, unsigned depth)
+{
+	json_t *v = NULL, *item;
+	size_t i;
+
+	if (depth > 64) {
+		tend_error_set("line %u, column %u: nested too deeply", n->line, n->col);
+		return NULL;
+	}
+	switch (n->kind) {
+	case TEND_YAML_SCALAR:
+		if (!n->plain || (n->tag && (!strcmp(n->tag, "tag:yaml.org,2002:str") || !strcmp(n->tag, "!!str"))))
+			return string_node(n);
+		return plain_scalar(n);
+	case TEND_YAML_SEQ:
+		if (!(v = json_array()))
+			return NULL;
+		for (i = 0; i < n->count; i++) {
+			if (!(item = to_json(n->items[i], depth + 1)) || json_array_append_new(v, item) < 0) {
+				json_decref(v);
+				return NULL;
+			}
+		}
+		return v;
+	case TEND_YAML_MAP:
+		if (!(v = json_object()))
+			return NULL;
+		for (i = 0; i < n->count; i++) {
+			const tend_yaml_node *k = n->keys[i];
+
+			if (strlen(k->value) != k->len) {
+				tend_error_set("line %u, column %u: key contains a NUL byte", k->line, k->col);
+				json_decref(v);
+				return NULL;
+			}
+			if (!(item = to_json(n->items[i], depth + 1))) {
+				json_decref(v);
+				return NULL;
+			}
+			if (json_object_set_new(v, k->value, item) < 0) {
+				tend_error_set("line %u, column %u: key is not valid UTF-8", k->line, k->col);
+				json_decref(v);
+				return NULL;
+			}
+		}
+		return v;
+	}
+	return NULL;
+}
+
+json_t *tend_render_yaml_to_json(const tend_yaml_node *node)
+{
+	if (!node)
+		return json_null();
+	return to_json(node, 0);
+}

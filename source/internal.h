@@ -1,0 +1,44 @@
+/* Helpers shared by the files of the source library (not part of its API). */
+#ifndef TEND_SOURCE_INTERNAL_H
+#define TEND_SOURCE_INTERNAL_H
+
+#include <stdint.h>
+#include <git2.h>
+
+#include "source/sshsig.h"
+
+/* The source handle (opaque in source.h). */
+struct tend_source {
+	char *url, *branch, *mirror_dir, *known_hosts, *ssh_key, *ssh_passphrase_file;
+	char *https_token_file, *https_basic_file, *allowed_signers_path;
+	int ssh_agent;
+	int ls_remote_timeout_ms, fetch_timeout_ms, export_timeout_ms;
+	tend_allowed_signers *signers;   /* NULL: signatures not required */
+	git_repository *repo;            /* the mirror, opened or created on first use */
+
+	/* State of the network operation in progress, for the callbacks. */
+	const char *step;                /* "ls-remote", "fetch" */
+	int64_t deadline_ms;
+	int timed_out;
+	char *cb_error;                  /* message set by a callback that failed */
+	int cred_attempts;
+	unsigned int received_objects;   /* of the last fetch */
+};
+
+/* Open (creating it when missing) the bare mirror. */
+int tend_source_mirror_open(struct tend_source *s);
+
+/* git_libgit2_init once per process (never shut down: other threads may use it). */
+void tend_source_git_init(void);
+/* libgit2's last message, never NULL. */
+const char *tend_source_git_msg(void);
+/* Milliseconds on the monotonic clock. */
+int64_t tend_source_now_ms(void);
+/* Write the tree of commit into dest_dir (temporary sibling + rename);
+ * deadline_ms 0: none. */
+int tend_source_export_oid(git_repository *repo, const git_oid *commit, const char *dest_dir,
+			   int64_t deadline_ms);
+/* "1a2b3c4 \"subject\"" for messages; caller frees. Never NULL on success. */
+char *tend_source_commit_describe(git_commit *commit);
+
+#endif

@@ -1,0 +1,84 @@
+/* The git source: a bare mirror of the operator's repository, polled cheaply,
+ * verified (fast-forward only, SSH-signed commits) and exported as exact
+ * per-revision trees. All functions return 0 or a negative TEND_E* code and
+ * set tend_error_last() to a one-line message. */
+#ifndef TEND_SOURCE_SOURCE_H
+#define TEND_SOURCE_SOURCE_H
+
+#include <stddef.h>
+
+/* Resolve any revspec (full or short hash, branch, tag, HEAD~1) in a local
+ * repository (bare or with a work tree) to a commit; out_hex gets its full
+ * lowercase hash. */
+int tend_source_resolve(char out_hex[41], const char *repo_dir, const char *rev);
+
+/* Write the tree of the commit `rev` resolves to into dest_dir: regular files
+ * with their exec bit (0755/0644), symlinks as symlinks, directories 0755, no
+ * .git, submodules as empty directories. The tree is written under a temporary
+ * sibling name (dest_dir.tmp-XXXXXX), fsynced, then renamed into place; an
+ * existing dest_dir is swapped out atomically and removed. A crash therefore
+ * leaves either the old dest_dir or the new one, never a half-written tree. */
+int tend_source_export_commit(const char *repo_dir, const char *rev, const char *dest_dir);
+
+typedef struct tend_source tend_source;
+
+typedef struct {
+	const char *url;              /* file://, /path, https://, ssh://[user@]host[:port]/path, user@host:path */
+	const char *branch;           /* tracked branch; NULL: "main" */
+	const char *mirror_dir;       /* bare mirror, created on first poll (under the state dir) */
+	const char *known_hosts;      /* ssh: known_hosts file (plain, hashed |1| and [host]:port entries); required for ssh */
+	const char *ssh_key;          /* ssh: private key file (its .pub next to it is used when present) */
+	const char *ssh_passphrase_file; /* ssh: optional file holding the key's passphrase */
+	int ssh_agent;                /* ssh: authenticate with ssh-agent ($SSH_AUTH_SOCK) instead of a key file */
+	const char *https_token_file; /* https: token, sent as the password (user from the URL, else "x-access-token") */
+	const char *https_basic_file; /* https: "user:password" */
+	const char *allowed_signers;  /* git's gpg.ssh.allowedSignersFile format; NULL: signatures not required */
+	int ls_remote_timeout_ms;     /* <= 0: 30 s. See tend_source_poll for what the limits cover. */
+	int fetch_timeout_ms;         /* <= 0: 300 s */
+	int export_timeout_ms;        /* <= 0: 120 s */
+} tend_source_opts;
+
+#define TEND_SOURCE_OPTS_INIT { 0 }
+
+/* Copy the options (strings are duplicated) and load allowed_signers when set
+ * (a malformed file is TEND_EINVALID naming file:line). No network. */
+int tend_source_open(tend_source **out, const tend_source_opts *opts);
+void tend_source_free(tend_source *s);
+
+/* List the remote's refs (one round trip); fetch the tracked branch into the
+ * mirror only when its remote head differs from the mirror's. out_head gets
+ * the branch head, *out_fetched (may be NULL) 1 when objects were fetched.
+ *
+ * Time limits: libgit2 1.5 has no per-operation socket timeout, so the limits
+ * are enforced from libgit2's callbacks (credentials, certificate check,
+ * sideband and transfer progress): once the deadline has passed the next
+ * callback aborts the operation with TEND_ETIMEOUT. A server that accepts the
+ * connection and then sends nothing at all is bounded only by the kernel's
+ * TCP timeouts. On any failure the mirror keeps its previous refs. */
+int tend_source_poll(tend_source *s, char out_head[41], int *out_fetched);
+
+/* Check that new_head may be applied on top of applied (NULL: nothing applied
+ * yet): it must descend from applied (or equal it) unless
+ * allow_non_fast_forward, and with allowed_signers every commit reachable from
+ * new_head but not from applied (all parents walked) must carry a valid SSH
+ * signature (SSHSIG, namespace "git", Ed25519) by a listed key. With nothing
+ * applied, every commit reachable from new_head is checked. Refusals are
+ * TEND_EREFUSED with a message such as
+ *   commit 1a2b3c4 "add nextcloud": not signed */
+int tend_source_verify_range(tend_source *s, const char *applied, const char *new_head,
+			     int allow_non_fast_forward);
+
+/* Export commit (full hash) from the mirror into revs_dir/<full hash>
+ * (temporary name + rename; an existing directory is reused). *out_dir gets
+ * the path (caller frees). */
+int tend_source_export(char **out_dir, tend_source *s, const char *commit, const char *revs_dir);
+
+/* Remove every entry of revs_dir except keep1 and keep2 (full hashes, either
+ * may be NULL), including leftover temporary directories of interrupted exports. */
+int tend_source_prune(const char *revs_dir, const char *keep1, const char *keep2);
+
+/* The mirror repository path and the tracked branch (for status output). */
+const char *tend_source_mirror_dir(const tend_source *s);
+const char *tend_source_branch(const tend_source *s);
+
+#endif

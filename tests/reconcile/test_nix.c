@@ -1,0 +1,220 @@
+/* Real nix: building the test flake's host system from a revision directory
+ * (same inputs, same store path), switching a profile in a temp dir the way
+ * NixOS does, generations, and failing or hanging switches. */
+#include "tests/reconcile/fixture.h"
+#include "agent/config.h"
+#include "reconcile/nix.h"
+#include "util/error.h"
+
+#include <time.h>
+
+typedef struct {
+	char *dir;
+	char *root;      /* TEND_TEST_ROOT */
+	tend_config *cfg;
+} fx;
+
+static int setup(void **state)
+{
+	fx *f = calloc(1, sizeof(*f));
+	char *yaml = NULL, *path;
+
+	f->dir = test_tmpdir_make("nix");
+	assert_true(asprintf(&f->root, "%s/root", f->dir) > 0);
+	setenv("TEND_TEST_ROOT", f->root, 1);
+	assert_true(asprintf(&yaml,
+		"host: web1\n"
+		"repository: {url: /nonexistent}\n"
+		"state_dir: state\n"
+		"nix: {extra_options: [--option, substituters, ''], build_timeout: 2m}\n"
+		"system:\n"
+		"  profile: profiles/system\n"
+		"  current_system: root/web1/current-system\n"
+		"  switch_timeout: 3s\n") > 0);
+	test_write_file(f->dir, "agent.yaml", yaml);
+	free(yaml);
+	path = tend_path_join(f->dir, "agent.yaml");
+	assert_int_equal(tend_config_load(&f->cfg, path), 0);
+	free(path);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fx *f = *state;
+
+	fx_stop_services(f->root);
+	tend_config_free(f->cfg);
+	free(f->root);
+	test_tmpdir_remove(f->dir);
+	free(f);
+	return 0;
+}
+
+/* A revision directory holding the flake and web1's inputs; caller frees. */
+static char *revision(fx *f, const char *name, const char *settings)
+{
+	char *rev = tend_path_join(f->dir, name), *json = NULL;
+
+	fx_copy_flake(rev);
+	assert_true(asprintf(&json, "{\"host\": \"web1\", \"services\": {\"web\": {\"settings\": %s}}}\n",
+			     settings) > 0);
+	test_write_file(rev, ".tend/hosts/web1.json", json);
+	free(json);
+	return rev;
+}
+
+static char *build(fx *f, const char *rev)
+{
+	struct timespec a, b;
+	char *out = NULL;
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	if (tend_nix_build_system(&out, f->cfg, rev, "web1", NULL) < 0)
+		fail_msg("build: %s", tend_error_last());
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	print_message("nix build took %ld ms\n",
+		      (long)((b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000));
+	assert_non_null(out);
+	return out;
+}
+
+static void test_build_is_deterministic(void **state)
+{
+	fx *f = *state;
+	char *r1 = revision(f, "r1", "{\"test_port\": 1}");
+	char *r2 = revision(f, "r2", "{\"test_port\": 1}");
+	char *r3 = revision(f, "r3", "{\"test_port\": 2}");
+	char *p1 = build(f, r1), *p2 = build(f, r2), *p3 = build(f, r3), *stc;
+
+	assert_true(!strncmp(p1, "/nix/store/", 11));
+	assert_non_null(strstr(p1, "tend-test-system-web1"));
+	/* same inputs in another directory: the same system; other inputs: another */
+	assert_string_equal(p1, p2);
+	assert_string_not_equal(p1, p3);
+	stc = tend_path_join(p1, "bin/switch-to-configuration");
+	assert_int_equal(access(stc, X_OK), 0);
+	free(stc);
+	free(p1); free(p2); free(p3);
+	free(r1); free(r2); free(r3);
+}
+
+static void test_build_errors(void **state)
+{
+	fx *f = *state;
+	char *rev = revision(f, "r", "{}"), *out = NULL;
+
+	assert_int_equal(tend_nix_build_system(&out, f->cfg, rev, "nosuchhost", NULL), TEND_ERROR);
+	assert_null(out);
+	assert_non_null(strstr(tend_error_last(), "nixosConfigurations.nosuchhost"));
+	assert_non_null(strstr(tend_error_last(), "failed (exit 1)"));
+	assert_int_equal(tend_nix_build_system(&out, f->cfg, "relative/dir", "web1", NULL), TEND_EINVALID);
+	assert_int_equal(tend_nix_build_system(&out, f->cfg, rev, "web1#x", NULL), TEND_EINVALID);
+	free(rev);
+}
+
+static void test_switch_and_generations(void **state)
+{
+	fx *f = *state;
+	int port = fx_free_port();
+	char settings[128], *ra, *rb, *pa, *pb, *cur = NULL, *g1 = NULL, *body = NULL;
+	tend_switch_result sw;
+	long gen, *gens;
+	size_t n;
+	struct timespec a, b;
+
+	snprintf(settings, sizeof(settings), "{\"test_port\": %d, \"test_body\": \"A\"}", port);
+	ra = revision(f, "ra", settings);
+	snprintf(settings, sizeof(settings), "{\"test_port\": %d, \"test_body\": \"B\"}", port);
+	rb = revision(f, "rb", settings);
+	pa = build(f, ra);
+	pb = build(f, rb);
+
+	assert_int_equal(tend_nix_current_system(&cur, f->cfg), TEND_ENOTFOUND);
+	assert_int_equal(tend_nix_profile_generation(&gen, f->cfg->system.profile), TEND_ENOTFOUND);
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	if (tend_nix_switch(&sw, f->cfg, pa) < 0)
+		fail_msg("switch: %s\n%s", tend_error_last(), sw.output.ptr);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	print_message("switch took %ld ms\n",
+		      (long)((b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000));
+	assert_int_equal(sw.generation, 1);
+	assert_non_null(strstr(sw.output.ptr, "activating"));
+	tend_switch_result_dispose(&sw);
+	assert_int_equal(tend_nix_current_system(&cur, f->cfg), 0);
+	assert_string_equal(cur, pa);
+	free(cur);
+	assert_true(fx_wait_listening(port, 5000));
+	assert_int_equal(test_sh(NULL, NULL, "curl -sf http://127.0.0.1:%d/ | grep -qx A", port), 0);
+
+	assert_int_equal(tend_nix_switch(&sw, f->cfg, pb), 0);
+	assert_int_equal(sw.generation, 2);
+	tend_switch_result_dispose(&sw);
+	assert_int_equal(tend_nix_current_system(&cur, f->cfg), 0);
+	assert_string_equal(cur, pb);
+	free(cur);
+	assert_int_equal(test_sh(NULL, NULL, "for i in $(seq 50); do curl -sf http://127.0.0.1:%d/ | grep -qx B && exit 0; sleep 0.1; done; exit 1", port), 0);
+
+	/* back to A by store path: a new generation pointing to A, never --rollback */
+	assert_int_equal(tend_nix_generation_path(&g1, f->cfg->system.profile, 1), 0);
+	assert_string_equal(g1, pa);
+	assert_int_equal(tend_nix_switch(&sw, f->cfg, g1), 0);
+	assert_int_equal(sw.generation, 3);
+	tend_switch_result_dispose(&sw);
+	assert_int_equal(tend_nix_profile_generation(&gen, f->cfg->system.profile), 0);
+	assert_int_equal(gen, 3);
+	assert_int_equal(tend_nix_generations(&gens, &n, f->cfg->system.profile), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(gens[0], 1);
+	assert_int_equal(gens[2], 3);
+	free(gens);
+	assert_int_equal(tend_nix_generation_path(&body, f->cfg->system.profile, 9), TEND_ENOTFOUND);
+	free(g1);
+	free(pa); free(pb); free(ra); free(rb);
+}
+
+static void test_switch_failure_and_timeout(void **state)
+{
+	fx *f = *state;
+	int port = fx_free_port();
+	char settings[160], *rev, *p;
+	tend_switch_result sw;
+
+	snprintf(settings, sizeof(settings), "{\"test_port\": %d, \"test_switch_exit\": 3}", port);
+	rev = revision(f, "bad", settings);
+	p = build(f, rev);
+	assert_int_equal(tend_nix_switch(&sw, f->cfg, p), TEND_ERROR);
+	assert_int_equal(sw.exit_code, 3);
+	assert_non_null(strstr(sw.output.ptr, "switch failed as the settings ask"));
+	assert_non_null(strstr(tend_error_last(), "failed (exit 3)"));
+	tend_switch_result_dispose(&sw);
+	free(p);
+	free(rev);
+
+	snprintf(settings, sizeof(settings), "{\"test_port\": %d, \"test_switch_sleep\": 30}", port);
+	rev = revision(f, "slow", settings);
+	p = build(f, rev);
+	assert_int_equal(tend_nix_switch(&sw, f->cfg, p), TEND_ETIMEOUT);
+	assert_true(sw.timed_out);
+	assert_non_null(strstr(tend_error_last(), "time limit"));
+	tend_switch_result_dispose(&sw);
+	free(p);
+	free(rev);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_build_is_deterministic, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_build_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_switch_and_generations, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_switch_failure_and_timeout, setup, teardown),
+	};
+	if (!test_have("nix")) {
+		fprintf(stderr, "SKIP: nix is not installed\n");
+		return 0;
+	}
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
