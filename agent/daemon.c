@@ -263,7 +263,8 @@ int tend_daemon_run(tend_daemon *d)
 		}
 		now = now_ms();
 		if (now >= next) {
-			tend_log(TEND_LOG_DEBUG, "step (%s)", tend_daemon_trigger_name(trigger));
+			tend_log(trigger == TEND_TRIGGER_WAKE ? TEND_LOG_INFO : TEND_LOG_DEBUG,
+				 "reconcile triggered by %s", tend_daemon_trigger_name(trigger));
 			rc = run_step(d, trigger, failures, ping_every);
 			now = now_ms();
 			if (got_term)
