@@ -247,19 +247,38 @@ tend_agent_status *tend_agent_status_get(tend_agent *a)
 	return &a->status;
 }
 
+typedef struct {
+	tend_agent *a;
+	const unsigned char *secret;
+	size_t len;
+} start_args;
+
+static int start_http(void *ctx)
+{
+	start_args *s = ctx;
+	tend_agent *a = s->a;
+	int error;
+
+	if ((error = http_start(&a->http, a, a->cfg, s->secret, s->len)) < 0)
+		return error;
+	if (a->http)
+		tend_log(TEND_LOG_INFO, "serving status on %s:%d%s", a->cfg->listen.address,
+			 tend_http_port(a->http), s->secret ? " (webhook enabled)" : "");
+	return 0;
+}
+
 int tend_agent_run(tend_agent *a)
 {
 	unsigned char *secret = NULL;
 	size_t len = 0;
+	start_args sa;
 	int error;
 
 	if ((error = config_complete(a->cfg, &secret, &len)) < 0)
 		goto out;
-	if ((error = http_start(&a->http, a, a->cfg, secret, len)) < 0)
-		goto out;
-	if (a->http)
-		tend_log(TEND_LOG_INFO, "serving status on %s:%d%s", a->cfg->listen.address,
-			 tend_http_port(a->http), secret ? " (webhook enabled)" : "");
+	sa.a = a;
+	sa.secret = secret;
+	sa.len = len;
 	memset(&a->daemon, 0, sizeof(a->daemon));
 	a->daemon.lock_dir = a->cfg->state_dir;
 	a->daemon.interval_ms = a->cfg->poll.interval_ms;
@@ -272,8 +291,11 @@ int tend_agent_run(tend_agent *a)
 	a->daemon.reload_ctx = a;
 	a->daemon.tick = tick;
 	a->daemon.tick_ctx = a;
+	a->daemon.start = start_http;
+	a->daemon.start_ctx = &sa;
 	error = tend_daemon_run(&a->daemon);
-	tick(a);   /* a last chance for queued mails; failures stay queued on disk */
+	if (error == 0)
+		tick(a);   /* a last chance for queued mails; failures stay queued on disk */
 out:
 	secret_free(secret, len);
 	return error;

@@ -214,6 +214,8 @@ int tend_daemon_run(tend_daemon *d)
 	}
 	if ((error = lock_take(&lock_fd, d->lock_dir)) < 0)
 		return error;
+	if (d->start && (error = d->start(d->start_ctx)) < 0)
+		goto out;
 	error = TEND_ERROR;
 	if ((efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
 		tend_error_set_errno("eventfd");

@@ -49,6 +49,10 @@ typedef struct {
 	void *reload_ctx;
 	tend_daemon_tick_fn tick;      /* may be NULL */
 	void *tick_ctx;
+	/* Called once the lock is held, before READY=1 (start serving HTTP);
+	 * a negative return stops the daemon with that error. May be NULL. */
+	int (*start)(void *ctx);
+	void *start_ctx;
 } tend_daemon;
 
 /* Run until SIGTERM/SIGINT (or tend_daemon_stop). Returns 0 on a clean stop,
