@@ -602,6 +602,12 @@ conclude_plan:
 	tend_reconcile_report_dispose(&plan);
 	return rc;
 failed:
+	if (*args->abort) {
+		/* Stopping: the state records what is in flight; the next start finishes it. */
+		tend_log(TEND_LOG_NOTICE, "stopping: %s", tend_error_last());
+		tend_reconcile_report_dispose(&plan);
+		return -1;
+	}
 	{
 		char *msg = strdup(tend_error_last());
 		time_t now = time(NULL);
