@@ -31,6 +31,9 @@ struct tend_agent {
 	time_t fetch_failing_since;     /* 0: the last fetch worked */
 	time_t blocked_since;           /* 0: not waiting on other hosts */
 	char blocked_commit[41];
+	int blocked_verdict;
+	char last_commit[41];           /* the last concluded reconcile, to log repeats quietly */
+	int last_outcome;
 };
 
 static void smtp_from_config(tend_smtp_opts *o, const tend_config *cfg)
@@ -473,7 +476,12 @@ static void set_blocked(tend_agent *a, const char *commit, const char *reason, i
 	if (strcmp(a->blocked_commit, commit)) {
 		snprintf(a->blocked_commit, sizeof(a->blocked_commit), "%s", commit);
 		a->blocked_since = now;
-		tend_log(TEND_LOG_NOTICE, "blocked before applying %.12s: %s", commit, reason);
+		a->blocked_verdict = -1;
+	}
+	if (a->blocked_verdict != failed_dep) {
+		a->blocked_verdict = failed_dep;
+		tend_log(failed_dep ? TEND_LOG_WARNING : TEND_LOG_NOTICE,
+			 "blocked before applying %.12s: %s", commit, reason);
 	}
 	tend_agent_status_lock(&a->status);
 	a->status.phase = TEND_PHASE_BLOCKED;
@@ -589,11 +597,18 @@ conclude_plan:
 	if (*args->abort)
 		tend_log(TEND_LOG_NOTICE, "stopping: reconcile of %.12s %s", short_commit(plan.commit),
 			 tend_reconcile_outcome_name(plan.outcome));
-	tend_log(plan.outcome == TEND_RECONCILE_NOTHING || plan.outcome == TEND_RECONCILE_APPLIED
-		 ? (plan.outcome == TEND_RECONCILE_APPLIED ? TEND_LOG_NOTICE : TEND_LOG_INFO)
-		 : TEND_LOG_ERR, "reconcile %.12s: %s%s%s", short_commit(plan.commit),
-		 tend_reconcile_outcome_name(plan.outcome), plan.message ? ": " : "",
-		 plan.message ? plan.message : "");
+	{
+		/* Every poll that finds the same thing again is logged at debug level. */
+		int repeat = !strcmp(a->last_commit, plan.commit) && a->last_outcome == (int)plan.outcome;
+		int prio = plan.outcome == TEND_RECONCILE_APPLIED ? TEND_LOG_NOTICE :
+			   plan.outcome == TEND_RECONCILE_NOTHING ? TEND_LOG_INFO : TEND_LOG_ERR;
+
+		tend_log(repeat ? TEND_LOG_DEBUG : prio, "reconcile %.12s: %s%s%s",
+			 short_commit(plan.commit), tend_reconcile_outcome_name(plan.outcome),
+			 plan.message ? ": " : "", plan.message ? plan.message : "");
+		snprintf(a->last_commit, sizeof(a->last_commit), "%s", plan.commit);
+		a->last_outcome = (int)plan.outcome;
+	}
 	status_from_report(a, &plan, elapsed(&t0));
 	if (plan.outcome == TEND_RECONCILE_NOTHING || plan.outcome == TEND_RECONCILE_APPLIED)
 		tend_alerter_resolve(a->alerter, plan.applied_commit, time(NULL));
