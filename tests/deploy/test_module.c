@@ -47,7 +47,7 @@ static json_t *eval_module(fixture *f, const char *user, const char *extra)
 	free(f->err);
 	f->err = NULL;
 	if (test_sh(&out, f->dir,
-		    "nix-instantiate --eval --strict --json %s/tests/deploy/eval-module.nix "
+		    "nix-instantiate --eval --strict --json --read-write-mode %s/tests/deploy/eval-module.nix "
 		    "--arg module %s/deploy/nixos-module.nix --arg user 'builtins.readFile %s/user.json' %s 2>%s",
 		    TEND_SOURCE_DIR, TEND_SOURCE_DIR, f->dir, extra ? extra : "", errpath) == 0) {
 		j = json_loads(out.ptr, 0, &jerr);
@@ -202,7 +202,8 @@ static void test_minimal_unit(void **state)
 	assert_string_equal(str_at(json_object_get(cfg, "listen"), "address"), "127.0.0.1");
 	assert_null(json_object_get(cfg, "alerts"));
 	/* The real loader accepts it. */
-	assert_int_equal(tend_check(f, str_at(r, "configFile"), &err), 0);
+	if (tend_check(f, str_at(r, "configFile"), &err) != 0)
+		fail_msg("tend refused the generated configuration: %s", err);
 	free(err);
 	json_decref(documented);
 	json_decref(cfg);
@@ -213,22 +214,33 @@ static void test_minimal_unit(void **state)
 static void test_every_option(void **state)
 {
 	fixture *f = *state;
-	json_t *r = eval_module(f,
+	char *user = NULL, *want = NULL;
+	json_t *r;
+	const char *d = f->dir;
+
+	/* Secret files exist (tend run -n reads the webhook secret); paths under the test dir. */
+	test_write_file(d, "keys/deploy", "not a real key\n");
+	test_write_file(d, "keys/token", "token\n");
+	test_write_file(d, "keys/hook", "hook-secret-0123456789abcdef\n");
+	test_write_file(d, "keys/smtp", "smtp-password\n");
+	assert_true(asprintf(&user,
 		"{\"enable\": true, \"hostName\": \"apps1\",\n"
 		" \"repository\": {\"url\": \"https://git.example.net/fleet.git\", \"branch\": \"prod\",\n"
-		"   \"sshKeyFile\": \"/run/keys/deploy\", \"knownHosts\": \"/etc/tend/known_hosts\",\n"
-		"   \"tokenFile\": \"/run/keys/token\"},\n"
+		"   \"sshKeyFile\": \"%s/keys/deploy\", \"knownHosts\": \"/etc/tend/known_hosts\",\n"
+		"   \"tokenFile\": \"%s/keys/token\"},\n"
 		" \"pollInterval\": \"5m\",\n"
 		" \"allowedSigners\": [\"alice@example.net ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAlice\"],\n"
 		" \"ageIdentityFiles\": [\"/etc/tend/age.key\", \"/etc/ssh/ssh_host_ed25519_key\"],\n"
 		" \"secretsRoot\": \"/run/secrets/tend\",\n"
 		" \"listen\": {\"address\": \"10.10.0.3\", \"port\": 9470, \"openFirewall\": true},\n"
-		" \"webhookSecretFile\": \"/run/keys/hook\",\n"
+		" \"webhookSecretFile\": \"%s/keys/hook\",\n"
 		" \"alerts\": {\"email\": {\"to\": [\"ops@example.net\", \"oncall@example.net\"],\n"
 		"   \"from\": \"tend@example.net\", \"smtpUrl\": \"smtps://mail.example.net:465\",\n"
-		"   \"username\": \"tend\", \"passwordFile\": \"/run/keys/smtp\"}},\n"
+		"   \"username\": \"tend\", \"passwordFile\": \"%s/keys/smtp\"}},\n"
 		" \"settings\": {\"poll\": {\"jitter\": \"30s\"}, \"history_limit\": 500,\n"
-		"   \"probes\": {\"deadline\": \"5m\"}, \"alerts\": {\"email\": {\"starttls\": true}}}}\n", NULL);
+		"   \"probes\": {\"deadline\": \"5m\"}, \"alerts\": {\"email\": {\"starttls\": true}}}}\n",
+		d, d, d, d) > 0);
+	r = eval_module(f, user, NULL);
 	json_t *cfg, *repo, *email, *documented;
 	json_error_t jerr;
 	char *signers = NULL, *err = NULL;
@@ -241,16 +253,22 @@ static void test_every_option(void **state)
 	assert_string_equal(str_at(cfg, "host"), "apps1");
 	repo = json_object_get(cfg, "repository");
 	assert_string_equal(str_at(repo, "branch"), "prod");
-	assert_string_equal(str_at(repo, "ssh_key_file"), "/run/keys/deploy");
+	assert_true(asprintf(&want, "%s/keys/deploy", d) > 0);
+	assert_string_equal(str_at(repo, "ssh_key_file"), want);
+	free(want);
 	assert_string_equal(str_at(repo, "known_hosts"), "/etc/tend/known_hosts");
-	assert_string_equal(str_at(repo, "token_file"), "/run/keys/token");
+	assert_true(asprintf(&want, "%s/keys/token", d) > 0);
+	assert_string_equal(str_at(repo, "token_file"), want);
+	free(want);
 	/* The signer lines land in a store file holding exactly them. */
 	signers = test_read_file(str_at(repo, "allowed_signers"));
 	assert_non_null(signers);
 	assert_string_equal(signers, "alice@example.net ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAlice\n");
 	assert_int_equal(json_array_size(json_object_get(cfg, "age_identities")), 2);
 	assert_string_equal(str_at(cfg, "secrets_root"), "/run/secrets/tend");
-	assert_string_equal(str_at(cfg, "webhook_secret_file"), "/run/keys/hook");
+	assert_true(asprintf(&want, "%s/keys/hook", d) > 0);
+	assert_string_equal(str_at(cfg, "webhook_secret_file"), want);
+	free(want);
 	/* settings merged key by key into the generated sections. */
 	assert_string_equal(str_at(json_object_get(cfg, "poll"), "interval"), "5m");
 	assert_string_equal(str_at(json_object_get(cfg, "poll"), "jitter"), "30s");
@@ -258,14 +276,20 @@ static void test_every_option(void **state)
 	email = json_object_get(json_object_get(cfg, "alerts"), "email");
 	assert_int_equal(json_array_size(json_object_get(email, "to")), 2);
 	assert_string_equal(str_at(email, "smtp_url"), "smtps://mail.example.net:465");
-	assert_string_equal(str_at(email, "password_file"), "/run/keys/smtp");
+	assert_true(asprintf(&want, "%s/keys/smtp", d) > 0);
+	assert_string_equal(str_at(email, "password_file"), want);
+	free(want);
 	assert_string_equal(str_at(email, "from"), "tend@example.net");
 	assert_true(json_is_true(json_object_get(email, "starttls")));
 	/* Secrets only as paths: no secret file's content is in the configuration. */
+	assert_null(strstr(str_at(r, "configFile"), "hook-secret"));
+	assert_null(strstr(str_at(r, "configFile"), "smtp-password"));
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(cfg, "listen"), "port")), 9470);
 	assert_int_equal(json_integer_value(json_array_get(json_object_get(r, "firewallPorts"), 0)), 9470);
-	assert_int_equal(tend_check(f, str_at(r, "configFile"), &err), 0);
+	if (tend_check(f, str_at(r, "configFile"), &err) != 0)
+		fail_msg("tend refused the generated configuration: %s", err);
 	free(err);
+	free(user);
 	free(signers);
 	json_decref(documented);
 	json_decref(cfg);
