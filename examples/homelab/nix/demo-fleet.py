@@ -4,7 +4,7 @@
 # each other on loopback), probes of privileged ports move up by 10000,
 # pg_isready probes become TCP probes, and secrets are owned by the user running
 # the demo. (systemctl comes from nix/demo-bin/systemctl on the agents' PATH.)
-# Startup probes get at most 5 tries and 1s of grace, so the demo is quick.
+# Startup probes get at most 5 tries, 1s apart, after 1s of grace: the demo is quick.
 # Text edits only (stdlib), so comments and layout survive.
 # usage: demo-fleet.py SRC DEST [SYSTEM]   (DEST must not exist)
 import grp
@@ -23,7 +23,12 @@ def low_port(m):
 def rewrite(text, user, group):
     text = text.replace("10.10.0.", "127.77.0.")
     out = []
+    startup = False
     for line in text.splitlines(keepends=True):
+        if re.match(r"\s*(startup|liveness):", line):
+            startup = "startup" in line
+        if startup:
+            line = re.sub(r"^(\s*interval: )(\d+)s\s*$", lambda m: m.group(1) + "1s\n" if int(m.group(2)) > 1 else m.group(0), line)
         m = re.match(r'(\s*- )command: \[pg_isready, --host, ([\d.]+), --port, "?(\d+)"?\]', line)
         if m:
             line = "%stcp: {host: %s, port: %s}\n" % (m.group(1), m.group(2), m.group(3))
