@@ -163,7 +163,9 @@ static int reconcile_commit(tend_reconcile_report *rep, const tend_config *cfg, 
 	memset(&prev, 0, sizeof(prev));
 	if ((error = export_with(&dir, src, cfg, commit)) < 0 ||
 	    (error = tend_desired_load(&d, cfg, dir, commit)) < 0 ||
-	    (error = tend_desired_prepare(&d, cfg, NULL)) < 0) {
+	    (error = tend_desired_prepare(&d, cfg, force_system ? force_system :
+					  (!strcmp(commit, st->applied_commit) ? st->system : NULL),
+					  NULL)) < 0) {
 		tend_report_set(rep, TEND_RECONCILE_FAILED, "%s", tend_error_last());
 		if (!opts->plan_only) {
 			if (strcmp(commit, st->applied_commit))
@@ -174,10 +176,6 @@ static int reconcile_commit(tend_reconcile_report *rep, const tend_config *cfg, 
 			error = 0;
 		}
 		goto out;
-	}
-	if (force_system) {
-		free(d.system);
-		d.system = strdup(force_system);
 	}
 	if ((error = tend_plan_compute(&rep->plan, cfg, st, &d, rep->system_before)) < 0)
 		goto out;
@@ -255,11 +253,21 @@ int tend_reconcile_once(tend_reconcile_report *out, const tend_config *cfg,
 	snprintf(out->applied_commit, sizeof(out->applied_commit), "%s", st->applied_commit);
 	observe_system(out, cfg);
 	if (tend_state_failed_has(st, head) && !opts->retry) {
+		char reason[1100] = "", applied[41];
 		size_t i;
-		const char *reason = "";
 		for (i = 0; i < st->n_failed; i++)
 			if (!strcmp(st->failed[i].commit, head) && st->failed[i].reason)
-				reason = st->failed[i].reason;
+				snprintf(reason, sizeof(reason), "%s", st->failed[i].reason);
+		/* Meanwhile the applied commit is kept in shape (drift is repaired). */
+		snprintf(applied, sizeof(applied), "%s", st->applied_commit);
+		if (applied[0] && strcmp(applied, head)) {
+			if ((error = reconcile_commit(out, cfg, st, src, applied, NULL, opts, start)) < 0)
+				goto out;
+			if (out->outcome != TEND_RECONCILE_NOTHING) {
+				snprintf(out->commit, sizeof(out->commit), "%s", applied);
+				goto out;
+			}
+		}
 		tend_report_set(out, TEND_RECONCILE_BLOCKED,
 				"commit %.12s failed before and is not retried until a new commit "
 				"arrives or --retry is given (%s)", head, reason);
