@@ -220,6 +220,14 @@ static void test_apply_rollback_fix_drift(void **state)
 	expect_contains(out, "write file ");
 	expect_contains(out, "/hostroot/etc/traefik/tend.yml (traefik, new)");
 	expect_contains(out, "probe web");
+	/* files first, then the switch, then the probes */
+	assert_true(strstr(out, "write file ") < strstr(out, "switch system"));
+	assert_true(strstr(out, "switch system") < strstr(out, "probe web"));
+	free(out);
+	assert_int_equal(tend(e, &out, "plan", "--json", NULL), 2);
+	expect_contains(out, "\"action\": \"write_file\"");
+	expect_contains(out, "\"action\": \"switch\"");
+	expect_contains(out, "\"outcome\": \"planned\"");
 	free(out);
 	assert_int_equal(tend(e, &out, "reconcile", NULL, NULL), 0);
 	expect_contains(out, "web1: applied: applied commit ");
