@@ -42,6 +42,9 @@ static void write_fleet(e2e *e)
 		"name: other\nhost: web2\nsettings: {colour: blue}\n");
 }
 
+/* The web service's startup probe waits this long before its first try. */
+static const char *web_grace = "0s";
+
 /* services/web: answers `status` with `body` on e->port; extra settings appended. */
 static void write_web(e2e *e, int status, const char *body, const char *extra)
 {
@@ -57,13 +60,14 @@ static void write_web(e2e *e, int status, const char *body, const char *extra)
 		"    - http: {url: 'http://127.0.0.1:%d/', status: 200}\n"
 		"      interval: 100ms\n"
 		"      timeout: 1s\n"
-		"      retries: 15\n"
+		"      retries: 10\n"
+		"      grace: %s\n"
 		"settings:\n"
 		"  test_port: %d\n"
 		"  test_status: %d\n"
 		"  test_body: '%s'\n"
 		"%s",
-		e->port, e->port, e->port, status, body, extra ? extra : "") > 0);
+		e->port, e->port, web_grace, e->port, status, body, extra ? extra : "") > 0);
 	test_write_file(e->repo, "services/web/service.yaml", text);
 	free(text);
 }
@@ -153,7 +157,15 @@ static int tend(e2e *e, char **out, const char *cmd, const char *a1, const char 
 	if (a2)
 		args[n++] = a2;
 	args[n] = NULL;
-	assert_int_equal(test_tend(&res, NULL, args), 0);
+	{
+		struct timespec a, b;
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		assert_int_equal(test_tend(&res, NULL, args), 0);
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		if (getenv("TEND_E2E_TIMES"))
+			fprintf(stderr, "TIME tend %s %s: %ld ms\n", cmd, a1 ? a1 : "",
+				(long)((b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000));
+	}
 	code = res.exit_code;
 	if (out)
 		assert_true(asprintf(out, "%s%s", res.out.ptr, res.err.ptr) >= 0);
@@ -464,9 +476,9 @@ static void test_kill_during_switch(void **state)
 	assert_int_equal(tend(e, NULL, "reconcile", NULL, NULL), 0);
 	sys1 = current_system(e);
 
-	/* the next switch takes 5 s: kill -9 tend (and the switch's process group,
+	/* the next switch takes 3 s: kill -9 tend (and the switch's process group,
 	 * as a crash or systemd stopping the unit would) while it runs */
-	write_web(e, 200, "two", "  test_switch_sleep: 5\n");
+	write_web(e, 200, "two", "  test_switch_sleep: 3\n");
 	c2 = commit(e, "web two, slow switch");
 	assert_true(asprintf(&switch_pid_file, "%s/web1/switch.pid", e->root) > 0);
 	unlink(switch_pid_file);
@@ -529,12 +541,126 @@ static void test_kill_during_switch(void **state)
 	free(c2);
 }
 
+/* Start `tend reconcile --once` in the background; returns its pid. */
+static pid_t start_reconcile(e2e *e)
+{
+	char *argv[6];
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 1);
+		dup2(null, 2);
+		argv[0] = (char *)TEND_BINARY;
+		argv[1] = "reconcile";
+		argv[2] = "--once";
+		argv[3] = "--config";
+		argv[4] = e->config;
+		argv[5] = NULL;
+		execv(TEND_BINARY, argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* SIGTERM while probing: tend stops within a moment, the change stays in
+ * flight, and the next start (the system being the target) probes and
+ * finishes it. */
+static void test_sigterm_during_probes(void **state)
+{
+	e2e *e = *state;
+	struct timespec ts = { 0, 50 * 1000000L };
+	char *c2, *body, *sys2;
+	tend_state *st = NULL;
+	int64_t t0;
+	pid_t pid;
+	int i, status, phase = 0;
+
+	write_web(e, 200, "one", NULL);
+	free(commit(e, "web one"));
+	assert_int_equal(tend(e, NULL, "reconcile", NULL, NULL), 0);
+	web_grace = "2500ms";
+	write_web(e, 200, "two", NULL);
+	web_grace = "0s";
+	c2 = commit(e, "web two, probed after a long grace");
+	pid = start_reconcile(e);
+	for (i = 0; i < 600 && phase != TEND_PHASE_PROBES; i++) {
+		nanosleep(&ts, NULL);
+		if (tend_state_load(&st, e->state_dir) == 0) {
+			phase = st->inflight.active ? (int)st->inflight.phase : 0;
+			tend_state_free(st);
+		}
+	}
+	assert_int_equal(phase, TEND_PHASE_PROBES);
+	t0 = (int64_t)time(NULL);
+	kill(pid, SIGTERM);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+	assert_true((int64_t)time(NULL) - t0 <= 3);
+	st = load_state(e);
+	assert_true(st->inflight.active);
+	assert_string_equal(st->inflight.commit, c2);
+	tend_state_free(st);
+	/* the system is already the target: the restart only probes, then adopts it */
+	sys2 = current_system(e);
+	assert_true(fx_wait_listening(e->port, 5000));
+	body = web_body(e);
+	assert_string_equal(body, "two");
+	free(body);
+	assert_int_equal(tend(e, NULL, "reconcile", NULL, NULL), 0);
+	st = load_state(e);
+	assert_false(st->inflight.active);
+	assert_string_equal(st->applied_commit, c2);
+	assert_string_equal(st->system, sys2);
+	assert_string_equal(st->history[st->n_history - 1].outcome, "applied");
+	tend_state_free(st);
+	free(sys2);
+	free(c2);
+}
+
+/* A branch head that does not descend from the applied commit is refused,
+ * unless the operator says so for one reconcile. */
+static void test_non_fast_forward(void **state)
+{
+	e2e *e = *state;
+	char *out = NULL, *c1, *c2, *body;
+	tend_state *st;
+
+	write_web(e, 200, "one", NULL);
+	c1 = commit(e, "web one");
+	write_web(e, 200, "two", NULL);
+	c2 = commit(e, "web two");
+	assert_int_equal(tend(e, NULL, "reconcile", NULL, NULL), 0);
+	assert_int_equal(test_sh(NULL, e->repo, "git reset -q --hard %s", c1), 0);
+	write_web(e, 200, "three", NULL);
+	free(commit(e, "rewritten history"));
+	assert_int_equal(tend(e, &out, "reconcile", NULL, NULL), 1);
+	expect_contains(out, "refused");
+	free(out);
+	st = load_state(e);
+	assert_string_equal(st->applied_commit, c2);
+	tend_state_free(st);
+	body = web_body(e);
+	assert_string_equal(body, "two");
+	free(body);
+	assert_int_equal(tend(e, &out, "reconcile", "--allow-non-fast-forward", "--retry"), 0);
+	free(out);
+	body = web_body(e);
+	assert_string_equal(body, "three");
+	free(body);
+	free(c1);
+	free(c2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_apply_rollback_fix_drift, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kill_during_switch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_secrets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sigterm_during_probes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_non_fast_forward, setup, teardown),
 	};
 	if (!test_have("nix") || !test_have("git") || !test_have("curl") || !test_have("python3") || !test_have("age")) {
 		fprintf(stderr, "SKIP: needs nix, git, curl and python3\n");
