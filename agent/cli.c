@@ -23,15 +23,21 @@ const tend_cli_command tend_cli_commands[] = {
 	  "\n"
 	  "  --repo DIR     the fleet repository (a git work tree when --commit is given)\n"
 	  "  --host NAME    a host named in fleet.yaml\n"
-	  "  --out DIR      where to write the outputs\n"
+	  "  --out DIR      where to write the outputs (hosts/<host>.json, routes/...);\n"
+	  "                 each written file is printed with its destination on the host\n"
 	  "  --commit REV   render that commit instead of the files in DIR\n",
 	  tend_cmd_render },
 	{ "diff", "show what changes between two commits, per host",
 	  "usage: tend diff --repo DIR FROM TO [--host NAME] [--json]\n"
 	  "\n"
 	  "For each host, a unified diff of every rendered output that differs between\n"
-	  "commits FROM and TO, and a summary line per host. Exit 0 when nothing differs,\n"
-	  "2 when something does, 1 on error.\n",
+	  "commits FROM and TO (the generated-from stamp aside), then a summary line per\n"
+	  "host (\"gateway: routes +1 ~0 -0\": added, changed, removed). Exit 0 when\n"
+	  "nothing differs, 2 when something does, 1 on error (e.g. invalid manifests).\n"
+	  "\n"
+	  "  --repo DIR     the fleet repository (any git repository holding both commits)\n"
+	  "  --host NAME    only this host\n"
+	  "  --json         the diffs, paths and counts per host as JSON\n",
 	  tend_cmd_diff },
 	{ "plan", "show the ordered actions a reconcile would take on this host",
 	  "usage: tend plan --config FILE [--json]\n"
@@ -78,11 +84,19 @@ const tend_cli_command tend_cli_commands[] = {
 	  "usage: tend secret decrypt [-i IDENTITY]... [--passphrase-file F] FILE [--extract PATH]\n"
 	  "\n"
 	  "Print the plaintext of an age file, or the decrypted sops document (or one\n"
-	  "value with --extract '[\"a\"][\"b\"]'). The format is detected.\n"
+	  "value with --extract '[\"a\"][\"b\"]'). The format is detected: age (binary or\n"
+	  "armored), or sops YAML, JSON, dotenv or binary (printed in its own format).\n"
+	  "A tampered file prints nothing. Exit 1 with \"no identity matched\" and the\n"
+	  "file's recipients when no identity opens it.\n"
 	  "\n"
-	  "  -i, --identity FILE     an age key file or OpenSSH Ed25519 private key (repeatable)\n"
-	  "  --passphrase-file FILE  passphrase for scrypt-encrypted age files\n"
-	  "  --extract PATH          one value of a sops document\n",
+	  "  -i, --identity FILE     an age key file (AGE-SECRET-KEY-1...), possibly itself\n"
+	  "                          age-encrypted, or an unencrypted OpenSSH Ed25519 private\n"
+	  "                          key such as a host key (used both natively and the\n"
+	  "                          ssh-to-age way); repeatable\n"
+	  "  --passphrase-file FILE  passphrase (first line) for scrypt-encrypted age files\n"
+	  "                          and encrypted identity files\n"
+	  "  --extract PATH          one value of a sops document, e.g. '[\"db\"][\"password\"]'\n"
+	  "                          or '[\"hosts\"][0]'\n",
 	  tend_cmd_secret },
 	{ NULL, NULL, NULL, NULL }
 };

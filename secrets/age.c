@@ -29,7 +29,8 @@ static void limits_fill(tend_age_limits *l, const tend_age_limits *in)
 		l->max_header = 64u << 10;
 	if (!l->max_stanzas)
 		l->max_stanzas = 128;
-	if (!l->max_scrypt_log_n)
+	/* 2^22 is age's own ceiling (4 GiB of scrypt memory): never more */
+	if (!l->max_scrypt_log_n || l->max_scrypt_log_n > 22)
 		l->max_scrypt_log_n = 22;
 }
 
@@ -239,6 +240,11 @@ int tend_age_header_parse(tend_age_header *out, const unsigned char *data, size_
 		}
 		nl_at = (size_t)(nl - p);
 		line_len = nl_at - pos;
+		if (nl_at > limits.max_header) {
+			tend_error_set("header: larger than %zu bytes", limits.max_header);
+			error = TEND_ELIMIT;
+			goto out;
+		}
 		if (line_len >= 3 && !memcmp(p + pos, "---", 3)) {
 			/* "--- <mac>" exactly */
 			if (line_len < 4 || p[pos + 3] != ' ' ||
@@ -285,6 +291,11 @@ int tend_age_header_parse(tend_age_header *out, const unsigned char *data, size_
 				}
 				nl_at = (size_t)(nl - p);
 				line_len = nl_at - pos;
+				if (nl_at > limits.max_header) {
+					tend_error_set("header: larger than %zu bytes", limits.max_header);
+					error = TEND_ELIMIT;
+					goto out;
+				}
 				if (line_len > 64 || memchr(p + pos, '\r', line_len) ||
 				    b64_decode(bin, sizeof(bin), &n, p + pos, line_len, 0) != 0) {
 					tend_error_set("header: malformed stanza body line");

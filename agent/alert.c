@@ -1,0 +1,521 @@
+/* Alert deduplication and delivery. State (open problems, pending mails) is a
+ * small JSON file rewritten atomically after every change, so a restart
+ * neither repeats a mail nor loses one. */
+#include "agent/alert.h"
+#include "agent/log.h"
+#include "util/buf.h"
+#include "util/fs.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ALERT_TEXT_MAX (16 * 1024)
+#define ALERT_SUMMARY_MAX 200
+#define ALERT_PENDING_MAX 64
+#define ALERT_OPEN_MAX 256
+#define ALERT_STATE_MAX (4 * 1024 * 1024)
+
+typedef struct {
+	tend_alert_kind kind;
+	char *commit;
+	char *summary;
+	time_t since;
+} problem;
+
+typedef struct {
+	tend_alert_kind kind;
+	char *commit;
+	char *subject;
+	char *body;
+	unsigned attempts;
+	time_t created, next_try;
+} pending;
+
+struct tend_alerter {
+	char *path, *host;
+	int have_smtp;
+	tend_smtp_opts smtp;     /* deep copy */
+	char **smtp_to;
+	problem *open;
+	size_t n_open;
+	pending *queue;
+	size_t n_queue;
+	unsigned backoff_base, backoff_max;
+	uint64_t sent;
+};
+
+static const char *const kind_names[TEND_ALERT__COUNT] = {
+	"reconcile-failed", "rollback", "refused-commit", "dependency-blocked",
+	"fetch-failing", "resolved"
+};
+
+static const char *const kind_titles[TEND_ALERT__COUNT] = {
+	"reconcile failed", "rolled back", "commit refused", "blocked on a dependency",
+	"fetches failing", "resolved"
+};
+
+const char *tend_alert_kind_name(tend_alert_kind kind)
+{
+	return (unsigned)kind < TEND_ALERT__COUNT ? kind_names[kind] : NULL;
+}
+
+static int kind_from_name(const char *name)
+{
+	int i;
+
+	for (i = 0; name && i < TEND_ALERT__COUNT; i++)
+		if (!strcmp(kind_names[i], name))
+			return i;
+	return -1;
+}
+
+/* Copy text for a mail: at most max bytes, valid UTF-8 only, no control
+ * characters but newline and tab (single_line: not even those). */
+static char *sanitise(const char *s, size_t max, int single_line)
+{
+	tend_buf b = TEND_BUF_INIT;
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	size_t len = strlen((const char *)p), i = 0;
+
+	while (i < len && b.size < max) {
+		unsigned char c = p[i];
+		size_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 :
+			   (c & 0xf8) == 0xf0 ? 4 : 0;
+		size_t k;
+
+		if (n == 1) {
+			if ((c == '\n' || c == '\t') && !single_line)
+				tend_buf_putc(&b, (char)c);
+			else if (c < 0x20 || c == 0x7f)
+				tend_buf_putc(&b, ' ');
+			else
+				tend_buf_putc(&b, (char)c);
+			i++;
+			continue;
+		}
+		for (k = 1; n && k < n; k++)
+			if (i + k >= len || (p[i + k] & 0xc0) != 0x80)
+				n = 0;
+		if (n == 2 && c < 0xc2)
+			n = 0; /* overlong */
+		if (!n) {
+			tend_buf_putc(&b, '?');
+			i++;
+			continue;
+		}
+		tend_buf_put(&b, p + i, n);
+		i += n;
+	}
+	if (i < len)
+		tend_buf_puts(&b, single_line ? "..." : "\n[... truncated]");
+	if (!b.ptr)
+		tend_buf_puts(&b, "");
+	return tend_buf_detach(&b);
+}
+
+static char *clean_commit(const char *c)
+{
+	char *s = sanitise(c ? c : "", 64, 1), *p;
+
+	for (p = s; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
+		      (*p >= 'A' && *p <= 'Z') || *p == '-' || *p == '_' || *p == '.'))
+			*p = '_';
+	return s;
+}
+
+static void pending_dispose(pending *p)
+{
+	free(p->commit);
+	free(p->subject);
+	free(p->body);
+}
+
+static void smtp_dispose(tend_alerter *a)
+{
+	size_t i;
+
+	if (!a->have_smtp)
+		return;
+	free((char *)a->smtp.url);
+	free((char *)a->smtp.from);
+	free((char *)a->smtp.username);
+	free((char *)a->smtp.password_file);
+	free((char *)a->smtp.ca_file);
+	for (i = 0; i < a->smtp.n_to; i++)
+		free(a->smtp_to[i]);
+	free(a->smtp_to);
+	a->smtp_to = NULL;
+	a->have_smtp = 0;
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+int tend_alerter_set_smtp(tend_alerter *a, const tend_smtp_opts *smtp)
+{
+	size_t i;
+
+	smtp_dispose(a);
+	memset(&a->smtp, 0, sizeof(a->smtp));
+	if (!smtp)
+		return 0;
+	a->smtp = *smtp;
+	a->smtp.url = dup_or_null(smtp->url);
+	a->smtp.from = dup_or_null(smtp->from);
+	a->smtp.username = dup_or_null(smtp->username);
+	a->smtp.password_file = dup_or_null(smtp->password_file);
+	a->smtp.ca_file = dup_or_null(smtp->ca_file);
+	a->smtp_to = calloc(smtp->n_to ? smtp->n_to : 1, sizeof(char *));
+	for (i = 0; a->smtp_to && i < smtp->n_to; i++)
+		a->smtp_to[i] = strdup(smtp->to[i]);
+	a->smtp.to = (const char *const *)a->smtp_to;
+	a->have_smtp = 1;
+	return 0;
+}
+
+void tend_alerter_set_backoff(tend_alerter *a, unsigned base_s, unsigned max_s)
+{
+	a->backoff_base = base_s ? base_s : 1;
+	a->backoff_max = max_s >= a->backoff_base ? max_s : a->backoff_base;
+}
+
+static int save(tend_alerter *a)
+{
+	json_t *root = json_object(), *open = json_array(), *queue = json_array();
+	char *text = NULL;
+	size_t i;
+	int error = TEND_ERROR;
+
+	if (!root || !open || !queue)
+		goto out;
+	for (i = 0; i < a->n_open; i++)
+		json_array_append_new(open, json_pack("{s:s, s:s, s:s, s:I}",
+			"kind", kind_names[a->open[i].kind], "commit", a->open[i].commit,
+			"summary", a->open[i].summary, "since", (json_int_t)a->open[i].since));
+	for (i = 0; i < a->n_queue; i++) {
+		pending *p = &a->queue[i];
+
+		json_array_append_new(queue, json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:I}",
+			"kind", kind_names[p->kind], "commit", p->commit, "subject", p->subject,
+			"body", p->body, "attempts", (int)p->attempts,
+			"created", (json_int_t)p->created, "next_try", (json_int_t)p->next_try));
+	}
+	json_object_set_new(root, "version", json_integer(1));
+	json_object_set(root, "open", open);
+	json_object_set(root, "pending", queue);
+	if (!(text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS)))
+		goto out;
+	if ((error = tend_file_write_atomic(a->path, text, strlen(text), 0600, (uid_t)-1,
+					    (gid_t)-1)) < 0)
+		tend_log(TEND_LOG_ERR, "alerts: cannot save %s: %s", a->path, tend_error_last());
+out:
+	free(text);
+	json_decref(open);
+	json_decref(queue);
+	json_decref(root);
+	return error;
+}
+
+static const char *jstr(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : "";
+}
+
+static void load(tend_alerter *a)
+{
+	tend_buf text = TEND_BUF_INIT;
+	json_error_t jerr;
+	json_t *root = NULL, *v;
+	size_t i;
+	int error;
+
+	if ((error = tend_file_read(&text, a->path, ALERT_STATE_MAX)) < 0) {
+		if (error != TEND_ENOTFOUND)
+			tend_log(TEND_LOG_WARNING, "alerts: %s; starting with no pending alerts",
+				 tend_error_last());
+		goto out;
+	}
+	if (!(root = json_loadb(text.ptr, text.size, 0, &jerr)) || !json_is_object(root)) {
+		tend_log(TEND_LOG_WARNING, "alerts: %s:%d:%d: %s; starting with no pending alerts",
+			 a->path, jerr.line, jerr.column, root ? "not a JSON object" : jerr.text);
+		goto out;
+	}
+	json_array_foreach(json_object_get(root, "open"), i, v) {
+		int k = kind_from_name(jstr(v, "kind"));
+
+		if (k < 0 || k == TEND_ALERT_RESOLVED || a->n_open >= ALERT_OPEN_MAX)
+			continue;
+		a->open[a->n_open].kind = (tend_alert_kind)k;
+		a->open[a->n_open].commit = clean_commit(jstr(v, "commit"));
+		a->open[a->n_open].summary = sanitise(jstr(v, "summary"), ALERT_SUMMARY_MAX, 1);
+		a->open[a->n_open].since = (time_t)json_integer_value(json_object_get(v, "since"));
+		a->n_open++;
+	}
+	json_array_foreach(json_object_get(root, "pending"), i, v) {
+		int k = kind_from_name(jstr(v, "kind"));
+		pending *p = &a->queue[a->n_queue];
+
+		if (k < 0 || a->n_queue >= ALERT_PENDING_MAX)
+			continue;
+		p->kind = (tend_alert_kind)k;
+		p->commit = clean_commit(jstr(v, "commit"));
+		p->subject = sanitise(jstr(v, "subject"), ALERT_SUMMARY_MAX, 1);
+		p->body = sanitise(jstr(v, "body"), ALERT_TEXT_MAX + 1024, 0);
+		p->attempts = (unsigned)json_integer_value(json_object_get(v, "attempts"));
+		p->created = (time_t)json_integer_value(json_object_get(v, "created"));
+		p->next_try = (time_t)json_integer_value(json_object_get(v, "next_try"));
+		a->n_queue++;
+	}
+out:
+	json_decref(root);
+	tend_buf_dispose(&text);
+}
+
+int tend_alerter_open(tend_alerter **out, const char *state_file, const char *host,
+		      const tend_smtp_opts *smtp)
+{
+	tend_alerter *a;
+
+	*out = NULL;
+	if (!(a = calloc(1, sizeof(*a))) || !(a->path = strdup(state_file)) ||
+	    !(a->host = sanitise(host, 64, 1)) ||
+	    !(a->open = calloc(ALERT_OPEN_MAX, sizeof(problem))) ||
+	    !(a->queue = calloc(ALERT_PENDING_MAX, sizeof(pending)))) {
+		tend_alerter_free(a);
+		tend_error_set("alerts: out of memory");
+		return TEND_ERROR;
+	}
+	tend_alerter_set_backoff(a, 30, 3600);
+	tend_alerter_set_smtp(a, smtp);
+	load(a);
+	*out = a;
+	return 0;
+}
+
+void tend_alerter_free(tend_alerter *a)
+{
+	size_t i;
+
+	if (!a)
+		return;
+	for (i = 0; a->open && i < a->n_open; i++) {
+		free(a->open[i].commit);
+		free(a->open[i].summary);
+	}
+	for (i = 0; a->queue && i < a->n_queue; i++)
+		pending_dispose(&a->queue[i]);
+	smtp_dispose(a);
+	free(a->open);
+	free(a->queue);
+	free(a->path);
+	free(a->host);
+	free(a);
+}
+
+static void format_time(char out[32], time_t t)
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Append to the queue, dropping the oldest mail when full (logged). */
+static int enqueue(tend_alerter *a, tend_alert_kind kind, const char *commit,
+		   char *subject, char *body, time_t now)
+{
+	pending *p;
+
+	if (!subject || !body) {
+		free(subject);
+		free(body);
+		tend_error_set("alerts: out of memory");
+		return TEND_ERROR;
+	}
+	if (a->n_queue == ALERT_PENDING_MAX) {
+		tend_log(TEND_LOG_WARNING, "alerts: queue full, dropping unsent mail '%s'",
+			 a->queue[0].subject);
+		pending_dispose(&a->queue[0]);
+		memmove(a->queue, a->queue + 1, (a->n_queue - 1) * sizeof(pending));
+		a->n_queue--;
+	}
+	p = &a->queue[a->n_queue++];
+	memset(p, 0, sizeof(*p));
+	p->kind = kind;
+	p->commit = strdup(commit);
+	p->subject = subject;
+	p->body = body;
+	p->created = now;
+	p->next_try = now;
+	return 0;
+}
+
+int tend_alerter_raise(tend_alerter *a, tend_alert_kind kind, const char *commit,
+		       const char *summary, const char *detail, time_t now)
+{
+	char *c = NULL, *sum = NULL, *det = NULL, *subject = NULL, *body = NULL, when[32];
+	size_t i;
+	int error = TEND_ERROR;
+
+	if ((unsigned)kind >= TEND_ALERT_RESOLVED) {
+		tend_error_set("alerts: cannot raise alert kind %d", (int)kind);
+		return TEND_EINVALID;
+	}
+	c = clean_commit(commit);
+	for (i = 0; i < a->n_open; i++)
+		if (a->open[i].kind == kind && !strcmp(a->open[i].commit, c)) {
+			free(c);
+			return 0;
+		}
+	if (a->n_open == ALERT_OPEN_MAX) {
+		tend_log(TEND_LOG_WARNING, "alerts: too many open problems; not mailing %s for %s",
+			 kind_names[kind], c);
+		free(c);
+		return 0;
+	}
+	sum = sanitise(summary, ALERT_SUMMARY_MAX, 1);
+	det = sanitise(detail, ALERT_TEXT_MAX, 0);
+	format_time(when, now);
+	if (asprintf(&subject, "[tend] %s: %s at %.12s: %s", a->host, kind_titles[kind],
+		     *c ? c : "(no commit)", sum) < 0)
+		subject = NULL;
+	if (asprintf(&body,
+		     "Host:    %s\nCommit:  %s\nAlert:   %s\nTime:    %s\nSummary: %s\n\n%s%s"
+		     "\nYou get this mail once for this host, commit and kind of failure;\n"
+		     "another mail follows when the host is healthy again.\n",
+		     a->host, *c ? c : "(none)", kind_names[kind], when, sum, det,
+		     *det && det[strlen(det) - 1] != '\n' ? "\n" : "") < 0)
+		body = NULL;
+	if ((error = enqueue(a, kind, c, subject, body, now)) < 0)
+		goto out;
+	a->open[a->n_open].kind = kind;
+	a->open[a->n_open].commit = c;
+	a->open[a->n_open].summary = sum;
+	a->open[a->n_open].since = now;
+	a->n_open++;
+	c = sum = NULL;
+	tend_log(TEND_LOG_NOTICE, "alert queued: %s", a->queue[a->n_queue - 1].subject);
+	save(a);
+	error = 1;
+out:
+	free(c);
+	free(sum);
+	free(det);
+	return error;
+}
+
+int tend_alerter_resolve(tend_alerter *a, const char *commit, time_t now)
+{
+	tend_buf b = TEND_BUF_INIT;
+	char *c, *subject = NULL, when[32], since[32];
+	size_t i;
+	int error;
+
+	if (a->n_open == 0)
+		return 0;
+	c = clean_commit(commit);
+	format_time(when, now);
+	tend_buf_printf(&b, "Host:    %s\nCommit:  %s\nTime:    %s\n\n"
+			"The host is healthy again. Resolved:\n", a->host, c, when);
+	for (i = 0; i < a->n_open; i++) {
+		format_time(since, a->open[i].since);
+		tend_buf_printf(&b, "  - %s at %s (since %s): %s\n", kind_names[a->open[i].kind],
+				a->open[i].commit, since, a->open[i].summary);
+	}
+	if (asprintf(&subject, "[tend] %s: resolved, healthy at %.12s", a->host, c) < 0)
+		subject = NULL;
+	if ((error = enqueue(a, TEND_ALERT_RESOLVED, c, subject, tend_buf_detach(&b), now)) < 0)
+		goto out;
+	for (i = 0; i < a->n_open; i++) {
+		free(a->open[i].commit);
+		free(a->open[i].summary);
+	}
+	a->n_open = 0;
+	tend_log(TEND_LOG_NOTICE, "alert queued: %s", a->queue[a->n_queue - 1].subject);
+	save(a);
+	error = 1;
+out:
+	free(c);
+	tend_buf_dispose(&b);
+	return error;
+}
+
+int tend_alerter_flush(tend_alerter *a, time_t now)
+{
+	size_t i = 0;
+	int sent = 0, changed = 0;
+
+	while (i < a->n_queue) {
+		pending *p = &a->queue[i];
+		unsigned shift;
+		time_t delay;
+
+		if (p->next_try > now) {
+			i++;
+			continue;
+		}
+		if (!a->have_smtp) {
+			/* No mail configured: the log line is the alert. */
+			tend_log(TEND_LOG_WARNING, "alert (email not configured): %s", p->subject);
+		} else if (tend_smtp_send(&a->smtp, p->subject, p->body) < 0) {
+			p->attempts++;
+			shift = p->attempts - 1 < 16 ? p->attempts - 1 : 16;
+			delay = (time_t)a->backoff_base << shift;
+			if (delay > (time_t)a->backoff_max)
+				delay = a->backoff_max;
+			p->next_try = now + delay;
+			changed = 1;
+			tend_log(TEND_LOG_ERR, "alert not sent (attempt %u, next in %llds): %s",
+				 p->attempts, (long long)delay, tend_error_last());
+			/* The server is down for the others too: retry them together
+			 * later instead of waiting for each to time out now. */
+			for (i = i + 1; i < a->n_queue; i++)
+				if (a->queue[i].next_try <= now)
+					a->queue[i].next_try = p->next_try;
+			break;
+		} else {
+			tend_log(TEND_LOG_NOTICE, "alert sent: %s", p->subject);
+			a->sent++;
+			sent++;
+		}
+		pending_dispose(p);
+		memmove(p, p + 1, (a->n_queue - i - 1) * sizeof(pending));
+		a->n_queue--;
+		changed = 1;
+	}
+	if (changed)
+		save(a);
+	return sent;
+}
+
+time_t tend_alerter_next_due(const tend_alerter *a)
+{
+	time_t next = 0;
+	size_t i;
+
+	for (i = 0; i < a->n_queue; i++)
+		if (!next || a->queue[i].next_try < next)
+			next = a->queue[i].next_try;
+	return next;
+}
+
+size_t tend_alerter_pending(const tend_alerter *a)
+{
+	return a->n_queue;
+}
+
+size_t tend_alerter_open_problems(const tend_alerter *a)
+{
+	return a->n_open;
+}
+
+uint64_t tend_alerter_sent(const tend_alerter *a)
+{
+	return a->sent;
+}

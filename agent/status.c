@@ -1,0 +1,265 @@
+/* Rendering the agent's status as JSON (/v1/status) and as Prometheus text
+ * (/metrics), each from one consistent snapshot taken under the mutex. */
+#include "agent/status.h"
+#include "util/buf.h"
+#include "util/error.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const phase_names[TEND_PHASE__COUNT] = {
+	"starting", "converged", "applying", "blocked", "failed", "rolled-back"
+};
+
+static const char *const outcome_names[TEND_OUTCOME__COUNT] = {
+	"none", "success", "failed", "rolled-back", "refused", "blocked"
+};
+
+const char *tend_agent_phase_name(tend_agent_phase phase)
+{
+	return (unsigned)phase < TEND_PHASE__COUNT ? phase_names[phase] : "unknown";
+}
+
+int tend_agent_phase_parse(const char *name)
+{
+	int i;
+
+	for (i = 0; name && i < TEND_PHASE__COUNT; i++)
+		if (!strcmp(name, phase_names[i]))
+			return i;
+	return -1;
+}
+
+const char *tend_agent_outcome_name(tend_agent_outcome outcome)
+{
+	return (unsigned)outcome < TEND_OUTCOME__COUNT ? outcome_names[outcome] : "unknown";
+}
+
+int tend_agent_status_init(tend_agent_status *st, const char *host)
+{
+	memset(st, 0, sizeof(*st));
+	if (pthread_mutex_init(&st->lock, NULL) != 0) {
+		tend_error_set("status: cannot create mutex");
+		return TEND_ERROR;
+	}
+	st->generation = -1;
+	if (!(st->host = strdup(host ? host : ""))) {
+		pthread_mutex_destroy(&st->lock);
+		return TEND_ERROR;
+	}
+	return 0;
+}
+
+static void services_free(tend_agent_service_health *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; s && i < n; i++) {
+		free(s[i].name);
+		free(s[i].detail);
+	}
+	free(s);
+}
+
+void tend_agent_status_dispose(tend_agent_status *st)
+{
+	if (!st || !st->host)
+		return;
+	free(st->host);
+	free(st->applied_commit);
+	free(st->target_commit);
+	free(st->last_error);
+	services_free(st->services, st->n_services);
+	pthread_mutex_destroy(&st->lock);
+	memset(st, 0, sizeof(*st));
+}
+
+void tend_agent_status_lock(tend_agent_status *st)
+{
+	pthread_mutex_lock(&st->lock);
+}
+
+void tend_agent_status_unlock(tend_agent_status *st)
+{
+	pthread_mutex_unlock(&st->lock);
+}
+
+int tend_agent_status_set_str(char **field, const char *value)
+{
+	char *copy = NULL;
+
+	if (value && !(copy = strdup(value)))
+		return TEND_ERROR;
+	free(*field);
+	*field = copy;
+	return 0;
+}
+
+int tend_agent_status_set_services(tend_agent_status *st,
+				   const tend_agent_service_health *svcs, size_t n)
+{
+	tend_agent_service_health *copy = NULL;
+	size_t i;
+
+	if (n && !(copy = calloc(n, sizeof(*copy))))
+		return TEND_ERROR;
+	for (i = 0; i < n; i++) {
+		copy[i].healthy = svcs[i].healthy;
+		if (!(copy[i].name = strdup(svcs[i].name ? svcs[i].name : "")) ||
+		    (svcs[i].detail && !(copy[i].detail = strdup(svcs[i].detail)))) {
+			services_free(copy, n);
+			return TEND_ERROR;
+		}
+	}
+	services_free(st->services, st->n_services);
+	st->services = copy;
+	st->n_services = n;
+	return 0;
+}
+
+static json_t *str_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+int tend_agent_status_json(char **out, tend_agent_status *st)
+{
+	json_t *root, *svcs;
+	char when[32] = "";
+	size_t i;
+	int error = TEND_ERROR;
+
+	*out = NULL;
+	tend_agent_status_lock(st);
+	if (st->last_reconcile) {
+		struct tm tm;
+
+		gmtime_r(&st->last_reconcile, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	}
+	svcs = json_array();
+	for (i = 0; svcs && i < st->n_services; i++)
+		json_array_append_new(svcs, json_pack("{s:s, s:b, s:o}",
+			"name", st->services[i].name, "healthy", st->services[i].healthy,
+			"detail", str_or_null(st->services[i].detail)));
+	root = json_pack("{s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:s, s:o, s:s}",
+		"host", st->host,
+		"applied_commit", str_or_null(st->applied_commit),
+		"target_commit", str_or_null(st->target_commit),
+		"phase", tend_agent_phase_name(st->phase),
+		"last_error", str_or_null(st->last_error),
+		"generation", st->generation >= 0 ? json_integer(st->generation) : json_null(),
+		"services", svcs ? svcs : json_array(),
+		"last_outcome", tend_agent_outcome_name(st->last_outcome),
+		"last_reconcile", when[0] ? json_string(when) : json_null(),
+		"version", TEND_VERSION);
+	tend_agent_status_unlock(st);
+	if (root && (*out = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER))) {
+		char *nl = NULL;
+
+		if (asprintf(&nl, "%s\n", *out) >= 0) {
+			free(*out);
+			*out = nl;
+			error = 0;
+		}
+	}
+	json_decref(root);
+	if (error < 0) {
+		free(*out);
+		*out = NULL;
+		tend_error_set("status: cannot build JSON");
+	}
+	return error;
+}
+
+/* Label values: backslash, double quote and newline escaped (exposition format). */
+static void put_label(tend_buf *b, const char *v)
+{
+	for (; v && *v; v++) {
+		if (*v == '\\')
+			tend_buf_puts(b, "\\\\");
+		else if (*v == '"')
+			tend_buf_puts(b, "\\\"");
+		else if (*v == '\n')
+			tend_buf_puts(b, "\\n");
+		else
+			tend_buf_putc(b, *v);
+	}
+}
+
+static void family(tend_buf *b, const char *name, const char *type, const char *help)
+{
+	tend_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+int tend_agent_status_metrics(char **out, tend_agent_status *st)
+{
+	tend_buf b = TEND_BUF_INIT;
+	int i;
+
+	tend_agent_status_lock(st);
+	family(&b, "tend_up", "gauge", "1 while the tend agent runs.");
+	tend_buf_puts(&b, "tend_up 1\n");
+	family(&b, "tend_last_reconcile_success", "gauge",
+	       "1 if the last reconcile converged (or had nothing to do), 0 otherwise.");
+	tend_buf_printf(&b, "tend_last_reconcile_success %d\n",
+			st->last_outcome == TEND_OUTCOME_SUCCESS);
+	family(&b, "tend_last_reconcile_outcome", "gauge",
+	       "1 for the outcome of the last reconcile, 0 for the others.");
+	for (i = 0; i < TEND_OUTCOME__COUNT; i++)
+		tend_buf_printf(&b, "tend_last_reconcile_outcome{outcome=\"%s\"} %d\n",
+				outcome_names[i], st->last_outcome == (tend_agent_outcome)i);
+	family(&b, "tend_last_reconcile_duration_seconds", "gauge",
+	       "How long the last reconcile took.");
+	tend_buf_printf(&b, "tend_last_reconcile_duration_seconds %.3f\n", st->last_duration_s);
+	family(&b, "tend_last_reconcile_timestamp_seconds", "gauge",
+	       "When the last reconcile ended (Unix time), 0 if none yet.");
+	tend_buf_printf(&b, "tend_last_reconcile_timestamp_seconds %lld\n",
+			(long long)st->last_reconcile);
+	family(&b, "tend_applied_commit_info", "gauge",
+	       "The commit this host runs, as a label; value always 1.");
+	tend_buf_puts(&b, "tend_applied_commit_info{host=\"");
+	put_label(&b, st->host);
+	tend_buf_puts(&b, "\",commit=\"");
+	put_label(&b, st->applied_commit ? st->applied_commit : "");
+	tend_buf_puts(&b, "\"} 1\n");
+	family(&b, "tend_phase", "gauge", "1 for the agent's current phase, 0 for the others.");
+	for (i = 0; i < TEND_PHASE__COUNT; i++)
+		tend_buf_printf(&b, "tend_phase{phase=\"%s\"} %d\n", phase_names[i],
+				st->phase == (tend_agent_phase)i);
+	family(&b, "tend_generation", "gauge", "The active system profile generation (-1 unknown).");
+	tend_buf_printf(&b, "tend_generation %lld\n", st->generation);
+	family(&b, "tend_reconciles_total", "counter", "Reconciles run, by outcome.");
+	for (i = 1; i < TEND_OUTCOME__COUNT; i++)
+		tend_buf_printf(&b, "tend_reconciles_total{outcome=\"%s\"} %llu\n", outcome_names[i],
+				(unsigned long long)st->reconciles[i]);
+	family(&b, "tend_rollbacks_total", "counter", "Changes rolled back after failing probes.");
+	tend_buf_printf(&b, "tend_rollbacks_total %llu\n", (unsigned long long)st->rollbacks);
+	family(&b, "tend_fetch_failures_total", "counter", "Fetches of the repository that failed.");
+	tend_buf_printf(&b, "tend_fetch_failures_total %llu\n", (unsigned long long)st->fetch_failures);
+	family(&b, "tend_refused_commits_total", "counter",
+	       "Commits refused: unsigned, not a fast-forward, invalid manifests.");
+	tend_buf_printf(&b, "tend_refused_commits_total %llu\n",
+			(unsigned long long)st->refused_commits);
+	family(&b, "tend_alerts_sent_total", "counter", "Alert mails delivered.");
+	tend_buf_printf(&b, "tend_alerts_sent_total %llu\n", (unsigned long long)st->alerts_sent);
+	family(&b, "tend_webhooks_total", "counter", "Webhook requests, by result.");
+	tend_buf_printf(&b, "tend_webhooks_total{result=\"accepted\"} %llu\n",
+			(unsigned long long)st->webhooks_accepted);
+	tend_buf_printf(&b, "tend_webhooks_total{result=\"rejected\"} %llu\n",
+			(unsigned long long)st->webhooks_rejected);
+	family(&b, "tend_service_healthy", "gauge", "1 if the service's last probe passed.");
+	for (size_t k = 0; k < st->n_services; k++) {
+		tend_buf_puts(&b, "tend_service_healthy{service=\"");
+		put_label(&b, st->services[k].name);
+		tend_buf_printf(&b, "\"} %d\n", st->services[k].healthy ? 1 : 0);
+	}
+	tend_agent_status_unlock(st);
+	if (!b.ptr) {
+		tend_error_set("metrics: out of memory");
+		return TEND_ERROR;
+	}
+	*out = tend_buf_detach(&b);
+	return 0;
+}

@@ -1,0 +1,80 @@
+/* The agent's live status: what /v1/status and /metrics serve and what
+ * `tend status` prints. The daemon updates it under the mutex; the HTTP
+ * thread reads it under the mutex. Strings are owned (malloc'd). */
+#ifndef TEND_AGENT_STATUS_H
+#define TEND_AGENT_STATUS_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+typedef enum {
+	TEND_PHASE_STARTING = 0,   /* no reconcile finished yet */
+	TEND_PHASE_CONVERGED,
+	TEND_PHASE_APPLYING,
+	TEND_PHASE_BLOCKED,        /* waiting on (or refused because of) another host */
+	TEND_PHASE_FAILED,
+	TEND_PHASE_ROLLED_BACK,
+	TEND_PHASE__COUNT
+} tend_agent_phase;
+
+typedef enum {
+	TEND_OUTCOME_NONE = 0,     /* no reconcile yet */
+	TEND_OUTCOME_SUCCESS,      /* converged or nothing to do */
+	TEND_OUTCOME_FAILED,
+	TEND_OUTCOME_ROLLED_BACK,
+	TEND_OUTCOME_REFUSED,      /* commit refused: signature, fast-forward, manifests */
+	TEND_OUTCOME_BLOCKED,      /* waiting on another host */
+	TEND_OUTCOME__COUNT
+} tend_agent_outcome;
+
+typedef struct {
+	char *name;
+	int healthy;
+	char *detail;              /* last probe result, may be NULL */
+} tend_agent_service_health;
+
+typedef struct tend_agent_status {
+	pthread_mutex_t lock;
+	char *host;
+	char *applied_commit;      /* NULL before anything was applied */
+	char *target_commit;       /* the commit being applied or blocked on; may be NULL */
+	tend_agent_phase phase;
+	char *last_error;          /* one line, NULL when the last reconcile succeeded */
+	long long generation;      /* system profile generation; -1 unknown */
+	tend_agent_service_health *services;
+	size_t n_services;
+
+	/* For /metrics. */
+	tend_agent_outcome last_outcome;
+	double last_duration_s;
+	time_t last_reconcile;     /* end of the last reconcile, 0: none */
+	uint64_t reconciles[TEND_OUTCOME__COUNT]; /* by outcome */
+	uint64_t rollbacks, fetch_failures, refused_commits, alerts_sent;
+	uint64_t webhooks_accepted, webhooks_rejected;
+} tend_agent_status;
+
+int tend_agent_status_init(tend_agent_status *st, const char *host);
+void tend_agent_status_dispose(tend_agent_status *st);
+void tend_agent_status_lock(tend_agent_status *st);
+void tend_agent_status_unlock(tend_agent_status *st);
+
+/* Replace an owned string field (value may be NULL). Caller holds the lock. */
+int tend_agent_status_set_str(char **field, const char *value);
+/* Replace the per-service health (copied). Caller holds the lock. */
+int tend_agent_status_set_services(tend_agent_status *st,
+				   const tend_agent_service_health *svcs, size_t n);
+
+/* "converged", "applying", "blocked", "failed", "rolled-back", "starting". */
+const char *tend_agent_phase_name(tend_agent_phase phase);
+/* -1 if unknown. */
+int tend_agent_phase_parse(const char *name);
+const char *tend_agent_outcome_name(tend_agent_outcome outcome);
+
+/* The /v1/status document (JSON, one object, newline-terminated). Locks. */
+int tend_agent_status_json(char **out, tend_agent_status *st);
+/* The /metrics page (Prometheus text exposition format 0.0.4). Locks. */
+int tend_agent_status_metrics(char **out, tend_agent_status *st);
+
+#endif

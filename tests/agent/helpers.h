@@ -1,0 +1,218 @@
+/* Helpers shared by the agent tests (header-only: each test file is its own
+ * executable): free loopback ports, background processes, a real SMTP server. */
+#ifndef TEND_TESTS_AGENT_HELPERS_H
+#define TEND_TESTS_AGENT_HELPERS_H
+
+#include "tests/support/support.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define AIOSMTPD_PYTHON "/usr/bin/python3"
+
+static inline long long test_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static inline void test_sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* A port the kernel just considered free on 127.0.0.1. */
+static inline int test_free_port(void)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	assert_true(fd >= 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	port = ntohs(sa.sin_port);
+	close(fd);
+	return port;
+}
+
+/* 1 once something accepts TCP connections on 127.0.0.1:port. */
+static inline int test_wait_port(int port, long timeout_ms)
+{
+	long long end = test_now_ms() + timeout_ms;
+
+	do {
+		struct sockaddr_in sa;
+		int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sin_family = AF_INET;
+		sa.sin_port = htons((uint16_t)port);
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+		close(fd);
+		if (ok)
+			return 1;
+		test_sleep_ms(50);
+	} while (test_now_ms() < end);
+	return 0;
+}
+
+/* Start argv in the background, its output appended to log (if given). */
+static inline pid_t test_spawn(char *const argv[], const char *log)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd = open(log ? log : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		setpgid(0, 0);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* Send sig and wait up to timeout_ms; returns the wait status or -1 if the
+ * process did not exit (it is then killed). */
+static inline int test_signal_wait(pid_t pid, int sig, long timeout_ms)
+{
+	long long end = test_now_ms() + timeout_ms;
+	int status;
+
+	if (sig)
+		kill(pid, sig);
+	do {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+
+		if (r == pid)
+			return status;
+		test_sleep_ms(20);
+	} while (test_now_ms() < end);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return -1;
+}
+
+static inline int test_have_aiosmtpd(void)
+{
+	return system(AIOSMTPD_PYTHON " -c 'import aiosmtpd' >/dev/null 2>&1") == 0;
+}
+
+/* A real SMTP server (aiosmtpd, Mailbox handler: one file per message in
+ * maildir/new) on 127.0.0.1:port. */
+static inline pid_t test_smtp_start(int port, const char *maildir, const char *log)
+{
+	char listen[64];
+	char *argv[] = { (char *)AIOSMTPD_PYTHON, "-m", "aiosmtpd", "-n", "-l", listen,
+			 "-c", "aiosmtpd.handlers.Mailbox", (char *)maildir, NULL };
+	pid_t pid;
+
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+	pid = test_spawn(argv, log);
+	assert_true(test_wait_port(port, 15000));
+	return pid;
+}
+
+static inline void test_smtp_stop(pid_t pid)
+{
+	test_signal_wait(pid, SIGTERM, 5000);
+}
+
+/* Number of messages delivered into maildir, and (if out) their concatenation. */
+static inline int test_maildir_count(const char *maildir, tend_buf *out)
+{
+	char *dir = NULL;
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	assert_true(asprintf(&dir, "%s/new", maildir) > 0);
+	if ((d = opendir(dir))) {
+		while ((de = readdir(d))) {
+			char *path = NULL, *text;
+
+			if (de->d_name[0] == '.')
+				continue;
+			n++;
+			assert_true(asprintf(&path, "%s/%s", dir, de->d_name) > 0);
+			if (out && (text = test_read_file(path))) {
+				tend_buf_puts(out, text);
+				tend_buf_puts(out, "\n--- end of message ---\n");
+				free(text);
+			}
+			free(path);
+		}
+		closedir(d);
+	}
+	free(dir);
+	return n;
+}
+
+#endif
+
+#ifdef TEST_WITH_HTTP_CLIENT
+#include <curl/curl.h>
+
+static inline size_t test_http_sink(char *p, size_t size, size_t n, void *ud)
+{
+	tend_buf_put(ud, p, size * n);
+	return size * n;
+}
+
+/* One real HTTP request with libcurl; returns the status code (0: no reply). */
+static inline long test_http(const char *method, const char *url, const char *const *headers,
+			     const char *body, size_t body_len, tend_buf *out)
+{
+	CURL *c = curl_easy_init();
+	tend_buf discard = TEND_BUF_INIT;
+	struct curl_slist *h = NULL;
+	long code = 0;
+	size_t i;
+
+	assert_non_null(c);
+	for (i = 0; headers && headers[i]; i++)
+		h = curl_slist_append(h, headers[i]);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	if (body) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)body_len);
+	}
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, test_http_sink);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, out ? out : &discard);
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	tend_buf_dispose(&discard);
+	return code;
+}
+#endif

@@ -1,0 +1,192 @@
+/* Alert deduplication and delivery through a real SMTP server on loopback:
+ * one mail per (host, commit, kind), one "resolved" mail, retries while the
+ * server is down, and nothing lost or repeated across a restart. */
+#include "tests/agent/helpers.h"
+#include "agent/alert.h"
+#include "agent/log.h"
+#include "util/error.h"
+
+static const char *const rcpts[] = { "ops@example.org", "oncall@example.org" };
+
+typedef struct {
+	char *dir, *maildir, *statefile, url[64];
+	int port;
+	tend_smtp_opts smtp;
+} fixture;
+
+static int setup(void **state)
+{
+	fixture *f = calloc(1, sizeof(*f));
+
+	if (!test_have_aiosmtpd()) {
+		free(f);
+		return -1;
+	}
+	f->dir = test_tmpdir_make("alert");
+	assert_true(asprintf(&f->maildir, "%s/mail", f->dir) > 0);
+	assert_true(asprintf(&f->statefile, "%s/state/alerts.json", f->dir) > 0);
+	assert_int_equal(test_sh(NULL, f->dir, "mkdir -p state"), 0);
+	f->port = test_free_port();
+	snprintf(f->url, sizeof(f->url), "smtp://127.0.0.1:%d", f->port);
+	f->smtp.url = f->url;
+	f->smtp.from = "tend@example.org";
+	f->smtp.to = rcpts;
+	f->smtp.n_to = 2;
+	f->smtp.allow_plain = 1;
+	f->smtp.timeout_ms = 10000;
+	tend_log_set_level(TEND_LOG_ERR);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fixture *f = *state;
+
+	free(f->maildir);
+	free(f->statefile);
+	test_tmpdir_remove(f->dir);
+	free(f);
+	return 0;
+}
+
+static const char *probe_output =
+	"probe http://127.0.0.1:5432/health failed after 3 tries:\n"
+	"connection refused\n\x1b[31mred\x1b[0m \xff\xfe bad utf-8\n";
+
+static void test_one_mail_per_failure_and_one_resolved(void **state)
+{
+	fixture *f = *state;
+	tend_alerter *a;
+	tend_buf mails = TEND_BUF_INIT;
+	time_t now = 1700000000;
+	pid_t pid = test_smtp_start(f->port, f->maildir, NULL);
+	int i;
+
+	assert_int_equal(tend_alerter_open(&a, f->statefile, "db1", &f->smtp), 0);
+	/* The same rollback seen on ten polls: one mail. */
+	for (i = 0; i < 10; i++) {
+		assert_int_equal(tend_alerter_raise(a, TEND_ALERT_ROLLBACK, "0123456789abcdef0123",
+						    "probe db-health failed; rolled back to generation 41",
+						    probe_output, now + i), i == 0);
+		tend_alerter_flush(a, now + i);
+	}
+	assert_int_equal(test_maildir_count(f->maildir, NULL), 1);
+	/* Another kind for the same commit is a different problem. */
+	assert_int_equal(tend_alerter_raise(a, TEND_ALERT_FETCH_FAILING, "0123456789abcdef0123",
+					    "fetch failing for 31 minutes", "ssh: connection refused",
+					    now + 20), 1);
+	assert_int_equal(tend_alerter_flush(a, now + 20), 1);
+	assert_int_equal(tend_alerter_open_problems(a), 2);
+	/* Healthy again: one resolved mail, however often it is reported. */
+	for (i = 0; i < 5; i++) {
+		assert_int_equal(tend_alerter_resolve(a, "fedcba9876543210", now + 30 + i), i == 0);
+		tend_alerter_flush(a, now + 30 + i);
+	}
+	assert_int_equal(tend_alerter_sent(a), 3);
+	assert_int_equal(tend_alerter_pending(a), 0);
+	test_smtp_stop(pid);
+	assert_int_equal(test_maildir_count(f->maildir, &mails), 3);
+	assert_non_null(strstr(mails.ptr, "Subject: [tend] db1: rolled back at 0123456789ab: probe db-health failed"));
+	assert_non_null(strstr(mails.ptr, "connection refused\n"));
+	/* Terminal escapes and invalid UTF-8 from a probe do not reach the mail. */
+	assert_null(strstr(mails.ptr, "\x1b"));
+	assert_null(strstr(mails.ptr, "\xff"));
+	assert_non_null(strstr(mails.ptr, "Subject: [tend] db1: resolved, healthy at fedcba987654"));
+	assert_non_null(strstr(mails.ptr, "  - rollback at 0123456789abcdef0123"));
+	assert_non_null(strstr(mails.ptr, "  - fetch-failing at 0123456789abcdef0123"));
+	/* A later failure of the same kind and commit mails again: it was resolved. */
+	assert_int_equal(tend_alerter_raise(a, TEND_ALERT_ROLLBACK, "0123456789abcdef0123",
+					    "again", "", now + 40), 1);
+	tend_alerter_free(a);
+	tend_buf_dispose(&mails);
+}
+
+static void test_server_down_retries_and_survives_restart(void **state)
+{
+	fixture *f = *state;
+	tend_alerter *a;
+	tend_buf mails = TEND_BUF_INIT;
+	time_t now = 1700000000, due;
+	pid_t pid;
+
+	assert_int_equal(tend_alerter_open(&a, f->statefile, "apps1", &f->smtp), 0);
+	tend_alerter_set_backoff(a, 10, 100);
+	assert_int_equal(tend_alerter_raise(a, TEND_ALERT_REFUSED_COMMIT, "abc123",
+					    "commit abc123 is not signed by an allowed key",
+					    "services/web/service.yaml:4:3: unknown key 'prot'", now), 1);
+	/* No server: nothing sent, the mail stays pending, backoff doubles. */
+	assert_int_equal(tend_alerter_flush(a, now), 0);
+	assert_int_equal(tend_alerter_pending(a), 1);
+	assert_int_equal(tend_alerter_next_due(a), now + 10);
+	assert_int_equal(tend_alerter_flush(a, now + 5), 0);   /* not due: no attempt */
+	assert_int_equal(tend_alerter_next_due(a), now + 10);
+	assert_int_equal(tend_alerter_flush(a, now + 10), 0);
+	assert_int_equal(tend_alerter_next_due(a), now + 30);
+	tend_alerter_free(a);
+
+	/* The agent restarts: the pending mail and the open problem are still known. */
+	assert_int_equal(tend_alerter_open(&a, f->statefile, "apps1", &f->smtp), 0);
+	assert_int_equal(tend_alerter_pending(a), 1);
+	assert_int_equal(tend_alerter_raise(a, TEND_ALERT_REFUSED_COMMIT, "abc123", "same", "",
+					    now + 40), 0);
+	pid = test_smtp_start(f->port, f->maildir, NULL);
+	due = tend_alerter_next_due(a);
+	assert_int_equal(tend_alerter_flush(a, due), 1);
+	assert_int_equal(tend_alerter_pending(a), 0);
+	assert_int_equal(tend_alerter_flush(a, due + 1000), 0);
+	test_smtp_stop(pid);
+	assert_int_equal(test_maildir_count(f->maildir, &mails), 1);
+	assert_non_null(strstr(mails.ptr, "unknown key 'prot'"));
+	tend_alerter_free(a);
+	tend_buf_dispose(&mails);
+}
+
+static void test_corrupt_state_is_not_fatal(void **state)
+{
+	fixture *f = *state;
+	tend_alerter *a;
+
+	test_write_file(f->dir, "state/alerts.json", "{\"open\": [ not json");
+	assert_int_equal(tend_alerter_open(&a, f->statefile, "db1", NULL), 0);
+	assert_int_equal(tend_alerter_pending(a), 0);
+	assert_int_equal(tend_alerter_raise(a, TEND_ALERT_RECONCILE_FAILED, "c0ffee", "nix build failed",
+					    "error: attribute 'x' missing", 1700000000), 1);
+	/* No mail configured: the alert is logged and dropped from the queue. */
+	assert_int_equal(tend_alerter_flush(a, 1700000000), 0);
+	assert_int_equal(tend_alerter_pending(a), 0);
+	assert_int_equal(tend_alerter_open_problems(a), 1);
+	assert_int_equal(tend_alerter_raise(a, TEND_ALERT_RESOLVED, "c0ffee", "", "", 1), TEND_EINVALID);
+	tend_alerter_free(a);
+}
+
+static void test_detail_is_capped(void **state)
+{
+	fixture *f = *state;
+	tend_alerter *a;
+	char *big = malloc(200000), *saved;
+
+	memset(big, 'A', 199999);
+	big[199999] = '\0';
+	assert_int_equal(tend_alerter_open(&a, f->statefile, "db1", &f->smtp), 0);
+	assert_int_equal(tend_alerter_raise(a, TEND_ALERT_RECONCILE_FAILED, "c0ffee", big, big, 1), 1);
+	saved = test_read_file(f->statefile);
+	assert_non_null(saved);
+	assert_true(strlen(saved) < 40000);
+	assert_non_null(strstr(saved, "[... truncated]"));
+	free(saved);
+	free(big);
+	tend_alerter_free(a);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_one_mail_per_failure_and_one_resolved, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server_down_retries_and_survives_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_state_is_not_fatal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_detail_is_capped, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
