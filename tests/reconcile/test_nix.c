@@ -30,7 +30,7 @@ static int setup(void **state)
 		"system:\n"
 		"  profile: profiles/system\n"
 		"  current_system: root/web1/current-system\n"
-		"  switch_timeout: 3s\n") > 0);
+		"  switch_timeout: 1500ms\n") > 0);
 	test_write_file(f->dir, "agent.yaml", yaml);
 	free(yaml);
 	path = tend_path_join(f->dir, "agent.yaml");
