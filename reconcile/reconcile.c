@@ -161,6 +161,10 @@ static int reconcile_commit(tend_reconcile_report *rep, const tend_config *cfg, 
 
 	memset(&d, 0, sizeof(d));
 	memset(&prev, 0, sizeof(prev));
+	if (opts->abort && *opts->abort) {
+		tend_error_set("interrupted before preparing commit %.12s", commit);
+		return TEND_ERROR;
+	}
 	if ((error = export_with(&dir, src, cfg, commit)) < 0 ||
 	    (error = tend_desired_load(&d, cfg, dir, commit)) < 0 ||
 	    (error = tend_desired_prepare(&d, cfg, force_system ? force_system :
@@ -203,6 +207,11 @@ static int reconcile_commit(tend_reconcile_report *rep, const tend_config *cfg, 
 	}
 	if (strcmp(st->applied_commit, commit))
 		load_prev(&prev, &have_prev, src, cfg, st->applied_commit);
+	if (opts->abort && *opts->abort) {
+		tend_error_set("interrupted before applying commit %.12s", commit);
+		error = TEND_ERROR;
+		goto out;
+	}
 	error = tend_converge(rep, cfg, st, &d, &rep->plan,
 			      have_prev ? prev.manifest : (strcmp(st->applied_commit, commit) ? NULL : d.manifest),
 			      opts);

@@ -656,6 +656,60 @@ static void test_non_fast_forward(void **state)
 	free(c2);
 }
 
+/* A switch that fails is rolled back like a failed probe; rollback --to picks
+ * a generation by number. */
+static void test_failed_switch_and_rollback_to(void **state)
+{
+	e2e *e = *state;
+	char *out = NULL, *sys1, *sys2, *body;
+	tend_state *st;
+
+	write_web(e, 200, "one", NULL);
+	free(commit(e, "web one"));
+	assert_int_equal(tend(e, NULL, "reconcile", NULL, NULL), 0);
+	sys1 = current_system(e);
+	write_web(e, 200, "two", "  test_switch_exit: 4\n");
+	free(commit(e, "switch fails"));
+	assert_int_equal(tend(e, &out, "reconcile", NULL, NULL), 1);
+	expect_contains(out, "rolled-back");
+	expect_contains(out, "switch failed");
+	free(out);
+	out = current_system(e);
+	assert_string_equal(out, sys1);
+	free(out);
+	assert_true(fx_wait_listening(e->port, 5000));
+	body = web_body(e);
+	assert_string_equal(body, "one");
+	free(body);
+	assert_int_equal(tend(e, &out, "history", "--json", NULL), 0);
+	expect_contains(out, "switch failed as the settings ask (exit 4)");
+	free(out);
+
+	write_web(e, 200, "three", NULL);
+	free(commit(e, "web three"));
+	assert_int_equal(tend(e, NULL, "reconcile", NULL, NULL), 0);
+	sys2 = current_system(e);
+	assert_string_not_equal(sys2, sys1);
+	/* generation 1 is commit one's system */
+	assert_int_equal(tend(e, &out, "rollback", "--to", "1"), 0);
+	expect_contains(out, "rolled back by hand to generation 1");
+	free(out);
+	out = current_system(e);
+	assert_string_equal(out, sys1);
+	free(out);
+	body = web_body(e);
+	assert_string_equal(body, "one");
+	free(body);
+	assert_int_equal(tend(e, &out, "rollback", "--to", "99"), 1);
+	expect_contains(out, "has no generation 99");
+	free(out);
+	st = load_state(e);
+	assert_string_equal(st->system, sys1);
+	tend_state_free(st);
+	free(sys1);
+	free(sys2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -664,6 +718,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_secrets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sigterm_during_probes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_non_fast_forward, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_switch_and_rollback_to, setup, teardown),
 	};
 	if (!test_have("nix") || !test_have("git") || !test_have("curl") || !test_have("python3") || !test_have("age")) {
 		fprintf(stderr, "SKIP: needs nix, git, curl and python3\n");
