@@ -267,6 +267,10 @@ int tend_reconcile_once(tend_reconcile_report *out, const tend_config *cfg,
 		for (i = 0; i < st->n_failed; i++)
 			if (!strcmp(st->failed[i].commit, head) && st->failed[i].reason)
 				snprintf(reason, sizeof(reason), "%s", st->failed[i].reason);
+		/* A head refused for its ancestry is what --allow-non-fast-forward is
+		 * for (verification still refuses bad signatures). */
+		if (opts->allow_non_fast_forward && !strncmp(reason, "refused: ", 9))
+			goto verify;
 		/* Meanwhile the applied commit is kept in shape (drift is repaired). */
 		snprintf(applied, sizeof(applied), "%s", st->applied_commit);
 		if (applied[0] && strcmp(applied, head)) {
@@ -283,13 +287,16 @@ int tend_reconcile_once(tend_reconcile_report *out, const tend_config *cfg,
 		error = 0;
 		goto out;
 	}
+verify:
 	if (strcmp(head, st->applied_commit)) {
 		rc = tend_source_verify_range(src, st->applied_commit[0] ? st->applied_commit : NULL,
 					      head, opts->allow_non_fast_forward);
 		if (rc == TEND_EREFUSED) {
+			char reason[1100];
 			tend_report_set(out, TEND_RECONCILE_REFUSED, "%s", tend_error_last());
+			snprintf(reason, sizeof(reason), "refused: %s", out->message ? out->message : "");
 			if (!opts->plan_only) {
-				tend_state_failed_add(st, head, tend_reconcile_now(), out->message);
+				tend_state_failed_add(st, head, tend_reconcile_now(), reason);
 				record(st, cfg, out, start, "refused");
 				error = tend_state_save(st, cfg->state_dir, cfg->history_limit);
 			} else {

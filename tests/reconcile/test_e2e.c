@@ -647,7 +647,10 @@ static void test_non_fast_forward(void **state)
 	body = web_body(e);
 	assert_string_equal(body, "two");
 	free(body);
-	assert_int_equal(tend(e, &out, "reconcile", "--allow-non-fast-forward", "--retry"), 0);
+	assert_int_equal(tend(e, &out, "reconcile", NULL, NULL), 1);
+	expect_contains(out, "blocked");
+	free(out);
+	assert_int_equal(tend(e, &out, "reconcile", "--allow-non-fast-forward", NULL), 0);
 	free(out);
 	body = web_body(e);
 	assert_string_equal(body, "three");
