@@ -713,6 +713,60 @@ static void test_failed_switch_and_rollback_to(void **state)
 	free(sys2);
 }
 
+#define SIGNED_COMMIT "git add -A && git -c user.name=op -c user.email=op@lab.test " \
+	"-c gpg.format=ssh -c user.signingkey=%s/signkey commit -q -S"
+
+/* With allowed_signers, an unsigned commit is refused and nothing changes; a
+ * commit signed by a listed key is applied. */
+static void test_signatures(void **state)
+{
+	e2e *e = *state;
+	char *out = NULL, *yaml, *body;
+
+	assert_int_equal(test_sh(NULL, e->dir,
+		"ssh-keygen -q -t ed25519 -N '' -C op -f signkey && "
+		"echo \"op@lab.test namespaces=\\\"git\\\" $(cut -d' ' -f1,2 signkey.pub)\" > allowed_signers"), 0);
+	yaml = test_read_file(e->config);
+	test_write_file(e->dir, "agent.yaml", "");
+	{
+		char *text = NULL;
+		char *at = strstr(yaml, "repository: {url: repo, branch: main}");
+		assert_non_null(at);
+		assert_true(asprintf(&text, "%.*srepository: {url: repo, branch: main, allowed_signers: allowed_signers}%s",
+				     (int)(at - yaml), yaml, at + strlen("repository: {url: repo, branch: main}")) > 0);
+		test_write_file(e->dir, "agent.yaml", text);
+		free(text);
+	}
+	free(yaml);
+	write_web(e, 200, "unsigned", NULL);
+	free(commit(e, "not signed"));
+	assert_int_equal(tend(e, &out, "reconcile", NULL, NULL), 1);
+	expect_contains(out, "refused");
+	expect_contains(out, "not signed");
+	free(out);
+	assert_null(current_system(e));
+	/* with nothing applied yet only the head's signature counts */
+	write_web(e, 200, "signed", NULL);
+	assert_int_equal(test_sh(NULL, e->repo, SIGNED_COMMIT " -m signed", e->dir), 0);
+	assert_int_equal(tend(e, &out, "reconcile", NULL, NULL), 0);
+	free(out);
+	body = web_body(e);
+	assert_string_equal(body, "signed");
+	free(body);
+	/* afterwards every new commit must be signed, also one under a signed head */
+	write_web(e, 200, "sneaky", NULL);
+	free(commit(e, "unsigned again"));
+	write_web(e, 200, "signed on top", NULL);
+	assert_int_equal(test_sh(NULL, e->repo, SIGNED_COMMIT " -m 'signed on top'", e->dir), 0);
+	assert_int_equal(tend(e, &out, "reconcile", NULL, NULL), 1);
+	expect_contains(out, "refused");
+	expect_contains(out, "not signed");
+	free(out);
+	body = web_body(e);
+	assert_string_equal(body, "signed");
+	free(body);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -722,6 +776,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sigterm_during_probes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_non_fast_forward, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_switch_and_rollback_to, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_signatures, setup, teardown),
 	};
 	if (!test_have("nix") || !test_have("git") || !test_have("curl") || !test_have("python3") || !test_have("age")) {
 		fprintf(stderr, "SKIP: needs nix, git, curl and python3\n");
