@@ -440,6 +440,11 @@ static void load_root(loader *l, tend_config *c, const tend_yaml_node *root)
 	get_path(l, &c->state_dir, root, "state_dir");
 	if (!c->state_dir)
 		fail_at(l, root, "missing required field 'state_dir'");
+	else if (c->state_dir[strspn(c->state_dir, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					  "0123456789/._+-")])
+		/* revisions are built as path:<state_dir>/... flake references */
+		fail_at(l, get(root, "state_dir"), "'state_dir': '%s' may only hold letters, digits "
+			"and / . _ + - (nix builds revisions under it)", c->state_dir);
 	get_list(l, &c->age_identities, &c->n_age_identities, root, "age_identities", 1, 0);
 	get_path(l, &c->secrets_root, root, "secrets_root");
 	get_path(l, &c->root, root, "root");

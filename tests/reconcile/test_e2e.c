@@ -727,7 +727,6 @@ static void test_signatures(void **state)
 		"ssh-keygen -q -t ed25519 -N '' -C op -f signkey && "
 		"echo \"op@lab.test namespaces=\\\"git\\\" $(cut -d' ' -f1,2 signkey.pub)\" > allowed_signers"), 0);
 	yaml = test_read_file(e->config);
-	test_write_file(e->dir, "agent.yaml", "");
 	{
 		char *text = NULL;
 		char *at = strstr(yaml, "repository: {url: repo, branch: main}");
