@@ -280,47 +280,29 @@ static void read_history(reader *r, tend_state *st, json_t *arr)
 	}
 }
 
-int tend_state_load(tend_state **out, const char *dir)
+int tend_state_parse(tend_state **out, const char *display, const char *data, size_t len)
 {
-	tend_buf data = TEND_BUF_INIT;
 	tend_state *st = NULL;
 	json_error_t jerr;
 	json_t *root = NULL, *schema;
-	char *path = NULL;
-	reader r = { NULL, 0 };
-	int error = TEND_ERROR, rc;
+	reader r = { display, 0 };
+	int error = TEND_EINVALID;
 
 	*out = NULL;
-	if (!(path = tend_path_join(dir, TEND_STATE_FILE)))
-		goto out;
-	r.file = path;
 	if (!(st = tend_state_new()))
-		goto out;
-	rc = tend_file_read(&data, path, TEND_STATE_MAX_BYTES);
-	if (rc == TEND_ENOTFOUND) {
-		tend_error_clear();
-		*out = st;
-		st = NULL;
-		error = 0;
-		goto out;
-	}
-	if (rc < 0) {
-		error = rc;
-		goto out;
-	}
-	error = TEND_EINVALID;
-	if (!(root = json_loadb(data.ptr, data.size, JSON_REJECT_DUPLICATES, &jerr))) {
-		tend_error_set("%s:%d:%d: invalid state file: %s", path, jerr.line, jerr.column,
+		return TEND_ERROR;
+	if (!(root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr))) {
+		tend_error_set("%s:%d:%d: invalid state file: %s", display, jerr.line, jerr.column,
 			       jerr.text);
 		goto out;
 	}
 	if (!json_is_object(root)) {
-		tend_error_set("%s: invalid state file: not a JSON object", path);
+		tend_error_set("%s: invalid state file: not a JSON object", display);
 		goto out;
 	}
 	schema = json_object_get(root, "schema");
 	if (!json_is_integer(schema) || json_integer_value(schema) != TEND_STATE_SCHEMA) {
-		tend_error_set("%s: invalid state file: schema %s, this tend reads schema %d", path,
+		tend_error_set("%s: invalid state file: schema %s, this tend reads schema %d", display,
 			       json_is_integer(schema) ? "other than expected" : "missing",
 			       TEND_STATE_SCHEMA);
 		goto out;
@@ -339,8 +321,31 @@ int tend_state_load(tend_state **out, const char *dir)
 	error = 0;
 out:
 	json_decref(root);
-	tend_buf_dispose(&data);
 	tend_state_free(st);
+	return error;
+}
+
+int tend_state_load(tend_state **out, const char *dir)
+{
+	tend_buf data = TEND_BUF_INIT;
+	char *path = NULL;
+	int error = TEND_ERROR, rc;
+
+	*out = NULL;
+	if (!(path = tend_path_join(dir, TEND_STATE_FILE)))
+		goto out;
+	rc = tend_file_read(&data, path, TEND_STATE_MAX_BYTES);
+	if (rc == TEND_ENOTFOUND) {
+		tend_error_clear();
+		if ((*out = tend_state_new()))
+			error = 0;
+		goto out;
+	}
+	if ((error = rc) < 0)
+		goto out;
+	error = tend_state_parse(out, path, data.ptr, data.size);
+out:
+	tend_buf_dispose(&data);
 	free(path);
 	return error;
 }
