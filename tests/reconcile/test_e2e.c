@@ -239,6 +239,9 @@ static void test_apply_rollback_fix_drift(void **state)
 	assert_true(strstr(out, "write file ") < strstr(out, "switch system"));
 	assert_true(strstr(out, "switch system") < strstr(out, "probe web"));
 	free(out);
+	/* planning changed nothing on the host */
+	assert_null(current_system(e));
+	assert_false(tend_path_exists(e->routes));
 	assert_int_equal(tend(e, &out, "plan", "--json", NULL), 2);
 	expect_contains(out, "\"action\": \"write_file\"");
 	expect_contains(out, "\"action\": \"switch\"");
