@@ -35,6 +35,21 @@ static void catch_stop_signals(void)
 	sigaction(SIGINT, &sa, NULL);
 }
 
+/* A label, then text with every line indented under it. */
+static void print_indented(const char *label, const char *text)
+{
+	const char *p = text;
+
+	printf("%s\n", label);
+	while (*p) {
+		size_t n = strcspn(p, "\n");
+		printf("      %.*s\n", (int)n, p);
+		p += n;
+		if (*p)
+			p++;
+	}
+}
+
 static void print_report(const tend_config *cfg, const tend_reconcile_report *rep)
 {
 	printf("%s: %s: %s\n", cfg->host, tend_reconcile_outcome_name(rep->outcome),
@@ -42,7 +57,7 @@ static void print_report(const tend_config *cfg, const tend_reconcile_report *re
 	if (rep->failed_probe)
 		printf("  failing probe: %s\n", rep->failed_probe);
 	if (rep->probe_output && *rep->probe_output)
-		printf("  probe output:\n    %s\n", rep->probe_output);
+		print_indented("  probe output:", rep->probe_output);
 }
 
 static int exit_code(const tend_reconcile_report *rep)
@@ -255,7 +270,7 @@ int tend_cmd_history(int argc, char **argv)
 			if (h->failed_probe)
 				printf("    failing probe: %s\n", h->failed_probe);
 			if (h->probe_output && *h->probe_output)
-				printf("    probe output: %s\n", h->probe_output);
+				print_indented("    probe output:", h->probe_output);
 			if (h->rollback_target)
 				printf("    rolled back to: %s\n", h->rollback_target);
 		}

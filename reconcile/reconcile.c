@@ -389,16 +389,32 @@ int tend_reconcile_rollback(tend_reconcile_report *out, const tend_config *cfg,
 		if (error < 0)
 			goto out;
 	}
-	/* The commit rolled away from is not re-applied by the next poll. */
+	/* The commit rolled away from is not re-applied by the next poll, and the
+	 * history says this was a hand-driven rollback. */
 	if (out->outcome == TEND_RECONCILE_APPLIED || out->outcome == TEND_RECONCILE_NOTHING) {
-		if (was[0] && strcmp(was, st->applied_commit)) {
-			char reason[128];
-			snprintf(reason, sizeof(reason), "rolled back by hand to generation %ld", generation);
+		char reason[160];
+		snprintf(reason, sizeof(reason), "rolled back by hand to generation %ld", generation);
+		if (was[0] && strcmp(was, st->applied_commit))
 			tend_state_failed_add(st, was, tend_reconcile_now(), reason);
-			error = tend_state_save(st, cfg->state_dir, cfg->history_limit);
+		if (st->n_history && st->history[st->n_history - 1].start >= start) {
+			tend_state_history *h = &st->history[st->n_history - 1];
+			char *o = strdup("manual-rollback"), *m = NULL;
+			if (asprintf(&m, "%s (%s)", reason, target) < 0)
+				m = NULL;
+			if (o && m) {
+				free(h->outcome);
+				free(h->message);
+				h->outcome = o;
+				h->message = m;
+				free(h->rollback_target);
+				h->rollback_target = strdup(target);
+			} else {
+				free(o);
+				free(m);
+			}
 		}
-		tend_report_set(out, TEND_RECONCILE_APPLIED, "rolled back to generation %ld (%s)",
-				generation, target);
+		error = tend_state_save(st, cfg->state_dir, cfg->history_limit);
+		tend_report_set(out, TEND_RECONCILE_APPLIED, "%s (%s)", reason, target);
 	}
 out:
 	free(target);

@@ -323,7 +323,7 @@ static void test_apply_rollback_fix_drift(void **state)
 
 	/* by hand: back to the generation before (commit 1's system and files) */
 	assert_int_equal(tend(e, &out, "rollback", NULL, NULL), 0);
-	expect_contains(out, "rolled back to generation");
+	expect_contains(out, "rolled back by hand to generation");
 	free(out);
 	body = web_body(e);
 	assert_string_equal(body, "one");
@@ -336,6 +336,7 @@ static void test_apply_rollback_fix_drift(void **state)
 	expect_contains(out, "blocked");
 	free(out);
 	assert_int_equal(tend(e, &out, "history", NULL, NULL), 0);
+	expect_contains(out, "manual-rollback");
 	expect_contains(out, "rolled-back");
 	expect_contains(out, "failing probe: web: http");
 	free(out);
