@@ -54,8 +54,9 @@ int main(int argc, char **argv)
 	bench_clock_now(&b);
 	bench_clock_diff(&d, &a, &b);
 	printf("{\"cycles\": %d, \"rss_start_kb\": %ld, \"rss_after_first_kb\": %ld, \"rss_after_last_kb\": %ld, "
-	       "\"maxrss_kb\": %ld, \"plan_only\": %d, \"cycle_wall_ms\": %.3f, \"cycle_cpu_ms\": %.3f, \"samples_kb\": [",
-	       n, rss_start, rss_first, bench_vmrss_kb(), bench_maxrss_kb(), opts.plan_only, d.wall_ms / n,
+	       "\"rss_anon_kb\": %ld, \"rss_file_kb\": %ld, \"maxrss_kb\": %ld, \"plan_only\": %d, \"cycle_wall_ms\": %.3f, \"cycle_cpu_ms\": %.3f, \"samples_kb\": [",
+	       n, rss_start, rss_first, bench_vmrss_kb(), bench_status_kb("RssAnon:"),
+	       bench_status_kb("RssFile:"), bench_maxrss_kb(), opts.plan_only, d.wall_ms / n,
 	       (d.cpu_self_ms + d.cpu_children_ms) / n);
 	for (i = 0; i < k; i++)
 		printf("%s%ld", i ? ", " : "", samples[i]);

@@ -42,7 +42,7 @@ long bench_maxrss_kb(void)
 	return ru.ru_maxrss;
 }
 
-long bench_vmrss_kb(void)
+long bench_status_kb(const char *field)
 {
 	FILE *fp = fopen("/proc/self/status", "re");
 	char line[256];
@@ -51,8 +51,8 @@ long bench_vmrss_kb(void)
 	if (!fp)
 		return -1;
 	while (fgets(line, sizeof(line), fp))
-		if (!strncmp(line, "VmRSS:", 6)) {
-			kb = strtol(line + 6, NULL, 10);
+		if (!strncmp(line, field, strlen(field))) {
+			kb = strtol(line + strlen(field), NULL, 10);
 			break;
 		}
 	fclose(fp);

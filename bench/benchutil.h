@@ -14,8 +14,9 @@ void bench_clock_now(bench_clock *out);
 void bench_clock_diff(bench_clock *out, const bench_clock *a, const bench_clock *b);
 /* Peak RSS of this process in KiB (ru_maxrss). */
 long bench_maxrss_kb(void);
-/* VmRSS from /proc/self/status in KiB. */
-long bench_vmrss_kb(void);
+/* A field of /proc/self/status in KiB ("VmRSS:", "RssAnon:", "RssFile:"). */
+long bench_status_kb(const char *field);
+#define bench_vmrss_kb() bench_status_kb("VmRSS:")
 /* sodium_init and friends, as tend's main does. */
 void bench_init(void);
 /* Exit with a message (the bench programs stop at the first failure). */
