@@ -43,7 +43,9 @@ const tend_cli_command tend_cli_commands[] = {
 	  "usage: tend plan --config FILE [--json]\n"
 	  "\n"
 	  "Compare what the newest commit wants with what this host runs and print the\n"
-	  "ordered actions. Exit 0 when there is nothing to do, 2 when there is, 1 on error.\n",
+	  "ordered actions: files and secrets to write or remove (drift: a file edited by\n"
+	  "hand), units to restart, the system switch (store path A -> B), probes. Nothing\n"
+	  "on the host changes. Exit 0 when there is nothing to do, 2 when there is, 1 on error.\n",
 	  tend_cmd_plan },
 	{ "reconcile", "fetch, verify, render and converge this host once",
 	  "usage: tend reconcile --once --config FILE [--retry] [--allow-non-fast-forward]\n"
@@ -76,10 +78,19 @@ const tend_cli_command tend_cli_commands[] = {
 	  "answered and is converged, 1 otherwise.\n",
 	  tend_cmd_status },
 	{ "history", "list past reconciles on this host",
-	  "usage: tend history --config FILE [--json] [--limit N]\n",
+	  "usage: tend history --config FILE [--json] [--limit N]\n"
+	  "\n"
+	  "Newest first: commit, outcome (applied, rolled-back, rollback-failed, failed,\n"
+	  "refused, manual-rollback), generations, the failing probe and its output.\n",
 	  tend_cmd_history },
 	{ "rollback", "re-activate a previous generation by hand",
-	  "usage: tend rollback --config FILE [--to GENERATION]\n",
+	  "usage: tend rollback --config FILE [--to GENERATION]\n"
+	  "\n"
+	  "Set the system profile back to a generation's store path and run its\n"
+	  "switch-to-configuration (default: the latest earlier generation with another\n"
+	  "system), restore the files of the commit it came from when the history knows\n"
+	  "it, and probe. The commit rolled away from is not re-applied until a new commit\n"
+	  "arrives or 'tend reconcile --once --retry'. Exit 0 when healthy, 1 otherwise.\n",
 	  tend_cmd_rollback },
 	{ "secret", "decrypt an age or sops file",
 	  "usage: tend secret decrypt [-i IDENTITY]... [--passphrase-file F] FILE [--extract PATH]\n"

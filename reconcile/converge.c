@@ -424,6 +424,8 @@ static int finish(conv *c, const char *commit, const char *system, const char *m
 		c->st->system = strdup(system);
 	}
 	tend_nix_profile_generation(&c->st->generation, c->cfg->system.profile);
+	if (!rep->system_after)
+		tend_nix_current_system(&rep->system_after, c->cfg);
 	tend_error_clear();
 	rep->generation_after = c->st->generation;
 	tend_state_failed_clear(c->st, commit);
