@@ -118,7 +118,13 @@ static void record(tend_state *st, const tend_config *cfg, const tend_reconcile_
 		   int64_t start, const char *outcome)
 {
 	tend_state_history h;
+	const tend_state_history *last = st->n_history ? &st->history[st->n_history - 1] : NULL;
 
+	/* The same failure on every poll is recorded once. */
+	if (last && !strcmp(last->commit, rep->commit) && last->outcome &&
+	    !strcmp(last->outcome, outcome) && last->message && rep->message &&
+	    !strcmp(last->message, rep->message))
+		return;
 	memset(&h, 0, sizeof(h));
 	snprintf(h.commit, sizeof(h.commit), "%s", rep->commit);
 	h.start = start;
@@ -161,6 +167,7 @@ static int reconcile_commit(tend_reconcile_report *rep, const tend_config *cfg, 
 
 	memset(&d, 0, sizeof(d));
 	memset(&prev, 0, sizeof(prev));
+	snprintf(rep->commit, sizeof(rep->commit), "%s", commit);
 	if (opts->abort && *opts->abort) {
 		tend_error_set("interrupted before preparing commit %.12s", commit);
 		return TEND_ERROR;
@@ -276,11 +283,10 @@ int tend_reconcile_once(tend_reconcile_report *out, const tend_config *cfg,
 		if (applied[0] && strcmp(applied, head)) {
 			if ((error = reconcile_commit(out, cfg, st, src, applied, NULL, opts, start)) < 0)
 				goto out;
-			if (out->outcome != TEND_RECONCILE_NOTHING) {
-				snprintf(out->commit, sizeof(out->commit), "%s", applied);
+			if (out->outcome != TEND_RECONCILE_NOTHING)
 				goto out;
-			}
 		}
+		snprintf(out->commit, sizeof(out->commit), "%s", head);
 		tend_report_set(out, TEND_RECONCILE_BLOCKED,
 				"commit %.12s failed before and is not retried until a new commit "
 				"arrives or --retry is given (%s)", head, reason);
