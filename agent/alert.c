@@ -382,8 +382,9 @@ int tend_alerter_raise(tend_alerter *a, tend_alert_kind kind, const char *commit
 	sum = sanitise(summary, ALERT_SUMMARY_MAX, 1);
 	det = sanitise(detail, ALERT_TEXT_MAX, 0);
 	format_time(when, now);
-	if (asprintf(&subject, "[tend] %s: %s at %.12s: %s", a->host, kind_titles[kind],
-		     *c ? c : "(no commit)", sum) < 0)
+	/* The subject stays short; the summary is in full in the body. */
+	if (asprintf(&subject, "[tend] %s: %s at %.12s: %.80s%s", a->host, kind_titles[kind],
+		     *c ? c : "(no commit)", sum, strlen(sum) > 80 ? "..." : "") < 0)
 		subject = NULL;
 	if (asprintf(&body,
 		     "Host:    %s\nCommit:  %s\nAlert:   %s\nTime:    %s\nSummary: %s\n\n%s%s"

@@ -60,10 +60,22 @@ const tend_cli_command tend_cli_commands[] = {
 	{ "run", "run the agent: poll, reconcile, alert, serve status",
 	  "usage: tend run --config FILE [-n]\n"
 	  "\n"
+	  "Run the agent until SIGTERM: poll the repository (interval + jitter, backoff\n"
+	  "after failures), reconcile after the hosts this one depends on run the new\n"
+	  "commit, serve /healthz, /v1/status, /metrics and the signed webhook POST\n"
+	  "/v1/hook, and mail alerts once per host, commit and kind of failure.\n"
+	  "SIGHUP re-reads the configuration (kept when the new one is invalid).\n"
+	  "Logs one line per event on stderr (journald priorities under systemd).\n"
+	  "\n"
 	  "  -n   check the configuration and exit (0 valid, 1 not)\n",
 	  tend_cmd_run },
 	{ "status", "show this host's status, or every host's with --fleet",
-	  "usage: tend status --config FILE [--fleet] [--json]\n",
+	  "usage: tend status --config FILE [--fleet] [--json]\n"
+	  "\n"
+	  "Ask this host's agent (listen address and port of the configuration), or\n"
+	  "with --fleet every host's agent (address and agent_port of fleet.yaml at the\n"
+	  "applied commit), for its status and print a table. Exit 0 when every agent\n"
+	  "answered and is converged, 1 otherwise.\n",
 	  tend_cmd_status },
 	{ "history", "list past reconciles on this host",
 	  "usage: tend history --config FILE [--json] [--limit N]\n"

@@ -241,12 +241,12 @@ int tend_http_start(tend_http **out, const tend_http_opts *opts)
 	if (tend_http_set_hook_secret(h, opts->hook_secret, opts->hook_secret_len) < 0)
 		goto fail;
 	h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handler, h,
+				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
 				  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 				  MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64,
 				  MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)16,
 				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
 				  MHD_OPTION_NOTIFY_COMPLETED, completed, h,
-				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
 				  MHD_OPTION_END);
 	if (!h->mhd) {
 		tend_error_set("listen: cannot serve HTTP on %s%s%s:%d (address in use or not local?)",

@@ -34,7 +34,7 @@ static long next_line(const char **p, const char *end, const char **start)
 
 int tend_render_output_equivalent(const char *a, size_t alen, const char *b, size_t blen)
 {
-	const char *pa = a, *pb = b, *ea = a + alen, *eb = b + blen, *sa, *sb;
+	const char *pa = a, *pb = b, *ea = a + alen, *eb = b + blen, *sa = NULL, *sb = NULL;
 	long la, lb;
 
 	if (alen == blen && (!alen || !memcmp(a, b, alen)))

@@ -547,14 +547,18 @@ int tend_age_payload_decrypt(const unsigned char file_key[16], const tend_age_he
 	tend_age_limits limits;
 	unsigned char key[32], nonce[12], *plain = NULL;
 	const unsigned char *p = hdr->payload;
-	size_t left = hdr->payload_len, total = 0, i;
+	size_t left = hdr->payload_len, total = 0, i, plain_cap;
 	unsigned long long n;
 	int error = TEND_EAUTH, last = 0, first = 1;
 
+	/* Plain heap, sized to the payload (most secrets are one short chunk) and
+	 * wiped before free: sodium_malloc's mmap+mlock+guard pages cost more than
+	 * the decryption of a small file, and the sink copies into the heap anyway. */
+	plain_cap = left < CHUNK + TAGLEN ? (left > TAGLEN ? left - TAGLEN : 1) : CHUNK;
 	limits_fill(&limits, limits_in);
 	tend_hkdf_sha256(key, 32, hdr->nonce, 16, file_key, 16, (const unsigned char *)"payload", 7);
 	memset(nonce, 0, sizeof(nonce));
-	if (!(plain = sodium_malloc(CHUNK))) {
+	if (!(plain = malloc(plain_cap))) {
 		tend_error_set("out of memory");
 		error = TEND_ERROR;
 		goto out;
@@ -628,8 +632,10 @@ int tend_age_payload_decrypt(const unsigned char file_key[16], const tend_age_he
 	}
 	error = 0;
 out:
-	if (plain)
-		sodium_free(plain);
+	if (plain) {
+		sodium_memzero(plain, plain_cap);
+		free(plain);
+	}
 	sodium_memzero(key, sizeof(key));
 	return error;
 }

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define FLEET \
 	"fleet: lab\ndomain: lab.example.net\nhosts:\n" \
@@ -137,8 +136,8 @@ static void test_providers_resolved_and_deps(void **state)
 }
 
 /* 10,000 services over 50 hosts with chains of dependencies, databases,
- * routes and probes: loading and validating must stay well under a second
- * (the whole validate+render+plan budget), so nothing may be quadratic. */
+ * routes and probes load, validate and order with the right counts. How long
+ * that takes is measured by bench/run (docs/benchmarks.md), not asserted here. */
 static void test_ten_thousand_services(void **state)
 {
 	enum { N = 10000, H = 50 };
@@ -148,14 +147,9 @@ static void test_ten_thousand_services(void **state)
 	tend_diags diags = { NULL, 0, 0, 0 };
 	tend_manifest *m = NULL;
 	const char **order = NULL;
-	struct timespec t0, t1;
-	double dt, limit = 1.0;
 	size_t i;
 
 	(void)state;
-#if defined(__SANITIZE_ADDRESS__)
-	limit = 6.0;   /* ASan+UBSan builds are several times slower */
-#endif
 	tend_buf_puts(&fleet, "fleet: big\ndomain: lab.example.net\nproxy: {service: s00000, kind: traefik, "
 		      "routes_file: /x, tls: {ca: {kind: internal, suffixes: [.lab.example.net]}}}\nhosts:\n");
 	for (i = 0; i < H; i++)
@@ -177,15 +171,9 @@ static void test_ten_thousand_services(void **state)
 		src[i].data = docs[i];
 		src[i].len = strlen(docs[i]);
 	}
-	/* CPU time: what the code costs, not how busy the machine is */
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
 	assert_int_equal(tend_manifest_load_sources(&m, &diags, fleet.ptr, fleet.size, src, N,
 						    exists_cb, NULL), 0);
 	assert_int_equal(tend_manifest_service_order(&order, m), 0);
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
-	dt = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-	print_message("10,000 services loaded, validated and ordered in %.3f s of CPU\n", dt);
-	assert_true(dt < limit);
 	assert_int_equal(m->n_services, N);
 	assert_string_equal(order[0], "s00000");
 	assert_string_equal(order[N - 1], "s09999");

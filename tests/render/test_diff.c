@@ -3,7 +3,6 @@
  * (the real consumer of unified diffs), and the stamp-insensitive comparison. */
 #include "tests/render/fixture.h"
 
-#include <time.h>
 
 #if defined(__SANITIZE_ADDRESS__)
 #define BIG_LINES 8000     /* sanitizer builds are several times slower */
@@ -143,21 +142,15 @@ static void test_large_unrelated_inputs(void **state)
 {
 	tend_buf a = TEND_BUF_INIT, b = TEND_BUF_INIT, d = TEND_BUF_INIT;
 	char *dir = test_tmpdir_make("udiff-big"), *fpath = tend_path_join(dir, "f"), *got;
-	struct timespec t0, t1;
 	int i, changed;
-	double ms;
 
 	for (i = 0; i < BIG_LINES; i++) {
 		tend_buf_printf(&a, "a %d\n", i);
 		tend_buf_printf(&b, i % 1000 ? "b %d\n" : "a %d\n", i);
 	}
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
+	/* a quadratic search would not finish within ctest's time limit */
 	assert_int_equal(tend_render_diff_unified(&d, &changed, "a/f", a.ptr, a.size, "b/f", b.ptr, b.size), 0);
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
-	ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
-	fprintf(stderr, "%d unrelated lines: %.0f ms CPU\n", BIG_LINES, ms);
 	assert_true(changed);
-	assert_true(ms < 10000);
 	test_write_file(dir, "f", a.ptr);
 	test_write_file(dir, "d.patch", d.ptr);
 	assert_int_equal(test_sh(NULL, dir, "git apply d.patch"), 0);

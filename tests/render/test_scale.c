@@ -1,29 +1,17 @@
-/* Rendering stays linear: a fleet of 10,000 services on 50 hosts (each with a
- * route, a database, an OIDC client, settings and probes) renders in well
- * under a second, and diffing two such renders is fast too. */
+/* A fleet of 10,000 services on 50 hosts (each with a route, a database, an
+ * OIDC client, settings and probes) renders with every service in place, and
+ * the diff of two such renders finds exactly the one service removed. How
+ * long that takes is measured by bench/run (docs/benchmarks.md). */
 #include "tests/render/fixture.h"
-
-#include <time.h>
 
 #define N_HOSTS 50
 
 #if defined(__SANITIZE_ADDRESS__)
-/* ASan+UBSan builds check memory on a smaller fleet; the timing claim is the plain build's. */
+/* ASan+UBSan builds check memory on a smaller fleet. */
 #define N_SERVICES 2000
-#define LIMIT_MS 6000.0
 #else
 #define N_SERVICES 10000
-#define LIMIT_MS 1000.0
 #endif
-
-/* CPU time of this process: what rendering costs, whatever else the machine runs. */
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
-}
 
 static tend_manifest *big_fleet(size_t n_services)
 {
@@ -87,7 +75,6 @@ static tend_manifest *big_fleet(size_t n_services)
 
 static void test_ten_thousand_services(void **state)
 {
-	double t0, t_load, t_render, t_diff;
 	tend_manifest *m, *m2;
 	tend_render_result *r, *r2;
 	tend_render_diff *d;
@@ -95,16 +82,12 @@ static void test_ten_thousand_services(void **state)
 	size_t i, bytes = 0;
 	char last[64], last_host[8];
 
-	t0 = now_ms();
 	m = big_fleet(N_SERVICES);
-	t_load = now_ms() - t0;
-	t0 = now_ms();
 	r = fx_render(m, "c0ffee", NULL);
-	t_render = now_ms() - t0;
 	for (i = 0; i < r->n_outputs; i++)
 		bytes += r->outputs[i].len;
-	fprintf(stderr, "CPU time: load %.0f ms, render %.0f ms: %zu services, %zu outputs, %zu bytes\n",
-		t_load, t_render, m->n_services, r->n_outputs, bytes);
+	fprintf(stderr, "%zu services, %zu outputs, %zu bytes\n", m->n_services, r->n_outputs, bytes);
+	assert_int_equal(m->n_services, N_SERVICES + 3);
 	assert_int_equal(r->n_outputs, N_HOSTS + 1);
 	snprintf(last, sizeof(last), "\"name\": \"db%05d\"", N_SERVICES - 1);
 	o = tend_render_result_find(r, "h02", "hosts/h02.json");
@@ -112,16 +95,12 @@ static void test_ten_thousand_services(void **state)
 	snprintf(last, sizeof(last), "\"client_id\": \"c%05d\"", N_SERVICES - 1);
 	o = tend_render_result_find(r, "h01", "hosts/h01.json");
 	assert_non_null(strstr(o->data, last));
-	assert_true(t_render < LIMIT_MS);
 
-	/* One service fewer: the diff finds exactly it, quickly. */
+	/* One service fewer: the diff finds exactly it. */
 	m2 = big_fleet(N_SERVICES - 1);
 	r2 = fx_render(m2, "c0ffee2", NULL);
 	snprintf(last_host, sizeof(last_host), "h%02d", 3 + (N_SERVICES - 1) % (N_HOSTS - 3));
-	t0 = now_ms();
 	assert_int_equal(tend_render_diff_compute(&d, r, r2, NULL), 0);
-	t_diff = now_ms() - t0;
-	fprintf(stderr, "CPU time: diff %.0f ms\n", t_diff);
 	assert_true(d->differs);
 	for (i = 0; i < d->n_hosts; i++) {
 		const tend_render_host_diff *h = &d->hosts[i];
@@ -133,7 +112,6 @@ static void test_ten_thousand_services(void **state)
 		else
 			assert_false(h->differs);
 	}
-	assert_true(t_diff < LIMIT_MS);
 	tend_render_diff_free(d);
 	tend_render_result_free(r);
 	tend_render_result_free(r2);

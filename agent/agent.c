@@ -1,0 +1,645 @@
+/* `tend run` wiring: configuration -> status, alerts, HTTP endpoint, daemon.
+ * One step: plan (fetch + verify + compare); if this host depends on others,
+ * wait until they run the new commit; then converge; then map the report onto
+ * the status and the alerts. Reload (SIGHUP) swaps the configuration in only
+ * when the new one is valid and its HTTP endpoint could be started. */
+#include "agent/agent.h"
+#include "agent/alert.h"
+#include "agent/config.h"
+#include "agent/fleet_status.h"
+#include "agent/http.h"
+#include "agent/log.h"
+#include "agent/webhook.h"
+#include "manifest/manifest.h"
+#include "reconcile/reconcile.h"
+#include "source/source.h"
+#include "util/fs.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct tend_agent {
+	tend_config *cfg;
+	tend_agent_status status;
+	tend_alerter *alerter;
+	tend_http *http;
+	tend_daemon daemon;
+	tend_agent_tunables tun;
+	time_t fetch_failing_since;     /* 0: the last fetch worked */
+	time_t blocked_since;           /* 0: not waiting on other hosts */
+	char blocked_commit[41];
+	int blocked_verdict;
+	char last_commit[41];           /* the last concluded reconcile, to log repeats quietly */
+	int last_outcome;
+};
+
+static void smtp_from_config(tend_smtp_opts *o, const tend_config *cfg)
+{
+	const tend_config_email *e = &cfg->alerts.email;
+
+	memset(o, 0, sizeof(*o));
+	o->url = e->smtp_url;
+	o->from = e->from;
+	o->to = (const char *const *)e->to;
+	o->n_to = e->n_to;
+	o->username = e->username;
+	o->password_file = e->password_file;
+	o->allow_plain = !e->starttls;
+	o->timeout_ms = 20000;
+}
+
+static void tunables_default(tend_agent_tunables *t, const tend_config *cfg)
+{
+	t->backoff_min_ms = 5000;
+	t->backoff_max_ms = cfg->poll.interval_ms > 300000 ? cfg->poll.interval_ms : 300000;
+	t->fetch_alert_after_ms = 15 * 60 * 1000;
+	t->dep_recheck_ms = 2000;
+	t->dep_deadline_ms = 30 * 60 * 1000;
+}
+
+/* Everything a configuration needs beyond parsing: a readable webhook secret
+ * and well-formed email settings. Returns the secret (caller wipes). */
+static int config_complete(const tend_config *cfg, unsigned char **secret, size_t *secret_len)
+{
+	int error;
+
+	*secret = NULL;
+	*secret_len = 0;
+	if (cfg->webhook_secret_file &&
+	    (error = tend_webhook_secret_load(secret, secret_len, cfg->webhook_secret_file)) < 0)
+		return error;
+	if (cfg->alerts.email.configured) {
+		tend_smtp_opts o;
+		char *msg = NULL;
+
+		smtp_from_config(&o, cfg);
+		if ((error = tend_smtp_message_build(&msg, &o, "check", "check")) < 0) {
+			tend_error_prefix("%s: alerts.email: ", cfg->path);
+			return error;
+		}
+		free(msg);
+	}
+	return 0;
+}
+
+static void secret_free(unsigned char *s, size_t len)
+{
+	if (s) {
+		sodium_memzero(s, len);
+		free(s);
+	}
+}
+
+int tend_agent_check_config(const char *config_path)
+{
+	tend_config *cfg = NULL;
+	unsigned char *secret = NULL;
+	size_t len = 0;
+	int error;
+
+	if ((error = tend_config_load(&cfg, config_path)) == 0)
+		error = config_complete(cfg, &secret, &len);
+	secret_free(secret, len);
+	tend_config_free(cfg);
+	return error;
+}
+
+static void on_hook(void *ctx)
+{
+	tend_daemon_wake();
+}
+
+static int http_start(tend_http **out, tend_agent *a, const tend_config *cfg,
+		      const unsigned char *secret, size_t secret_len)
+{
+	tend_http_opts o;
+
+	*out = NULL;
+	if (cfg->listen.port == 0)
+		return 0;
+	memset(&o, 0, sizeof(o));
+	o.address = cfg->listen.address;
+	o.port = cfg->listen.port;
+	o.hook_secret = secret;
+	o.hook_secret_len = secret_len;
+	o.on_hook = on_hook;
+	o.status = &a->status;
+	return tend_http_start(out, &o);
+}
+
+static int reload(void *ctx)
+{
+	tend_agent *a = ctx;
+	tend_config *cfg = NULL;
+	tend_http *http = NULL;
+	unsigned char *secret = NULL;
+	size_t len = 0;
+	tend_smtp_opts smtp;
+	int error, same_listen;
+
+	if ((error = tend_config_load(&cfg, a->cfg->path)) < 0 ||
+	    (error = config_complete(cfg, &secret, &len)) < 0)
+		goto out;
+	if (strcmp(cfg->host, a->cfg->host) || strcmp(cfg->state_dir, a->cfg->state_dir)) {
+		tend_error_set("%s: 'host' and 'state_dir' cannot change while the agent runs; restart it",
+			       cfg->path);
+		error = TEND_EINVALID;
+		goto out;
+	}
+	same_listen = cfg->listen.port == a->cfg->listen.port &&
+		      !strcmp(cfg->listen.address, a->cfg->listen.address);
+	if (same_listen) {
+		if (a->http && (error = tend_http_set_hook_secret(a->http, secret, len)) < 0)
+			goto out;
+	} else {
+		/* The new endpoint must come up before the old one goes. */
+		if ((error = http_start(&http, a, cfg, secret, len)) < 0)
+			goto out;
+		tend_http_stop(a->http);
+		a->http = http;
+	}
+	if (cfg->alerts.email.configured)
+		smtp_from_config(&smtp, cfg);
+	tend_alerter_set_smtp(a->alerter, cfg->alerts.email.configured ? &smtp : NULL);
+	tend_config_free(a->cfg);
+	a->cfg = cfg;
+	cfg = NULL;
+	tunables_default(&a->tun, a->cfg);
+	a->daemon.interval_ms = a->cfg->poll.interval_ms;
+	a->daemon.jitter_ms = a->cfg->poll.jitter_ms;
+	a->daemon.backoff_min_ms = a->tun.backoff_min_ms;
+	a->daemon.backoff_max_ms = a->tun.backoff_max_ms;
+	error = 0;
+out:
+	secret_free(secret, len);
+	tend_config_free(cfg);
+	return error;
+}
+
+static uint64_t tick(void *ctx)
+{
+	tend_agent *a = ctx;
+	time_t now = time(NULL), due;
+
+	tend_alerter_flush(a->alerter, now);
+	tend_agent_status_lock(&a->status);
+	a->status.alerts_sent = tend_alerter_sent(a->alerter);
+	tend_agent_status_unlock(&a->status);
+	if (!(due = tend_alerter_next_due(a->alerter)))
+		return 0;
+	return due > now ? (uint64_t)(due - now) * 1000 : 1;
+}
+
+int tend_agent_open(tend_agent **out, const char *config_path)
+{
+	tend_agent *a;
+	tend_smtp_opts smtp;
+	char *alerts = NULL;
+	int error = TEND_ERROR;
+
+	*out = NULL;
+	if (!(a = calloc(1, sizeof(*a))))
+		return TEND_ERROR;
+	if ((error = tend_config_load(&a->cfg, config_path)) < 0)
+		goto fail;
+	if ((error = tend_agent_status_init(&a->status, a->cfg->host)) < 0)
+		goto fail;
+	if ((error = tend_dir_create_all(a->cfg->state_dir, 0700)) < 0 ||
+	    !(alerts = tend_path_join(a->cfg->state_dir, "alerts.json"))) {
+		error = error < 0 ? error : TEND_ERROR;
+		goto fail;
+	}
+	if (a->cfg->alerts.email.configured)
+		smtp_from_config(&smtp, a->cfg);
+	if ((error = tend_alerter_open(&a->alerter, alerts, a->cfg->host,
+				       a->cfg->alerts.email.configured ? &smtp : NULL)) < 0)
+		goto fail;
+	tunables_default(&a->tun, a->cfg);
+	/* A mail server that is back should not wait long for the queue. */
+	tend_alerter_set_backoff(a->alerter, 5, 600);
+	free(alerts);
+	*out = a;
+	return 0;
+fail:
+	free(alerts);
+	tend_agent_free(a);
+	return error;
+}
+
+void tend_agent_free(tend_agent *a)
+{
+	if (!a)
+		return;
+	tend_http_stop(a->http);
+	tend_alerter_free(a->alerter);
+	tend_agent_status_dispose(&a->status);
+	tend_config_free(a->cfg);
+	free(a);
+}
+
+tend_agent_tunables *tend_agent_tunables_get(tend_agent *a)
+{
+	return &a->tun;
+}
+
+tend_agent_status *tend_agent_status_get(tend_agent *a)
+{
+	return &a->status;
+}
+
+typedef struct {
+	tend_agent *a;
+	const unsigned char *secret;
+	size_t len;
+} start_args;
+
+static int start_http(void *ctx)
+{
+	start_args *s = ctx;
+	tend_agent *a = s->a;
+	int error;
+
+	if ((error = http_start(&a->http, a, a->cfg, s->secret, s->len)) < 0)
+		return error;
+	if (a->http)
+		tend_log(TEND_LOG_INFO, "serving status on %s:%d%s", a->cfg->listen.address,
+			 tend_http_port(a->http), s->secret ? " (webhook enabled)" : "");
+	return 0;
+}
+
+int tend_agent_run(tend_agent *a)
+{
+	unsigned char *secret = NULL;
+	size_t len = 0;
+	start_args sa;
+	int error;
+
+	if ((error = config_complete(a->cfg, &secret, &len)) < 0)
+		goto out;
+	sa.a = a;
+	sa.secret = secret;
+	sa.len = len;
+	memset(&a->daemon, 0, sizeof(a->daemon));
+	a->daemon.lock_dir = a->cfg->state_dir;
+	a->daemon.interval_ms = a->cfg->poll.interval_ms;
+	a->daemon.jitter_ms = a->cfg->poll.jitter_ms;
+	a->daemon.backoff_min_ms = a->tun.backoff_min_ms;
+	a->daemon.backoff_max_ms = a->tun.backoff_max_ms;
+	a->daemon.step = tend_agent_step;
+	a->daemon.step_ctx = a;
+	a->daemon.reload = reload;
+	a->daemon.reload_ctx = a;
+	a->daemon.tick = tick;
+	a->daemon.tick_ctx = a;
+	a->daemon.start = start_http;
+	a->daemon.start_ctx = &sa;
+	error = tend_daemon_run(&a->daemon);
+	if (error == 0)
+		tick(a);   /* a last chance for queued mails; failures stay queued on disk */
+out:
+	secret_free(secret, len);
+	return error;
+}
+
+/* ---- the step ---- */
+
+static const char *short_commit(const char *c)
+{
+	return c && *c ? c : "(none)";
+}
+
+static void raise_for_report(tend_agent *a, const tend_reconcile_report *r, time_t now)
+{
+	tend_buf d = TEND_BUF_INIT;
+
+	switch (r->outcome) {
+	case TEND_RECONCILE_ROLLED_BACK:
+	case TEND_RECONCILE_ROLLBACK_FAILED:
+		tend_buf_printf(&d, "Commit %s was applied and failed; %s.\n\n",
+				short_commit(r->commit),
+				r->outcome == TEND_RECONCILE_ROLLED_BACK
+					? "the previous system was re-activated and is healthy"
+					: "the rollback did NOT become healthy either: act now");
+		if (r->failed_probe)
+			tend_buf_printf(&d, "Failing probe: %s\n", r->failed_probe);
+		tend_buf_printf(&d, "Generations:   %ld -> %ld\n", r->generation_before, r->generation_after);
+		if (r->system_before)
+			tend_buf_printf(&d, "System before: %s\n", r->system_before);
+		if (r->system_after)
+			tend_buf_printf(&d, "System now:    %s\n", r->system_after);
+		tend_buf_printf(&d, "Still running: %s\n", short_commit(r->applied_commit));
+		if (r->probe_output && *r->probe_output)
+			tend_buf_printf(&d, "\nProbe output:\n%s\n", r->probe_output);
+		tend_alerter_raise(a->alerter, TEND_ALERT_ROLLBACK, r->commit,
+				   r->message ? r->message : "rolled back", d.ptr, now);
+		break;
+	case TEND_RECONCILE_REFUSED:
+		tend_buf_printf(&d, "Commit %s was refused and not applied.\n\n%s\n",
+				short_commit(r->commit), r->message ? r->message : "");
+		tend_alerter_raise(a->alerter, TEND_ALERT_REFUSED_COMMIT, r->commit,
+				   r->message ? r->message : "commit refused", d.ptr, now);
+		break;
+	case TEND_RECONCILE_FAILED:
+		tend_buf_printf(&d, "Reconciling commit %s failed before anything changed.\n\n%s\n",
+				short_commit(r->commit), r->message ? r->message : "");
+		tend_alerter_raise(a->alerter, TEND_ALERT_RECONCILE_FAILED, r->commit,
+				   r->message ? r->message : "reconcile failed", d.ptr, now);
+		break;
+	default:
+		break;
+	}
+	tend_buf_dispose(&d);
+}
+
+static tend_agent_outcome outcome_of(tend_reconcile_outcome o)
+{
+	switch (o) {
+	case TEND_RECONCILE_NOTHING:
+	case TEND_RECONCILE_APPLIED:
+	case TEND_RECONCILE_PLANNED:
+		return TEND_OUTCOME_SUCCESS;
+	case TEND_RECONCILE_ROLLED_BACK:
+	case TEND_RECONCILE_ROLLBACK_FAILED:
+		return TEND_OUTCOME_ROLLED_BACK;
+	case TEND_RECONCILE_REFUSED:
+		return TEND_OUTCOME_REFUSED;
+	case TEND_RECONCILE_BLOCKED:
+	case TEND_RECONCILE_FAILED:
+		return TEND_OUTCOME_FAILED;
+	}
+	return TEND_OUTCOME_FAILED;
+}
+
+/* Record a concluded reconcile in the status (and the metrics). */
+static void status_from_report(tend_agent *a, const tend_reconcile_report *r, double secs)
+{
+	tend_agent_status *st = &a->status;
+	tend_agent_outcome oc = outcome_of(r->outcome);
+	const char *err = oc == TEND_OUTCOME_SUCCESS ? NULL : (r->message ? r->message : "failed");
+
+	tend_agent_status_lock(st);
+	if (r->applied_commit[0])
+		tend_agent_status_set_str(&st->applied_commit, r->applied_commit);
+	tend_agent_status_set_str(&st->target_commit, r->commit[0] ? r->commit : NULL);
+	tend_agent_status_set_str(&st->last_error, err);
+	switch (r->outcome) {
+	case TEND_RECONCILE_NOTHING:
+	case TEND_RECONCILE_APPLIED:
+	case TEND_RECONCILE_PLANNED:
+		st->phase = TEND_PHASE_CONVERGED;
+		tend_agent_status_set_services(st, NULL, 0);
+		break;
+	case TEND_RECONCILE_ROLLED_BACK:
+	case TEND_RECONCILE_ROLLBACK_FAILED:
+		st->phase = TEND_PHASE_ROLLED_BACK;
+		st->rollbacks++;
+		if (r->failed_probe) {
+			tend_agent_service_health h;
+			char *name = strndup(r->failed_probe, strcspn(r->failed_probe, ":"));
+
+			h.name = name;
+			h.healthy = 0;
+			h.detail = r->failed_probe;
+			tend_agent_status_set_services(st, &h, 1);
+			free(name);
+		}
+		break;
+	case TEND_RECONCILE_REFUSED:
+		st->phase = TEND_PHASE_FAILED;
+		st->refused_commits++;
+		break;
+	case TEND_RECONCILE_BLOCKED:
+		/* A commit that failed before: keep saying how it failed. */
+		if (st->phase != TEND_PHASE_ROLLED_BACK)
+			st->phase = TEND_PHASE_FAILED;
+		break;
+	case TEND_RECONCILE_FAILED:
+		st->phase = TEND_PHASE_FAILED;
+		break;
+	}
+	if (r->generation_after > 0)
+		st->generation = r->generation_after;
+	else if (r->generation_before > 0)
+		st->generation = r->generation_before;
+	st->last_outcome = oc;
+	st->reconciles[oc]++;
+	st->last_duration_s = secs;
+	st->last_reconcile = time(NULL);
+	tend_agent_status_unlock(st);
+}
+
+static double elapsed(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* Hosts this host depends on at commit: READY when none or all run it. */
+static int deps_verdict(tend_agent *a, const char *commit, tend_deps_verdict *v, char **reason)
+{
+	char *mirror = tend_path_join(a->cfg->state_dir, "mirror"), *tmp = NULL;
+	tend_manifest *m = NULL;
+	tend_diags diags;
+	int error = TEND_ERROR;
+
+	memset(&diags, 0, sizeof(diags));
+	*v = TEND_DEPS_READY;
+	*reason = NULL;
+	if (!mirror || asprintf(&tmp, "%s/agent-deps.XXXXXX", a->cfg->state_dir) < 0 || !mkdtemp(tmp)) {
+		tend_error_set_errno("cannot create a directory under %s", a->cfg->state_dir);
+		goto out;
+	}
+	if ((error = tend_source_export_commit(mirror, commit, tmp)) < 0 ||
+	    (error = tend_manifest_load(&m, &diags, tmp)) < 0)
+		goto out;
+	error = tend_fleet_deps_check(v, reason, m, a->cfg->host, commit, mirror, 3000);
+out:
+	if (tmp)
+		tend_dir_remove_all(tmp);
+	free(tmp);
+	free(mirror);
+	tend_manifest_free(m);
+	tend_diags_dispose(&diags);
+	return error;
+}
+
+/* Waiting on other hosts: phase blocked, alert once past the deadline. */
+static void set_blocked(tend_agent *a, const char *commit, const char *reason, int failed_dep)
+{
+	time_t now = time(NULL);
+
+	if (strcmp(a->blocked_commit, commit)) {
+		snprintf(a->blocked_commit, sizeof(a->blocked_commit), "%s", commit);
+		a->blocked_since = now;
+		a->blocked_verdict = -1;
+	}
+	if (a->blocked_verdict != failed_dep) {
+		a->blocked_verdict = failed_dep;
+		tend_log(failed_dep ? TEND_LOG_WARNING : TEND_LOG_NOTICE,
+			 "blocked before applying %.12s: %s", commit, reason);
+	}
+	tend_agent_status_lock(&a->status);
+	a->status.phase = TEND_PHASE_BLOCKED;
+	a->status.last_outcome = TEND_OUTCOME_BLOCKED;
+	tend_agent_status_set_str(&a->status.target_commit, commit);
+	tend_agent_status_set_str(&a->status.last_error, reason);
+	tend_agent_status_unlock(&a->status);
+	if ((uint64_t)(now - a->blocked_since) * 1000 >= a->tun.dep_deadline_ms)
+		tend_alerter_raise(a->alerter, TEND_ALERT_DEPENDENCY_BLOCKED, commit,
+				   failed_dep ? "a host this one depends on failed this commit"
+					      : "still waiting for the hosts this one depends on",
+				   reason, now);
+}
+
+static int fetch_failed(tend_agent *a, double secs)
+{
+	time_t now = time(NULL);
+	const char *why = tend_error_last();
+	char *msg = strdup(why);
+
+	if (!a->fetch_failing_since)
+		a->fetch_failing_since = now;
+	tend_log(TEND_LOG_ERR, "fetch failed: %s", msg ? msg : why);
+	tend_agent_status_lock(&a->status);
+	a->status.fetch_failures++;
+	tend_agent_status_set_str(&a->status.last_error, msg);
+	tend_agent_status_unlock(&a->status);
+	if ((uint64_t)(now - a->fetch_failing_since) * 1000 >= a->tun.fetch_alert_after_ms) {
+		char summary[128];
+
+		snprintf(summary, sizeof(summary), "fetching the repository has failed for %lld minutes",
+			 (long long)(now - a->fetch_failing_since) / 60);
+		tend_agent_status_lock(&a->status);
+		tend_alerter_raise(a->alerter, TEND_ALERT_FETCH_FAILING,
+				   a->status.applied_commit ? a->status.applied_commit : "", summary,
+				   msg ? msg : "", now);
+		tend_agent_status_unlock(&a->status);
+	}
+	free(msg);
+	(void)secs;
+	return -1;
+}
+
+int tend_agent_step(void *ctx, const tend_daemon_step_args *args)
+{
+	tend_agent *a = ctx;
+	tend_reconcile_opts ro = TEND_RECONCILE_OPTS_INIT;
+	tend_reconcile_report plan, rep;
+	struct timespec t0;
+	tend_deps_verdict v;
+	char *reason = NULL;
+	int error, rc = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ro.abort = args->abort;
+	/* 1. Fetch, verify and compare, changing nothing. */
+	ro.plan_only = 1;
+	if ((error = tend_reconcile_once(&plan, a->cfg, &ro)) < 0) {
+		if (!plan.commit[0]) {
+			tend_reconcile_report_dispose(&plan);
+			return fetch_failed(a, elapsed(&t0));
+		}
+		tend_log(TEND_LOG_ERR, "reconcile of %.12s failed: %s", plan.commit, tend_error_last());
+		goto failed;
+	}
+	a->fetch_failing_since = 0;
+	if (plan.outcome != TEND_RECONCILE_PLANNED) {
+		/* Nothing to do, refused or a commit that failed before: that is the result. */
+		if (plan.outcome == TEND_RECONCILE_REFUSED) {
+			/* Run it for real so that the refusal is recorded in the history. */
+			tend_reconcile_report_dispose(&plan);
+			ro.plan_only = 0;
+			ro.no_fetch = 1;
+			if ((error = tend_reconcile_once(&plan, a->cfg, &ro)) < 0)
+				goto failed;
+		}
+		goto conclude_plan;
+	}
+	/* 2. Dependency order: the hosts this one depends on go first. */
+	if (deps_verdict(a, plan.commit, &v, &reason) < 0) {
+		tend_log(TEND_LOG_WARNING, "cannot check dependencies of %.12s: %s", plan.commit,
+			 tend_error_last());
+		v = TEND_DEPS_READY;   /* the manifests will fail the reconcile itself */
+	}
+	if (v != TEND_DEPS_READY) {
+		set_blocked(a, plan.commit, reason, v == TEND_DEPS_BLOCKED);
+		free(reason);
+		tend_reconcile_report_dispose(&plan);
+		/* Ask again soon: a failed dependency may be fixed by a new commit. */
+		a->daemon.interval_ms = a->tun.dep_recheck_ms;
+		a->daemon.jitter_ms = 0;
+		return 0;
+	}
+	a->daemon.interval_ms = a->cfg->poll.interval_ms;
+	a->daemon.jitter_ms = a->cfg->poll.jitter_ms;
+	a->blocked_commit[0] = '\0';
+	a->blocked_since = 0;
+	tend_reconcile_report_dispose(&plan);
+	/* 3. Converge. The mirror is what we planned against. */
+	tend_agent_status_lock(&a->status);
+	a->status.phase = TEND_PHASE_APPLYING;
+	tend_agent_status_unlock(&a->status);
+	ro.plan_only = 0;
+	ro.no_fetch = 1;
+	if ((error = tend_reconcile_once(&rep, a->cfg, &ro)) < 0) {
+		plan = rep;
+		tend_log(TEND_LOG_ERR, "reconcile of %.12s failed: %s", short_commit(rep.commit),
+			 tend_error_last());
+		goto failed;
+	}
+	plan = rep;
+conclude_plan:
+	if (*args->abort)
+		tend_log(TEND_LOG_NOTICE, "stopping: reconcile of %.12s %s", short_commit(plan.commit),
+			 tend_reconcile_outcome_name(plan.outcome));
+	{
+		/* Every poll that finds the same thing again is logged at debug level. */
+		int repeat = !strcmp(a->last_commit, plan.commit) && a->last_outcome == (int)plan.outcome;
+		int prio = plan.outcome == TEND_RECONCILE_APPLIED ? TEND_LOG_NOTICE :
+			   plan.outcome == TEND_RECONCILE_NOTHING ? TEND_LOG_INFO : TEND_LOG_ERR;
+
+		tend_log(repeat ? TEND_LOG_DEBUG : prio, "reconcile %.12s: %s%s%s",
+			 short_commit(plan.commit), tend_reconcile_outcome_name(plan.outcome),
+			 plan.message ? ": " : "", plan.message ? plan.message : "");
+		snprintf(a->last_commit, sizeof(a->last_commit), "%s", plan.commit);
+		a->last_outcome = (int)plan.outcome;
+	}
+	status_from_report(a, &plan, elapsed(&t0));
+	if (plan.outcome == TEND_RECONCILE_NOTHING || plan.outcome == TEND_RECONCILE_APPLIED)
+		tend_alerter_resolve(a->alerter, plan.applied_commit, time(NULL));
+	else
+		raise_for_report(a, &plan, time(NULL));
+	tend_reconcile_report_dispose(&plan);
+	return rc;
+failed:
+	if (*args->abort) {
+		/* Stopping: the state records what is in flight; the next start finishes it. */
+		tend_log(TEND_LOG_NOTICE, "stopping: %s", tend_error_last());
+		tend_reconcile_report_dispose(&plan);
+		return -1;
+	}
+	{
+		char *msg = strdup(tend_error_last());
+		time_t now = time(NULL);
+
+		tend_agent_status_lock(&a->status);
+		a->status.phase = TEND_PHASE_FAILED;
+		a->status.last_outcome = TEND_OUTCOME_FAILED;
+		a->status.reconciles[TEND_OUTCOME_FAILED]++;
+		a->status.last_duration_s = elapsed(&t0);
+		a->status.last_reconcile = now;
+		tend_agent_status_set_str(&a->status.last_error, msg);
+		tend_agent_status_set_str(&a->status.target_commit, plan.commit[0] ? plan.commit : NULL);
+		tend_agent_status_unlock(&a->status);
+		tend_alerter_raise(a->alerter, TEND_ALERT_RECONCILE_FAILED, plan.commit,
+				   msg ? msg : "reconcile failed", msg ? msg : "", now);
+		free(msg);
+		tend_reconcile_report_dispose(&plan);
+	}
+	return -1;
+}

@@ -1,0 +1,39 @@
+/* The running agent (`tend run`): the configuration wired to the daemon loop,
+ * one reconcile per step (after the hosts this one depends on are ready), the
+ * live status behind the HTTP endpoint, and deduplicated email alerts. */
+#ifndef TEND_AGENT_AGENT_H
+#define TEND_AGENT_AGENT_H
+
+#include <stdint.h>
+#include "agent/daemon.h"
+#include "agent/status.h"
+
+struct tend_config;
+typedef struct tend_agent tend_agent;
+
+/* Tunables the configuration file does not have (yet); defaults in brackets. */
+typedef struct {
+	uint64_t backoff_min_ms;        /* [5 s] first retry after a failed step */
+	uint64_t backoff_max_ms;        /* [5 min, or the poll interval if larger] */
+	uint64_t fetch_alert_after_ms;  /* [15 min] fetches failing this long: mail */
+	uint64_t dep_recheck_ms;        /* [2 s] while waiting on other hosts */
+	uint64_t dep_deadline_ms;       /* [30 min] blocked this long on a dependency: mail */
+} tend_agent_tunables;
+
+/* Load the configuration and prepare status and alerts (no network yet). */
+int tend_agent_open(tend_agent **out, const char *config_path);
+void tend_agent_free(tend_agent *a);
+tend_agent_tunables *tend_agent_tunables_get(tend_agent *a);
+
+/* Serve HTTP, run the loop until SIGTERM. 0 on a clean stop. */
+int tend_agent_run(tend_agent *a);
+
+/* `tend run -n`: load and check everything a start would need (config,
+ * webhook secret, email settings). 0 when valid, the error set otherwise. */
+int tend_agent_check_config(const char *config_path);
+
+/* The daemon step (exposed for tests): one reconcile mapped onto status and alerts. */
+int tend_agent_step(void *ctx, const tend_daemon_step_args *args);
+tend_agent_status *tend_agent_status_get(tend_agent *a);
+
+#endif

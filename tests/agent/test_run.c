@@ -1,0 +1,381 @@
+/* `tend run` end to end with the real binary: a real git repository, real nix
+ * builds and switches of the test flake, a real service and probes, a real
+ * SMTP server on loopback. A signed webhook triggers a reconcile within a
+ * second, a wrong one nothing; a rollback mails once (with the probe output),
+ * a repeat of the same failure does not; the fix mails "resolved" once the
+ * mail server is back; SIGHUP with a broken configuration keeps the old one;
+ * SIGTERM during a probe wait exits 0. Also -n, the lock, tend status. */
+#define TEST_WITH_HTTP_CLIENT
+#include "tests/agent/helpers.h"
+#include "tests/reconcile/fixture.h"
+
+#include <jansson.h>
+
+static const char *hook_secret = "webhook-secret-for-the-test-fleet";
+
+typedef struct {
+	char *dir, *repo, *root, *config, *maildir, *log;
+	int port, agent_port, smtp_port;
+	char base[64];
+} run;
+
+static void write_web(run *r, int status, const char *body, int retries)
+{
+	char *text = NULL;
+
+	assert_true(asprintf(&text,
+		"name: web\nhost: web1\ndepends_on: [traefik]\n"
+		"proxy: {domain: web.lab.test, port: %d}\n"
+		"health:\n  startup:\n    - http: {url: 'http://127.0.0.1:%d/', status: 200}\n"
+		"      interval: 100ms\n      timeout: 1s\n      retries: %d\n"
+		"settings: {test_port: %d, test_status: %d, test_body: '%s'}\n",
+		r->port, r->port, retries, r->port, status, body) > 0);
+	test_write_file(r->repo, "services/web/service.yaml", text);
+	free(text);
+}
+
+static char *commit(run *r, const char *message)
+{
+	tend_buf out = TEND_BUF_INIT;
+	char *hash;
+
+	assert_int_equal(test_sh(NULL, r->repo,
+		"git add -A && git -c user.name=op -c user.email=op@lab.test commit -q -m '%s'",
+		message), 0);
+	assert_int_equal(test_sh(&out, r->repo, "git rev-parse HEAD"), 0);
+	hash = strndup(out.ptr, 40);
+	tend_buf_dispose(&out);
+	return hash;
+}
+
+static void write_config(run *r, const char *extra)
+{
+	char *yaml = NULL;
+
+	assert_true(asprintf(&yaml,
+		"host: web1\n"
+		"repository: {url: repo, branch: main}\n"
+		"state_dir: state\n"
+		"root: hostroot\n"
+		"secrets_root: secrets\n"
+		"nix: {extra_options: [--option, substituters, ''], build_timeout: 2m}\n"
+		"system: {profile: profiles/system, current_system: run/web1/current-system, switch_timeout: 20s}\n"
+		"probes: {deadline: 60s}\n"
+		"age_identities: [age.key]\n"
+		"poll: {interval: 1h, jitter: 0s}\n"
+		"listen: {address: 127.0.0.1, port: %d}\n"
+		"webhook_secret_file: hook.secret\n"
+		"alerts:\n"
+		"  email:\n"
+		"    to: [ops@lab.test, oncall@lab.test]\n"
+		"    from: tend@lab.test\n"
+		"    smtp_url: smtp://127.0.0.1:%d\n"
+		"    starttls: false\n"
+		"%s", r->agent_port, r->smtp_port, extra ? extra : "") > 0);
+	test_write_file(r->dir, "agent.yaml", yaml);
+	free(yaml);
+}
+
+static int setup(void **state)
+{
+	run *r = calloc(1, sizeof(*r));
+
+	if (!test_have_aiosmtpd() || !test_have("nix") || !test_have("age-keygen")) {
+		free(r);
+		return -1;
+	}
+	r->dir = test_tmpdir_make("run");
+	assert_true(asprintf(&r->repo, "%s/repo", r->dir) > 0);
+	assert_true(asprintf(&r->root, "%s/run", r->dir) > 0);
+	assert_true(asprintf(&r->config, "%s/agent.yaml", r->dir) > 0);
+	assert_true(asprintf(&r->maildir, "%s/mail", r->dir) > 0);
+	assert_true(asprintf(&r->log, "%s/agent.log", r->dir) > 0);
+	setenv("TEND_TEST_ROOT", r->root, 1);
+	r->port = test_free_port();
+	r->agent_port = test_free_port();
+	r->smtp_port = test_free_port();
+	snprintf(r->base, sizeof(r->base), "http://127.0.0.1:%d", r->agent_port);
+	assert_int_equal(test_sh(NULL, r->dir, "git init -q -b main repo && age-keygen -o age.key 2>/dev/null"), 0);
+	test_write_file(r->dir, "hook.secret", hook_secret);
+	fx_copy_flake(r->repo);
+	test_write_file(r->repo, "fleet.yaml",
+		"fleet: test\ndomain: lab.test\nhosts:\n  web1: {address: 127.0.0.1}\n"
+		"proxy:\n  service: traefik\n  kind: traefik\n  routes_file: /etc/traefik/tend.yml\n"
+		"  tls:\n    internal-ca: {kind: internal, suffixes: [.lab.test]}\n");
+	test_write_file(r->repo, "services/traefik/service.yaml", "name: traefik\nhost: web1\n");
+	write_config(r, NULL);
+	*state = r;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	run *r = *state;
+
+	fx_stop_services(r->root);
+	free(r->repo);
+	free(r->root);
+	free(r->config);
+	free(r->maildir);
+	free(r->log);
+	test_tmpdir_remove(r->dir);
+	free(r);
+	return 0;
+}
+
+/* The agent's /v1/status, or NULL when it does not answer. */
+static json_t *status(run *r)
+{
+	tend_buf b = TEND_BUF_INIT;
+	char url[96];
+	json_t *j = NULL;
+
+	snprintf(url, sizeof(url), "%s/v1/status", r->base);
+	if (test_http("GET", url, NULL, NULL, 0, &b) == 200)
+		j = json_loads(b.ptr, 0, NULL);
+	tend_buf_dispose(&b);
+	return j;
+}
+
+/* Wait until the agent reports phase (and, if given, that applied commit). */
+static void wait_phase(run *r, const char *phase, const char *applied, long timeout_ms)
+{
+	long long end = test_now_ms() + timeout_ms;
+	char last[256] = "";
+
+	do {
+		json_t *j = status(r);
+
+		if (j) {
+			const char *p = json_string_value(json_object_get(j, "phase"));
+			const char *a = json_string_value(json_object_get(j, "applied_commit"));
+
+			snprintf(last, sizeof(last), "%s at %s", p ? p : "?", a ? a : "-");
+			if (p && !strcmp(p, phase) && (!applied || (a && !strcmp(a, applied)))) {
+				json_decref(j);
+				return;
+			}
+			json_decref(j);
+		}
+		test_sleep_ms(100);
+	} while (test_now_ms() < end);
+	{
+		char *log = test_read_file(r->log);
+
+		fail_msg("agent never reached %s (last: %s); log:\n%s", phase, last, log ? log : "");
+	}
+}
+
+static int log_count(run *r, const char *needle)
+{
+	char *log = test_read_file(r->log), *p;
+	int n = 0;
+
+	for (p = log; p && (p = strstr(p, needle)); p++)
+		n++;
+	free(log);
+	return n;
+}
+
+static int wait_log_count(run *r, const char *needle, int n, long timeout_ms)
+{
+	long long end = test_now_ms() + timeout_ms;
+
+	while (log_count(r, needle) < n && test_now_ms() < end)
+		test_sleep_ms(20);
+	return log_count(r, needle) >= n;
+}
+
+static int wait_mails(run *r, int n, long timeout_ms)
+{
+	long long end = test_now_ms() + timeout_ms;
+
+	while (test_maildir_count(r->maildir, NULL) < n && test_now_ms() < end)
+		test_sleep_ms(100);
+	return test_maildir_count(r->maildir, NULL);
+}
+
+/* POST /v1/hook signed with key (computed by Python's hmac). */
+static long hook(run *r, const char *key)
+{
+	const char *body = "{\"ref\":\"refs/heads/main\"}";
+	tend_buf sig = TEND_BUF_INIT;
+	char hdr[160], url[96];
+	const char *headers[] = { hdr, NULL };
+	long code;
+
+	assert_int_equal(test_sh(&sig, NULL, "/usr/bin/python3 -c 'import hmac, hashlib, sys; "
+				 "sys.stdout.write(hmac.new(sys.argv[1].encode(), sys.argv[2].encode(), "
+				 "hashlib.sha256).hexdigest())' '%s' '%s'", key, body), 0);
+	snprintf(hdr, sizeof(hdr), "X-Hub-Signature-256: sha256=%s", sig.ptr);
+	snprintf(url, sizeof(url), "%s/v1/hook", r->base);
+	code = test_http("POST", url, headers, body, strlen(body), NULL);
+	tend_buf_dispose(&sig);
+	return code;
+}
+
+static char *web_body(run *r)
+{
+	tend_buf out = TEND_BUF_INIT;
+	char url[64], *s;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", r->port);
+	test_http("GET", url, NULL, NULL, 0, &out);
+	s = strdup(out.ptr ? out.ptr : "");
+	tend_buf_dispose(&out);
+	return s;
+}
+
+static void test_check_config(void **state)
+{
+	run *r = *state;
+	const char *ok[] = { "run", "-n", "--config", r->config, NULL };
+	tend_proc_result res;
+
+	assert_int_equal(test_tend(&res, NULL, ok), 0);
+	assert_int_equal(res.exit_code, 0);
+	assert_non_null(strstr(res.out.ptr, "configuration ok"));
+	tend_proc_result_dispose(&res);
+	write_config(r, "polll: {interval: 5s}\n");
+	assert_int_equal(test_tend(&res, NULL, ok), 0);
+	assert_int_equal(res.exit_code, 1);
+	assert_non_null(strstr(res.err.ptr, "agent.yaml:"));
+	assert_non_null(strstr(res.err.ptr, "polll"));
+	tend_proc_result_dispose(&res);
+	/* A webhook secret file that is missing is caught too. */
+	write_config(r, NULL);
+	assert_int_equal(test_sh(NULL, r->dir, "rm hook.secret"), 0);
+	assert_int_equal(test_tend(&res, NULL, ok), 0);
+	assert_int_equal(res.exit_code, 1);
+	assert_non_null(strstr(res.err.ptr, "hook.secret"));
+	tend_proc_result_dispose(&res);
+}
+
+static void test_agent_end_to_end(void **state)
+{
+	run *r = *state;
+	char *argv[] = { (char *)TEND_BINARY, "run", "--config", r->config, NULL };
+	const char *second[] = { "run", "--config", r->config, NULL };
+	const char *st_args[] = { "status", "--config", r->config, NULL };
+	char *c1, *c2, *c3, *body;
+	tend_buf mails = TEND_BUF_INIT;
+	tend_proc_result res;
+	pid_t agent, smtpd;
+	long long t0, sent;
+	int wstatus;
+
+	write_web(r, 200, "one", 15);
+	c1 = commit(r, "web one");
+	smtpd = test_smtp_start(r->smtp_port, r->maildir, NULL);
+	agent = test_spawn(argv, r->log);
+	wait_phase(r, "converged", c1, 240000);
+	body = web_body(r);
+	assert_string_equal(body, "one");
+	free(body);
+
+	/* One agent per state directory. */
+	assert_int_equal(test_tend(&res, NULL, second), 0);
+	assert_int_equal(res.exit_code, 1);
+	assert_non_null(strstr(res.err.ptr, "another tend agent already runs"));
+	tend_proc_result_dispose(&res);
+	/* tend status asks the agent. */
+	assert_int_equal(test_tend(&res, NULL, st_args), 0);
+	assert_int_equal(res.exit_code, 0);
+	assert_non_null(strstr(res.out.ptr, "web1"));
+	assert_non_null(strstr(res.out.ptr, "converged"));
+	tend_proc_result_dispose(&res);
+
+	/* A broken commit, announced by a signed webhook: reconciled at once,
+	 * rolled back, one mail with the probe's output. */
+	write_web(r, 500, "broken", 15);
+	c2 = commit(r, "web broken");
+	t0 = test_now_ms();
+	assert_int_equal(hook(r, hook_secret), 202);
+	assert_true(wait_log_count(r, "reconcile triggered by webhook", 1, 1000));
+	assert_true(test_now_ms() - t0 < 1000);
+	wait_phase(r, "rolled-back", c1, 120000);
+	assert_int_equal(wait_mails(r, 1, 20000), 1);
+	assert_int_equal(test_maildir_count(r->maildir, &mails), 1);
+	assert_non_null(strstr(mails.ptr, "Subject: [tend] web1: rolled back at "));
+	assert_non_null(strstr(mails.ptr, "HTTP 500 (expected 200)"));
+	assert_non_null(strstr(mails.ptr, c2));
+	assert_non_null(strstr(mails.ptr, "X-RcptTo: ops@lab.test, oncall@lab.test"));
+	body = web_body(r);
+	assert_string_equal(body, "one");
+	free(body);
+
+	/* A wrong signature: 401 and no reconcile. */
+	assert_int_equal(hook(r, "not-the-secret-at-all"), 401);
+	test_sleep_ms(1000);
+	assert_int_equal(log_count(r, "reconcile triggered by webhook"), 1);
+
+	/* The same failure seen again: no second mail. */
+	assert_int_equal(hook(r, hook_secret), 202);
+	assert_true(wait_log_count(r, "not retried", 1, 60000));
+	test_sleep_ms(1500);
+	assert_int_equal(test_maildir_count(r->maildir, NULL), 1);
+
+	/* The fix while the mail server is down: converges anyway; the
+	 * "resolved" mail arrives once the server is back. */
+	test_smtp_stop(smtpd);
+	write_web(r, 200, "fixed", 15);
+	c3 = commit(r, "web fixed");
+	assert_int_equal(hook(r, hook_secret), 202);
+	wait_phase(r, "converged", c3, 120000);
+	assert_true(wait_log_count(r, "alert not sent", 1, 20000));
+	smtpd = test_smtp_start(r->smtp_port, r->maildir, NULL);
+	assert_int_equal(wait_mails(r, 2, 30000), 2);
+	tend_buf_clear(&mails);
+	test_maildir_count(r->maildir, &mails);
+	assert_non_null(strstr(mails.ptr, "Subject: [tend] web1: resolved, healthy at "));
+	test_smtp_stop(smtpd);
+
+	/* SIGHUP with a broken configuration: kept, and the log says why. */
+	write_config(r, "poll: {interval: soon}\n");
+	kill(agent, SIGHUP);
+	assert_true(wait_log_count(r, "SIGHUP: keeping the previous configuration: ", 1, 5000));
+	assert_true(log_count(r, "agent.yaml:") >= 1);
+	assert_int_equal(waitpid(agent, &wstatus, WNOHANG), 0);
+	wait_phase(r, "converged", c3, 1000);
+	write_config(r, NULL);
+
+	/* SIGTERM while the probes of a new commit wait (30 s of retries): exit 0 at once. */
+	write_web(r, 500, "slow", 300);
+	free(commit(r, "web slow to fail"));
+	assert_int_equal(hook(r, hook_secret), 202);
+	t0 = test_now_ms();
+	do {
+		body = web_body(r);
+		if (!strcmp(body, "slow")) {
+			free(body);
+			break;
+		}
+		free(body);
+		test_sleep_ms(100);
+	} while (test_now_ms() - t0 < 120000);
+	test_sleep_ms(500);
+	sent = test_now_ms();
+	wstatus = test_signal_wait(agent, SIGTERM, 10000);
+	assert_true(wstatus != -1);
+	assert_true(WIFEXITED(wstatus));
+	assert_int_equal(WEXITSTATUS(wstatus), 0);
+	assert_true(test_now_ms() - sent < 5000);
+	assert_true(log_count(r, "agent stopping") == 1);
+	/* Being stopped is not a failure to mail about. */
+	assert_int_equal(log_count(r, "alert queued: [tend] web1: reconcile failed"), 0);
+
+	tend_buf_dispose(&mails);
+	free(c1);
+	free(c2);
+	free(c3);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_check_config, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_agent_end_to_end, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
