@@ -161,7 +161,9 @@ int tend_plan_compute(tend_plan *out, const tend_config *cfg, const tend_state *
 		c->rank = tend_desired_service_rank(d, d->files[i].service);
 		n++;
 	}
-	qsort(changes, n, sizeof(*changes), change_cmp);
+	/* qsort's pointer must not be NULL even for no elements (UBSan) */
+	if (n > 1)
+		qsort(changes, n, sizeof(*changes), change_cmp);
 	for (i = 0; i < n; i++) {
 		const tend_want_file *f = changes[i].f;
 		if ((error = tend_plan_add(out, f->kind == TEND_FILE_SECRET ? TEND_ACTION_INSTALL_SECRET
