@@ -23,21 +23,29 @@ const tend_cli_command tend_cli_commands[] = {
 	  "\n"
 	  "  --repo DIR     the fleet repository (a git work tree when --commit is given)\n"
 	  "  --host NAME    a host named in fleet.yaml\n"
-	  "  --out DIR      where to write the outputs\n"
+	  "  --out DIR      where to write the outputs (hosts/<host>.json, routes/...);\n"
+	  "                 each written file is printed with its destination on the host\n"
 	  "  --commit REV   render that commit instead of the files in DIR\n",
 	  tend_cmd_render },
 	{ "diff", "show what changes between two commits, per host",
 	  "usage: tend diff --repo DIR FROM TO [--host NAME] [--json]\n"
 	  "\n"
 	  "For each host, a unified diff of every rendered output that differs between\n"
-	  "commits FROM and TO, and a summary line per host. Exit 0 when nothing differs,\n"
-	  "2 when something does, 1 on error.\n",
+	  "commits FROM and TO (the generated-from stamp aside), then a summary line per\n"
+	  "host (\"gateway: routes +1 ~0 -0\": added, changed, removed). Exit 0 when\n"
+	  "nothing differs, 2 when something does, 1 on error (e.g. invalid manifests).\n"
+	  "\n"
+	  "  --repo DIR     the fleet repository (any git repository holding both commits)\n"
+	  "  --host NAME    only this host\n"
+	  "  --json         the diffs, paths and counts per host as JSON\n",
 	  tend_cmd_diff },
 	{ "plan", "show the ordered actions a reconcile would take on this host",
 	  "usage: tend plan --config FILE [--json]\n"
 	  "\n"
 	  "Compare what the newest commit wants with what this host runs and print the\n"
-	  "ordered actions. Exit 0 when there is nothing to do, 2 when there is, 1 on error.\n",
+	  "ordered actions: files and secrets to write or remove (drift: a file edited by\n"
+	  "hand), units to restart, the system switch (store path A -> B), probes. Nothing\n"
+	  "on the host changes. Exit 0 when there is nothing to do, 2 when there is, 1 on error.\n",
 	  tend_cmd_plan },
 	{ "reconcile", "fetch, verify, render and converge this host once",
 	  "usage: tend reconcile --once --config FILE [--retry] [--allow-non-fast-forward]\n"
@@ -70,20 +78,37 @@ const tend_cli_command tend_cli_commands[] = {
 	  "answered and is converged, 1 otherwise.\n",
 	  tend_cmd_status },
 	{ "history", "list past reconciles on this host",
-	  "usage: tend history --config FILE [--json] [--limit N]\n",
+	  "usage: tend history --config FILE [--json] [--limit N]\n"
+	  "\n"
+	  "Newest first: commit, outcome (applied, rolled-back, rollback-failed, failed,\n"
+	  "refused, manual-rollback), generations, the failing probe and its output.\n",
 	  tend_cmd_history },
 	{ "rollback", "re-activate a previous generation by hand",
-	  "usage: tend rollback --config FILE [--to GENERATION]\n",
+	  "usage: tend rollback --config FILE [--to GENERATION]\n"
+	  "\n"
+	  "Set the system profile back to a generation's store path and run its\n"
+	  "switch-to-configuration (default: the latest earlier generation with another\n"
+	  "system), restore the files of the commit it came from when the history knows\n"
+	  "it, and probe. The commit rolled away from is not re-applied until a new commit\n"
+	  "arrives or 'tend reconcile --once --retry'. Exit 0 when healthy, 1 otherwise.\n",
 	  tend_cmd_rollback },
 	{ "secret", "decrypt an age or sops file",
 	  "usage: tend secret decrypt [-i IDENTITY]... [--passphrase-file F] FILE [--extract PATH]\n"
 	  "\n"
 	  "Print the plaintext of an age file, or the decrypted sops document (or one\n"
-	  "value with --extract '[\"a\"][\"b\"]'). The format is detected.\n"
+	  "value with --extract '[\"a\"][\"b\"]'). The format is detected: age (binary or\n"
+	  "armored), or sops YAML, JSON, dotenv or binary (printed in its own format).\n"
+	  "A tampered file prints nothing. Exit 1 with \"no identity matched\" and the\n"
+	  "file's recipients when no identity opens it.\n"
 	  "\n"
-	  "  -i, --identity FILE     an age key file or OpenSSH Ed25519 private key (repeatable)\n"
-	  "  --passphrase-file FILE  passphrase for scrypt-encrypted age files\n"
-	  "  --extract PATH          one value of a sops document\n",
+	  "  -i, --identity FILE     an age key file (AGE-SECRET-KEY-1...), possibly itself\n"
+	  "                          age-encrypted, or an unencrypted OpenSSH Ed25519 private\n"
+	  "                          key such as a host key (used both natively and the\n"
+	  "                          ssh-to-age way); repeatable\n"
+	  "  --passphrase-file FILE  passphrase (first line) for scrypt-encrypted age files\n"
+	  "                          and encrypted identity files\n"
+	  "  --extract PATH          one value of a sops document, e.g. '[\"db\"][\"password\"]'\n"
+	  "                          or '[\"hosts\"][0]'\n",
 	  tend_cmd_secret },
 	{ NULL, NULL, NULL, NULL }
 };

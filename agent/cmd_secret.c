@@ -1,9 +1,8 @@
 /* tend secret decrypt: print an age file's plaintext or a sops document
  * (or one value of it), detecting the format, with the identities given. */
 #include "agent/cli.h"
-#include "secrets/age.h"
+#include "secrets/decrypt.h"
 #include "secrets/identity.h"
-#include "secrets/sops.h"
 #include "util/error.h"
 #include "util/fs.h"
 
@@ -12,8 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#define MAX_INPUT ((size_t)80 << 20)
 
 static int write_all(const char *p, size_t len)
 {
@@ -29,43 +26,11 @@ static int write_all(const char *p, size_t len)
 
 static int decrypt(const char *file, const char *extract, tend_age_identities *ids)
 {
-	tend_buf in = TEND_BUF_INIT, out = TEND_BUF_INIT;
-	tend_sops_doc *doc = NULL;
-	tend_sops_format fmt;
+	tend_buf out = TEND_BUF_INIT;
 	int rc = TEND_EXIT_ERROR;
 
-	if (tend_file_read(&in, file, MAX_INPUT) < 0) {
+	if (tend_secret_decrypt_file(&out, file, NULL, extract, ids) < 0) {
 		tend_cli_error("%s", tend_error_last());
-		goto out;
-	}
-	if (tend_age_detect(in.ptr ? in.ptr : "", in.size)) {
-		if (extract) {
-			tend_cli_error("%s: --extract applies to sops files; this is an age file", file);
-			goto out;
-		}
-		if (tend_age_decrypt(&out, in.ptr, in.size, file, ids, NULL) < 0) {
-			tend_cli_error("%s", tend_error_last());
-			goto out;
-		}
-	} else if ((fmt = tend_sops_detect(in.ptr ? in.ptr : "", in.size, file))) {
-		const tend_sops_node *node;
-		if (tend_sops_decrypt(&doc, in.ptr, in.size, file, fmt, ids, NULL) < 0) {
-			tend_cli_error("%s", tend_error_last());
-			goto out;
-		}
-		if (extract) {
-			if (tend_sops_extract(&node, doc, extract) < 0 ||
-			    tend_sops_emit_node(&out, doc, node) < 0) {
-				tend_cli_error("%s: %s", file, tend_error_last());
-				goto out;
-			}
-		} else if (tend_sops_emit(&out, doc) < 0) {
-			tend_cli_error("%s: %s", file, tend_error_last());
-			goto out;
-		}
-	} else {
-		tend_cli_error("%s: neither an age file nor a sops file (no age header or armor, "
-			       "no sops metadata)", file);
 		goto out;
 	}
 	if (write_all(out.ptr ? out.ptr : "", out.size) < 0) {
@@ -74,9 +39,7 @@ static int decrypt(const char *file, const char *extract, tend_age_identities *i
 	}
 	rc = TEND_EXIT_OK;
 out:
-	tend_sops_doc_free(doc);
 	tend_buf_dispose_secure(&out);
-	tend_buf_dispose(&in);
 	return rc;
 }
 

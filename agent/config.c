@@ -440,6 +440,11 @@ static void load_root(loader *l, tend_config *c, const tend_yaml_node *root)
 	get_path(l, &c->state_dir, root, "state_dir");
 	if (!c->state_dir)
 		fail_at(l, root, "missing required field 'state_dir'");
+	else if (c->state_dir[strspn(c->state_dir, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					  "0123456789/._+-")])
+		/* revisions are built as path:<state_dir>/... flake references */
+		fail_at(l, get(root, "state_dir"), "'state_dir': '%s' may only hold letters, digits "
+			"and / . _ + - (nix builds revisions under it)", c->state_dir);
 	get_list(l, &c->age_identities, &c->n_age_identities, root, "age_identities", 1, 0);
 	get_path(l, &c->secrets_root, root, "secrets_root");
 	get_path(l, &c->root, root, "root");
@@ -486,42 +491,29 @@ static void load_root(loader *l, tend_config *c, const tend_yaml_node *root)
 	c->history_limit = (unsigned)v;
 }
 
-int tend_config_load(tend_config **out, const char *path)
+/* Parse an already-read document; base is the absolute directory relative
+ * paths are taken from. */
+static int config_from_doc(tend_config **out, const char *display, tend_yaml_doc *doc,
+			   const char *base)
 {
-	tend_yaml_limits limits = tend_yaml_default_limits;
-	tend_yaml_doc *doc = NULL;
-	const tend_yaml_node *root;
+	const tend_yaml_node *root = tend_yaml_doc_root(doc);
 	tend_config *c = NULL;
-	loader l = { path, NULL, 0 };
-	char *dir = NULL, *slash;
-	int error = TEND_EINVALID;
+	loader l = { display, (char *)base, 0 };
+	int error = TEND_ERROR;
 
-	*out = NULL;
-	limits.max_bytes = CONFIG_MAX_BYTES;
-	if ((error = tend_yaml_parse_file(&doc, path, path, &limits, NULL)) < 0)
-		goto out;
-	error = TEND_ERROR;
-	if (!(c = calloc(1, sizeof(*c))) || !(c->path = strdup(path)) || !(dir = strdup(path))) {
+	if (!(c = calloc(1, sizeof(*c))) || !(c->path = strdup(display))) {
 		tend_error_set("out of memory");
-		goto out;
-	}
-	slash = strrchr(dir, '/');
-	if (slash)
-		*(slash == dir ? slash + 1 : slash) = '\0';
-	if (!(l.base = realpath(slash ? dir : ".", NULL))) {
-		tend_error_set_errno("%s: cannot resolve its directory", path);
 		goto out;
 	}
 	if (set_defaults(c) < 0)
 		goto out;
-	root = tend_yaml_doc_root(doc);
 	error = TEND_EINVALID;
 	if (!root) {
-		tend_error_set("%s: the configuration is empty", path);
+		tend_error_set("%s: the configuration is empty", display);
 		goto out;
 	}
 	if (root->kind != TEND_YAML_MAP) {
-		tend_error_set("%s:%u:%u: expected a mapping, got a %s", path, root->line,
+		tend_error_set("%s:%u:%u: expected a mapping, got a %s", display, root->line,
 			       root->col, tend_yaml_kind_name(root->kind));
 		goto out;
 	}
@@ -533,8 +525,52 @@ int tend_config_load(tend_config **out, const char *path)
 	error = 0;
 out:
 	tend_config_free(c);
+	return error;
+}
+
+int tend_config_parse(tend_config **out, const char *display, const char *data, size_t len,
+		      const char *base_dir)
+{
+	tend_yaml_limits limits = tend_yaml_default_limits;
+	tend_yaml_doc *doc = NULL;
+	int error;
+
+	*out = NULL;
+	limits.max_bytes = CONFIG_MAX_BYTES;
+	if ((error = tend_yaml_parse(&doc, display, data, len, &limits, NULL)) < 0)
+		return error;
+	error = config_from_doc(out, display, doc, base_dir);
 	tend_yaml_doc_free(doc);
-	free(l.base);
+	return error;
+}
+
+int tend_config_load(tend_config **out, const char *path)
+{
+	tend_yaml_limits limits = tend_yaml_default_limits;
+	tend_yaml_doc *doc = NULL;
+	char *dir = NULL, *base = NULL, *slash;
+	int error;
+
+	*out = NULL;
+	limits.max_bytes = CONFIG_MAX_BYTES;
+	if ((error = tend_yaml_parse_file(&doc, path, path, &limits, NULL)) < 0)
+		return error;
+	error = TEND_ERROR;
+	if (!(dir = strdup(path))) {
+		tend_error_set("out of memory");
+		goto out;
+	}
+	slash = strrchr(dir, '/');
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	if (!(base = realpath(slash ? dir : ".", NULL))) {
+		tend_error_set_errno("%s: cannot resolve its directory", path);
+		goto out;
+	}
+	error = config_from_doc(out, path, doc, base);
+out:
+	tend_yaml_doc_free(doc);
+	free(base);
 	free(dir);
 	return error;
 }

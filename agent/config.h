@@ -80,6 +80,10 @@ typedef struct tend_config {
  * TEND_ELIMIT with the error "path:line:col: message" (unknown keys with a
  * "did you mean" suggestion). */
 int tend_config_load(tend_config **out, const char *path);
+/* The same from a document in memory (display names it in messages);
+ * relative paths are resolved against base_dir (absolute). */
+int tend_config_parse(tend_config **out, const char *display, const char *data, size_t len,
+		      const char *base_dir);
 void tend_config_free(tend_config *cfg);
 
 /* Parse a duration such as "500ms", "30s", "1m30s", "2h". 0 on success,

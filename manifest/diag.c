@@ -114,31 +114,38 @@ void tend_diags_dispose(tend_diags *d)
 	memset(d, 0, sizeof(*d));
 }
 
-/* Levenshtein distance with one row; words longer than 64 are "far". */
+/* Edit distance counting a swap of two neighbours as one edit (optimal string
+ * alignment), since "hsot" for "host" is the commonest typo; words longer
+ * than 64 are "far". */
 size_t tend_edit_distance(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b), i, j;
-	size_t row[65];
+	size_t rows[3][65], *prev2 = rows[0], *prev = rows[1], *cur = rows[2];
 
 	if (la > 64 || lb > 64)
 		return (size_t)-1;
 	for (j = 0; j <= lb; j++)
-		row[j] = j;
+		prev[j] = j;
 	for (i = 1; i <= la; i++) {
-		size_t diag = row[0];
-		row[0] = i;
+		size_t *t;
+		cur[0] = i;
 		for (j = 1; j <= lb; j++) {
-			size_t up = row[j], best;
-			best = diag + (a[i - 1] != b[j - 1]);
-			if (up + 1 < best)
-				best = up + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			diag = up;
-			row[j] = best;
+			size_t best = prev[j - 1] + (a[i - 1] != b[j - 1]);
+			if (prev[j] + 1 < best)
+				best = prev[j] + 1;
+			if (cur[j - 1] + 1 < best)
+				best = cur[j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    prev2[j - 2] + 1 < best)
+				best = prev2[j - 2] + 1;
+			cur[j] = best;
 		}
+		t = prev2;
+		prev2 = prev;
+		prev = cur;
+		cur = t;
 	}
-	return row[lb];
+	return prev[lb];
 }
 
 /* A candidate is close enough when at most a third of the word (at least one

@@ -24,6 +24,11 @@ typedef struct {
 
 typedef struct {
 	tend_pos proxy_service, auth_service;
+	/* fleet.yaml could not be read as a whole (missing, a YAML error, not a
+	 * mapping, hosts not a mapping): checks against its hosts would only
+	 * repeat that error once per service */
+	int partial;
+	int proxy_written, auth_written;   /* the key is there, even if invalid */
 } tend_fleet_aux;
 
 /* One dependency edge: service `from` needs service `to`. */
@@ -54,13 +59,48 @@ typedef struct {
 	size_t plen;
 } tend_mctx;
 
-/* parse.c */
+/* schema.c: typed getters. Each reports its own problems (with the field
+ * path) and returns 0 when the value is absent or valid, -1 otherwise; an
+ * absent optional field leaves *out untouched, so callers preset defaults. */
+extern const char *const tend_http_schemes[];   /* {"http", "https", NULL} */
+extern const char *const tend_smtp_schemes[];
+size_t tend_mctx_push(tend_mctx *c, const char *key);       /* returns the old length */
+size_t tend_mctx_push_index(tend_mctx *c, size_t i);
+void tend_mctx_pop(tend_mctx *c, size_t old);
+tend_pos tend_mctx_pos(const tend_mctx *c, const tend_yaml_node *n);
+void tend_mctx_error(tend_mctx *c, const tend_yaml_node *at, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+const char *tend_mctx_describe(const tend_yaml_node *n);    /* "a mapping", "null", ... */
+int tend_mctx_expect_kind(tend_mctx *c, const tend_yaml_node *n, tend_yaml_kind kind);
+void tend_mctx_check_keys(tend_mctx *c, const tend_yaml_node *map, const char *const *allowed);
+tend_pos tend_mctx_key_pos(const tend_mctx *c, const tend_yaml_node *map, const char *key);
+const tend_yaml_node *tend_mctx_field(tend_mctx *c, const tend_yaml_node *map, const char *key,
+				      int required);
+char *tend_mctx_strdup(tend_mctx *c, const tend_yaml_node *n);
+int tend_mctx_string(char **out, tend_pos *pos, tend_mctx *c, const tend_yaml_node *map,
+		     const char *key, int required);
+int tend_mctx_int(int *out, tend_mctx *c, const tend_yaml_node *map, const char *key,
+		  int required, long min, long max, const char *what);
+int tend_mctx_port(int *out, tend_pos *pos, tend_mctx *c, const tend_yaml_node *map,
+		   const char *key, int required);
+int tend_mctx_bool(int *out, tend_pos *pos, tend_mctx *c, const tend_yaml_node *map,
+		   const char *key);
+int tend_mctx_url(char **out, tend_pos *pos, tend_mctx *c, const tend_yaml_node *map,
+		  const char *key, int required, const char *const *schemes);
+int tend_mctx_duration(uint64_t *out, tend_mctx *c, const tend_yaml_node *map, const char *key);
+int tend_mctx_string_list(char ***out, size_t *n, tend_pos **pos, tend_mctx *c,
+			  const tend_yaml_node *map, const char *key, int required);
+tend_yaml_node *tend_mctx_copy_node(tend_arena *a, const tend_yaml_node *n);
+/* A sub-mapping (its unknown keys checked against allowed when given); NULL
+ * when absent or not a mapping (reported). */
+const tend_yaml_node *tend_mctx_enter_map(tend_mctx *c, const tend_yaml_node *map, const char *key,
+					  int required, const char *const *allowed);
+
+/* fleet.c and service.c: one document each into the model */
 int tend_manifest__parse_fleet(tend_manifest *m, tend_fleet_aux *fa, tend_host_aux **haux,
 			       tend_mctx *c, const tend_yaml_node *root);
 int tend_manifest__parse_service(tend_service *svc, tend_svc_aux *aux, tend_mctx *c,
 				 const tend_yaml_node *root, const char *dir_name);
-void tend_mctx_error(tend_mctx *c, const tend_yaml_node *at, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
 
 /* values.c: value syntax; each returns 0 when valid */
 int tend_parse_duration(uint64_t *out_ms, const char *s);

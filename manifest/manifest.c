@@ -82,11 +82,12 @@ static int load_impl(tend_manifest **out, tend_diags *diags,
 	tend_svc_aux *saux = NULL;
 	host_slot *hslots = NULL;
 	tend_mctx c;
-	size_t i;
+	size_t i, unreadable = 0;
 	int error = TEND_ERROR;
 
 	*out = NULL;
 	memset(&fa, 0, sizeof(fa));
+	fa.partial = 1;     /* until fleet.yaml parses as a mapping with hosts */
 	memset(&c, 0, sizeof(c));
 	if (!(m = calloc(1, sizeof(*m))) || !(priv = calloc(1, sizeof(*priv)))) {
 		tend_error_set("out of memory");
@@ -152,6 +153,7 @@ static int load_impl(tend_manifest **out, tend_diags *diags,
 			/* a placeholder, so that references to it do not cascade; the
 			 * reason (unreadable, YAML error) is already reported */
 			tend_diags scratch = { NULL, 0, 0, 0 };
+			unreadable += src->data == NULL;
 			c.diags = &scratch;
 			error = tend_manifest__parse_service(&slots[i].svc, &slots[i].aux, &c, NULL,
 							     src->name);
@@ -183,10 +185,15 @@ static int load_impl(tend_manifest **out, tend_diags *diags,
 	if ((error = tend_manifest__validate(m, &fa, haux_sorted, saux, diags, exists, payload)) < 0)
 		goto out;
 	tend_diags_sort(diags);
-	if (diags->errors > errors_before) {
+	/* an unreadable document makes the fleet invalid even when the caller's
+	 * diagnostic about it was added before errors_before was taken */
+	if (diags->errors > errors_before || unreadable || (!fleet_yaml && fleet_reported)) {
+		size_t n = diags->errors - errors_before;
 		error = TEND_EINVALID;
-		tend_error_set("the fleet has %zu error%s", diags->errors - errors_before,
-			       diags->errors - errors_before == 1 ? "" : "s");
+		if (n)
+			tend_error_set("the fleet has %zu error%s", n, n == 1 ? "" : "s");
+		else
+			tend_error_set("the fleet has documents that could not be read");
 		goto out;
 	}
 	*out = m;
@@ -222,7 +229,8 @@ static int file_exists(const char *rel, void *payload)
 
 	if (!path)
 		return 0;
-	ok = stat(path, &st) == 0 && S_ISREG(st.st_mode);
+	/* lstat: a symbolic link could point outside the repository */
+	ok = lstat(path, &st) == 0 && S_ISREG(st.st_mode);
 	free(path);
 	return ok;
 }

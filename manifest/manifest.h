@@ -111,9 +111,11 @@ typedef struct {
 typedef struct {
 	char *domain;
 	char *path_prefix;     /* "/" when not given */
-	char *upstream;        /* full URL; defaults to http://<host address>:<port> */
+	char *upstream;        /* full URL; filled at load time with http://<host address>:<port> */
 	int port;              /* 0 when upstream is given */
-	char *tls;             /* resolver name; NULL: chosen by domain suffix (internal) or the ACME one */
+	char *tls;             /* resolver name; when not written, chosen at load time by domain
+				* suffix (internal) or the ACME one; NULL only when the fleet's
+				* proxy has no TLS resolvers (plain HTTP) */
 	int auth;              /* forward auth through the fleet's auth provider */
 	char **middlewares;    /* extra Traefik middleware names defined in fleet.yaml (may be empty) */
 	size_t n_middlewares;

@@ -17,9 +17,11 @@
 
 typedef struct {
 	tend_manifest *m;
+	const tend_fleet_aux *fa;
 	tend_manifest_priv *priv;
 	const tend_svc_aux *saux;
 	tend_diags *diags;
+	int any_unparsed;           /* a service.yaml did not parse: its `provides` are unknown */
 	tend_dep_edge *edges;
 	size_t n_edges, cap_edges;
 	int oom;
@@ -125,7 +127,7 @@ static int has_secret(const tend_service *s, const char *name)
 
 /* The provider of a database engine or of OIDC: the named service, which must
  * provide the capability, or else the only service that provides it. */
-static size_t resolve_provider(vctx *v, size_t self, char **provider, const tend_pos *provider_pos,
+static size_t resolve_provider(vctx *v, char **provider, const tend_pos *provider_pos,
 			       const tend_pos *section_pos, const char *cap, const char *what,
 			       const size_t *cap_list, size_t cap_n)
 {
@@ -137,6 +139,8 @@ static size_t resolve_provider(vctx *v, size_t self, char **provider, const tend
 		if ((p = resolve_service(v, *provider, provider_pos, w)) == NONE)
 			return NONE;
 		if (!provides(&v->m->services[p], cap)) {
+			if (!v->saux[p].parsed)
+				return NONE;    /* its own error says why */
 			error_at(v, provider_pos, "%s.provider: service '%s' does not provide '%s' "
 				 "(add '%s' to its 'provides')", what, *provider, cap, cap);
 			return NONE;
@@ -147,6 +151,8 @@ static size_t resolve_provider(vctx *v, size_t self, char **provider, const tend
 		*provider = v->m->services[cap_list[0]].name;
 		return cap_list[0];
 	}
+	if (cap_n == 0 && v->any_unparsed)
+		return NONE;            /* the provider may be the service that did not parse */
 	if (cap_n == 0)
 		error_at(v, section_pos, "%s: no service provides '%s' (a service declares "
 			 "'provides: [%s]')", what, cap, cap);
@@ -154,24 +160,27 @@ static size_t resolve_provider(vctx *v, size_t self, char **provider, const tend
 		error_at(v, section_pos, "%s: %zu services provide '%s' ('%s', '%s'%s); choose one "
 			 "with '%s.provider'", what, cap_n, cap, v->m->services[cap_list[0]].name,
 			 v->m->services[cap_list[1]].name, cap_n > 2 ? ", ..." : "", what);
-	(void)self;
 	return NONE;
 }
 
 /* ---- hosts -------------------------------------------------------------- */
 
-static const tend_host_aux *g_haux;
-static const tend_manifest *g_m;
+typedef struct {
+	const tend_manifest *m;
+	const tend_host_aux *haux;
+} addr_sort;
 
-static int addr_cmp(const void *a, const void *b)
+/* by address, then by where the host is written (the first one keeps it) */
+static int addr_cmp(const void *a, const void *b, void *arg)
 {
+	const addr_sort *as = arg;
 	size_t x = *(const size_t *)a, y = *(const size_t *)b;
-	int c = strcasecmp(g_m->hosts[x].address, g_m->hosts[y].address);
+	int c = strcasecmp(as->m->hosts[x].address, as->m->hosts[y].address);
 
 	if (c)
 		return c;
-	if (g_haux[x].address.line != g_haux[y].address.line)
-		return g_haux[x].address.line < g_haux[y].address.line ? -1 : 1;
+	if (as->haux[x].address.line != as->haux[y].address.line)
+		return as->haux[x].address.line < as->haux[y].address.line ? -1 : 1;
 	return x < y ? -1 : (x > y);
 }
 
@@ -185,9 +194,10 @@ static void check_addresses(vctx *v, const tend_host_aux *haux)
 	for (i = 0; i < v->m->n_hosts; i++)
 		if (v->m->hosts[i].address)
 			idx[n++] = i;
-	g_haux = haux;
-	g_m = v->m;
-	qsort(idx, n, sizeof(*idx), addr_cmp);
+	{
+		addr_sort as = { v->m, haux };
+		qsort_r(idx, n, sizeof(*idx), addr_cmp, &as);
+	}
 	for (i = 1; i < n; i++) {
 		size_t first = i - 1;
 		while (first > 0 && !strcasecmp(v->m->hosts[idx[first - 1]].address,
@@ -330,16 +340,18 @@ static void check_route(vctx *v, size_t i, const tend_svc_aux *aux)
 	const tend_host *h;
 
 	if (!v->m->proxy) {
+		if (v->fa->partial || v->fa->proxy_written)
+			return;     /* fleet.yaml's own error says why */
 		error_at(v, &(tend_pos){ aux->proxy_domain.file, r->pos.line, r->pos.col },
 			 "proxy: fleet.yaml has no 'proxy' to route %s through",
 			 r->domain ? r->domain : "this service");
 		return;
 	}
 	if (r->auth) {
-		if (!v->m->auth)
+		if (!v->m->auth && !v->fa->partial && !v->fa->auth_written)
 			error_at(v, &aux->proxy_auth, "proxy.auth: fleet.yaml has no 'auth' provider "
 				 "for forward authentication");
-		else if (v->m->auth->service && service_index(v->m, v->m->auth->service) != NONE)
+		else if (v->m->auth && v->m->auth->service && service_index(v->m, v->m->auth->service) != NONE)
 			add_edge(v, i, service_index(v->m, v->m->auth->service), &aux->proxy_auth, "auth");
 	}
 	resolve_tls(v, s, aux);
@@ -658,6 +670,7 @@ int tend_manifest__validate(tend_manifest *m, const tend_fleet_aux *fa, const te
 
 	memset(&v, 0, sizeof(v));
 	v.m = m;
+	v.fa = fa;
 	v.priv = m->priv;
 	v.saux = saux;
 	v.diags = diags;
@@ -674,6 +687,8 @@ int tend_manifest__validate(tend_manifest *m, const tend_fleet_aux *fa, const te
 		resolve_service(&v, m->auth->service, &fa->auth_service, "auth.service");
 
 	for (i = 0; i < m->n_services; i++)
+		v.any_unparsed |= !saux[i].parsed;
+	for (i = 0; i < m->n_services; i++)
 		for (k = 0; caps[k]; k++)
 			if (provides(&m->services[i], caps[k]))
 				cap_list[k][cap_n[k]++] = i;
@@ -684,7 +699,7 @@ int tend_manifest__validate(tend_manifest *m, const tend_fleet_aux *fa, const te
 		size_t p;
 
 		v.priv->svc_host[i] = NONE;
-		if (s->host && (v.priv->svc_host[i] = host_index(m, s->host)) == NONE)
+		if (s->host && (v.priv->svc_host[i] = host_index(m, s->host)) == NONE && !fa->partial)
 			error_at(&v, &a->host, "host: unknown host '%s'%s", s->host,
 				 hint_text(hb, sizeof(hb), tend_suggest(s->host, m, m->n_hosts, host_name_at)));
 		for (j = 0; j < s->n_depends_on; j++) {
@@ -695,7 +710,7 @@ int tend_manifest__validate(tend_manifest *m, const tend_fleet_aux *fa, const te
 		}
 		if (s->database && s->database->engine) {
 			k = !strcmp(s->database->engine, "postgresql") ? 0 : 1;
-			p = resolve_provider(&v, i, &s->database->provider, &a->db_provider, &s->database->pos,
+			p = resolve_provider(&v, &s->database->provider, &a->db_provider, &s->database->pos,
 					     s->database->engine, "database", cap_list[k], cap_n[k]);
 			if (p != NONE)
 				add_edge(&v, i, p, s->database->provider && a->db_provider.line ?
@@ -705,7 +720,7 @@ int tend_manifest__validate(tend_manifest *m, const tend_fleet_aux *fa, const te
 			error_at(&v, &a->db_password, "database.password_secret: '%s' is not one of this "
 				 "service's secrets", s->database->password_secret);
 		if (s->oidc) {
-			p = resolve_provider(&v, i, &s->oidc->provider, &a->oidc_provider, &s->oidc->pos,
+			p = resolve_provider(&v, &s->oidc->provider, &a->oidc_provider, &s->oidc->pos,
 					     "oidc", "oidc", cap_list[2], cap_n[2]);
 			if (p != NONE && p != i)
 				add_edge(&v, i, p, a->oidc_provider.line ? &a->oidc_provider : &s->oidc->pos, "oidc");

@@ -167,7 +167,8 @@ int tend_check_dns_name(const char *s)
 		if (++label > 63)
 			return -1;
 	}
-	if (s[len - 1] == '-')
+	/* a trailing dot (absolute name) would not match a Host header */
+	if (s[len - 1] == '-' || s[len - 1] == '.')
 		return -1;
 	return 0;
 }

@@ -385,7 +385,10 @@ static int roll_back(conv *c, const char *why, const tend_probe_failure *first_f
 		     healthy ? (prev_manifest ? ", healthy again" : "")
 			     : (again.failed_probe ? ", which is unhealthy too" : ", which failed too")) < 0)
 		message = NULL;
-	tend_state_failed_add(c->st, commit, tend_reconcile_now(), reason);
+	/* A new commit that failed is not retried; a repair of the applied commit
+	 * (drift) that failed is tried again on the next poll. */
+	if (strcmp(commit, c->st->applied_commit))
+		tend_state_failed_add(c->st, commit, tend_reconcile_now(), reason);
 	if (in->prev_system) {
 		free(c->st->system);
 		c->st->system = strdup(in->prev_system);
@@ -424,6 +427,8 @@ static int finish(conv *c, const char *commit, const char *system, const char *m
 		c->st->system = strdup(system);
 	}
 	tend_nix_profile_generation(&c->st->generation, c->cfg->system.profile);
+	if (!rep->system_after)
+		tend_nix_current_system(&rep->system_after, c->cfg);
 	tend_error_clear();
 	rep->generation_after = c->st->generation;
 	tend_state_failed_clear(c->st, commit);

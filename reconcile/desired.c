@@ -342,7 +342,8 @@ static int collect_secrets(tend_desired *d, const tend_config *cfg)
 	return error;
 }
 
-int tend_desired_prepare(tend_desired *d, const tend_config *cfg, tend_buf *build_log)
+int tend_desired_prepare(tend_desired *d, const tend_config *cfg, const char *known_system,
+			 tend_buf *build_log)
 {
 	tend_render_options ro = TEND_RENDER_OPTIONS_INIT;
 	tend_render_result *stamped = NULL, *plain = NULL;
@@ -358,6 +359,13 @@ int tend_desired_prepare(tend_desired *d, const tend_config *cfg, tend_buf *buil
 	    (error = collect_routes(d, cfg, stamped)) < 0 ||
 	    (error = collect_secrets(d, cfg)) < 0)
 		goto out;
+	if (known_system) {
+		if (!(d->system = strdup(known_system))) {
+			tend_error_set("out of memory");
+			error = TEND_ERROR;
+		}
+		goto out;
+	}
 	if ((error = tend_nix_build_system(&d->system, cfg, d->rev_dir, d->flake_attr, build_log)) < 0)
 		tend_error_prefix("commit %.12s: ", d->commit);
 out:

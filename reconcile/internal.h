@@ -47,8 +47,10 @@ void tend_desired_dispose(tend_desired *d);
 int tend_desired_load(tend_desired *d, const tend_config *cfg, const char *rev_dir,
 		      const char *commit);
 /* Render, write .tend/ into the revision, collect the files (routes, secrets),
- * build the system. */
-int tend_desired_prepare(tend_desired *d, const tend_config *cfg, tend_buf *build_log);
+ * build the system, or take known_system (not NULL) as the build's result:
+ * a commit already built and applied needs no second evaluation. */
+int tend_desired_prepare(tend_desired *d, const tend_config *cfg, const char *known_system,
+			 tend_buf *build_log);
 /* Index of a service in d->order, or n_order when not on this host. */
 size_t tend_desired_service_rank(const tend_desired *d, const char *service);
 

@@ -118,7 +118,13 @@ static void record(tend_state *st, const tend_config *cfg, const tend_reconcile_
 		   int64_t start, const char *outcome)
 {
 	tend_state_history h;
+	const tend_state_history *last = st->n_history ? &st->history[st->n_history - 1] : NULL;
 
+	/* The same failure on every poll is recorded once. */
+	if (last && !strcmp(last->commit, rep->commit) && last->outcome &&
+	    !strcmp(last->outcome, outcome) && last->message && rep->message &&
+	    !strcmp(last->message, rep->message))
+		return;
 	memset(&h, 0, sizeof(h));
 	snprintf(h.commit, sizeof(h.commit), "%s", rep->commit);
 	h.start = start;
@@ -161,9 +167,16 @@ static int reconcile_commit(tend_reconcile_report *rep, const tend_config *cfg, 
 
 	memset(&d, 0, sizeof(d));
 	memset(&prev, 0, sizeof(prev));
+	snprintf(rep->commit, sizeof(rep->commit), "%s", commit);
+	if (opts->abort && *opts->abort) {
+		tend_error_set("interrupted before preparing commit %.12s", commit);
+		return TEND_ERROR;
+	}
 	if ((error = export_with(&dir, src, cfg, commit)) < 0 ||
 	    (error = tend_desired_load(&d, cfg, dir, commit)) < 0 ||
-	    (error = tend_desired_prepare(&d, cfg, NULL)) < 0) {
+	    (error = tend_desired_prepare(&d, cfg, force_system ? force_system :
+					  (!strcmp(commit, st->applied_commit) ? st->system : NULL),
+					  NULL)) < 0) {
 		tend_report_set(rep, TEND_RECONCILE_FAILED, "%s", tend_error_last());
 		if (!opts->plan_only) {
 			if (strcmp(commit, st->applied_commit))
@@ -174,10 +187,6 @@ static int reconcile_commit(tend_reconcile_report *rep, const tend_config *cfg, 
 			error = 0;
 		}
 		goto out;
-	}
-	if (force_system) {
-		free(d.system);
-		d.system = strdup(force_system);
 	}
 	if ((error = tend_plan_compute(&rep->plan, cfg, st, &d, rep->system_before)) < 0)
 		goto out;
@@ -205,6 +214,11 @@ static int reconcile_commit(tend_reconcile_report *rep, const tend_config *cfg, 
 	}
 	if (strcmp(st->applied_commit, commit))
 		load_prev(&prev, &have_prev, src, cfg, st->applied_commit);
+	if (opts->abort && *opts->abort) {
+		tend_error_set("interrupted before applying commit %.12s", commit);
+		error = TEND_ERROR;
+		goto out;
+	}
 	error = tend_converge(rep, cfg, st, &d, &rep->plan,
 			      have_prev ? prev.manifest : (strcmp(st->applied_commit, commit) ? NULL : d.manifest),
 			      opts);
@@ -255,24 +269,40 @@ int tend_reconcile_once(tend_reconcile_report *out, const tend_config *cfg,
 	snprintf(out->applied_commit, sizeof(out->applied_commit), "%s", st->applied_commit);
 	observe_system(out, cfg);
 	if (tend_state_failed_has(st, head) && !opts->retry) {
+		char reason[1100] = "", applied[41];
 		size_t i;
-		const char *reason = "";
 		for (i = 0; i < st->n_failed; i++)
 			if (!strcmp(st->failed[i].commit, head) && st->failed[i].reason)
-				reason = st->failed[i].reason;
+				snprintf(reason, sizeof(reason), "%s", st->failed[i].reason);
+		/* A head refused for its ancestry is what --allow-non-fast-forward is
+		 * for (verification still refuses bad signatures). */
+		if (opts->allow_non_fast_forward && !strncmp(reason, "refused: ", 9))
+			goto verify;
+		/* Meanwhile the applied commit is kept in shape (drift is repaired). */
+		snprintf(applied, sizeof(applied), "%s", st->applied_commit);
+		if (applied[0] && strcmp(applied, head)) {
+			if ((error = reconcile_commit(out, cfg, st, src, applied, NULL, opts, start)) < 0)
+				goto out;
+			if (out->outcome != TEND_RECONCILE_NOTHING)
+				goto out;
+		}
+		snprintf(out->commit, sizeof(out->commit), "%s", head);
 		tend_report_set(out, TEND_RECONCILE_BLOCKED,
 				"commit %.12s failed before and is not retried until a new commit "
 				"arrives or --retry is given (%s)", head, reason);
 		error = 0;
 		goto out;
 	}
+verify:
 	if (strcmp(head, st->applied_commit)) {
 		rc = tend_source_verify_range(src, st->applied_commit[0] ? st->applied_commit : NULL,
 					      head, opts->allow_non_fast_forward);
 		if (rc == TEND_EREFUSED) {
+			char reason[1100];
 			tend_report_set(out, TEND_RECONCILE_REFUSED, "%s", tend_error_last());
+			snprintf(reason, sizeof(reason), "refused: %s", out->message ? out->message : "");
 			if (!opts->plan_only) {
-				tend_state_failed_add(st, head, tend_reconcile_now(), out->message);
+				tend_state_failed_add(st, head, tend_reconcile_now(), reason);
 				record(st, cfg, out, start, "refused");
 				error = tend_state_save(st, cfg->state_dir, cfg->history_limit);
 			} else {

@@ -83,8 +83,14 @@ void tend_reconcile_report_dispose(tend_reconcile_report *report);
 
 /* Run one reconcile for cfg->host. Returns 0 when it ran to a conclusion (see
  * out->outcome, including rolled back and refused), negative on an error that
- * stopped it (state locked: TEND_ELOCKED; the error is set). Finishes or undoes
- * a change left in flight by a crash before anything else. */
+ * stopped it (state locked: TEND_ELOCKED; fetch failed; interrupted through
+ * opts->abort while probing, which leaves the change in flight; the error is
+ * set). A change left in flight by a crash or an abort is finished (the system
+ * is already the target: probe, adopt) or undone (roll back) first, and that
+ * is this call's outcome; the next call looks at the branch head again. While
+ * the head is blocked, the applied commit is still kept in shape (drifted files
+ * are put back), and the outcome says so. With plan_only nothing is changed
+ * (the mirror is fetched, the revision exported and built). */
 int tend_reconcile_once(tend_reconcile_report *out, const struct tend_config *cfg,
 			const tend_reconcile_opts *opts);
 

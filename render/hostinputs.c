@@ -389,7 +389,8 @@ static json_t *databases_json(const tend_manifest *m, const idx_list *l, const t
 
 	if (!arr)
 		return NULL;
-	qsort_r(l->items, l->n, sizeof(*l->items), db_cmp, (void *)m);
+	if (l->n > 1)
+		qsort_r(l->items, l->n, sizeof(*l->items), db_cmp, (void *)m);
 	for (i = 0; i < l->n; i++) {
 		const tend_service *s = &m->services[l->items[i]];
 		const tend_database_req *d = s->database;
@@ -414,7 +415,8 @@ static json_t *oidc_json(const tend_manifest *m, const idx_list *l, const tend_r
 
 	if (!arr)
 		return NULL;
-	qsort_r(l->items, l->n, sizeof(*l->items), oidc_cmp, (void *)m);
+	if (l->n > 1)
+		qsort_r(l->items, l->n, sizeof(*l->items), oidc_cmp, (void *)m);
 	for (i = 0; i < l->n; i++) {
 		const tend_service *s = &m->services[l->items[i]];
 

@@ -123,7 +123,8 @@ int tend_render_fleet_opts(tend_render_result **out, const tend_manifest *m, con
 	}
 	if (m->proxy && (error = render_routes_file(r, &cap, m, routes, n_routes, commit, &eff)) < 0)
 		goto out;
-	qsort(r->outputs, r->n_outputs, sizeof(*r->outputs), output_cmp);
+	if (r->n_outputs > 1)
+		qsort(r->outputs, r->n_outputs, sizeof(*r->outputs), output_cmp);
 	*out = r;
 	r = NULL;
 	error = 0;

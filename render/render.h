@@ -68,15 +68,16 @@ int tend_render_result_write_host(const tend_render_result *r, const char *host,
 
 /* ---- the pieces, exposed for tests and checks ------------------------ */
 
-/* The Traefik dynamic configuration as a JSON document (what the .yml says);
- * NULL-free even without routes. */
+/* The Traefik dynamic configuration as a JSON document: exactly what the .yml
+ * says (the tests validate this JSON form against Traefik's schema too).
+ * TEND_EINVALID when the fleet's proxy is not Traefik. */
 int tend_render_traefik_doc(json_t **out, const tend_manifest *m, const tend_render_options *opts);
 /* What the JSON schema cannot check: every router's service and middlewares
  * exist (in this document, or qualified with "@provider"), every rule parses
  * (matchers with backquoted arguments, &&, ||, !, parentheses). Returns 0, or
  * TEND_EINVALID with every problem, one per line, in the error message. */
 int tend_render_traefik_check(const json_t *config);
-/* The Caddy JSON configuration (apps.http + apps.tls). */
+/* The Caddy JSON configuration (apps.http + apps.tls; see docs/render.md). */
 int tend_render_caddy_doc(json_t **out, const tend_manifest *m, const tend_render_options *opts);
 /* hosts/<host>.json as a JSON document. */
 int tend_render_host_inputs_doc(json_t **out, const tend_manifest *m, const char *host,

@@ -41,6 +41,12 @@ int tend_json_append(json_t *arr, json_t *value);
 json_t *tend_json_str_or_null(const char *s);
 json_t *tend_json_str_array(char *const *items, size_t n);
 
+/* A generated-from stamp line (Traefik header, host inputs' top-level "commit"). */
+int tend_render_is_stamp_line(const char *p, size_t len);
+/* Unified diff where stamp lines compare equal to each other (shown as context). */
+int tend_render_diff_unified_nostamp(tend_buf *out, int *changed, const char *a_name, const char *a,
+				     size_t alen, const char *b_name, const char *b, size_t blen);
+
 /* Serialise with sorted keys and 2-space indentation, plus a final newline. */
 int tend_render_json_dump(char **out, size_t *len, const json_t *doc);
 

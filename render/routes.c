@@ -55,29 +55,6 @@ json_t *tend_json_str_array(char *const *items, size_t n)
 	return arr;
 }
 
-int tend_render_json_dump(char **out, size_t *len, const json_t *doc)
-{
-	char *s = json_dumps(doc, JSON_SORT_KEYS | JSON_INDENT(2) | JSON_ENSURE_ASCII);
-	char *r;
-	size_t n;
-
-	if (!s) {
-		tend_error_set("cannot serialise JSON (out of memory)");
-		return TEND_ERROR;
-	}
-	n = strlen(s);
-	if (!(r = realloc(s, n + 2))) {
-		free(s);
-		tend_error_set("out of memory");
-		return TEND_ERROR;
-	}
-	r[n] = '\n';
-	r[n + 1] = '\0';
-	*out = r;
-	*len = n + 1;
-	return 0;
-}
-
 void tend_render_eff_init(tend_render_eff *e, const tend_manifest *m, const tend_render_options *o)
 {
 	const tend_proxy_config *p = m->proxy;
@@ -244,7 +221,8 @@ int tend_render_routes_collect(tend_route **out, size_t *n, const tend_manifest 
 			goto out;
 		error = -1;
 	}
-	qsort(routes, count, sizeof(*routes), route_cmp);
+	if (count > 1)
+		qsort(routes, count, sizeof(*routes), route_cmp);
 	*out = routes;
 	*n = count;
 	routes = NULL;

@@ -39,9 +39,19 @@ static json_t *router_for(const tend_route *r, const tend_render_eff *eff)
 	}
 	if (r->auth && tend_json_append(mws, json_string(MW_AUTH)) < 0)
 		goto fail;
-	for (i = 0; i < r->svc->proxy->n_middlewares; i++)
-		if (tend_json_append(mws, json_string(r->svc->proxy->middlewares[i])) < 0)
+	/* Extra middlewares are defined outside tend's file (another file of the
+	 * file provider, or another provider): an unqualified name means @file. */
+	for (i = 0; i < r->svc->proxy->n_middlewares; i++) {
+		const char *name = r->svc->proxy->middlewares[i];
+		char *q = NULL;
+
+		if (!strchr(name, '@') && asprintf(&q, "%s@file", name) < 0)
 			goto fail;
+		ok = tend_json_append(mws, json_string(q ? q : name)) == 0;
+		free(q);
+		if (!ok)
+			goto fail;
+	}
 	if (json_array_size(mws)) {
 		if (json_object_set(router, "middlewares", mws) < 0)
 			goto fail;
@@ -137,6 +147,12 @@ int tend_render_traefik_build(json_t **out, const tend_manifest *m, const tend_r
 			goto oom;
 		need_auth |= r->auth;
 		any_tls |= r->resolver != NULL;
+	}
+	if (json_object_get(routers, ROUTER_REDIRECT)) {
+		tend_error_set("service name '%s' is reserved for tend's HTTP->HTTPS redirect router",
+			       ROUTER_REDIRECT);
+		error = TEND_EINVALID;
+		goto out;
 	}
 	if (m->proxy->redirect_http && any_tls) {
 		/* Lowest priority: plain-HTTP routes (no resolver) still win on the http entry point. */

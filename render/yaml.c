@@ -37,7 +37,16 @@ static int put_quoted(tend_buf *out, const char *s, size_t len)
 		return error;
 	for (i = 0; i < len && !error; i++) {
 		unsigned char c = (unsigned char)s[i];
+		size_t run = i;
 
+		while (run < len && (unsigned char)s[run] >= 0x20 && s[run] != '"' && s[run] != '\\' &&
+		       s[run] != 0x7f)
+			run++;
+		if (run > i) {   /* plain bytes in one go */
+			error = tend_buf_put(out, s + i, run - i);
+			i = run - 1;
+			continue;
+		}
 		switch (c) {
 		case '"': error = tend_buf_puts(out, "\\\""); break;
 		case '\\': error = tend_buf_puts(out, "\\\\"); break;

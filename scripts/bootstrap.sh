@@ -14,7 +14,7 @@ esac
 packages=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libgit2-dev libyaml-dev libcurl4-openssl-dev libjansson-dev libssh2-1-dev
-  libsodium-dev libcmocka-dev libssl-dev libmicrohttpd-dev
+  libsodium-dev libcmocka-dev libssl-dev libmicrohttpd-dev zlib1g-dev
   git openssh-client openssh-server age caddy nix-bin python3 python3-aiosmtpd
   iproute2 ca-certificates curl
 )
@@ -94,7 +94,7 @@ case "$mode" in
     if [ -f "$here/fuzz/CMakeLists.txt" ]; then
       echo "==> libFuzzer targets, short runs"
       build "$here/build/fuzz" -DTEND_FUZZ=ON -DTEND_TESTS=OFF -DCMAKE_C_COMPILER=clang
-      "$here/scripts/fuzz.sh" "$here/build/fuzz" 20
+      "$here/scripts/fuzz.sh" "$here/build/fuzz" 10
     fi
     echo "tests: $passed passed, $failed failed"
     ;;

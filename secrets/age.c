@@ -29,7 +29,8 @@ static void limits_fill(tend_age_limits *l, const tend_age_limits *in)
 		l->max_header = 64u << 10;
 	if (!l->max_stanzas)
 		l->max_stanzas = 128;
-	if (!l->max_scrypt_log_n)
+	/* 2^22 is age's own ceiling (4 GiB of scrypt memory): never more */
+	if (!l->max_scrypt_log_n || l->max_scrypt_log_n > 22)
 		l->max_scrypt_log_n = 22;
 }
 
@@ -239,6 +240,11 @@ int tend_age_header_parse(tend_age_header *out, const unsigned char *data, size_
 		}
 		nl_at = (size_t)(nl - p);
 		line_len = nl_at - pos;
+		if (nl_at > limits.max_header) {
+			tend_error_set("header: larger than %zu bytes", limits.max_header);
+			error = TEND_ELIMIT;
+			goto out;
+		}
 		if (line_len >= 3 && !memcmp(p + pos, "---", 3)) {
 			/* "--- <mac>" exactly */
 			if (line_len < 4 || p[pos + 3] != ' ' ||
@@ -285,6 +291,11 @@ int tend_age_header_parse(tend_age_header *out, const unsigned char *data, size_
 				}
 				nl_at = (size_t)(nl - p);
 				line_len = nl_at - pos;
+				if (nl_at > limits.max_header) {
+					tend_error_set("header: larger than %zu bytes", limits.max_header);
+					error = TEND_ELIMIT;
+					goto out;
+				}
 				if (line_len > 64 || memchr(p + pos, '\r', line_len) ||
 				    b64_decode(bin, sizeof(bin), &n, p + pos, line_len, 0) != 0) {
 					tend_error_set("header: malformed stanza body line");
@@ -536,14 +547,18 @@ int tend_age_payload_decrypt(const unsigned char file_key[16], const tend_age_he
 	tend_age_limits limits;
 	unsigned char key[32], nonce[12], *plain = NULL;
 	const unsigned char *p = hdr->payload;
-	size_t left = hdr->payload_len, total = 0, i;
+	size_t left = hdr->payload_len, total = 0, i, plain_cap;
 	unsigned long long n;
 	int error = TEND_EAUTH, last = 0, first = 1;
 
+	/* Plain heap, sized to the payload (most secrets are one short chunk) and
+	 * wiped before free: sodium_malloc's mmap+mlock+guard pages cost more than
+	 * the decryption of a small file, and the sink copies into the heap anyway. */
+	plain_cap = left < CHUNK + TAGLEN ? (left > TAGLEN ? left - TAGLEN : 1) : CHUNK;
 	limits_fill(&limits, limits_in);
 	tend_hkdf_sha256(key, 32, hdr->nonce, 16, file_key, 16, (const unsigned char *)"payload", 7);
 	memset(nonce, 0, sizeof(nonce));
-	if (!(plain = sodium_malloc(CHUNK))) {
+	if (!(plain = malloc(plain_cap))) {
 		tend_error_set("out of memory");
 		error = TEND_ERROR;
 		goto out;
@@ -617,8 +632,10 @@ int tend_age_payload_decrypt(const unsigned char file_key[16], const tend_age_he
 	}
 	error = 0;
 out:
-	if (plain)
-		sodium_free(plain);
+	if (plain) {
+		sodium_memzero(plain, plain_cap);
+		free(plain);
+	}
 	sodium_memzero(key, sizeof(key));
 	return error;
 }

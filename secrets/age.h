@@ -13,7 +13,7 @@ typedef struct {
 	size_t max_payload;         /* plaintext bytes; 0: 64 MiB */
 	size_t max_header;          /* header bytes up to the MAC line; 0: 64 KiB */
 	size_t max_stanzas;         /* 0: 128 */
-	unsigned max_scrypt_log_n;  /* 0: 22 */
+	unsigned max_scrypt_log_n;  /* 0 or above 22: 22 */
 } tend_age_limits;
 
 typedef struct {

@@ -32,24 +32,51 @@ static int resolve(owner *out, const tend_secret_file *f)
 {
 	struct passwd pw, *pwp = NULL;
 	struct group gr, *grp = NULL;
-	char buf[16384];
 	const char *user = f->owner ? f->owner : "root";
-	int rc;
+	size_t size = 16384;
+	char *buf = NULL;
+	int rc, error = TEND_ENOTFOUND;
 
-	if ((rc = getpwnam_r(user, &pw, buf, sizeof(buf), &pwp)) != 0 || !pwp) {
+	/* grow the buffer on ERANGE (groups with many members) */
+	for (;;) {
+		char *n = realloc(buf, size);
+		if (!n) {
+			tend_error_set("out of memory");
+			error = TEND_ERROR;
+			goto out;
+		}
+		buf = n;
+		rc = getpwnam_r(user, &pw, buf, size, &pwp);
+		if (rc == 0 && pwp && f->group)
+			rc = getgrnam_r(f->group, &gr, buf + size / 2, size / 2, &grp);
+		if (rc != ERANGE || size >= (1u << 22))
+			break;
+		size *= 2;
+	}
+	if (rc != 0) {
+		errno = rc;
+		tend_error_set_errno("secret %s/%s: looking up '%s'", f->service, f->name,
+				     pwp && f->group ? f->group : user);
+		error = TEND_ERROR;
+		goto out;
+	}
+	if (!pwp) {
 		tend_error_set("secret %s/%s: unknown owner '%s'", f->service, f->name, user);
-		return TEND_ENOTFOUND;
+		goto out;
 	}
 	out->uid = pw.pw_uid;
 	out->gid = pw.pw_gid;
 	if (f->group) {
-		if ((rc = getgrnam_r(f->group, &gr, buf, sizeof(buf), &grp)) != 0 || !grp) {
+		if (!grp) {
 			tend_error_set("secret %s/%s: unknown group '%s'", f->service, f->name, f->group);
-			return TEND_ENOTFOUND;
+			goto out;
 		}
 		out->gid = gr.gr_gid;
 	}
-	return 0;
+	error = 0;
+out:
+	free(buf);
+	return error;
 }
 
 static int push(tend_secret_report *r, const char *service, const char *name, const char *hash,

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define DEFAULT_LS_MS 30000
 #define DEFAULT_FETCH_MS 300000
@@ -41,7 +42,7 @@ static int url_is_ssh(const char *url)
 }
 
 /* The URL for messages, without a password (https://user:secret@host). */
-static char *url_display(const char *url)
+char *tend_source_url_display(const char *url)
 {
 	const char *scheme = strstr(url, "://"), *at, *colon, *hostpart;
 	char *out = NULL;
@@ -98,8 +99,17 @@ int tend_source_open(tend_source **out, const tend_source_opts *opts)
 			       opts->url);
 		return TEND_EINVALID;
 	}
+	if (url_is_ssh(opts->url) && !(git_libgit2_features() & GIT_FEATURE_SSH)) {
+		tend_error_set("source %s: this libgit2 was built without ssh support", opts->url);
+		return TEND_EUNSUPPORTED;
+	}
+	if (!strncmp(opts->url, "https://", 8) && !(git_libgit2_features() & GIT_FEATURE_HTTPS)) {
+		tend_error_set("source %s: this libgit2 was built without https support", opts->url);
+		return TEND_EUNSUPPORTED;
+	}
 	if (!(s = calloc(1, sizeof(*s))))
 		return -1;
+	s->progress_fd = -1;
 	s->url = strdup(opts->url);
 	s->branch = strdup(opts->branch && *opts->branch ? opts->branch : "main");
 	s->mirror_dir = strdup(opts->mirror_dir);
@@ -197,11 +207,13 @@ int tend_source_mirror_open(tend_source *s)
 
 /* ---- callbacks ---------------------------------------------------------- */
 
-static void cb_fail(tend_source *s, const char *fmt, ...) TEND_PRINTF(2, 3);
-static void cb_fail(tend_source *s, const char *fmt, ...)
+/* Record why a callback failed; code: TEND_EAUTH (credentials, host keys) or TEND_ERROR. */
+static void cb_fail(tend_source *s, int code, const char *fmt, ...) TEND_PRINTF(3, 4);
+static void cb_fail(tend_source *s, int code, const char *fmt, ...)
 {
 	va_list ap;
 
+	s->cb_code = code;
 	free(s->cb_error);
 	s->cb_error = NULL;
 	va_start(ap, fmt);
@@ -226,6 +238,8 @@ static int read_secret(tend_buf *out, const char *path)
 
 	if (error < 0)
 		return error;
+	if (!out->ptr && tend_buf_puts(out, "") < 0) /* an empty file: "" rather than NULL */
+		return -1;
 	while (out->size > 0 && (out->ptr[out->size - 1] == '\n' || out->ptr[out->size - 1] == '\r'))
 		out->ptr[--out->size] = '\0';
 	return 0;
@@ -242,7 +256,14 @@ static int cb_credentials(git_credential **out, const char *url, const char *use
 	if (deadline_passed(s))
 		return GIT_EUSER;
 	if (++s->cred_attempts > MAX_CRED_ATTEMPTS) {
-		cb_fail(s, "authentication failed (credentials rejected)");
+		if (s->ssh_agent)
+			cb_fail(s, TEND_EAUTH, "authentication failed: the server accepted no key from ssh-agent");
+		else if (s->ssh_key && (allowed_types & GIT_CREDENTIAL_SSH_KEY))
+			cb_fail(s, TEND_EAUTH, "authentication failed: the server rejected the key %s", s->ssh_key);
+		else
+			cb_fail(s, TEND_EAUTH, "authentication failed: the server rejected the credentials from %s",
+				s->https_basic_file ? s->https_basic_file :
+				s->https_token_file ? s->https_token_file : "(none)");
 		return GIT_EUSER;
 	}
 	if (allowed_types & GIT_CREDENTIAL_USERNAME)
@@ -254,7 +275,7 @@ static int cb_credentials(git_credential **out, const char *url, const char *use
 			char *pub = NULL;
 
 			if (s->ssh_passphrase_file && read_secret(&secret, s->ssh_passphrase_file) < 0) {
-				cb_fail(s, "ssh passphrase: %s", tend_error_last());
+				cb_fail(s, TEND_ERROR, "ssh passphrase: %s", tend_error_last());
 				goto out;
 			}
 			if (asprintf(&pub, "%s.pub", s->ssh_key) < 0)
@@ -265,7 +286,7 @@ static int cb_credentials(git_credential **out, const char *url, const char *use
 			free(pub);
 			goto out;
 		}
-		cb_fail(s, "the ssh server wants a key: configure an ssh key file or ssh-agent");
+		cb_fail(s, TEND_EAUTH, "the ssh server wants a key: configure an ssh key file or ssh-agent");
 		goto out;
 	}
 	if (allowed_types & GIT_CREDENTIAL_USERPASS_PLAINTEXT) {
@@ -273,11 +294,11 @@ static int cb_credentials(git_credential **out, const char *url, const char *use
 			char *colon;
 
 			if (read_secret(&secret, s->https_basic_file) < 0) {
-				cb_fail(s, "basic auth: %s", tend_error_last());
+				cb_fail(s, TEND_ERROR, "basic auth: %s", tend_error_last());
 				goto out;
 			}
 			if (!(colon = strchr(secret.ptr, ':'))) {
-				cb_fail(s, "basic auth file %s: expected user:password", s->https_basic_file);
+				cb_fail(s, TEND_EAUTH, "basic auth file %s: expected user:password", s->https_basic_file);
 				goto out;
 			}
 			*colon = '\0';
@@ -286,16 +307,16 @@ static int cb_credentials(git_credential **out, const char *url, const char *use
 		}
 		if (s->https_token_file) {
 			if (read_secret(&secret, s->https_token_file) < 0) {
-				cb_fail(s, "token: %s", tend_error_last());
+				cb_fail(s, TEND_ERROR, "token: %s", tend_error_last());
 				goto out;
 			}
 			error = git_credential_userpass_plaintext_new(out, user ? user : "x-access-token", secret.ptr);
 			goto out;
 		}
-		cb_fail(s, "the server wants a password: configure a token or basic-auth file");
+		cb_fail(s, TEND_EAUTH, "the server wants a password: configure a token or basic-auth file");
 		goto out;
 	}
-	cb_fail(s, "no usable credential type offered by the server");
+	cb_fail(s, TEND_EAUTH, "no usable credential type offered by the server");
 out:
 	tend_buf_dispose_secure(&secret);
 	return error;
@@ -329,40 +350,42 @@ static int check_known_host(tend_source *s, const git_cert_hostkey *hk, const ch
 	else
 		snprintf(where, sizeof(where), "[%s]:%d", host, port);
 	if (!(hk->type & GIT_CERT_SSH_RAW) || !hk->hostkey || hk->hostkey_len == 0) {
-		cb_fail(s, "host key of %s not available for checking", where);
+		cb_fail(s, TEND_EAUTH, "host key of %s not available for checking", where);
 		return GIT_ECERTIFICATE;
 	}
 	tend_ssh_fingerprint(fp, (const unsigned char *)hk->hostkey, hk->hostkey_len);
 	if ((ktype = hostkey_type(hk->raw_type, &tname)) < 0) {
-		cb_fail(s, "host %s offers an unsupported host key type (%s)", where, fp);
+		cb_fail(s, TEND_EAUTH, "host %s offers an unsupported host key type (%s)", where, fp);
 		return GIT_ECERTIFICATE;
 	}
 	if (!(session = libssh2_session_init()) || !(kh = libssh2_knownhost_init(session))) {
-		cb_fail(s, "cannot initialise libssh2 to check the host key of %s", where);
+		cb_fail(s, TEND_ERROR, "cannot initialise libssh2 to check the host key of %s", where);
 		goto out;
 	}
 	if (libssh2_knownhost_readfile(kh, s->known_hosts, LIBSSH2_KNOWNHOST_FILE_OPENSSH) < 0) {
 		char *msg = NULL;
 
 		libssh2_session_last_error(session, &msg, NULL, 0);
-		cb_fail(s, "cannot read known_hosts %s: %s", s->known_hosts, msg ? msg : "error");
+		cb_fail(s, TEND_ERROR, "cannot read known_hosts %s: %s", s->known_hosts, msg ? msg : "error");
 		goto out;
 	}
-	rc = libssh2_knownhost_checkp(kh, host, port, hk->hostkey, hk->hostkey_len,
+	/* Looked up by the name OpenSSH records ("[host]:port" off port 22),
+	 * with port -1 so that libssh2 does not fall back to the bare host name. */
+	rc = libssh2_knownhost_checkp(kh, where, -1, hk->hostkey, hk->hostkey_len,
 				      LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | ktype, NULL);
 	switch (rc) {
 	case LIBSSH2_KNOWNHOST_CHECK_MATCH:
 		error = 0;
 		break;
 	case LIBSSH2_KNOWNHOST_CHECK_MISMATCH:
-		cb_fail(s, "host key for %s changed: %s %s does not match %s (key rotated, or someone is intercepting)",
+		cb_fail(s, TEND_EAUTH, "host key for %s changed: %s %s does not match %s (key rotated, or someone is intercepting)",
 			where, tname, fp, s->known_hosts);
 		break;
 	case LIBSSH2_KNOWNHOST_CHECK_NOTFOUND:
-		cb_fail(s, "unknown host key for %s: %s %s is not in %s", where, tname, fp, s->known_hosts);
+		cb_fail(s, TEND_EAUTH, "unknown host key for %s: %s %s is not in %s", where, tname, fp, s->known_hosts);
 		break;
 	default:
-		cb_fail(s, "checking the host key of %s (%s) against %s failed", where, fp, s->known_hosts);
+		cb_fail(s, TEND_ERROR, "checking the host key of %s (%s) against %s failed", where, fp, s->known_hosts);
 		break;
 	}
 out:
@@ -381,14 +404,14 @@ static int cb_certificate(git_cert *cert, int valid, const char *host, void *pay
 		return GIT_EUSER;
 	if (cert->cert_type == GIT_CERT_HOSTKEY_LIBSSH2) {
 		if (!s->known_hosts) {
-			cb_fail(s, "no known_hosts file to check the host key of %s", host);
+			cb_fail(s, TEND_EAUTH, "no known_hosts file to check the host key of %s", host);
 			return GIT_ECERTIFICATE;
 		}
 		return check_known_host(s, (const git_cert_hostkey *)cert, host);
 	}
 	/* TLS: libgit2 has verified the chain against the system CAs (valid). */
 	if (!valid) {
-		cb_fail(s, "TLS certificate of %s is not valid", host);
+		cb_fail(s, TEND_EAUTH, "TLS certificate of %s is not valid", host);
 		return GIT_ECERTIFICATE;
 	}
 	return 0;
@@ -413,16 +436,25 @@ static void begin_step(tend_source *s, const char *step, int timeout_ms)
 {
 	s->step = step;
 	s->deadline_ms = tend_source_now_ms() + timeout_ms;
+	if (s->progress_fd >= 0) {
+		/* Tell the supervising parent which step (and time limit) runs now. */
+		char line[64];
+		int n = snprintf(line, sizeof(line), "S %s\n", step);
+
+		if (write(s->progress_fd, line, (size_t)n) < 0)
+			s->progress_fd = -1;
+	}
 	s->timed_out = 0;
 	s->cred_attempts = 0;
 	free(s->cb_error);
 	s->cb_error = NULL;
+	s->cb_code = TEND_ERROR;
 }
 
 /* Report a libgit2 failure with the remote, the step and the best message. */
 static int step_failed(tend_source *s, int timeout_ms)
 {
-	char *url = url_display(s->url);
+	char *url = tend_source_url_display(s->url);
 	int error = TEND_ERROR;
 
 	if (s->timed_out) {
@@ -430,9 +462,7 @@ static int step_failed(tend_source *s, int timeout_ms)
 		error = TEND_ETIMEOUT;
 	} else if (s->cb_error) {
 		tend_error_set("%s: %s: %s", url ? url : s->url, s->step, s->cb_error);
-		error = strstr(s->cb_error, "host key") ? TEND_EAUTH : TEND_ERROR;
-		if (strstr(s->cb_error, "authentication") || strstr(s->cb_error, "wants"))
-			error = TEND_EAUTH;
+		error = s->cb_code;
 	} else {
 		const git_error *e = git_error_last();
 
@@ -444,7 +474,7 @@ static int step_failed(tend_source *s, int timeout_ms)
 	return error;
 }
 
-int tend_source_poll(tend_source *s, char out_head[41], int *out_fetched)
+int tend_source_poll_direct(tend_source *s, char out_head[41], int *out_fetched)
 {
 	git_remote *remote = NULL;
 	git_remote_callbacks cbs;
@@ -467,7 +497,7 @@ int tend_source_poll(tend_source *s, char out_head[41], int *out_fetched)
 	if (asprintf(&want, "refs/heads/%s", s->branch) < 0 ||
 	    asprintf(&refspec, "+refs/heads/%s:refs/heads/%s", s->branch, s->branch) < 0)
 		goto out;
-	url = url_display(s->url);
+	url = tend_source_url_display(s->url);
 	git_remote_init_callbacks(&cbs, GIT_REMOTE_CALLBACKS_VERSION);
 	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
 	cbs.credentials = cb_credentials;
@@ -566,7 +596,7 @@ int tend_source_export(char **out_dir, tend_source *s, const char *commit, const
 		error = tend_source_export_oid(s->repo, &oid, dest,
 					       tend_source_now_ms() + s->export_timeout_ms);
 		if (error < 0) {
-			char *url = url_display(s->url);
+			char *url = tend_source_url_display(s->url);
 
 			tend_error_prefix("%s: export: ", url ? url : s->url);
 			free(url);

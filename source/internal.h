@@ -21,9 +21,17 @@ struct tend_source {
 	int64_t deadline_ms;
 	int timed_out;
 	char *cb_error;                  /* message set by a callback that failed */
+	int cb_code;                     /* and its TEND_E* code */
 	int cred_attempts;
 	unsigned int received_objects;   /* of the last fetch */
+	int progress_fd;                 /* in the poll child: where step changes are reported; else -1 */
 };
+
+/* The poll itself, in this process (tend_source_poll runs it in a child
+ * process under a hard time limit). */
+int tend_source_poll_direct(struct tend_source *s, char out_head[41], int *out_fetched);
+/* The URL for messages, without a password; caller frees. */
+char *tend_source_url_display(const char *url);
 
 /* Open (creating it when missing) the bare mirror. */
 int tend_source_mirror_open(struct tend_source *s);

@@ -47,22 +47,27 @@ void tend_source_free(tend_source *s);
 
 /* List the remote's refs (one round trip); fetch the tracked branch into the
  * mirror only when its remote head differs from the mirror's. out_head gets
- * the branch head, *out_fetched (may be NULL) 1 when objects were fetched.
+ * the branch head, *out_fetched (may be NULL) 1 when the remote head differed
+ * from the mirror's and a fetch ran (0: one round trip, nothing transferred).
  *
- * Time limits: libgit2 1.5 has no per-operation socket timeout, so the limits
- * are enforced from libgit2's callbacks (credentials, certificate check,
- * sideband and transfer progress): once the deadline has passed the next
- * callback aborts the operation with TEND_ETIMEOUT. A server that accepts the
- * connection and then sends nothing at all is bounded only by the kernel's
- * TCP timeouts. On any failure the mirror keeps its previous refs. */
+ * Time limits: the network part runs in a forked child process that reports
+ * its step (ls-remote, then fetch) over a pipe; when a step's limit
+ * (ls_remote_timeout_ms, fetch_timeout_ms) runs out the child is killed and
+ * TEND_ETIMEOUT returned, so also a server that accepts and then stays silent
+ * is bounded. The limit covers connecting, host key check, authentication and
+ * the ref listing (ls-remote) or the negotiation and pack transfer (fetch).
+ * Killing is safe: the mirror's branch ref moves only after the objects are
+ * in. On any failure the mirror keeps its previous refs. Call from one thread. */
 int tend_source_poll(tend_source *s, char out_head[41], int *out_fetched);
 
 /* Check that new_head may be applied on top of applied (NULL: nothing applied
  * yet): it must descend from applied (or equal it) unless
  * allow_non_fast_forward, and with allowed_signers every commit reachable from
  * new_head but not from applied (all parents walked) must carry a valid SSH
- * signature (SSHSIG, namespace "git", Ed25519) by a listed key. With nothing
- * applied, every commit reachable from new_head is checked. Refusals are
+ * signature (SSHSIG, namespace "git", Ed25519) by a listed key; new_head
+ * itself is always checked. With nothing applied only new_head is checked
+ * (history from before signing was adopted must not lock a new node out;
+ * the head's signature covers its ancestors by hash). Refusals are
  * TEND_EREFUSED with a message such as
  *   commit 1a2b3c4 "add nextcloud": not signed */
 int tend_source_verify_range(tend_source *s, const char *applied, const char *new_head,
@@ -70,7 +75,8 @@ int tend_source_verify_range(tend_source *s, const char *applied, const char *ne
 
 /* Export commit (full hash) from the mirror into revs_dir/<full hash>
  * (temporary name + rename; an existing directory is reused). *out_dir gets
- * the path (caller frees). */
+ * the path (caller frees). export_timeout_ms is checked between tree entries;
+ * sizes are capped (4 GiB, 200000 entries, depth 128). */
 int tend_source_export(char **out_dir, tend_source *s, const char *commit, const char *revs_dir);
 
 /* Remove every entry of revs_dir except keep1 and keep2 (full hashes, either

@@ -92,11 +92,8 @@ int tend_sshsig_parse(tend_sshsig *out, const char *armored, size_t len)
 {
 	const char *begin, *body, *end;
 	unsigned char *bin = NULL;
-	size_t bin_len = 0, field_len;
+	size_t bin_len = 0;
 	const char *b64_end = NULL;
-	const unsigned char *field;
-	uint32_t version;
-	wire w, sw;
 	int error = TEND_EINVALID;
 
 	memset(out, 0, sizeof(*out));
@@ -125,6 +122,21 @@ int tend_sshsig_parse(tend_sshsig *out, const char *armored, size_t len)
 		tend_error_set("SSH signature: invalid base64");
 		goto out;
 	}
+	error = tend_sshsig_parse_blob(out, bin, bin_len);
+out:
+	free(bin);
+	return error;
+}
+
+int tend_sshsig_parse_blob(tend_sshsig *out, const unsigned char *bin, size_t bin_len)
+{
+	size_t field_len;
+	const unsigned char *field;
+	uint32_t version;
+	wire w, sw;
+	int error = TEND_EINVALID;
+
+	memset(out, 0, sizeof(*out));
 	w.p = bin;
 	w.n = bin_len;
 	if (w.n < 6 || memcmp(w.p, SSHSIG_MAGIC, 6) != 0) {
@@ -175,7 +187,6 @@ int tend_sshsig_parse(tend_sshsig *out, const char *armored, size_t len)
 	}
 	error = 0;
 out:
-	free(bin);
 	if (error < 0)
 		tend_sshsig_dispose(out);
 	return error;

@@ -32,6 +32,8 @@ typedef struct {
 /* Parse an armored SSHSIG ("-----BEGIN SSH SIGNATURE-----" ...). Returns
  * TEND_EINVALID with a message saying what is wrong. Free with _dispose. */
 int tend_sshsig_parse(tend_sshsig *out, const char *armored, size_t len);
+/* The same from the decoded binary blob (the armor's base64 content). */
+int tend_sshsig_parse_blob(tend_sshsig *out, const unsigned char *blob, size_t len);
 void tend_sshsig_dispose(tend_sshsig *sig);
 
 /* Verify sig over msg: namespace must equal ns, hash sha256 or sha512, key

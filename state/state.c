@@ -1,15 +1,22 @@
 /* The state file as JSON (jansson): conversion both ways with strict type
  * checks, atomic saves, and the small edits reconcile makes. Every string that
- * came from a child process is capped before it is stored. */
+ * came from a child process is capped before it is stored. Also the state
+ * directory's lock: an flock on <state_dir>/lock held for as long as one tend
+ * process acts on the host, with the holder's pid in the file so that the
+ * refusal can name it. */
 #include "state/state.h"
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/fs.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 static const char *const phase_names[] = { "none", "files", "switch", "probes", "rollback" };
 
@@ -273,47 +280,29 @@ static void read_history(reader *r, tend_state *st, json_t *arr)
 	}
 }
 
-int tend_state_load(tend_state **out, const char *dir)
+int tend_state_parse(tend_state **out, const char *display, const char *data, size_t len)
 {
-	tend_buf data = TEND_BUF_INIT;
 	tend_state *st = NULL;
 	json_error_t jerr;
 	json_t *root = NULL, *schema;
-	char *path = NULL;
-	reader r = { NULL, 0 };
-	int error = TEND_ERROR, rc;
+	reader r = { display, 0 };
+	int error = TEND_EINVALID;
 
 	*out = NULL;
-	if (!(path = tend_path_join(dir, TEND_STATE_FILE)))
-		goto out;
-	r.file = path;
 	if (!(st = tend_state_new()))
-		goto out;
-	rc = tend_file_read(&data, path, TEND_STATE_MAX_BYTES);
-	if (rc == TEND_ENOTFOUND) {
-		tend_error_clear();
-		*out = st;
-		st = NULL;
-		error = 0;
-		goto out;
-	}
-	if (rc < 0) {
-		error = rc;
-		goto out;
-	}
-	error = TEND_EINVALID;
-	if (!(root = json_loadb(data.ptr, data.size, JSON_REJECT_DUPLICATES, &jerr))) {
-		tend_error_set("%s:%d:%d: invalid state file: %s", path, jerr.line, jerr.column,
+		return TEND_ERROR;
+	if (!(root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr))) {
+		tend_error_set("%s:%d:%d: invalid state file: %s", display, jerr.line, jerr.column,
 			       jerr.text);
 		goto out;
 	}
 	if (!json_is_object(root)) {
-		tend_error_set("%s: invalid state file: not a JSON object", path);
+		tend_error_set("%s: invalid state file: not a JSON object", display);
 		goto out;
 	}
 	schema = json_object_get(root, "schema");
 	if (!json_is_integer(schema) || json_integer_value(schema) != TEND_STATE_SCHEMA) {
-		tend_error_set("%s: invalid state file: schema %s, this tend reads schema %d", path,
+		tend_error_set("%s: invalid state file: schema %s, this tend reads schema %d", display,
 			       json_is_integer(schema) ? "other than expected" : "missing",
 			       TEND_STATE_SCHEMA);
 		goto out;
@@ -332,8 +321,31 @@ int tend_state_load(tend_state **out, const char *dir)
 	error = 0;
 out:
 	json_decref(root);
-	tend_buf_dispose(&data);
 	tend_state_free(st);
+	return error;
+}
+
+int tend_state_load(tend_state **out, const char *dir)
+{
+	tend_buf data = TEND_BUF_INIT;
+	char *path = NULL;
+	int error = TEND_ERROR, rc;
+
+	*out = NULL;
+	if (!(path = tend_path_join(dir, TEND_STATE_FILE)))
+		goto out;
+	rc = tend_file_read(&data, path, TEND_STATE_MAX_BYTES);
+	if (rc == TEND_ENOTFOUND) {
+		tend_error_clear();
+		if ((*out = tend_state_new()))
+			error = 0;
+		goto out;
+	}
+	if ((error = rc) < 0)
+		goto out;
+	error = tend_state_parse(out, path, data.ptr, data.size);
+out:
+	tend_buf_dispose(&data);
 	free(path);
 	return error;
 }
@@ -619,4 +631,72 @@ int tend_state_inflight_begin(tend_state *st, const char *commit, const char *pr
 		return TEND_ERROR;
 	}
 	return 0;
+}
+
+/* ---- lock ------------------------------------------------------------ */
+
+struct tend_state_lock {
+	int fd;
+};
+
+int tend_state_lock_take(tend_state_lock **out, const char *dir)
+{
+	tend_state_lock *lock = NULL;
+	char *path = NULL, pid[32] = "";
+	int fd = -1, error = TEND_ERROR, len;
+	ssize_t n;
+
+	*out = NULL;
+	if (tend_dir_create_all(dir, 0700) < 0)
+		return TEND_ERROR;
+	if (!(path = tend_path_join(dir, TEND_STATE_LOCK)))
+		return TEND_ERROR;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		tend_error_set_errno("cannot open the lock %s", path);
+		goto out;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK) {
+			n = pread(fd, pid, sizeof(pid) - 1, 0);
+			pid[n > 0 ? n : 0] = '\0';
+			pid[strcspn(pid, "\n")] = '\0';
+			tend_error_set("the state directory %s is locked by another tend process%s%s%s",
+				       dir, *pid ? " (pid " : "", pid, *pid ? ")" : "");
+			error = TEND_ELOCKED;
+		} else {
+			tend_error_set_errno("cannot lock %s", path);
+		}
+		goto out;
+	}
+	len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+		tend_error_set_errno("cannot write the lock %s", path);
+		goto out;
+	}
+	if (!(lock = malloc(sizeof(*lock)))) {
+		tend_error_set("out of memory");
+		goto out;
+	}
+	lock->fd = fd;
+	fd = -1;
+	*out = lock;
+	error = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return error;
+}
+
+void tend_state_lock_release(tend_state_lock *lock)
+{
+	if (!lock)
+		return;
+	/* Leave the file: removing it would race with a process opening it. */
+	if (ftruncate(lock->fd, 0) < 0) {
+		/* nothing to do: the pid is only used in messages */
+	}
+	close(lock->fd);
+	free(lock);
 }

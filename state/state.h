@@ -96,6 +96,8 @@ tend_state *tend_state_new(void);
 /* Load dir/state.json; a missing file gives an empty state. TEND_EINVALID
  * naming the file for anything unreadable or of another schema. */
 int tend_state_load(tend_state **out, const char *dir);
+/* The same for a document in memory; display names it in messages. */
+int tend_state_parse(tend_state **out, const char *display, const char *data, size_t len);
 /* Write dir/state.json atomically (temporary file, fsync, rename, fsync dir),
  * dropping the oldest history entries beyond history_limit (0: keep all). */
 int tend_state_save(const tend_state *st, const char *dir, unsigned history_limit);

@@ -53,8 +53,11 @@ int tend_file_read(tend_buf *out, const char *path, size_t max)
 			goto out;
 		error = TEND_ERROR;
 	}
-	if (!out->ptr && tend_buf_grow(out, 0) < 0)
-		goto out;
+	if (!out->ptr) {   /* an empty file: still a NUL-terminated (empty) string */
+		if (tend_buf_grow(out, 0) < 0)
+			goto out;
+		out->ptr[0] = '\0';
+	}
 	error = 0;
 out:
 	sodium_memzero(chunk, sizeof(chunk));

@@ -114,7 +114,7 @@ static void test_age_files(void **state)
 	assert_non_null(strstr(res.out.ptr, identity));
 	tend_proc_result_dispose(&res);
 	assert_int_equal(run(&res, extract), 1);
-	assert_non_null(strstr(res.err.ptr, "--extract applies to sops files"));
+	assert_non_null(strstr(res.err.ptr, "applies to sops files; this is an age file"));
 	tend_proc_result_dispose(&res);
 	free(plain);
 	free(identity);

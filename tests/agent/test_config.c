@@ -189,6 +189,9 @@ static void test_bad_values(void **state)
 	expect_error("host: a\nrepository: {url: x}\nstate_dir: /s\nlisten: {port: '80'}\n",
 		     TEND_EINVALID, "4:16: 'port': expected an integer from 0 to 65535, got '80'");
 	expect_error("- a\n", TEND_EINVALID, "1:1: expected a mapping, got a sequence");
+	expect_error("host: a\nrepository: {url: x}\nstate_dir: '/var/lib/my tend'\n", TEND_EINVALID,
+		     "3:12: 'state_dir': '/var/lib/my tend' may only hold letters, digits and / . _ + - "
+		     "(nix builds revisions under it)");
 }
 
 static void test_missing_file(void **state)

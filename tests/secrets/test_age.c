@@ -239,6 +239,7 @@ static void test_age_cli_sizes(void **state)
 		assert_int_equal(tend_file_read(&in, path, 1u << 28), 0);
 		assert_int_equal(tend_age_decrypt(&out, in.ptr, in.size, "f.age", ids, &lim), TEND_ELIMIT);
 		assert_int_equal(out.size, 0);
+		tend_buf_dispose(&out);
 		tend_buf_dispose(&in);
 	}
 	tend_age_identities_free(ids);
@@ -320,6 +321,7 @@ static void test_age_cli_recipients_ssh_passphrase(void **state)
 		assert_non_null(strstr(tend_error_last(), "work factor 18 is above the limit of 16"));
 	}
 	tend_buf_dispose(&in);
+	tend_buf_dispose(&out);
 	tend_age_identities_free(ids);
 
 	free(r1), free(r2), free(r3);
@@ -343,6 +345,36 @@ static void test_age_identity_files(void **state)
 			 TEND_EINVALID);
 	assert_non_null(strstr(tend_error_last(), "public key"));
 	assert_int_equal(tend_age_identities_count(ids), 0);
+	if (test_have("ssh-keygen")) {
+		char *dir = test_tmpdir_make("age-ident"), path[1024];
+		assert_int_equal(test_sh(NULL, dir, "ssh-keygen -q -t ed25519 -N secret -f enc && "
+					 "ssh-keygen -q -t ecdsa -N '' -f ec"), 0);
+		snprintf(path, sizeof(path), "%s/enc", dir);
+		assert_int_equal(tend_age_identities_add_file(ids, path), TEND_EUNSUPPORTED);
+		assert_non_null(strstr(tend_error_last(), "passphrase-protected"));
+		snprintf(path, sizeof(path), "%s/ec", dir);
+		assert_int_equal(tend_age_identities_add_file(ids, path), TEND_EUNSUPPORTED);
+		assert_non_null(strstr(tend_error_last(), "only ssh-ed25519 is supported"));
+		test_tmpdir_remove(dir);
+	}
+	tend_age_identities_free(ids);
+}
+
+/* a post-quantum (age1pq) stanza is named as unsupported when nothing matches */
+static void test_pq_stanza_named(void **state)
+{
+	const char hdr[] = "age-encryption.org/v1\n-> mlkem768x25519 AAAA\nAAAA\n"
+			   "--- AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n0123456789abcdef";
+	tend_age_identities *ids;
+	tend_buf out = TEND_BUF_INIT;
+
+	assert_int_equal(tend_age_identities_new(&ids), 0);
+	assert_int_equal(tend_age_identities_add_file(ids, TEND_TESTDATA_DIR "/sops-keysource/identity.txt"), 0);
+	assert_int_equal(tend_age_decrypt(&out, hdr, sizeof(hdr) - 1, "pq.age", ids, NULL), TEND_ENOMATCH);
+	assert_non_null(strstr(tend_error_last(), "pq.age: no identity matched"));
+	assert_non_null(strstr(tend_error_last(), "mlkem768x25519 stanza (post-quantum age1pq recipient: not supported)"));
+	assert_non_null(strstr(tend_error_last(), "age1lzd99uklcjnc0e7d860axevet2cz99ce9pq6tzuzd05l5nr28ams36nvun"));
+	tend_buf_dispose(&out);
 	tend_age_identities_free(ids);
 }
 
@@ -364,6 +396,19 @@ static void test_header_caps(void **state)
 	tend_age_header_dispose(&hdr);
 	lim.max_header = 40;
 	assert_int_equal(tend_age_header_parse(&hdr, (unsigned char *)b.ptr, b.size, &lim), TEND_ELIMIT);
+	/* one stanza whose body runs on for 100 full lines hits the header cap too */
+	tend_buf_clear(&b);
+	tend_buf_puts(&b, "age-encryption.org/v1\n-> X25519 AAAA\n");
+	for (i = 0; i < 100; i++)
+		tend_buf_puts(&b, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n");
+	tend_buf_puts(&b, "\n--- AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n0123456789abcdef");
+	lim.max_header = 1024;
+	assert_int_equal(tend_age_header_parse(&hdr, (unsigned char *)b.ptr, b.size, &lim), TEND_ELIMIT);
+	assert_non_null(strstr(tend_error_last(), "larger than 1024 bytes"));
+	lim.max_header = 0;
+	assert_int_equal(tend_age_header_parse(&hdr, (unsigned char *)b.ptr, b.size, &lim), 0);
+	assert_int_equal(hdr.stanzas[0].body_len, 4800);
+	tend_age_header_dispose(&hdr);
 	tend_buf_dispose(&b);
 }
 
@@ -412,6 +457,7 @@ int main(void)
 		cmocka_unit_test(test_age_cli_recipients_ssh_passphrase),
 		cmocka_unit_test(test_age_identity_files),
 		cmocka_unit_test(test_header_caps),
+		cmocka_unit_test(test_pq_stanza_named),
 	};
 
 	if (sodium_init() < 0)

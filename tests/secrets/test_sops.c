@@ -5,6 +5,7 @@
  * the values; their MAC input is written out by hand as sops defines it. */
 #include "tests/support/support.h"
 #include "secrets/sops.h"
+#include "secrets/decrypt.h"
 #include "secrets/identity.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -315,11 +316,14 @@ static void test_sops_built_yaml_types(void **state)
 	v[4] = enc_value(&f, "line1\nline2\n", 12, "hosts:", "str");
 	v[5] = enc_value(&f, "x", 1, "hosts:", "str");
 	/* values in tree order, the unencrypted ones included, as sops's ToBytes spells them */
-	mac = mac_value(&f, "s3cret" "5432" "True" "1.5" "line1\nline2\n" "x" "plain" "7" "False", lm);
+	/* plain YAML numbers count as yaml.v3 reads them: 0x1F is 31, 017 is octal, 1e3 a float */
+	mac = mac_value(&f, "s3cret" "5432" "True" "1.5" "line1\nline2\n" "x" "plain" "7" "False"
+			"31" "15" "1000" "1000", lm);
 	enc = indent(f.enc, "            ");
 	tend_buf_printf(&y, "db:\n    password: %s\n    port: %s\n    tls: %s\n    ratio: %s\n"
 			    "hosts:\n    - %s\n    - %s\nnote_unencrypted: plain\ncount_unencrypted: 7\n"
 			    "flag_unencrypted: false\nnothing_unencrypted: null\n"
+			    "hex_unencrypted: 0x1F\noct_unencrypted: 017\nbig_unencrypted: 1_000\nsci_unencrypted: 1e3\n"
 			    "sops:\n    age:\n        - recipient: %s\n          enc: |\n%s"
 			    "    lastmodified: \"%s\"\n    mac: %s\n    unencrypted_suffix: _unencrypted\n"
 			    "    version: 3.7.3\n",
@@ -333,7 +337,8 @@ static void test_sops_built_yaml_types(void **state)
 	assert_string_equal(out.ptr,
 			    "db:\n    password: s3cret\n    port: 5432\n    tls: true\n    ratio: 1.5\n"
 			    "hosts:\n- |\n    line1\n    line2\n- x\nnote_unencrypted: plain\ncount_unencrypted: 7\n"
-			    "flag_unencrypted: false\nnothing_unencrypted: null\n");
+			    "flag_unencrypted: false\nnothing_unencrypted: null\n"
+			    "hex_unencrypted: 31\noct_unencrypted: 15\nbig_unencrypted: 1000\nsci_unencrypted: 1e3\n");
 	tend_sops_doc_free(doc);
 	tend_buf_dispose(&out);
 	tend_buf_dispose(&y);
@@ -355,6 +360,55 @@ static char *json_escape(const char *s)
 			tend_buf_putc(&b, *s);
 	}
 	return tend_buf_detach(&b);
+}
+
+/* Which values are encrypted: encrypted_regex, encrypted_suffix and
+ * mac_only_encrypted; a single key group; an encrypted YAML comment. */
+static void test_sops_built_selection(void **state)
+{
+	fixture f;
+	tend_buf y = TEND_BUF_INIT, out = TEND_BUF_INIT;
+	char *pw, *tok, *cmt, *mac, *enc;
+	const char *lm = "2024-01-02T03:04:05Z";
+	tend_sops_doc *doc;
+
+	fixture_make(&f);
+	enc = indent(f.enc, "                  ");
+
+	/* encrypted_regex: only keys matching ^password$ (and what is under them) */
+	pw = enc_value(&f, "pw1", 3, "db:password:", "str");
+	mac = mac_value(&f, "alice" "pw1" "5432", lm);
+	cmt = enc_value(&f, " a comment", 10, "", "comment");
+	tend_buf_printf(&y, "db:\n    user: alice\n    #%s\n    password: %s\n    port: 5432\n"
+			    "sops:\n    key_groups:\n        - age:\n            - recipient: %s\n"
+			    "              enc: |\n%s    lastmodified: \"%s\"\n    mac: %s\n"
+			    "    encrypted_regex: ^password$\n    version: 3.8.1\n",
+			cmt, pw, f.recipient, enc, lm, mac);
+	doc = decrypt_ok(&f, y.ptr, "regex.yaml");
+	assert_int_equal(tend_sops_emit(&out, doc), 0);
+	assert_string_equal(out.ptr, "db:\n    user: alice\n    password: pw1\n    port: 5432\n");
+	tend_sops_doc_free(doc);
+	free(pw), free(mac), free(cmt);
+	tend_buf_clear(&y);
+	tend_buf_clear(&out);
+
+	/* encrypted_suffix with mac_only_encrypted: the plain values are not in the MAC */
+	pw = enc_value(&f, "s", 1, "api_secret:", "str");
+	tok = enc_value(&f, "t", 1, "nested_secret:inner:", "str");
+	mac = mac_value(&f, "s" "t", lm);
+	tend_buf_printf(&y, "api_secret: %s\npublic: hello\nnested_secret:\n    inner: %s\n"
+			    "sops:\n    age:\n        - recipient: %s\n          enc: |\n%s"
+			    "    lastmodified: \"%s\"\n    mac: %s\n    encrypted_suffix: _secret\n"
+			    "    mac_only_encrypted: true\n    version: 3.9.0\n",
+			pw, tok, f.recipient, enc, lm, mac);
+	doc = decrypt_ok(&f, y.ptr, "suffix.yaml");
+	assert_int_equal(tend_sops_emit(&out, doc), 0);
+	assert_string_equal(out.ptr, "api_secret: s\npublic: hello\nnested_secret:\n    inner: t\n");
+	tend_sops_doc_free(doc);
+	tend_buf_dispose(&out);
+	tend_buf_dispose(&y);
+	free(pw), free(tok), free(mac), free(enc);
+	fixture_free(&f);
 }
 
 static void test_sops_built_json_dotenv_binary(void **state)
@@ -428,6 +482,29 @@ static void test_sops_built_json_dotenv_binary(void **state)
 	fixture_free(&f);
 }
 
+/* the reconcile helper's entry point: a whole file or one key, nothing on failure */
+static void test_secret_decrypt_entry(void **state)
+{
+	tend_age_identities *ids = ids_from(NIX "/age-keys.txt");
+	tend_buf out = TEND_BUF_INIT;
+	char *data = read_all(NIX "/secrets.yaml"), *p;
+
+	assert_int_equal(tend_secret_decrypt_file(&out, NIX "/secrets.yaml", "secrets.yaml",
+						  "[\"nested\"][\"test\"][\"file\"]", ids), 0);
+	assert_string_equal(out.ptr, "another value");
+	tend_buf_clear(&out);
+	assert_int_equal(tend_secret_decrypt_file(&out, NIX "/secrets.yaml", NULL, "[\"missing\"]", ids),
+			 TEND_ENOTFOUND);
+	assert_int_equal(out.size, 0);
+	p = strstr(data, "mac: ENC[AES256_GCM,data:") + 25;
+	*p = *p == 'A' ? 'B' : 'A';
+	assert_int_equal(tend_secret_decrypt(&out, data, strlen(data), "secrets.yaml", NULL, ids), TEND_EAUTH);
+	assert_int_equal(out.size, 0);
+	tend_buf_dispose(&out);
+	tend_age_identities_free(ids);
+	free(data);
+}
+
 static void test_format_float(void **state)
 {
 	char out[512];
@@ -452,7 +529,9 @@ int main(void)
 		cmocka_unit_test(test_sops_tamper),
 		cmocka_unit_test(test_sops_wrong_key_and_shamir),
 		cmocka_unit_test(test_sops_built_yaml_types),
+		cmocka_unit_test(test_sops_built_selection),
 		cmocka_unit_test(test_sops_built_json_dotenv_binary),
+		cmocka_unit_test(test_secret_decrypt_entry),
 		cmocka_unit_test(test_format_float),
 	};
 

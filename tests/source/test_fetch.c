@@ -28,6 +28,8 @@ typedef struct {
 	char *work;
 	char *remote;   /* path of the bare repository */
 	pid_t sshd;     /* killed by teardown, also when an assertion failed */
+	pid_t agent;    /* ssh-agent, likewise */
+	pid_t http;     /* the git smart-HTTP server, likewise */
 } fixture;
 
 static int setup(void **state)
@@ -51,6 +53,12 @@ static int teardown(void **state)
 		kill(f->sshd, SIGTERM);
 		waitpid(f->sshd, NULL, 0);
 	}
+	if (f->http > 0) {
+		kill(f->http, SIGTERM);
+		waitpid(f->http, NULL, 0);
+	}
+	if (f->agent > 0)
+		kill(f->agent, SIGTERM); /* not our child: ssh-agent daemonizes */
 	free(f->work);
 	free(f->remote);
 	test_tmpdir_remove(f->tmp);
@@ -126,12 +134,44 @@ static void test_file_remote_poll_fetch_export(void **state)
 	assert_int_equal(fetched, 1);
 	assert_string_equal(head, c2);
 	assert_true(object_files(mirror) > before);
-	assert_int_equal(tend_source_export(&dir2, src, head, revs), 0);
-	assert_export_matches(f, dir2, c2);
-	assert_export_matches(f, dir, c1);
+	/* An earlier export of c2 was interrupted before its rename: its
+	 * leftover is ignored, c1 stays in force until c2 is complete. */
+	{
+		char *leftover = NULL;
+
+		assert_true(asprintf(&leftover, "%s/%s.tmp-x1Y2z3", revs, c2) > 0);
+		test_write_file(leftover, "services/db/service.yaml", "na");
+		assert_export_matches(f, dir, c1);
+		assert_int_equal(tend_source_export(&dir2, src, head, revs), 0);
+		assert_export_matches(f, dir2, c2);
+		assert_export_matches(f, dir, c1);
+		/* Exporting again reuses the complete directory. */
+		test_write_file(dir2, "reuse-marker", "x");
+		free(dir2);
+		assert_int_equal(tend_source_export(&dir2, src, c2, revs), 0);
+		{
+			char *marker = tend_path_join(dir2, "reuse-marker");
+
+			assert_true(tend_path_exists(marker));
+			unlink(marker);
+			free(marker);
+		}
+		/* Prune keeps the applied revision and its predecessor only. */
+		assert_int_equal(tend_source_prune(revs, c2, c1), 0);
+		assert_false(tend_path_exists(leftover));
+		assert_true(tend_path_exists(dir));
+		free(leftover);
+	}
 	assert_int_equal(tend_source_prune(revs, c2, NULL), 0);
 	assert_false(tend_path_exists(dir));
 	assert_true(tend_path_exists(dir2));
+	/* Not a full hash. */
+	{
+		char *bad = NULL;
+
+		assert_int_equal(tend_source_export(&bad, src, "HEAD", revs), TEND_EINVALID);
+		assert_null(bad);
+	}
 
 	/* A fresh handle on the existing mirror sees it up to date. */
 	tend_source_free(src);
@@ -272,6 +312,33 @@ static pid_t start_sshd(const char *dir, int *out_port)
 	return 0;
 }
 
+/* Keys (hostkey, client, otherhost) and a running sshd; returns its port.
+ * Skips the calling test, loudly, when sshd cannot run here. */
+static int ssh_server(fixture *f)
+{
+	int port = 0;
+
+	if (access("/usr/sbin/sshd", X_OK) != 0) {
+		fprintf(stderr, "\n*** SKIPPING the ssh:// test: /usr/sbin/sshd is not installed ***\n\n");
+		skip();
+	}
+	/* sshd started by root insists on its privilege separation directory. */
+	if (geteuid() == 0 && access("/run/sshd", F_OK) != 0 && mkdir("/run/sshd", 0755) != 0 && errno != EEXIST) {
+		fprintf(stderr, "\n*** SKIPPING the ssh:// test: cannot create /run/sshd ***\n\n");
+		skip();
+	}
+	assert_int_equal(test_sh(NULL, f->tmp,
+				 "ssh-keygen -q -t ed25519 -N '' -f hostkey && ssh-keygen -q -t ed25519 -N '' -f client && "
+				 "ssh-keygen -q -t ed25519 -N '' -f otherhost && cp client.pub authorized_keys && "
+				 "chmod 600 hostkey client authorized_keys && : > known_hosts.empty"), 0);
+	f->sshd = start_sshd(f->tmp, &port);
+	if (!f->sshd) {
+		fprintf(stderr, "\n*** SKIPPING the ssh:// test: sshd cannot run in this environment (see above) ***\n\n");
+		skip();
+	}
+	return port;
+}
+
 static void test_ssh_remote_known_hosts(void **state)
 {
 	fixture *f = *state;
@@ -286,28 +353,11 @@ static void test_ssh_remote_known_hosts(void **state)
 	tend_buf fp = TEND_BUF_INIT;
 	int port = 0, fetched = -1;
 
-	if (access("/usr/sbin/sshd", X_OK) != 0) {
-		fprintf(stderr, "\n*** SKIPPING the ssh:// test: /usr/sbin/sshd is not installed ***\n\n");
-		skip();
-	}
-	/* sshd started by root insists on its privilege separation directory. */
-	if (geteuid() == 0 && access("/run/sshd", F_OK) != 0 && mkdir("/run/sshd", 0755) != 0 && errno != EEXIST) {
-		fprintf(stderr, "\n*** SKIPPING the ssh:// test: cannot create /run/sshd ***\n\n");
-		skip();
-	}
-	assert_non_null(pw);
-	assert_int_equal(test_sh(NULL, f->tmp,
-				 "ssh-keygen -q -t ed25519 -N '' -f hostkey && ssh-keygen -q -t ed25519 -N '' -f client && "
-				 "ssh-keygen -q -t ed25519 -N '' -f otherhost && cp client.pub authorized_keys && "
-				 "chmod 600 hostkey client authorized_keys && : > known_hosts.empty"), 0);
-	f->sshd = start_sshd(f->tmp, &port);
-	if (!f->sshd) {
-		fprintf(stderr, "\n*** SKIPPING the ssh:// test: sshd cannot run in this environment (see above) ***\n\n");
-		skip();
-	}
+	port = ssh_server(f);
 	assert_int_equal(test_sh(NULL, f->tmp,
 				 "echo \"[127.0.0.1]:%d $(cat hostkey.pub)\" > known_hosts && "
 				 "echo \"[127.0.0.1]:%d $(cat otherhost.pub)\" > known_hosts.wrong", port, port), 0);
+	assert_non_null(pw);
 	assert_int_equal(test_sh(&fp, f->tmp, "ssh-keygen -l -E sha256 -f hostkey.pub | cut -d' ' -f2 | tr -d '\\n'"), 0);
 	commit_push(f, c1, "fleet.yaml", "fleet: lab\n", "initial fleet");
 
@@ -359,6 +409,20 @@ static void test_ssh_remote_known_hosts(void **state)
 	}
 	tend_source_free(src);
 
+	/* A plain entry without the port does not vouch for a non-standard port
+	 * (OpenSSH's rule). */
+	assert_int_equal(test_sh(NULL, f->tmp, "echo \"127.0.0.1 $(cat hostkey.pub)\" > known_hosts.noport"), 0);
+	{
+		char *kh_noport = tend_path_join(f->tmp, "known_hosts.noport");
+
+		opts.known_hosts = kh_noport;
+		assert_int_equal(tend_source_open(&src, &opts), 0);
+		assert_int_equal(tend_source_poll(src, head, &fetched), TEND_EAUTH);
+		assert_non_null(strstr(tend_error_last(), "unknown host key"));
+		tend_source_free(src);
+		free(kh_noport);
+	}
+
 	/* An unknown host: refused the same way. */
 	opts.known_hosts = kh_empty;
 	assert_int_equal(tend_source_open(&src, &opts), 0);
@@ -376,12 +440,216 @@ static void test_ssh_remote_known_hosts(void **state)
 	free(kh_empty);
 }
 
+/* git's smart HTTP behind basic auth (tests/source/data/git_http_server.py,
+ * plain HTTP on loopback: the credential path is the same as over TLS). */
+static void test_http_basic_and_token(void **state)
+{
+	fixture *f = *state;
+	tend_source_opts opts = TEND_SOURCE_OPTS_INIT;
+	tend_source *src = NULL;
+	char *portfile = tend_path_join(f->tmp, "http.port"), *mirror = tend_path_join(f->tmp, "state/mirror.git");
+	char *basic = tend_path_join(f->tmp, "basic"), *badbasic = tend_path_join(f->tmp, "basic.wrong");
+	char *token = tend_path_join(f->tmp, "token"), *url = NULL, *url_user = NULL, *port = NULL;
+	char c1[41], head[41];
+	int i;
+
+	if (!test_have("python3")) {
+		fprintf(stderr, "\n*** SKIPPING the http test: python3 is not installed ***\n\n");
+		skip();
+	}
+	commit_push(f, c1, "fleet.yaml", "fleet: lab\n", "initial fleet");
+	test_write_file(f->tmp, "basic", "op:s3cret pass\n");
+	test_write_file(f->tmp, "basic.wrong", "op:guess\n");
+	test_write_file(f->tmp, "token", "s3cret pass\n");
+	f->http = fork();
+	assert_true(f->http >= 0);
+	if (f->http == 0) {
+		execlp("python3", "python3", TEND_SOURCE_DIR "/tests/source/data/git_http_server.py",
+		       f->tmp, portfile, "op", "s3cret pass", (char *)NULL);
+		_exit(127);
+	}
+	for (i = 0; i < 200 && !(port = test_read_file(portfile)); i++)
+		usleep(25000);
+	assert_non_null(port);
+	assert_true(asprintf(&url, "http://127.0.0.1:%s/remote.git", port) > 0);
+	assert_true(asprintf(&url_user, "http://op@127.0.0.1:%s/remote.git", port) > 0);
+	opts.url = url;
+	opts.mirror_dir = mirror;
+	opts.ls_remote_timeout_ms = 20000;
+
+	/* No credentials configured. */
+	assert_int_equal(tend_source_open(&src, &opts), 0);
+	assert_int_equal(tend_source_poll(src, head, NULL), TEND_EAUTH);
+	assert_non_null(strstr(tend_error_last(), "ls-remote: the server wants a password"));
+	tend_source_free(src);
+
+	/* Wrong password. */
+	opts.https_basic_file = badbasic;
+	assert_int_equal(tend_source_open(&src, &opts), 0);
+	assert_int_equal(tend_source_poll(src, head, NULL), TEND_EAUTH);
+	if (!strstr(tend_error_last(), url) || !strstr(tend_error_last(), "ls-remote: authentication failed"))
+		fail_msg("unexpected error: %s", tend_error_last());
+	tend_source_free(src);
+
+	/* Basic auth from a user:password file. */
+	opts.https_basic_file = basic;
+	assert_int_equal(tend_source_open(&src, &opts), 0);
+	if (tend_source_poll(src, head, NULL) != 0)
+		fail_msg("basic auth: %s", tend_error_last());
+	assert_string_equal(head, c1);
+	tend_source_free(src);
+
+	/* A token, with the user from the URL. */
+	opts.https_basic_file = NULL;
+	opts.https_token_file = token;
+	opts.url = url_user;
+	assert_int_equal(tend_source_open(&src, &opts), 0);
+	if (tend_source_poll(src, head, NULL) != 0)
+		fail_msg("token: %s", tend_error_last());
+	assert_string_equal(head, c1);
+	tend_source_free(src);
+
+	free(portfile);
+	free(mirror);
+	free(basic);
+	free(badbasic);
+	free(token);
+	free(url);
+	free(url_user);
+	free(port);
+}
+
+/* A server that accepts the connection and then says nothing: the poll
+ * still ends, at the ls-remote limit. */
+static void test_silent_server_times_out(void **state)
+{
+	fixture *f = *state;
+	tend_source_opts opts = TEND_SOURCE_OPTS_INIT;
+	tend_source *src = NULL;
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	char *url = NULL, *mirror = tend_path_join(f->tmp, "state/mirror.git");
+	char *kh = tend_path_join(f->tmp, "known_hosts"), head[41];
+	int64_t t0, ms;
+	struct timespec ts;
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+	test_write_file(f->tmp, "known_hosts", "");
+	assert_true(asprintf(&url, "ssh://git@127.0.0.1:%d/repo.git", ntohs(sa.sin_port)) > 0);
+	opts.url = url;
+	opts.mirror_dir = mirror;
+	opts.known_hosts = kh;
+	opts.ssh_key = kh; /* never reached */
+	opts.ls_remote_timeout_ms = 300;
+	assert_int_equal(tend_source_open(&src, &opts), 0);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	t0 = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	assert_int_equal(tend_source_poll(src, head, NULL), TEND_ETIMEOUT);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - t0;
+	assert_true(ms >= 300);
+	assert_true(ms < 5000);
+	assert_non_null(strstr(tend_error_last(), url));
+	assert_non_null(strstr(tend_error_last(), "ls-remote: time limit of 300 ms exceeded"));
+	tend_source_free(src);
+	close(lfd);
+	free(url);
+	free(mirror);
+	free(kh);
+}
+
+/* Client authentication: a passphrase-protected key with its passphrase
+ * file, ssh-agent, and a key the server does not know. */
+static void test_ssh_auth(void **state)
+{
+	fixture *f = *state;
+	tend_source_opts opts = TEND_SOURCE_OPTS_INIT;
+	tend_source *src = NULL;
+	struct passwd *pw = getpwuid(getuid());
+	char *url = NULL, *mirror = tend_path_join(f->tmp, "state/mirror.git");
+	char *kh = tend_path_join(f->tmp, "known_hosts"), *locked = tend_path_join(f->tmp, "locked");
+	char *pass = tend_path_join(f->tmp, "passphrase"), *stranger = tend_path_join(f->tmp, "stranger");
+	char *sock = tend_path_join(f->tmp, "agent.sock"), *old_sock = getenv("SSH_AUTH_SOCK");
+	char c1[41], head[41];
+	tend_buf out = TEND_BUF_INIT;
+	int port;
+
+	port = ssh_server(f);
+	assert_non_null(pw);
+	old_sock = old_sock ? strdup(old_sock) : NULL;
+	assert_int_equal(test_sh(NULL, f->tmp,
+				 "ssh-keygen -q -t ed25519 -N 'correct horse' -f locked && printf 'correct horse\\n' > passphrase && "
+				 "ssh-keygen -q -t ed25519 -N '' -f stranger && cat locked.pub >> authorized_keys && "
+				 "echo \"[127.0.0.1]:%d $(cat hostkey.pub)\" > known_hosts", port), 0);
+	commit_push(f, c1, "fleet.yaml", "fleet: lab\n", "initial fleet");
+	assert_true(asprintf(&url, "ssh://%s@127.0.0.1:%d%s", pw->pw_name, port, f->remote) > 0);
+	opts.url = url;
+	opts.mirror_dir = mirror;
+	opts.known_hosts = kh;
+	opts.ls_remote_timeout_ms = 20000;
+
+	/* Passphrase-protected key. */
+	opts.ssh_key = locked;
+	opts.ssh_passphrase_file = pass;
+	assert_int_equal(tend_source_open(&src, &opts), 0);
+	if (tend_source_poll(src, head, NULL) != 0)
+		fail_msg("passphrase key: %s", tend_error_last());
+	assert_string_equal(head, c1);
+	tend_source_free(src);
+
+	/* A key the server does not accept: an error naming the remote and step. */
+	opts.ssh_key = stranger;
+	opts.ssh_passphrase_file = NULL;
+	assert_int_equal(tend_source_open(&src, &opts), 0);
+	assert_true(tend_source_poll(src, head, NULL) < 0);
+	if (!strstr(tend_error_last(), url) || !strstr(tend_error_last(), ": ls-remote: "))
+		fail_msg("unexpected error: %s", tend_error_last());
+	tend_source_free(src);
+
+	/* ssh-agent holding the passphrase-less client key. */
+	assert_int_equal(test_sh(&out, f->tmp, "ssh-agent -s -a %s | sed -n 's/^SSH_AGENT_PID=\\([0-9]*\\);.*/\\1/p'", sock), 0);
+	f->agent = (pid_t)strtol(out.ptr, NULL, 10);
+	assert_true(f->agent > 0);
+	assert_int_equal(test_sh(NULL, f->tmp, "SSH_AUTH_SOCK=%s ssh-add -q client 2>/dev/null", sock), 0);
+	setenv("SSH_AUTH_SOCK", sock, 1);
+	opts.ssh_key = NULL;
+	opts.ssh_agent = 1;
+	assert_int_equal(tend_source_open(&src, &opts), 0);
+	if (tend_source_poll(src, head, NULL) != 0)
+		fail_msg("ssh-agent: %s", tend_error_last());
+	assert_string_equal(head, c1);
+	tend_source_free(src);
+	if (old_sock)
+		setenv("SSH_AUTH_SOCK", old_sock, 1);
+	else
+		unsetenv("SSH_AUTH_SOCK");
+
+	tend_buf_dispose(&out);
+	free(old_sock);
+	free(url);
+	free(mirror);
+	free(kh);
+	free(locked);
+	free(pass);
+	free(stranger);
+	free(sock);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_file_remote_poll_fetch_export, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_remote_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ssh_remote_known_hosts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ssh_auth, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_http_basic_and_token, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_silent_server_times_out, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

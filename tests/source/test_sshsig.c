@@ -16,6 +16,7 @@ typedef struct {
 	char *sig_git;   /* ed25519 signature, namespace git */
 	char *sig_file;  /* ed25519 signature, namespace file */
 	char *sig_ecdsa; /* ecdsa signature, namespace git */
+	char *sig_256;   /* ed25519 signature over a SHA-256 hash */
 	char *pub;       /* ed25519 public key line */
 	char *pub_other; /* a second ed25519 key, never used to sign */
 } fixture;
@@ -41,11 +42,13 @@ static int setup(void **state)
 				 "ssh-keygen -q -t ecdsa -N '' -f ekey && "
 				 "ssh-keygen -q -Y sign -f key -n git msg && mv msg.sig git.sig && "
 				 "ssh-keygen -q -Y sign -f key -n file msg && mv msg.sig file.sig && "
-				 "ssh-keygen -q -Y sign -f ekey -n git msg && mv msg.sig ecdsa.sig"), 0);
+				 "ssh-keygen -q -Y sign -f ekey -n git msg && mv msg.sig ecdsa.sig && "
+				 "ssh-keygen -q -Y sign -f key -n git -O hashalg=sha256 msg && mv msg.sig sha256.sig"), 0);
 	f->msg = read_in(f->tmp, "msg");
 	f->sig_git = read_in(f->tmp, "git.sig");
 	f->sig_file = read_in(f->tmp, "file.sig");
 	f->sig_ecdsa = read_in(f->tmp, "ecdsa.sig");
+	f->sig_256 = read_in(f->tmp, "sha256.sig");
 	f->pub = read_in(f->tmp, "key.pub");
 	f->pub_other = read_in(f->tmp, "other.pub");
 	*state = f;
@@ -60,6 +63,7 @@ static int teardown(void **state)
 	free(f->sig_git);
 	free(f->sig_file);
 	free(f->sig_ecdsa);
+	free(f->sig_256);
 	free(f->pub);
 	free(f->pub_other);
 	test_tmpdir_remove(f->tmp);
@@ -83,6 +87,13 @@ static void test_verify_good_and_fingerprint(void **state)
 	assert_int_equal(test_sh(&out, f->tmp, "ssh-keygen -l -E sha256 -f key.pub | cut -d' ' -f2 | tr -d '\\n'"), 0);
 	assert_string_equal(fp, out.ptr);
 	tend_buf_dispose(&out);
+	tend_sshsig_dispose(&sig);
+
+	/* The same key over a SHA-256 hash. */
+	assert_int_equal(tend_sshsig_parse(&sig, f->sig_256, strlen(f->sig_256)), 0);
+	assert_string_equal(sig.hash_alg, "sha256");
+	assert_int_equal(tend_sshsig_verify(&sig, "git", f->msg, strlen(f->msg)), 0);
+	assert_int_equal(tend_sshsig_verify(&sig, "git", f->msg, strlen(f->msg) - 1), TEND_EAUTH);
 	tend_sshsig_dispose(&sig);
 }
 
@@ -210,6 +221,10 @@ static void test_allowed_signers(void **state)
 	text = strdup("lonely@x\n");
 	assert_int_equal(tend_allowed_signers_parse(&as, "allowed", text, strlen(text)), TEND_EINVALID);
 	free(text);
+
+	/* A missing file is named. */
+	assert_int_equal(tend_allowed_signers_load(&as, "/nonexistent/allowed_signers"), TEND_ENOTFOUND);
+	assert_non_null(strstr(tend_error_last(), "/nonexistent/allowed_signers"));
 
 	tend_sshsig_dispose(&sig);
 	free(key);

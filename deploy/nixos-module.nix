@@ -1,0 +1,298 @@
+# NixOS module for the tend agent: `services.tend` writes the agent's
+# configuration (/etc/tend/agent.yaml, keys of docs/agent-config.md) and runs
+# `tend run` as a root systemd service that survives the switches it performs.
+{ config, lib, pkgs, ... }:
+
+let
+  inherit (lib) mkOption mkEnableOption mkIf types;
+  cfg = config.services.tend;
+
+  # Paths to secrets are plain strings on purpose: a Nix path literal
+  # (./deploy_key) would be copied into the world-readable store.
+  secretPath = description: mkOption {
+    type = types.nullOr types.str;
+    default = null;
+    example = "/run/keys/tend-deploy-key";
+    description = description + " A path on the host, given as a string; never a Nix path literal, which would copy the secret into the store.";
+  };
+
+  # Drop nulls (recursively) so absent options fall back to tend's own defaults.
+  clean = v:
+    if builtins.isAttrs v then
+      builtins.listToAttrs (builtins.concatMap
+        (n: let x = clean v.${n}; in if x == null then [ ] else [{ name = n; value = x; }])
+        (builtins.attrNames v))
+    else if builtins.isList v then map clean v
+    else v;
+
+  # Merge settings into the generated configuration, attribute sets key by key.
+  merge = a: b:
+    if builtins.isAttrs a && builtins.isAttrs b then
+      a // builtins.mapAttrs (n: v: if a ? ${n} then merge a.${n} v else v) b
+    else b;
+
+  allowedSignersFile =
+    if cfg.allowedSigners == null then null
+    else if builtins.isList cfg.allowedSigners then
+      "${pkgs.writeText "tend-allowed-signers" (builtins.concatStringsSep "\n" cfg.allowedSigners + "\n")}"
+    else "${cfg.allowedSigners}";
+
+  email = cfg.alerts.email;
+
+  agentConfig = clean (merge {
+    host = cfg.hostName;
+    repository = {
+      inherit (cfg.repository) url branch;
+      ssh_key_file = cfg.repository.sshKeyFile;
+      known_hosts = cfg.repository.knownHosts;
+      token_file = cfg.repository.tokenFile;
+      allowed_signers = allowedSignersFile;
+    };
+    state_dir = "/var/lib/tend";
+    age_identities = cfg.ageIdentityFiles;
+    secrets_root = cfg.secretsRoot;
+    # An absolute nix: the agent finds nix-env next to it and needs no PATH.
+    nix.command = "${config.nix.package}/bin/nix";
+    poll.interval = cfg.pollInterval;
+    listen = { inherit (cfg.listen) address port; };
+    webhook_secret_file = cfg.webhookSecretFile;
+    alerts = if email.to == [ ] then null else {
+      email = {
+        inherit (email) to from username;
+        smtp_url = email.smtpUrl;
+        password_file = email.passwordFile;
+      };
+    };
+  } cfg.settings);
+
+  # JSON is YAML; tend's loader reads it as such.
+  configText = builtins.toJSON agentConfig;
+
+  storePaths = builtins.filter (p: p != null && lib.hasPrefix builtins.storeDir p) [
+    cfg.repository.sshKeyFile cfg.repository.tokenFile cfg.webhookSecretFile email.passwordFile
+  ];
+in
+{
+  options.services.tend = {
+    enable = mkEnableOption "the tend GitOps agent (polls the fleet repository and converges this host)";
+
+    package = mkOption {
+      type = types.package;
+      default = pkgs.tend;
+      defaultText = lib.literalExpression "pkgs.tend";
+      description = "The tend package (the flake's overlay provides pkgs.tend).";
+    };
+
+    hostName = mkOption {
+      type = types.str;
+      default = config.networking.hostName;
+      defaultText = lib.literalExpression "config.networking.hostName";
+      description = "This host's name in fleet.yaml.";
+    };
+
+    repository = {
+      url = mkOption {
+        type = types.str;
+        example = "ssh://git@git.lab.example.net/ops/fleet.git";
+        description = "The fleet repository (ssh://, https://, file://, user@host:path or a local path).";
+      };
+      branch = mkOption {
+        type = types.str;
+        default = "main";
+        description = "The branch tend follows.";
+      };
+      sshKeyFile = secretPath "OpenSSH private key for ssh:// remotes.";
+      knownHosts = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "/etc/tend/known_hosts";
+        description = "OpenSSH known_hosts file the server's key must be in.";
+      };
+      tokenFile = secretPath "File holding an HTTPS bearer token.";
+    };
+
+    pollInterval = mkOption {
+      type = types.str;
+      default = "60s";
+      example = "5m";
+      description = "How often the agent fetches the repository (tend duration: 500ms, 30s, 5m, 1h30m).";
+    };
+
+    allowedSigners = mkOption {
+      type = types.nullOr (types.either types.path (types.listOf types.str));
+      default = null;
+      example = [ "alice@example.net ssh-ed25519 AAAAC3Nza..." ];
+      description = ''
+        Who may push: an ssh-keygen allowed_signers file, or its lines. When set,
+        every commit tend applies must carry a good SSH signature from one of them.
+        Public keys only, so the store is the right place for it.
+      '';
+    };
+
+    ageIdentityFiles = mkOption {
+      type = types.listOf types.str;
+      default = [ "/etc/ssh/ssh_host_ed25519_key" ];
+      description = ''
+        age identity files or OpenSSH Ed25519 private keys that decrypt this host's
+        secrets. The default is the host's SSH host key, as sops-nix does: encrypt to
+        its age recipient (ssh-to-age of /etc/ssh/ssh_host_ed25519_key.pub).
+      '';
+    };
+
+    secretsRoot = mkOption {
+      type = types.str;
+      default = "/run/tend/secrets";
+      description = "Decrypted secrets go to <secretsRoot>/<service>/<name> (a tmpfs by default).";
+    };
+
+    listen = {
+      address = mkOption {
+        type = types.str;
+        default = "127.0.0.1";
+        description = ''
+          Address of the agent's HTTP endpoint (/healthz, /v1/status, /metrics, the webhook).
+          Hosts whose services others depend on must be reachable at their fleet.yaml
+          address: agents ask each other for /v1/status before switching.
+        '';
+      };
+      port = mkOption {
+        type = types.port;
+        default = 8470;
+        description = "Port of the HTTP endpoint (fleet.yaml's agent_port); 0 disables it.";
+      };
+      openFirewall = mkOption {
+        type = types.bool;
+        default = false;
+        description = "Open the endpoint's port in the firewall.";
+      };
+    };
+
+    webhookSecretFile = secretPath "Shared secret of the push webhook (POST /v1/hook); without it the webhook is off.";
+
+    alerts.email = {
+      to = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+        description = "Recipients of alert mails; empty disables mail alerts.";
+      };
+      from = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        description = "Sender address (required when `to` is set).";
+      };
+      smtpUrl = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "smtp://mail.example.net:587";
+        description = "smtp://host:port (STARTTLS required) or smtps://host:port.";
+      };
+      username = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        description = "SMTP user name.";
+      };
+      passwordFile = secretPath "File holding the SMTP password.";
+    };
+
+    settings = mkOption {
+      type = types.attrsOf types.anything;
+      default = { };
+      example = { poll.jitter = "30s"; probes.deadline = "5m"; history_limit = 500; };
+      description = ''
+        Further keys of the agent configuration (docs/agent-config.md), merged over
+        the ones generated from the options above. Unknown keys make the agent refuse
+        to start, with the key's line and column.
+      '';
+    };
+
+    inputsFile = mkOption {
+      type = types.nullOr types.path;
+      default = null;
+      example = lib.literalExpression "./.tend/hosts/db1.json";
+      description = ''
+        The per-host inputs tend renders into the exported revision before it builds
+        the system (.tend/hosts/<host>.json at the root of the fleet repository).
+        Set it from the host's configuration in the fleet flake; read it through
+        `services.tend.inputs`.
+      '';
+    };
+
+    inputs = mkOption {
+      type = types.attrsOf types.anything;
+      default =
+        if cfg.inputsFile != null && builtins.pathExists cfg.inputsFile
+        then builtins.fromJSON (builtins.readFile cfg.inputsFile)
+        else { };
+      defaultText = lib.literalExpression "builtins.fromJSON (builtins.readFile config.services.tend.inputsFile), or { } when it is absent";
+      description = ''
+        The rendered inputs of this host (services, databases to create, OIDC clients,
+        secret paths...), for the rest of the host's configuration to read, e.g.
+        `config.services.tend.inputs.services.grafana.database.password_file`.
+        Empty when inputsFile is unset or absent (a build outside tend).
+      '';
+    };
+  };
+
+  config = mkIf cfg.enable {
+    assertions = [
+      {
+        assertion = storePaths == [ ];
+        message = "services.tend: secret files must not live in the Nix store: ${builtins.concatStringsSep ", " storePaths}";
+      }
+      {
+        assertion = email.to == [ ] || (email.from != null && email.smtpUrl != null);
+        message = "services.tend.alerts.email: `from` and `smtpUrl` are required when `to` is set.";
+      }
+    ];
+
+    environment.etc."tend/agent.yaml".text = configText;
+    environment.systemPackages = [ cfg.package ];
+
+    networking.firewall.allowedTCPPorts = lib.optional (cfg.listen.openFirewall && cfg.listen.port != 0) cfg.listen.port;
+
+    systemd.services.tend = {
+      description = "tend GitOps agent";
+      wantedBy = [ "multi-user.target" ];
+      after = [ "network-online.target" ];
+      wants = [ "network-online.target" ];
+      # The agent runs switch-to-configuration itself: restarting it mid-switch would
+      # kill the switch (it runs in this unit's cgroup). A new tend takes effect when
+      # the unit is restarted by hand or at boot.
+      restartIfChanged = false;
+      # A changed configuration file is picked up with SIGHUP (kept if invalid).
+      reloadTriggers = [ configText ];
+      # Activation scripts expect the ordinary system PATH; git, ssh and nix are
+      # linked into tend or named absolutely in the configuration.
+      path = [ config.nix.package ];
+      serviceConfig = {
+        Type = "notify";
+        ExecStart = "${cfg.package}/bin/tend run --config /etc/tend/agent.yaml";
+        ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
+        Restart = "always";
+        RestartSec = "10s";
+        # The agent keeps pinging while a step (build, switch, probes) runs, up to 2 h.
+        WatchdogSec = "5min";
+        TimeoutStopSec = "2min";
+        User = "root";
+        Group = "root";
+        StateDirectory = "tend";
+        StateDirectoryMode = "0700";
+        RuntimeDirectory = "tend";
+        RuntimeDirectoryMode = "0711";
+        # The secrets under /run/tend/secrets must outlive an agent restart.
+        RuntimeDirectoryPreserve = "yes";
+        UMask = "0022";
+        # Hardening that cannot break a switch. No mount namespace of any kind
+        # (ProtectSystem, ProtectHome, PrivateTmp, PrivateDevices, ReadOnlyPaths,
+        # ProtectKernel*): activation mounts /run/wrappers and special file systems,
+        # writes /etc, /boot and sysctls, and must do so in the host's namespace.
+        # No NoNewPrivileges, RestrictSUIDSGID, CapabilityBoundingSet or
+        # SystemCallFilter: activation creates setuid wrappers, loads modules and
+        # runs arbitrary activation scripts, exactly as nixos-rebuild would.
+        RestrictRealtime = true;
+        KeyringMode = "private";
+        LimitCORE = 0;
+      };
+    };
+  };
+}

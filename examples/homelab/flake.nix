@@ -1,0 +1,50 @@
+# The homelab's flake, in demo form: no inputs (no nixpkgs), so it builds offline
+# in a second. Each host's "NixOS system" is a small derivation built from the
+# inputs tend renders into .tend/hosts/<host>.json, so its store path changes
+# exactly when that host's inputs change. Its bin/switch-to-configuration, under
+# $TEND_DEMO_ROOT/<host>, installs the host's config and (re)starts loopback
+# stand-ins answering the health probes of the host's services (nix/standin.py).
+# A real fleet's flake would instead build nixpkgs.lib.nixosSystem per host and
+# read the same file through services.tend.inputsFile (deploy/nixos-module.nix).
+{
+  description = "homelab fleet (tend demo systems)";
+  outputs = { self }:
+    let
+      # Flakes cannot ask which machine evaluates them: the demo writes nix/system.txt.
+      system =
+        if builtins.pathExists ./nix/system.txt
+        then builtins.replaceStrings [ "\n" ] [ "" ] (builtins.readFile ./nix/system.txt)
+        else "x86_64-linux";
+      hostsDir = ./.tend/hosts;
+      hostNames =
+        if builtins.pathExists hostsDir
+        then map (f: builtins.replaceStrings [ ".json" ] [ "" ] f)
+          (builtins.filter (f: builtins.match ".*\\.json" f != null)
+            (builtins.attrNames (builtins.readDir hostsDir)))
+        else [ ];
+      mkHost = host: {
+        config.system.build.toplevel = derivation {
+          name = "homelab-demo-system-${host}";
+          inherit system;
+          builder = "/bin/sh";
+          PATH = "/usr/bin:/bin";
+          hostJson = builtins.readFile (hostsDir + "/${host}.json");
+          hostName = host;
+          switchScript = ./nix/switch.sh;
+          standinScript = ./nix/standin.py;
+          args = [ "-c" ''
+            set -e
+            mkdir -p "$out/bin"
+            printf '%s' "$hostJson" > "$out/host.json"
+            cp "$standinScript" "$out/bin/standin.py"
+            sed -e "s|@out@|$out|g" -e "s|@host@|$hostName|g" "$switchScript" > "$out/bin/switch-to-configuration"
+            chmod 0755 "$out/bin/switch-to-configuration"
+          '' ];
+        };
+      };
+    in
+    {
+      nixosConfigurations = builtins.listToAttrs
+        (map (h: { name = h; value = mkHost h; }) hostNames);
+    };
+}

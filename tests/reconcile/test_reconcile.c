@@ -1,0 +1,247 @@
+/* One reconcile's bookends end to end (real tend, git, nix, profiles,
+ * probes): finishing or undoing a change after kill -9 during the switch or
+ * SIGTERM during the probes, and refusing heads that are not fast-forwards or
+ * not signed by an allowed signer. */
+#include "tests/reconcile/e2e.h"
+
+static void test_kill_during_switch(void **state)
+{
+	e2e *e = *state;
+	char *c2, *out = NULL, *sys1, *body, *switch_pid_file = NULL, *argv[6];
+	struct timespec ts = { 0, 50 * 1000000L };
+	tend_state *st;
+	pid_t pid;
+	long spid = 0;
+	int i, status;
+
+	write_web(e, 200, "one", NULL);
+	free(commit(e, "web one"));
+	assert_int_equal(tend(e, NULL, "reconcile", NULL, NULL), 0);
+	sys1 = current_system(e);
+
+	/* the next switch takes 3 s: kill -9 tend (and the switch's process group,
+	 * as a crash or systemd stopping the unit would) while it runs */
+	write_web(e, 200, "two", "  test_switch_sleep: 3\n");
+	c2 = commit(e, "web two, slow switch");
+	assert_true(asprintf(&switch_pid_file, "%s/web1/switch.pid", e->root) > 0);
+	unlink(switch_pid_file);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 1);
+		dup2(null, 2);
+		argv[0] = (char *)TEND_BINARY;
+		argv[1] = "reconcile";
+		argv[2] = "--once";
+		argv[3] = "--config";
+		argv[4] = e->config;
+		argv[5] = NULL;
+		execv(TEND_BINARY, argv);
+		_exit(127);
+	}
+	for (i = 0; i < 600 && !(spid = read_pid(switch_pid_file)); i++)
+		nanosleep(&ts, NULL);
+	assert_true(spid > 0);
+	nanosleep(&ts, NULL);
+	kill(pid, SIGKILL);
+	kill(-(pid_t)spid, SIGKILL);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+
+	/* the state file is valid and says what was in flight */
+	st = load_state(e);
+	assert_true(st->inflight.active);
+	assert_string_equal(st->inflight.commit, c2);
+	assert_int_equal(st->inflight.phase, TEND_PHASE_SWITCH);
+	assert_string_equal(st->inflight.prev_system, sys1);
+	tend_state_free(st);
+
+	/* restart: the system never became the target, so it returns to the previous one */
+	assert_int_equal(tend(e, &out, "reconcile", NULL, NULL), 1);
+	expect_contains(out, "rolled-back");
+	expect_contains(out, "interrupted during switch");
+	free(out);
+	st = load_state(e);
+	assert_false(st->inflight.active);
+	assert_true(tend_state_failed_has(st, c2));
+	assert_string_equal(st->system, sys1);
+	tend_state_free(st);
+	out = current_system(e);
+	assert_string_equal(out, sys1);
+	free(out);
+	body = web_body(e);
+	assert_string_equal(body, "one");
+	free(body);
+	/* and --retry applies it for real this time */
+	assert_int_equal(tend(e, &out, "reconcile", "--retry", NULL), 0);
+	free(out);
+	body = web_body(e);
+	assert_string_equal(body, "two");
+	free(body);
+	free(switch_pid_file);
+	free(sys1);
+	free(c2);
+}
+
+
+/* SIGTERM while probing: tend stops within a moment, the change stays in
+ * flight, and the next start (the system being the target) probes and
+ * finishes it. */
+static void test_sigterm_during_probes(void **state)
+{
+	e2e *e = *state;
+	struct timespec ts = { 0, 50 * 1000000L };
+	char *c2, *body, *sys2;
+	tend_state *st = NULL;
+	int64_t t0;
+	pid_t pid;
+	int i, status, phase = 0;
+
+	write_web(e, 200, "one", NULL);
+	free(commit(e, "web one"));
+	assert_int_equal(tend(e, NULL, "reconcile", NULL, NULL), 0);
+	web_grace = "3s";
+	write_web(e, 200, "two", NULL);
+	web_grace = "0s";
+	c2 = commit(e, "web two, probed after a long grace");
+	pid = start_reconcile(e);
+	for (i = 0; i < 600 && phase != TEND_PHASE_PROBES; i++) {
+		nanosleep(&ts, NULL);
+		if (tend_state_load(&st, e->state_dir) == 0) {
+			phase = st->inflight.active ? (int)st->inflight.phase : 0;
+			tend_state_free(st);
+		}
+	}
+	assert_int_equal(phase, TEND_PHASE_PROBES);
+	t0 = (int64_t)time(NULL);
+	kill(pid, SIGTERM);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+	assert_true((int64_t)time(NULL) - t0 <= 3);
+	st = load_state(e);
+	assert_true(st->inflight.active);
+	assert_string_equal(st->inflight.commit, c2);
+	tend_state_free(st);
+	/* the system is already the target: the restart only probes, then adopts it */
+	sys2 = current_system(e);
+	assert_true(fx_wait_listening(e->port, 5000));
+	body = web_body(e);
+	assert_string_equal(body, "two");
+	free(body);
+	assert_int_equal(tend(e, NULL, "reconcile", NULL, NULL), 0);
+	st = load_state(e);
+	assert_false(st->inflight.active);
+	assert_string_equal(st->applied_commit, c2);
+	assert_string_equal(st->system, sys2);
+	assert_string_equal(st->history[st->n_history - 1].outcome, "applied");
+	tend_state_free(st);
+	free(sys2);
+	free(c2);
+}
+
+
+/* A branch head that does not descend from the applied commit is refused,
+ * unless the operator says so for one reconcile. */
+static void test_non_fast_forward(void **state)
+{
+	e2e *e = *state;
+	char *out = NULL, *c1, *c2, *body;
+	tend_state *st;
+
+	write_web(e, 200, "one", NULL);
+	c1 = commit(e, "web one");
+	write_web(e, 200, "two", NULL);
+	c2 = commit(e, "web two");
+	assert_int_equal(tend(e, NULL, "reconcile", NULL, NULL), 0);
+	assert_int_equal(test_sh(NULL, e->repo, "git reset -q --hard %s", c1), 0);
+	write_web(e, 200, "three", NULL);
+	free(commit(e, "rewritten history"));
+	assert_int_equal(tend(e, &out, "reconcile", NULL, NULL), 1);
+	expect_contains(out, "refused");
+	free(out);
+	st = load_state(e);
+	assert_string_equal(st->applied_commit, c2);
+	tend_state_free(st);
+	body = web_body(e);
+	assert_string_equal(body, "two");
+	free(body);
+	assert_int_equal(tend(e, &out, "reconcile", NULL, NULL), 1);
+	expect_contains(out, "blocked");
+	free(out);
+	assert_int_equal(tend(e, &out, "reconcile", "--allow-non-fast-forward", NULL), 0);
+	free(out);
+	body = web_body(e);
+	assert_string_equal(body, "three");
+	free(body);
+	free(c1);
+	free(c2);
+}
+
+
+/* With allowed_signers, an unsigned commit is refused and nothing changes; a
+ * commit signed by a listed key is applied. */
+static void test_signatures(void **state)
+{
+	e2e *e = *state;
+	char *out = NULL, *yaml, *body;
+
+	assert_int_equal(test_sh(NULL, e->dir,
+		"ssh-keygen -q -t ed25519 -N '' -C op -f signkey && "
+		"echo \"op@lab.test namespaces=\\\"git\\\" $(cut -d' ' -f1,2 signkey.pub)\" > allowed_signers"), 0);
+	yaml = test_read_file(e->config);
+	{
+		char *text = NULL;
+		char *at = strstr(yaml, "repository: {url: repo, branch: main}");
+		assert_non_null(at);
+		assert_true(asprintf(&text, "%.*srepository: {url: repo, branch: main, allowed_signers: allowed_signers}%s",
+				     (int)(at - yaml), yaml, at + strlen("repository: {url: repo, branch: main}")) > 0);
+		test_write_file(e->dir, "agent.yaml", text);
+		free(text);
+	}
+	free(yaml);
+	write_web(e, 200, "unsigned", NULL);
+	free(commit(e, "not signed"));
+	assert_int_equal(tend(e, &out, "reconcile", NULL, NULL), 1);
+	expect_contains(out, "refused");
+	expect_contains(out, "not signed");
+	free(out);
+	assert_null(current_system(e));
+	/* with nothing applied yet only the head's signature counts */
+	write_web(e, 200, "signed", NULL);
+	assert_int_equal(test_sh(NULL, e->repo, SIGNED_COMMIT " -m signed", e->dir), 0);
+	assert_int_equal(tend(e, &out, "reconcile", NULL, NULL), 0);
+	free(out);
+	body = web_body(e);
+	assert_string_equal(body, "signed");
+	free(body);
+	/* afterwards every new commit must be signed, also one under a signed head */
+	write_web(e, 200, "sneaky", NULL);
+	free(commit(e, "unsigned again"));
+	write_web(e, 200, "signed on top", NULL);
+	assert_int_equal(test_sh(NULL, e->repo, SIGNED_COMMIT " -m 'signed on top'", e->dir), 0);
+	assert_int_equal(tend(e, &out, "reconcile", NULL, NULL), 1);
+	expect_contains(out, "refused");
+	expect_contains(out, "not signed");
+	free(out);
+	body = web_body(e);
+	assert_string_equal(body, "signed");
+	free(body);
+}
+
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_kill_during_switch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sigterm_during_probes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_non_fast_forward, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_signatures, setup, teardown),
+	};
+	if (!test_have("nix") || !test_have("git") || !test_have("curl") || !test_have("python3") ||
+	    !test_have("age")) {
+		fprintf(stderr, "SKIP: needs nix, git, curl, python3 and age\n");
+		return 0;
+	}
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
