@@ -161,7 +161,8 @@ int tend_plan_compute(tend_plan *out, const tend_config *cfg, const tend_state *
 		c->rank = tend_desired_service_rank(d, d->files[i].service);
 		n++;
 	}
-	qsort(changes, n, sizeof(*changes), change_cmp);
+	if (n > 1)   /* qsort(NULL, 0) is undefined: a host with no files */
+		qsort(changes, n, sizeof(*changes), change_cmp);
 	for (i = 0; i < n; i++) {
 		const tend_want_file *f = changes[i].f;
 		if ((error = tend_plan_add(out, f->kind == TEND_FILE_SECRET ? TEND_ACTION_INSTALL_SECRET
