@@ -15,7 +15,10 @@
 #include "source/source.h"
 #include "util/fs.h"
 
+#include <limits.h>
 #include <sodium.h>
+#include <sys/auxv.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +37,9 @@ struct tend_agent {
 	int blocked_verdict;
 	char last_commit[41];           /* the last concluded reconcile, to log repeats quietly */
 	int last_outcome;
+	char *invoked;                  /* absolute path tend was started as */
+	char *running;                  /* the file that runs (/proc/self/exe) */
+	char **argv;                    /* for re-exec: invoked, "run", ... */
 };
 
 static void smtp_from_config(tend_smtp_opts *o, const tend_config *cfg)
@@ -229,10 +235,55 @@ fail:
 	return error;
 }
 
+int tend_agent_set_args(tend_agent *a, int argc, char **argv)
+{
+	const char *execfn = (const char *)getauxval(AT_EXECFN);
+	char buf[PATH_MAX], cwd[PATH_MAX];
+	ssize_t n;
+	int i;
+
+	if (!execfn || (n = readlink("/proc/self/exe", buf, sizeof(buf) - 1)) < 0)
+		return 0;   /* no re-exec: not fatal */
+	buf[n] = '\0';
+	a->running = strdup(buf);
+	if (execfn[0] == '/')
+		a->invoked = strdup(execfn);
+	else if (getcwd(cwd, sizeof(cwd)) && asprintf(&a->invoked, "%s/%s", cwd, execfn) < 0)
+		a->invoked = NULL;
+	if (!a->running || !a->invoked || !(a->argv = calloc((size_t)argc + 2, sizeof(char *))))
+		return TEND_ERROR;
+	a->argv[0] = strdup(a->invoked);
+	for (i = 0; i < argc; i++)
+		a->argv[i + 1] = strdup(argv[i]);
+	return 0;
+}
+
+/* After an applied commit: does the path we were started as lead elsewhere now? */
+static void check_binary(tend_agent *a)
+{
+	char *now;
+
+	if (!a->invoked || !a->running || !(now = realpath(a->invoked, NULL)))
+		return;
+	if (strcmp(now, a->running)) {
+		tend_log(TEND_LOG_NOTICE, "tend's binary changed (%s -> %s): re-executing after this reconcile",
+			 a->running, now);
+		a->daemon.reexec = 1;
+	}
+	free(now);
+}
+
 void tend_agent_free(tend_agent *a)
 {
 	if (!a)
 		return;
+	if (a->argv) {
+		for (char **p = a->argv; *p; p++)
+			free(*p);
+		free(a->argv);
+	}
+	free(a->invoked);
+	free(a->running);
 	tend_http_stop(a->http);
 	tend_alerter_free(a->alerter);
 	tend_agent_status_dispose(&a->status);
@@ -299,6 +350,15 @@ int tend_agent_run(tend_agent *a)
 	error = tend_daemon_run(&a->daemon);
 	if (error == 0)
 		tick(a);   /* a last chance for queued mails; failures stay queued on disk */
+	if (error == 0 && a->daemon.reexec && a->argv) {
+		/* Release the port; the lock and every other descriptor are O_CLOEXEC. */
+		tend_http_stop(a->http);
+		a->http = NULL;
+		tend_log(TEND_LOG_NOTICE, "re-executing %s", a->argv[0]);
+		execv(a->argv[0], a->argv);
+		tend_error_set_errno("cannot re-execute %s", a->argv[0]);
+		error = TEND_ERROR;
+	}
 out:
 	secret_free(secret, len);
 	return error;
@@ -610,6 +670,8 @@ conclude_plan:
 		a->last_outcome = (int)plan.outcome;
 	}
 	status_from_report(a, &plan, elapsed(&t0));
+	if (plan.outcome == TEND_RECONCILE_APPLIED)
+		check_binary(a);
 	if (plan.outcome == TEND_RECONCILE_NOTHING || plan.outcome == TEND_RECONCILE_APPLIED)
 		tend_alerter_resolve(a->alerter, plan.applied_commit, time(NULL));
 	else

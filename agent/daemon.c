@@ -269,7 +269,7 @@ int tend_daemon_run(tend_daemon *d)
 				 "reconcile triggered by %s", tend_daemon_trigger_name(trigger));
 			rc = run_step(d, trigger, failures, ping_every);
 			now = now_ms();
-			if (got_term)
+			if (got_term || d->reexec)
 				break;
 			if (rc >= 0) {
 				failures = 0;
@@ -306,8 +306,13 @@ int tend_daemon_run(tend_daemon *d)
 			}
 		}
 	}
-	tend_log(TEND_LOG_INFO, "agent stopping");
-	tend_notify("STOPPING=1");
+	if (d->reexec && !got_term) {
+		tend_notify("RELOADING=1");
+	} else {
+		d->reexec = 0;
+		tend_log(TEND_LOG_INFO, "agent stopping");
+		tend_notify("STOPPING=1");
+	}
 	error = 0;
 out:
 	if (have_signals) {

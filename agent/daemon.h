@@ -53,6 +53,9 @@ typedef struct {
 	 * a negative return stops the daemon with that error. May be NULL. */
 	int (*start)(void *ctx);
 	void *start_ctx;
+	/* Set by a step: leave the loop after it (sending RELOADING=1, not
+	 * STOPPING=1) so that the caller can re-execute the agent. */
+	int reexec;
 } tend_daemon;
 
 /* Run until SIGTERM/SIGINT (or tend_daemon_stop). Returns 0 on a clean stop,
