@@ -4,8 +4,13 @@
 # (HTTP: answer its path with the expected status and body; TCP: accept).
 # A service whose settings say `demo_fail: true` answers 503 instead: the
 # "breaking commit" of the demo. --describe prints what would be served.
+# usage: standin.py [--pidfile FILE] CONFIG | standin.py --describe CONFIG
+# It writes its own pid (so switch-to-configuration stops exactly this process)
+# and exits when it cannot listen somewhere: a port held by another process
+# must not pass for this service.
 import http.server
 import json
+import os
 import socketserver
 import sys
 import threading
@@ -53,26 +58,31 @@ def serve(addr, port, paths):
             pass
 
     http.server.ThreadingHTTPServer.allow_reuse_address = True
-    try:
-        server = http.server.ThreadingHTTPServer((addr, port), Handler)
-    except OSError as e:
-        print("standin: cannot listen on %s:%d: %s" % (addr, port, e), file=sys.stderr, flush=True)
-        return
-    server.serve_forever()
+    http.server.ThreadingHTTPServer.daemon_threads = True
+    return http.server.ThreadingHTTPServer((addr, port), Handler)
 
 
 def main():
-    describe = sys.argv[1] == "--describe"
-    inputs = json.load(open(sys.argv[-1]))
+    args = sys.argv[1:]
+    inputs = json.load(open(args[-1]))
     eps = endpoints(inputs)
-    if describe:
+    if args[0] == "--describe":
         for (addr, port), ep in sorted(eps.items()):
             print("  %s on %s:%d" % (", ".join(sorted(ep["services"])), addr, port))
         return
-    threads = [threading.Thread(target=serve, args=(a, p, ep["paths"]), daemon=True)
-               for (a, p), ep in eps.items()]
-    for t in threads:
-        t.start()
+    if args[0] == "--pidfile":
+        with open(args[1] + ".tmp", "w") as fh:
+            fh.write("%d\n" % os.getpid())
+        os.rename(args[1] + ".tmp", args[1])
+    servers = []
+    for (addr, port), ep in sorted(eps.items()):
+        try:
+            servers.append(serve(addr, port, ep["paths"]))
+        except OSError as e:
+            sys.exit("standin: cannot listen on %s:%d (%s): %s"
+                     % (addr, port, ", ".join(sorted(ep["services"])), e))
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
     threading.Event().wait()
 
 

@@ -25,6 +25,9 @@ if [ -f "$root/standin.pid" ]; then
 	fi
 	rm -f "$root/standin.pid"
 fi
-setsid python3 @out@/bin/standin.py "$root/config.json" </dev/null >>"$root/standin.log" 2>&1 &
-echo $! > "$root/standin.pid"
+# The stand-in writes its own pid file: $! may name setsid, not the stand-in.
+setsid python3 @out@/bin/standin.py --pidfile "$root/standin.pid" "$root/config.json" \
+	</dev/null >>"$root/standin.log" 2>&1 &
+i=0
+while [ ! -f "$root/standin.pid" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
 python3 @out@/bin/standin.py --describe "$root/config.json"

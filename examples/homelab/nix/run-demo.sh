@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# The homelab demo on one machine: five tend agents (one per host, on
+# 127.77.0.N) follow a git repository derived from examples/homelab, converge
+# in dependency order with real nix, then a commit breaks PostgreSQL on db1:
+# db1 rolls back, mails the operator (a local SMTP sink), the hosts that need
+# the database wait, and the fix converges everyone. Cleans up after itself.
+# usage: run-demo.sh [TEND_BINARY]   (TEND_DEMO_KEEP=1 keeps the work directory)
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"     # examples/homelab/nix
+homelab="$(dirname "$here")"
+tend="$(realpath "${1:-$homelab/../../build/plain/agent/tend}")"
+hosts=(gateway db1 apps1 home1 nas1)
+work="$(mktemp -d "${TMPDIR:-/tmp}/tend-demo.XXXXXX")"
+pids=()
+start=$SECONDS
+
+bold() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+cleanup() {
+  local p f
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for f in "$work"/run/*/standin.pid; do
+    [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+  if [ -n "${TEND_DEMO_KEEP:-}" ]; then echo "kept $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT INT TERM
+
+# A python3 that has aiosmtpd (Debian's python3-aiosmtpd lives in /usr/bin/python3).
+smtp_python=python3
+python3 -c 'import aiosmtpd' 2>/dev/null || smtp_python=/usr/bin/python3
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+git_commit() { git -C "$work/fleet" add -A && git -C "$work/fleet" -c user.name=operator -c user.email=ops@example.net commit -q -m "$1"; }
+head_commit() { git -C "$work/fleet" rev-parse --short=12 HEAD; }
+
+bold "a fleet repository from examples/homelab (hosts on 127.77.0.1-5)"
+python3 "$here/demo-fleet.py" "$homelab" "$work/fleet"
+git -C "$work/fleet" init -q -b main
+git_commit "homelab: five hosts, thirteen services"
+(cd "$work/fleet" && "$tend" validate)
+
+smtp_port="$(free_port)"
+"$smtp_python" -m aiosmtpd -n -c aiosmtpd.handlers.Debugging -l "127.0.0.1:$smtp_port" >"$work/mail.log" 2>&1 &
+pids+=($!)
+
+n=0
+for h in "${hosts[@]}"; do
+  n=$((n + 1))
+  cat >"$work/$h.yaml" <<YAML
+host: $h
+repository: {url: fleet, branch: main}
+state_dir: state/$h
+root: root/$h
+secrets_root: root/$h/run/tend/secrets
+age_identities: [fleet/demo-keys/DEMO-ONLY-age-key.txt]
+nix: {extra_options: [--option, substituters, '']}
+system: {profile: profiles/$h/system, current_system: run/$h/current-system}
+listen: {address: 127.77.0.$n, port: 8470}
+poll: {interval: 2s, jitter: 500ms}
+probes: {deadline: 60s}
+alerts:
+  email: {to: [ops@example.net], from: tend@lab.example.net, smtp_url: "smtp://127.0.0.1:$smtp_port", starttls: false}
+YAML
+done
+export TEND_DEMO_ROOT="$work/run" PATH="$here/demo-bin:$PATH"
+cd "$work"
+
+bold "tend plan on db1 (nothing runs yet)"
+"$tend" plan --config db1.yaml || true
+
+bold "five agents start: db1 first, then the hosts that need its database"
+for h in "${hosts[@]}"; do
+  "$tend" run --config "$h.yaml" 2>"$h.log" &
+  pids+=($!)
+done
+
+# Print the fleet table whenever it changes, until want() holds or time runs out.
+watch_fleet() { # watch_fleet SECONDS PREDICATE
+  local deadline=$((SECONDS + $1)) last="" table
+  while [ $SECONDS -lt $deadline ]; do
+    table="$("$tend" status --config gateway.yaml --fleet 2>&1 || true)"
+    # Before gateway's agent fetched anything it knows no fleet: nothing to show yet.
+    if [ "$table" != "$last" ] && [[ "$table" != "tend: error:"* ]]; then
+      printf '%s\n\n' "$table" | sed "s|$work/||g"
+      last="$table"
+    fi
+    if "$2" "$table"; then return 0; fi
+    sleep 1
+  done
+  echo "(timed out waiting)"; return 1
+}
+all_converged_at() { # every host converged with TARGET = head
+  local head; head="$(head_commit)"
+  [ "$(grep -c " converged .* $head " <<<"$1" || true)" -eq 5 ]
+}
+db1_rolled_back_apps1_blocked() {
+  grep -qE '^db1 .* (rolled-back|failed) ' <<<"$1" && grep -qE '^apps1 .* blocked ' <<<"$1"
+}
+
+watch_fleet 90 all_converged_at
+echo "order of the first switches (from the agents' logs):"
+grep -h 'applied commit' ./*.log | sort | sed -E 's/^([^ ]+) .*switched to .*-homelab-demo-system-(.*)$/  \1  \2/'
+
+bold "a commit that breaks PostgreSQL on db1 (and changes Grafana, which needs it)"
+printf '  demo_fail: true\n' >>fleet/services/postgresql/service.yaml
+printf '  dashboards: [postgresql-overview]\n' >>fleet/services/grafana/service.yaml
+git_commit "postgresql: raise shared_buffers; grafana: database dashboard"
+echo "pushed $(head_commit): postgresql: raise shared_buffers; grafana: database dashboard"
+watch_fleet 60 db1_rolled_back_apps1_blocked || true
+sleep 3
+bold "the alert mail (captured by the local SMTP server)"
+sed -n '/^Subject: .*rolled back/,/^------------ END MESSAGE/p' mail.log | grep -v '^X-Peer\|^Message-ID\|^MIME\|^Content-'
+
+bold "the fix"
+sed -i '/demo_fail/d; s/shared_buffers: 512MB/shared_buffers: 1GB/' fleet/services/postgresql/service.yaml
+git_commit "postgresql: shared_buffers 1GB"
+echo "pushed $(head_commit): postgresql: shared_buffers 1GB"
+watch_fleet 60 all_converged_at
+sleep 2
+sed -n '/^Subject: .*resolved/,/^------------ END MESSAGE/p' mail.log | grep -v '^X-Peer\|^Message-ID\|^MIME\|^Content-'
+
+bold "db1's history"
+"$tend" history --config db1.yaml --limit 3 | sed "s|$work/||g"
+echo
+echo "demo finished in $((SECONDS - start)) s; cleaning up"
