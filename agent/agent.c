@@ -473,7 +473,7 @@ static void status_from_report(tend_agent *a, const tend_reconcile_report *r, do
 		break;
 	case TEND_RECONCILE_BLOCKED:
 		/* A commit that failed before: keep saying how it failed. */
-		if (st->phase != TEND_PHASE_ROLLED_BACK)
+		if (st->phase != TEND_PHASE_ROLLED_BACK && st->phase != TEND_PHASE_FAILED)
 			st->phase = TEND_PHASE_FAILED;
 		break;
 	case TEND_RECONCILE_FAILED:
@@ -639,11 +639,14 @@ int tend_agent_step(void *ctx, const tend_daemon_step_args *args)
 	a->daemon.jitter_ms = a->cfg->poll.jitter_ms;
 	a->blocked_commit[0] = '\0';
 	a->blocked_since = 0;
-	tend_reconcile_report_dispose(&plan);
-	/* 3. Converge. The mirror is what we planned against. */
+	/* 3. Converge. The mirror is what we planned against. Repairing drift of
+	 * the commit already applied is not "applying" a new one: the phase (say,
+	 * rolled-back, which other hosts' agents look at) stays. */
 	tend_agent_status_lock(&a->status);
-	a->status.phase = TEND_PHASE_APPLYING;
+	if (!a->status.applied_commit || strcmp(a->status.applied_commit, plan.commit))
+		a->status.phase = TEND_PHASE_APPLYING;
 	tend_agent_status_unlock(&a->status);
+	tend_reconcile_report_dispose(&plan);
 	ro.plan_only = 0;
 	ro.no_fetch = 1;
 	if ((error = tend_reconcile_once(&rep, a->cfg, &ro)) < 0) {
