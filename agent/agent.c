@@ -643,8 +643,10 @@ int tend_agent_step(void *ctx, const tend_daemon_step_args *args)
 	 * the commit already applied is not "applying" a new one: the phase (say,
 	 * rolled-back, which other hosts' agents look at) stays. */
 	tend_agent_status_lock(&a->status);
-	if (!a->status.applied_commit || strcmp(a->status.applied_commit, plan.commit))
+	if (!a->status.applied_commit || strcmp(a->status.applied_commit, plan.commit)) {
 		a->status.phase = TEND_PHASE_APPLYING;
+		tend_agent_status_set_str(&a->status.target_commit, plan.commit);
+	}
 	tend_agent_status_unlock(&a->status);
 	tend_reconcile_report_dispose(&plan);
 	ro.plan_only = 0;
