@@ -185,18 +185,13 @@ out:
 	return error;
 }
 
-static uint64_t tick(void *ctx)
+static void on_sent(void *ctx)
 {
 	tend_agent *a = ctx;
-	time_t now = time(NULL), due;
 
-	tend_alerter_flush(a->alerter, now);
 	tend_agent_status_lock(&a->status);
-	a->status.alerts_sent = tend_alerter_sent(a->alerter);
+	a->status.alerts_sent++;
 	tend_agent_status_unlock(&a->status);
-	if (!(due = tend_alerter_next_due(a->alerter)))
-		return 0;
-	return due > now ? (uint64_t)(due - now) * 1000 : 1;
 }
 
 int tend_agent_open(tend_agent **out, const char *config_path)
@@ -343,13 +338,15 @@ int tend_agent_run(tend_agent *a)
 	a->daemon.step_ctx = a;
 	a->daemon.reload = reload;
 	a->daemon.reload_ctx = a;
-	a->daemon.tick = tick;
-	a->daemon.tick_ctx = a;
 	a->daemon.start = start_http;
 	a->daemon.start_ctx = &sa;
+	/* Mails go out from their own thread: a mail server that hangs never
+	 * holds up reconciling or stopping. */
+	tend_alerter_on_sent(a->alerter, on_sent, a);
+	if ((error = tend_alerter_start(a->alerter)) < 0)
+		goto out;
 	error = tend_daemon_run(&a->daemon);
-	if (error == 0)
-		tick(a);   /* a last chance for queued mails; failures stay queued on disk */
+	tend_alerter_stop(a->alerter);   /* unsent mails stay queued on disk */
 	if (error == 0 && a->daemon.reexec && a->argv) {
 		/* Release the port; the lock and every other descriptor are O_CLOEXEC. */
 		tend_http_stop(a->http);
@@ -570,15 +567,17 @@ static int fetch_failed(tend_agent *a, double secs)
 	tend_agent_status_set_str(&a->status.last_error, msg);
 	tend_agent_status_unlock(&a->status);
 	if ((uint64_t)(now - a->fetch_failing_since) * 1000 >= a->tun.fetch_alert_after_ms) {
-		char summary[128];
+		char summary[128], applied[41] = "";
 
 		snprintf(summary, sizeof(summary), "fetching the repository has failed for %lld minutes",
 			 (long long)(now - a->fetch_failing_since) / 60);
 		tend_agent_status_lock(&a->status);
-		tend_alerter_raise(a->alerter, TEND_ALERT_FETCH_FAILING,
-				   a->status.applied_commit ? a->status.applied_commit : "", summary,
-				   msg ? msg : "", now);
+		if (a->status.applied_commit)
+			snprintf(applied, sizeof(applied), "%s", a->status.applied_commit);
 		tend_agent_status_unlock(&a->status);
+		/* Never with the status lock held: the mail thread takes it after a send. */
+		tend_alerter_raise(a->alerter, TEND_ALERT_FETCH_FAILING, applied, summary,
+				   msg ? msg : "", now);
 	}
 	free(msg);
 	(void)secs;
