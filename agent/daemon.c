@@ -203,7 +203,7 @@ static int run_step(tend_daemon *d, tend_daemon_trigger trigger, unsigned failur
 int tend_daemon_run(tend_daemon *d)
 {
 	struct sigaction sa, old_term, old_int, old_hup, old_pipe;
-	uint64_t next, now, watchdog_ms, ping_every = 0, next_ping = 0, tick_ms;
+	uint64_t next, now, watchdog_ms, ping_every = 0, next_ping = 0;
 	tend_daemon_trigger trigger = TEND_TRIGGER_STARTUP;
 	unsigned failures = 0;
 	int lock_fd = -1, efd = -1, have_signals = 0, error = TEND_ERROR, rc;
@@ -289,8 +289,6 @@ int tend_daemon_run(tend_daemon *d)
 			next_ping = now + ping_every;
 		}
 		timeout = next > now ? next - now : 0;
-		if (d->tick && (tick_ms = d->tick(d->tick_ctx)) && tick_ms < timeout)
-			timeout = tick_ms;
 		if (ping_every && (next_ping > now ? next_ping - now : 0) < timeout)
 			timeout = next_ping > now ? next_ping - now : 0;
 		if (timeout > 60000)
