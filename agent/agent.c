@@ -15,7 +15,10 @@
 #include "source/source.h"
 #include "util/fs.h"
 
+#include <limits.h>
 #include <sodium.h>
+#include <sys/auxv.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +37,9 @@ struct tend_agent {
 	int blocked_verdict;
 	char last_commit[41];           /* the last concluded reconcile, to log repeats quietly */
 	int last_outcome;
+	char *invoked;                  /* absolute path tend was started as */
+	char *running;                  /* the file that runs (/proc/self/exe) */
+	char **argv;                    /* for re-exec: invoked, "run", ... */
 };
 
 static void smtp_from_config(tend_smtp_opts *o, const tend_config *cfg)
@@ -179,18 +185,13 @@ out:
 	return error;
 }
 
-static uint64_t tick(void *ctx)
+static void on_sent(void *ctx)
 {
 	tend_agent *a = ctx;
-	time_t now = time(NULL), due;
 
-	tend_alerter_flush(a->alerter, now);
 	tend_agent_status_lock(&a->status);
-	a->status.alerts_sent = tend_alerter_sent(a->alerter);
+	a->status.alerts_sent++;
 	tend_agent_status_unlock(&a->status);
-	if (!(due = tend_alerter_next_due(a->alerter)))
-		return 0;
-	return due > now ? (uint64_t)(due - now) * 1000 : 1;
 }
 
 int tend_agent_open(tend_agent **out, const char *config_path)
@@ -229,10 +230,55 @@ fail:
 	return error;
 }
 
+int tend_agent_set_args(tend_agent *a, int argc, char **argv)
+{
+	const char *execfn = (const char *)getauxval(AT_EXECFN);
+	char buf[PATH_MAX], cwd[PATH_MAX];
+	ssize_t n;
+	int i;
+
+	if (!execfn || (n = readlink("/proc/self/exe", buf, sizeof(buf) - 1)) < 0)
+		return 0;   /* no re-exec: not fatal */
+	buf[n] = '\0';
+	a->running = strdup(buf);
+	if (execfn[0] == '/')
+		a->invoked = strdup(execfn);
+	else if (getcwd(cwd, sizeof(cwd)) && asprintf(&a->invoked, "%s/%s", cwd, execfn) < 0)
+		a->invoked = NULL;
+	if (!a->running || !a->invoked || !(a->argv = calloc((size_t)argc + 2, sizeof(char *))))
+		return TEND_ERROR;
+	a->argv[0] = strdup(a->invoked);
+	for (i = 0; i < argc; i++)
+		a->argv[i + 1] = strdup(argv[i]);
+	return 0;
+}
+
+/* After an applied commit: does the path we were started as lead elsewhere now? */
+static void check_binary(tend_agent *a)
+{
+	char *now;
+
+	if (!a->invoked || !a->running || !(now = realpath(a->invoked, NULL)))
+		return;
+	if (strcmp(now, a->running)) {
+		tend_log(TEND_LOG_NOTICE, "tend's binary changed (%s -> %s): re-executing after this reconcile",
+			 a->running, now);
+		a->daemon.reexec = 1;
+	}
+	free(now);
+}
+
 void tend_agent_free(tend_agent *a)
 {
 	if (!a)
 		return;
+	if (a->argv) {
+		for (char **p = a->argv; *p; p++)
+			free(*p);
+		free(a->argv);
+	}
+	free(a->invoked);
+	free(a->running);
 	tend_http_stop(a->http);
 	tend_alerter_free(a->alerter);
 	tend_agent_status_dispose(&a->status);
@@ -292,13 +338,24 @@ int tend_agent_run(tend_agent *a)
 	a->daemon.step_ctx = a;
 	a->daemon.reload = reload;
 	a->daemon.reload_ctx = a;
-	a->daemon.tick = tick;
-	a->daemon.tick_ctx = a;
 	a->daemon.start = start_http;
 	a->daemon.start_ctx = &sa;
+	/* Mails go out from their own thread: a mail server that hangs never
+	 * holds up reconciling or stopping. */
+	tend_alerter_on_sent(a->alerter, on_sent, a);
+	if ((error = tend_alerter_start(a->alerter)) < 0)
+		goto out;
 	error = tend_daemon_run(&a->daemon);
-	if (error == 0)
-		tick(a);   /* a last chance for queued mails; failures stay queued on disk */
+	tend_alerter_stop(a->alerter);   /* unsent mails stay queued on disk */
+	if (error == 0 && a->daemon.reexec && a->argv) {
+		/* Release the port; the lock and every other descriptor are O_CLOEXEC. */
+		tend_http_stop(a->http);
+		a->http = NULL;
+		tend_log(TEND_LOG_NOTICE, "re-executing %s", a->argv[0]);
+		execv(a->argv[0], a->argv);
+		tend_error_set_errno("cannot re-execute %s", a->argv[0]);
+		error = TEND_ERROR;
+	}
 out:
 	secret_free(secret, len);
 	return error;
@@ -413,7 +470,7 @@ static void status_from_report(tend_agent *a, const tend_reconcile_report *r, do
 		break;
 	case TEND_RECONCILE_BLOCKED:
 		/* A commit that failed before: keep saying how it failed. */
-		if (st->phase != TEND_PHASE_ROLLED_BACK)
+		if (st->phase != TEND_PHASE_ROLLED_BACK && st->phase != TEND_PHASE_FAILED)
 			st->phase = TEND_PHASE_FAILED;
 		break;
 	case TEND_RECONCILE_FAILED:
@@ -510,15 +567,17 @@ static int fetch_failed(tend_agent *a, double secs)
 	tend_agent_status_set_str(&a->status.last_error, msg);
 	tend_agent_status_unlock(&a->status);
 	if ((uint64_t)(now - a->fetch_failing_since) * 1000 >= a->tun.fetch_alert_after_ms) {
-		char summary[128];
+		char summary[128], applied[41] = "";
 
 		snprintf(summary, sizeof(summary), "fetching the repository has failed for %lld minutes",
 			 (long long)(now - a->fetch_failing_since) / 60);
 		tend_agent_status_lock(&a->status);
-		tend_alerter_raise(a->alerter, TEND_ALERT_FETCH_FAILING,
-				   a->status.applied_commit ? a->status.applied_commit : "", summary,
-				   msg ? msg : "", now);
+		if (a->status.applied_commit)
+			snprintf(applied, sizeof(applied), "%s", a->status.applied_commit);
 		tend_agent_status_unlock(&a->status);
+		/* Never with the status lock held: the mail thread takes it after a send. */
+		tend_alerter_raise(a->alerter, TEND_ALERT_FETCH_FAILING, applied, summary,
+				   msg ? msg : "", now);
 	}
 	free(msg);
 	(void)secs;
@@ -579,11 +638,16 @@ int tend_agent_step(void *ctx, const tend_daemon_step_args *args)
 	a->daemon.jitter_ms = a->cfg->poll.jitter_ms;
 	a->blocked_commit[0] = '\0';
 	a->blocked_since = 0;
-	tend_reconcile_report_dispose(&plan);
-	/* 3. Converge. The mirror is what we planned against. */
+	/* 3. Converge. The mirror is what we planned against. Repairing drift of
+	 * the commit already applied is not "applying" a new one: the phase (say,
+	 * rolled-back, which other hosts' agents look at) stays. */
 	tend_agent_status_lock(&a->status);
-	a->status.phase = TEND_PHASE_APPLYING;
+	if (!a->status.applied_commit || strcmp(a->status.applied_commit, plan.commit)) {
+		a->status.phase = TEND_PHASE_APPLYING;
+		tend_agent_status_set_str(&a->status.target_commit, plan.commit);
+	}
 	tend_agent_status_unlock(&a->status);
+	tend_reconcile_report_dispose(&plan);
 	ro.plan_only = 0;
 	ro.no_fetch = 1;
 	if ((error = tend_reconcile_once(&rep, a->cfg, &ro)) < 0) {
@@ -610,6 +674,8 @@ conclude_plan:
 		a->last_outcome = (int)plan.outcome;
 	}
 	status_from_report(a, &plan, elapsed(&t0));
+	if (plan.outcome == TEND_RECONCILE_APPLIED)
+		check_binary(a);
 	if (plan.outcome == TEND_RECONCILE_NOTHING || plan.outcome == TEND_RECONCILE_APPLIED)
 		tend_alerter_resolve(a->alerter, plan.applied_commit, time(NULL));
 	else

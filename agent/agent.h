@@ -25,7 +25,15 @@ int tend_agent_open(tend_agent **out, const char *config_path);
 void tend_agent_free(tend_agent *a);
 tend_agent_tunables *tend_agent_tunables_get(tend_agent *a);
 
-/* Serve HTTP, run the loop until SIGTERM. 0 on a clean stop. */
+/* The `tend run` arguments (argv[0] = "run"), so that the agent can
+ * re-execute itself after a switch replaced its binary. Copied. */
+int tend_agent_set_args(tend_agent *a, int argc, char **argv);
+
+/* Serve HTTP, run the loop until SIGTERM. 0 on a clean stop. After an applied
+ * commit changed the binary the agent was started as (the path, e.g.
+ * /run/current-system/sw/bin/tend, now resolves to another file than the one
+ * running), it finishes the reconcile, then execs the new binary with the same
+ * arguments and pid (systemd sees RELOADING=1, then READY=1). */
 int tend_agent_run(tend_agent *a);
 
 /* `tend run -n`: load and check everything a start would need (config,

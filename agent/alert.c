@@ -1,12 +1,15 @@
 /* Alert deduplication and delivery. State (open problems, pending mails) is a
  * small JSON file rewritten atomically after every change, so a restart
- * neither repeats a mail nor loses one. */
+ * neither repeats a mail nor loses one. Everything is under one mutex, which
+ * is never held while talking to the mail server: a sender thread (or a
+ * caller of tend_alerter_flush) copies the mail out, sends, then updates. */
 #include "agent/alert.h"
 #include "agent/log.h"
 #include "util/buf.h"
 #include "util/fs.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +33,7 @@ typedef struct {
 	char *body;
 	unsigned attempts;
 	time_t created, next_try;
+	uint64_t id;             /* finds it again after the lock was dropped */
 } pending;
 
 struct tend_alerter {
@@ -42,7 +46,13 @@ struct tend_alerter {
 	pending *queue;
 	size_t n_queue;
 	unsigned backoff_base, backoff_max;
-	uint64_t sent;
+	uint64_t sent, next_id;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_t thread;
+	int running, stopping;
+	void (*on_sent)(void *ctx);
+	void *on_sent_ctx;
 };
 
 static const char *const kind_names[TEND_ALERT__COUNT] = {
@@ -155,7 +165,7 @@ static char *dup_or_null(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
-int tend_alerter_set_smtp(tend_alerter *a, const tend_smtp_opts *smtp)
+static int set_smtp(tend_alerter *a, const tend_smtp_opts *smtp)
 {
 	size_t i;
 
@@ -177,10 +187,31 @@ int tend_alerter_set_smtp(tend_alerter *a, const tend_smtp_opts *smtp)
 	return 0;
 }
 
+int tend_alerter_set_smtp(tend_alerter *a, const tend_smtp_opts *smtp)
+{
+	int error;
+
+	pthread_mutex_lock(&a->lock);
+	error = set_smtp(a, smtp);
+	pthread_cond_signal(&a->cond);
+	pthread_mutex_unlock(&a->lock);
+	return error;
+}
+
 void tend_alerter_set_backoff(tend_alerter *a, unsigned base_s, unsigned max_s)
 {
+	pthread_mutex_lock(&a->lock);
 	a->backoff_base = base_s ? base_s : 1;
 	a->backoff_max = max_s >= a->backoff_base ? max_s : a->backoff_base;
+	pthread_mutex_unlock(&a->lock);
+}
+
+void tend_alerter_on_sent(tend_alerter *a, void (*fn)(void *ctx), void *ctx)
+{
+	pthread_mutex_lock(&a->lock);
+	a->on_sent = fn;
+	a->on_sent_ctx = ctx;
+	pthread_mutex_unlock(&a->lock);
 }
 
 static int save(tend_alerter *a)
@@ -270,6 +301,7 @@ static void load(tend_alerter *a)
 		p->attempts = (unsigned)json_integer_value(json_object_get(v, "attempts"));
 		p->created = (time_t)json_integer_value(json_object_get(v, "created"));
 		p->next_try = (time_t)json_integer_value(json_object_get(v, "next_try"));
+		p->id = ++a->next_id;
 		a->n_queue++;
 	}
 out:
@@ -287,12 +319,17 @@ int tend_alerter_open(tend_alerter **out, const char *state_file, const char *ho
 	    !(a->host = sanitise(host, 64, 1)) ||
 	    !(a->open = calloc(ALERT_OPEN_MAX, sizeof(problem))) ||
 	    !(a->queue = calloc(ALERT_PENDING_MAX, sizeof(pending)))) {
-		tend_alerter_free(a);
+		free(a ? a->path : NULL);
+		free(a ? a->host : NULL);
+		free(a ? a->open : NULL);
+		free(a);
 		tend_error_set("alerts: out of memory");
 		return TEND_ERROR;
 	}
+	pthread_mutex_init(&a->lock, NULL);
+	pthread_cond_init(&a->cond, NULL);
 	tend_alerter_set_backoff(a, 30, 3600);
-	tend_alerter_set_smtp(a, smtp);
+	set_smtp(a, smtp);
 	load(a);
 	*out = a;
 	return 0;
@@ -304,6 +341,9 @@ void tend_alerter_free(tend_alerter *a)
 
 	if (!a)
 		return;
+	tend_alerter_stop(a);
+	pthread_mutex_destroy(&a->lock);
+	pthread_cond_destroy(&a->cond);
 	for (i = 0; a->open && i < a->n_open; i++) {
 		free(a->open[i].commit);
 		free(a->open[i].summary);
@@ -353,11 +393,13 @@ static int enqueue(tend_alerter *a, tend_alert_kind kind, const char *commit,
 	p->body = body;
 	p->created = now;
 	p->next_try = now;
+	p->id = ++a->next_id;
+	pthread_cond_signal(&a->cond);
 	return 0;
 }
 
-int tend_alerter_raise(tend_alerter *a, tend_alert_kind kind, const char *commit,
-		       const char *summary, const char *detail, time_t now)
+static int raise_locked(tend_alerter *a, tend_alert_kind kind, const char *commit,
+			const char *summary, const char *detail, time_t now)
 {
 	char *c = NULL, *sum = NULL, *det = NULL, *subject = NULL, *body = NULL, when[32];
 	size_t i;
@@ -411,7 +453,7 @@ out:
 	return error;
 }
 
-int tend_alerter_resolve(tend_alerter *a, const char *commit, time_t now)
+static int resolve_locked(tend_alerter *a, const char *commit, time_t now)
 {
 	tend_buf b = TEND_BUF_INIT;
 	char *c, *subject = NULL, when[32], since[32];
@@ -447,76 +489,234 @@ out:
 	return error;
 }
 
+int tend_alerter_raise(tend_alerter *a, tend_alert_kind kind, const char *commit,
+		       const char *summary, const char *detail, time_t now)
+{
+	int r;
+
+	pthread_mutex_lock(&a->lock);
+	r = raise_locked(a, kind, commit, summary, detail, now);
+	pthread_mutex_unlock(&a->lock);
+	return r;
+}
+
+int tend_alerter_resolve(tend_alerter *a, const char *commit, time_t now)
+{
+	int r;
+
+	pthread_mutex_lock(&a->lock);
+	r = resolve_locked(a, commit, now);
+	pthread_mutex_unlock(&a->lock);
+	return r;
+}
+
+static pending *find(tend_alerter *a, uint64_t id, size_t *idx)
+{
+	size_t i;
+
+	for (i = 0; i < a->n_queue; i++)
+		if (a->queue[i].id == id) {
+			*idx = i;
+			return &a->queue[i];
+		}
+	return NULL;
+}
+
+static void drop(tend_alerter *a, size_t i)
+{
+	pending_dispose(&a->queue[i]);
+	memmove(&a->queue[i], &a->queue[i + 1], (a->n_queue - i - 1) * sizeof(pending));
+	a->n_queue--;
+}
+
+/* Send every due mail; the lock is dropped around each SMTP conversation.
+ * Stops at the first failure (the server is down for the others too). */
 int tend_alerter_flush(tend_alerter *a, time_t now)
 {
-	size_t i = 0;
-	int sent = 0, changed = 0;
+	tend_smtp_opts smtp;
+	tend_alerter copy;   /* only its smtp fields: a private copy of the settings */
+	int sent = 0;
 
-	while (i < a->n_queue) {
-		pending *p = &a->queue[i];
-		unsigned shift;
-		time_t delay;
+	pthread_mutex_lock(&a->lock);
+	for (;;) {
+		pending *p = NULL;
+		char *subject, *body;
+		uint64_t id;
+		size_t i, k;
+		int rc;
 
-		if (p->next_try > now) {
-			i++;
-			continue;
-		}
+		for (i = 0; i < a->n_queue && !p; i++)
+			if (a->queue[i].next_try <= now)
+				p = &a->queue[i];
+		if (!p)
+			break;
+		i--;
 		if (!a->have_smtp) {
 			/* No mail configured: the log line is the alert. */
 			tend_log(TEND_LOG_WARNING, "alert (email not configured): %s", p->subject);
-		} else if (tend_smtp_send(&a->smtp, p->subject, p->body) < 0) {
+			drop(a, i);
+			save(a);
+			continue;
+		}
+		id = p->id;
+		subject = strdup(p->subject);
+		body = strdup(p->body);
+		memset(&copy, 0, sizeof(copy));
+		set_smtp(&copy, &a->smtp);
+		smtp = copy.smtp;
+		pthread_mutex_unlock(&a->lock);
+		rc = subject && body ? tend_smtp_send(&smtp, subject, body) : TEND_ERROR;
+		pthread_mutex_lock(&a->lock);
+		smtp_dispose(&copy);
+		free(body);
+		if (rc == 0) {
+			tend_log(TEND_LOG_NOTICE, "alert sent: %s", subject);
+			free(subject);
+			a->sent++;
+			sent++;
+			if (find(a, id, &k))
+				drop(a, k);
+			save(a);
+			if (a->on_sent) {
+				void (*fn)(void *) = a->on_sent;
+				void *ctx = a->on_sent_ctx;
+
+				/* Not under our lock: the callback takes the caller's locks. */
+				pthread_mutex_unlock(&a->lock);
+				fn(ctx);
+				pthread_mutex_lock(&a->lock);
+			}
+			continue;
+		}
+		free(subject);
+		if ((p = find(a, id, &k))) {
+			unsigned shift;
+			time_t delay;
+
 			p->attempts++;
 			shift = p->attempts - 1 < 16 ? p->attempts - 1 : 16;
 			delay = (time_t)a->backoff_base << shift;
 			if (delay > (time_t)a->backoff_max)
 				delay = a->backoff_max;
 			p->next_try = now + delay;
-			changed = 1;
 			tend_log(TEND_LOG_ERR, "alert not sent (attempt %u, next in %llds): %s",
 				 p->attempts, (long long)delay, tend_error_last());
-			/* The server is down for the others too: retry them together
-			 * later instead of waiting for each to time out now. */
-			for (i = i + 1; i < a->n_queue; i++)
+			/* Retry the others together later instead of each timing out now. */
+			for (i = 0; i < a->n_queue; i++)
 				if (a->queue[i].next_try <= now)
 					a->queue[i].next_try = p->next_try;
-			break;
-		} else {
-			tend_log(TEND_LOG_NOTICE, "alert sent: %s", p->subject);
-			a->sent++;
-			sent++;
+			save(a);
 		}
-		pending_dispose(p);
-		memmove(p, p + 1, (a->n_queue - i - 1) * sizeof(pending));
-		a->n_queue--;
-		changed = 1;
+		break;
 	}
-	if (changed)
-		save(a);
+	pthread_mutex_unlock(&a->lock);
 	return sent;
+}
+
+static void *sender_main(void *arg)
+{
+	tend_alerter *a = arg;
+
+	pthread_mutex_lock(&a->lock);
+	while (!a->stopping) {
+		time_t now = time(NULL), due = 0;
+		struct timespec ts;
+		size_t i;
+
+		for (i = 0; i < a->n_queue; i++)
+			if (!due || a->queue[i].next_try < due)
+				due = a->queue[i].next_try;
+		if (due && due <= now) {
+			pthread_mutex_unlock(&a->lock);
+			tend_alerter_flush(a, now);
+			pthread_mutex_lock(&a->lock);
+			continue;
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += due ? due - now : 3600;
+		pthread_cond_timedwait(&a->cond, &a->lock, &ts);
+	}
+	pthread_mutex_unlock(&a->lock);
+	return NULL;
+}
+
+int tend_alerter_start(tend_alerter *a)
+{
+	int error = 0;
+
+	pthread_mutex_lock(&a->lock);
+	if (!a->running) {
+		a->stopping = 0;
+		if (pthread_create(&a->thread, NULL, sender_main, a) != 0) {
+			tend_error_set("alerts: cannot start the sender thread");
+			error = TEND_ERROR;
+		} else {
+			a->running = 1;
+		}
+	}
+	pthread_mutex_unlock(&a->lock);
+	return error;
+}
+
+void tend_alerter_stop(tend_alerter *a)
+{
+	int running;
+
+	pthread_mutex_lock(&a->lock);
+	running = a->running;
+	a->stopping = 1;
+	pthread_cond_signal(&a->cond);
+	pthread_mutex_unlock(&a->lock);
+	if (running)
+		pthread_join(a->thread, NULL);
+	pthread_mutex_lock(&a->lock);
+	a->running = 0;
+	pthread_mutex_unlock(&a->lock);
 }
 
 time_t tend_alerter_next_due(const tend_alerter *a)
 {
+	tend_alerter *m = (tend_alerter *)a;
 	time_t next = 0;
 	size_t i;
 
+	pthread_mutex_lock(&m->lock);
 	for (i = 0; i < a->n_queue; i++)
 		if (!next || a->queue[i].next_try < next)
 			next = a->queue[i].next_try;
+	pthread_mutex_unlock(&m->lock);
 	return next;
 }
 
 size_t tend_alerter_pending(const tend_alerter *a)
 {
-	return a->n_queue;
+	tend_alerter *m = (tend_alerter *)a;
+	size_t n;
+
+	pthread_mutex_lock(&m->lock);
+	n = a->n_queue;
+	pthread_mutex_unlock(&m->lock);
+	return n;
 }
 
 size_t tend_alerter_open_problems(const tend_alerter *a)
 {
-	return a->n_open;
+	tend_alerter *m = (tend_alerter *)a;
+	size_t n;
+
+	pthread_mutex_lock(&m->lock);
+	n = a->n_open;
+	pthread_mutex_unlock(&m->lock);
+	return n;
 }
 
 uint64_t tend_alerter_sent(const tend_alerter *a)
 {
-	return a->sent;
+	tend_alerter *m = (tend_alerter *)a;
+	uint64_t n;
+
+	pthread_mutex_lock(&m->lock);
+	n = a->sent;
+	pthread_mutex_unlock(&m->lock);
+	return n;
 }

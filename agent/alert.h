@@ -49,9 +49,19 @@ int tend_alerter_raise(tend_alerter *a, tend_alert_kind kind, const char *commit
 int tend_alerter_resolve(tend_alerter *a, const char *commit, time_t now);
 
 /* Send the pending mails that are due. Failures are logged and retried
- * later; returns the number of mails sent. Never blocks longer than the
- * SMTP time limit per mail. */
+ * later; returns the number of mails sent. Takes up to the SMTP time limit
+ * per mail, but never holds the alerter's lock while talking to the server,
+ * so raise/resolve from other threads never wait for the mail server. */
 int tend_alerter_flush(tend_alerter *a, time_t now);
+
+/* A background thread that sends due mails as they are queued and retries
+ * on the backoff (the agent's way; tests may call flush themselves). stop
+ * waits for a conversation in progress (at most the SMTP time limit);
+ * unsent mails stay queued on disk. free stops it too. */
+int tend_alerter_start(tend_alerter *a);
+void tend_alerter_stop(tend_alerter *a);
+/* Called (from the sending thread, no alerter lock held) after each delivered mail. */
+void tend_alerter_on_sent(tend_alerter *a, void (*fn)(void *ctx), void *ctx);
 
 /* When the next pending mail is due (0: none pending). */
 time_t tend_alerter_next_due(const tend_alerter *a);

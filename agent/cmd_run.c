@@ -50,7 +50,8 @@ int tend_cmd_run(int argc, char **argv)
 		return TEND_EXIT_OK;
 	}
 	tend_log_init();
-	if (tend_agent_open(&a, config) < 0 || tend_agent_run(a) < 0) {
+	if (tend_agent_open(&a, config) < 0 || tend_agent_set_args(a, argc, argv) < 0 ||
+	    tend_agent_run(a) < 0) {
 		tend_log(TEND_LOG_ERR, "%s", tend_error_last());
 		goto out;
 	}

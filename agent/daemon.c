@@ -203,7 +203,7 @@ static int run_step(tend_daemon *d, tend_daemon_trigger trigger, unsigned failur
 int tend_daemon_run(tend_daemon *d)
 {
 	struct sigaction sa, old_term, old_int, old_hup, old_pipe;
-	uint64_t next, now, watchdog_ms, ping_every = 0, next_ping = 0, tick_ms;
+	uint64_t next, now, watchdog_ms, ping_every = 0, next_ping = 0;
 	tend_daemon_trigger trigger = TEND_TRIGGER_STARTUP;
 	unsigned failures = 0;
 	int lock_fd = -1, efd = -1, have_signals = 0, error = TEND_ERROR, rc;
@@ -269,7 +269,7 @@ int tend_daemon_run(tend_daemon *d)
 				 "reconcile triggered by %s", tend_daemon_trigger_name(trigger));
 			rc = run_step(d, trigger, failures, ping_every);
 			now = now_ms();
-			if (got_term)
+			if (got_term || d->reexec)
 				break;
 			if (rc >= 0) {
 				failures = 0;
@@ -289,8 +289,6 @@ int tend_daemon_run(tend_daemon *d)
 			next_ping = now + ping_every;
 		}
 		timeout = next > now ? next - now : 0;
-		if (d->tick && (tick_ms = d->tick(d->tick_ctx)) && tick_ms < timeout)
-			timeout = tick_ms;
 		if (ping_every && (next_ping > now ? next_ping - now : 0) < timeout)
 			timeout = next_ping > now ? next_ping - now : 0;
 		if (timeout > 60000)
@@ -306,8 +304,13 @@ int tend_daemon_run(tend_daemon *d)
 			}
 		}
 	}
-	tend_log(TEND_LOG_INFO, "agent stopping");
-	tend_notify("STOPPING=1");
+	if (d->reexec && !got_term) {
+		tend_notify("RELOADING=1");
+	} else {
+		d->reexec = 0;
+		tend_log(TEND_LOG_INFO, "agent stopping");
+		tend_notify("STOPPING=1");
+	}
 	error = 0;
 out:
 	if (have_signals) {

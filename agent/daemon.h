@@ -32,9 +32,6 @@ typedef int (*tend_daemon_step_fn)(void *ctx, const tend_daemon_step_args *args)
  * may change the fields of tend_daemon below); negative, with the error set,
  * when the old one is kept. */
 typedef int (*tend_daemon_reload_fn)(void *ctx);
-/* Called on every loop turn (alert retries); returns the milliseconds until it
- * wants to be called again, 0 for "no need". */
-typedef uint64_t (*tend_daemon_tick_fn)(void *ctx);
 
 typedef struct {
 	const char *lock_dir;          /* one agent per directory: flock(lock_dir/agent.lock) */
@@ -47,12 +44,13 @@ typedef struct {
 	void *step_ctx;
 	tend_daemon_reload_fn reload;  /* may be NULL */
 	void *reload_ctx;
-	tend_daemon_tick_fn tick;      /* may be NULL */
-	void *tick_ctx;
 	/* Called once the lock is held, before READY=1 (start serving HTTP);
 	 * a negative return stops the daemon with that error. May be NULL. */
 	int (*start)(void *ctx);
 	void *start_ctx;
+	/* Set by a step: leave the loop after it (sending RELOADING=1, not
+	 * STOPPING=1) so that the caller can re-execute the agent. */
+	int reexec;
 } tend_daemon;
 
 /* Run until SIGTERM/SIGINT (or tend_daemon_stop). Returns 0 on a clean stop,

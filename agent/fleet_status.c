@@ -155,9 +155,11 @@ int tend_fleet_deps_check(tend_deps_verdict *out, char **reason, const tend_mani
 			*out = *out == TEND_DEPS_BLOCKED ? *out : TEND_DEPS_WAITING;
 			tend_buf_printf(&why, "%shost %s unreachable (%s)", why.size ? "; " : "",
 					h->name, st.error ? st.error : "?");
-		} else if (at_or_after(mirror_dir, st.applied_commit, commit) &&
-			   !strcmp(st.phase, "converged")) {
-			/* ready */
+		} else if (!strcmp(st.phase, "converged") &&
+			   (at_or_after(mirror_dir, st.applied_commit, commit) ||
+			    at_or_after(mirror_dir, st.target_commit, commit))) {
+			/* Ready: it runs commit, or it considered commit (or a later
+			 * one) and had nothing to change for it. */
 		} else if (st.target_commit && !strcmp(st.target_commit, commit) &&
 			   (!strcmp(st.phase, "failed") || !strcmp(st.phase, "rolled-back"))) {
 			*out = TEND_DEPS_BLOCKED;

@@ -27,7 +27,8 @@ int tend_fleet_status_fetch(tend_fleet_host_status *out, const char *host,
 void tend_fleet_host_status_dispose(tend_fleet_host_status *st);
 
 typedef enum {
-	TEND_DEPS_READY = 0,      /* every dependency runs commit (or a descendant), converged */
+	TEND_DEPS_READY = 0,      /* every dependency is converged at commit or a descendant
+				     (applied, or considered with nothing to change) */
 	TEND_DEPS_WAITING,        /* some have not got there yet (or cannot be reached) */
 	TEND_DEPS_BLOCKED         /* one reported commit failed or rolled back */
 } tend_deps_verdict;

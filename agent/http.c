@@ -175,6 +175,8 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	}
 }
 
+static void mhd_log(void *cls, const char *fmt, va_list ap) TEND_PRINTF(2, 0);
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char msg[512];

@@ -161,8 +161,7 @@ int tend_plan_compute(tend_plan *out, const tend_config *cfg, const tend_state *
 		c->rank = tend_desired_service_rank(d, d->files[i].service);
 		n++;
 	}
-	/* qsort's pointer must not be NULL even for no elements (UBSan) */
-	if (n > 1)
+	if (n > 1)   /* qsort(NULL, 0) is undefined: a host with no files */
 		qsort(changes, n, sizeof(*changes), change_cmp);
 	for (i = 0; i < n; i++) {
 		const tend_want_file *f = changes[i].f;

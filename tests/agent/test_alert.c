@@ -179,6 +179,81 @@ static void test_detail_is_capped(void **state)
 	tend_alerter_free(a);
 }
 
+static int wait_count(const char *maildir, int n, long timeout_ms)
+{
+	long long end = test_now_ms() + timeout_ms;
+
+	while (test_maildir_count(maildir, NULL) < n && test_now_ms() < end)
+		test_sleep_ms(20);
+	return test_maildir_count(maildir, NULL);
+}
+
+static void on_sent(void *ctx)
+{
+	(*(int *)ctx)++;
+}
+
+/* The sender thread: mails go out as they are queued, nobody calls flush. */
+static void test_sender_thread_delivers(void **state)
+{
+	fixture *f = *state;
+	tend_alerter *a;
+	pid_t pid = test_smtp_start(f->port, f->maildir, NULL);
+	int sent = 0;
+
+	assert_int_equal(tend_alerter_open(&a, f->statefile, "db1", &f->smtp), 0);
+	tend_alerter_on_sent(a, on_sent, &sent);
+	assert_int_equal(tend_alerter_start(a), 0);
+	assert_int_equal(tend_alerter_raise(a, TEND_ALERT_ROLLBACK, "c0ffee", "probe failed", "out",
+					    time(NULL)), 1);
+	assert_int_equal(wait_count(f->maildir, 1, 5000), 1);
+	assert_int_equal(tend_alerter_resolve(a, "c0ffee", time(NULL)), 1);
+	assert_int_equal(wait_count(f->maildir, 2, 5000), 2);
+	tend_alerter_stop(a);
+	assert_int_equal(sent, 2);
+	assert_int_equal(tend_alerter_pending(a), 0);
+	tend_alerter_free(a);
+	test_smtp_stop(pid);
+}
+
+/* A mail server that accepts the connection and never answers holds only the
+ * sender thread: raising alerts returns at once. */
+static void test_hung_server_blocks_nothing(void **state)
+{
+	fixture *f = *state;
+	struct sockaddr_in sa;
+	tend_alerter *a;
+	long long t0;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), i;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)f->port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 8), 0);   /* never accepted, never answered */
+	f->smtp.timeout_ms = 1500;
+	assert_int_equal(tend_alerter_open(&a, f->statefile, "db1", &f->smtp), 0);
+	assert_int_equal(tend_alerter_start(a), 0);
+	t0 = test_now_ms();
+	for (i = 0; i < 5; i++) {
+		char commit[16];
+
+		snprintf(commit, sizeof(commit), "c%d", i);
+		assert_int_equal(tend_alerter_raise(a, TEND_ALERT_RECONCILE_FAILED, commit, "failed", "",
+						    time(NULL)), 1);
+		test_sleep_ms(50);
+	}
+	assert_true(test_now_ms() - t0 < 1000);
+	test_sleep_ms(2000);   /* the first attempt times out; all stay queued */
+	t0 = test_now_ms();
+	tend_alerter_stop(a);
+	assert_true(test_now_ms() - t0 < 2000);
+	assert_int_equal(tend_alerter_pending(a), 5);
+	tend_alerter_free(a);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -186,6 +261,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_server_down_retries_and_survives_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_state_is_not_fatal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_detail_is_capped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sender_thread_delivers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hung_server_blocks_nothing, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

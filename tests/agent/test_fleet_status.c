@@ -139,6 +139,14 @@ static void test_waits_until_dependencies_run_the_commit(void **state)
 	assert_int_equal(check(f, "apps1", f->c2, &why), TEND_DEPS_WAITING);
 	assert_non_null(strstr(why, "cache1"));
 	free(why);
+	/* A dependency that considered c2 and had nothing to change for it keeps
+	 * c1 as its applied commit: converged at target c2 is ready. */
+	set(&f->cache_st, TEND_PHASE_CONVERGED, f->c1, f->c2, NULL);
+	assert_int_equal(check(f, "apps1", f->c2, &why), TEND_DEPS_READY);
+	/* ...but the same while still failing is not. */
+	set(&f->cache_st, TEND_PHASE_FAILED, f->c1, f->c2, "nix build failed");
+	assert_int_equal(check(f, "apps1", f->c2, &why), TEND_DEPS_BLOCKED);
+	free(why);
 	/* Hosts without dependencies never wait; the hosts depended on neither. */
 	assert_int_equal(check(f, "lone1", f->c2, &why), TEND_DEPS_READY);
 	assert_int_equal(check(f, "db1", f->c2, &why), TEND_DEPS_READY);

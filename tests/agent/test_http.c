@@ -16,7 +16,7 @@
  * no duplicate series, every line newline-terminated. Fails the test on any
  * violation; returns the samples as "name{labels}" -> value. */
 typedef struct {
-	char series[512];
+	char series[1024];
 	double value;
 } sample;
 

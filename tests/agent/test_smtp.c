@@ -135,6 +135,123 @@ static void test_starttls_required_by_default(void **state)
 	test_tmpdir_remove(dir);
 }
 
+/* A self-signed certificate for 127.0.0.1 (openssl(1), a dependency of ca-certificates). */
+static void make_cert(const char *dir)
+{
+	assert_int_equal(test_sh(NULL, dir, "openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem "
+				 "-out cert.pem -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 "
+				 ">/dev/null 2>&1"), 0);
+}
+
+static pid_t start_tls_server(const char *dir, int port, int smtps, const char *maildir)
+{
+	char listen[64], cert[512], key[512];
+	char *argv[] = { (char *)AIOSMTPD_PYTHON, "-m", "aiosmtpd", "-n", "-l", listen,
+			 smtps ? "--smtpscert" : "--tlscert", cert, smtps ? "--smtpskey" : "--tlskey", key,
+			 "-c", "aiosmtpd.handlers.Mailbox", (char *)maildir, NULL };
+	pid_t pid;
+
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+	snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+	snprintf(key, sizeof(key), "%s/key.pem", dir);
+	pid = test_spawn(argv, NULL);
+	assert_true(test_wait_port(port, 15000));
+	return pid;
+}
+
+static void test_starttls_and_smtps(void **state)
+{
+	char *dir = test_tmpdir_make("smtptls"), *maildir = NULL, *ca = NULL, url[64];
+	tend_smtp_opts o;
+	tend_buf mails = TEND_BUF_INIT;
+	int port;
+	pid_t pid;
+
+	if (!test_have_aiosmtpd() || !test_have("openssl"))
+		skip();
+	make_cert(dir);
+	assert_true(asprintf(&maildir, "%s/mail", dir) > 0);
+	assert_true(asprintf(&ca, "%s/cert.pem", dir) > 0);
+
+	/* STARTTLS, required (the default): delivered when the certificate verifies... */
+	port = test_free_port();
+	pid = start_tls_server(dir, port, 0, maildir);
+	opts_init(&o, url, sizeof(url), port);
+	o.allow_plain = 0;
+	o.ca_file = ca;
+	assert_int_equal(tend_smtp_send(&o, "over starttls", "hello"), 0);
+	/* ...and refused when it does not (the system CAs do not know it). */
+	o.ca_file = NULL;
+	assert_true(tend_smtp_send(&o, "unverified", "must not be sent") < 0);
+	test_smtp_stop(pid);
+
+	/* SMTPS: TLS from the first byte. */
+	port = test_free_port();
+	pid = start_tls_server(dir, port, 1, maildir);
+	snprintf(url, sizeof(url), "smtps://127.0.0.1:%d", port);
+	o.ca_file = ca;
+	assert_int_equal(tend_smtp_send(&o, "over smtps", "hello"), 0);
+	test_smtp_stop(pid);
+
+	assert_int_equal(test_maildir_count(maildir, &mails), 2);
+	assert_non_null(strstr(mails.ptr, "Subject: over starttls"));
+	assert_non_null(strstr(mails.ptr, "Subject: over smtps"));
+	assert_null(strstr(mails.ptr, "unverified"));
+	tend_buf_dispose(&mails);
+	free(maildir);
+	free(ca);
+	test_tmpdir_remove(dir);
+}
+
+/* Login with the password read from a file, over required STARTTLS. */
+static void test_login_with_password_file(void **state)
+{
+	char *dir = test_tmpdir_make("smtpauth"), *maildir = NULL, *ca = NULL, *pwfile = NULL;
+	char *script = TEND_SOURCE_DIR "/tests/agent/smtp_auth_server.py", url[64], portstr[16];
+	char cert[512], key[512];
+	char *argv[] = { (char *)AIOSMTPD_PYTHON, script, portstr, NULL, cert, key, "tend",
+			 "s3cret-pw", NULL };
+	tend_smtp_opts o;
+	tend_buf mails = TEND_BUF_INIT;
+	int port = test_free_port();
+	pid_t pid;
+
+	if (!test_have_aiosmtpd() || !test_have("openssl"))
+		skip();
+	make_cert(dir);
+	assert_true(asprintf(&maildir, "%s/mail", dir) > 0);
+	assert_true(asprintf(&ca, "%s/cert.pem", dir) > 0);
+	assert_true(asprintf(&pwfile, "%s/password", dir) > 0);
+	assert_int_equal(test_sh(NULL, dir, "mkdir -p mail/new mail/cur mail/tmp"), 0);
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+	snprintf(key, sizeof(key), "%s/key.pem", dir);
+	argv[3] = maildir;
+	pid = test_spawn(argv, NULL);
+	assert_true(test_wait_port(port, 15000));
+	opts_init(&o, url, sizeof(url), port);
+	o.allow_plain = 0;
+	o.ca_file = ca;
+	o.username = "tend";
+	o.password_file = pwfile;
+	test_write_file(dir, "password", "wrong-pw\n");
+	assert_int_equal(tend_smtp_send(&o, "wrong password", "must not arrive"), TEND_EAUTH);
+	test_write_file(dir, "password", "s3cret-pw\n");
+	assert_int_equal(tend_smtp_send(&o, "logged in", "hello"), 0);
+	o.password_file = "/nonexistent/password";
+	assert_true(tend_smtp_send(&o, "no password", "x") < 0);
+	assert_non_null(strstr(tend_error_last(), "password_file"));
+	test_smtp_stop(pid);
+	assert_int_equal(test_maildir_count(maildir, &mails), 1);
+	assert_non_null(strstr(mails.ptr, "Subject: logged in"));
+	assert_null(strstr(mails.ptr, "s3cret-pw"));
+	tend_buf_dispose(&mails);
+	free(maildir);
+	free(ca);
+	free(pwfile);
+	test_tmpdir_remove(dir);
+}
+
 static void test_server_down_is_an_error(void **state)
 {
 	tend_smtp_opts o;
@@ -152,6 +269,8 @@ int main(void)
 		cmocka_unit_test(test_rejects_bad_addresses),
 		cmocka_unit_test(test_delivers_to_every_recipient),
 		cmocka_unit_test(test_starttls_required_by_default),
+		cmocka_unit_test(test_starttls_and_smtps),
+		cmocka_unit_test(test_login_with_password_file),
 		cmocka_unit_test(test_server_down_is_an_error),
 	};
 

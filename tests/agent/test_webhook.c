@@ -9,6 +9,7 @@
 #include "agent/webhook.h"
 #include "util/error.h"
 
+#include <jansson.h>
 #include <pthread.h>
 #include <sodium.h>
 
@@ -29,6 +30,53 @@ static void test_known_answer(void **state)
 					     "what do ya want for nothing!", 28, rfc4231_sig), TEND_EAUTH);
 	assert_int_equal(tend_webhook_verify((const unsigned char *)"Jefe", 4, "x", 1, NULL), TEND_EAUTH);
 	assert_int_equal(tend_webhook_verify(NULL, 0, "x", 1, rfc4231_sig), TEND_EINVALID);
+}
+
+/* Wycheproof HMAC-SHA256 vectors with full 256-bit tags: every valid tag is
+ * accepted, every modified one refused. */
+static void test_wycheproof(void **state)
+{
+	json_error_t jerr;
+	json_t *root = json_load_file(TEND_TESTDATA_DIR "/wycheproof/hmac_sha256_test.json", 0, &jerr);
+	json_t *group, *tc;
+	size_t gi, ti;
+	int valid = 0, invalid = 0;
+
+	if (!root)
+		fail_msg("wycheproof: %s", jerr.text);
+	json_array_foreach(json_object_get(root, "testGroups"), gi, group) {
+		if (json_integer_value(json_object_get(group, "tagSize")) != 256)
+			continue;
+		json_array_foreach(json_object_get(group, "tests"), ti, tc) {
+			const char *key_hex = json_string_value(json_object_get(tc, "key"));
+			const char *msg_hex = json_string_value(json_object_get(tc, "msg"));
+			const char *tag = json_string_value(json_object_get(tc, "tag"));
+			const char *result = json_string_value(json_object_get(tc, "result"));
+			size_t klen = strlen(key_hex) / 2, mlen = strlen(msg_hex) / 2;
+			unsigned char *key = malloc(klen + 1), *msg = malloc(mlen + 1);
+			char header[80];
+			int rc;
+
+			assert_int_equal(sodium_hex2bin(key, klen + 1, key_hex, strlen(key_hex), NULL, &klen, NULL), 0);
+			assert_int_equal(sodium_hex2bin(msg, mlen + 1, msg_hex, strlen(msg_hex), NULL, &mlen, NULL), 0);
+			snprintf(header, sizeof(header), "sha256=%s", tag);
+			rc = tend_webhook_verify(key, klen, msg, mlen, header);
+			if (klen == 0) {
+				assert_int_equal(rc, TEND_EINVALID);   /* an empty secret is refused */
+			} else if (!strcmp(result, "valid")) {
+				assert_int_equal(rc, 0);
+				valid++;
+			} else {
+				assert_int_equal(rc, TEND_EAUTH);
+				invalid++;
+			}
+			free(key);
+			free(msg);
+		}
+	}
+	assert_true(valid >= 10);
+	assert_true(invalid >= 10);
+	json_decref(root);
 }
 
 static void test_signature_format(void **state)
@@ -237,6 +285,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_known_answer),
+		cmocka_unit_test(test_wycheproof),
 		cmocka_unit_test(test_signature_format),
 		cmocka_unit_test(test_secret_file),
 		cmocka_unit_test_setup_teardown(test_valid_github_signature_triggers_fetch, setup, teardown),
