@@ -122,6 +122,18 @@ static int backup_files(char **out_dir, const tend_config *cfg, const tend_desir
 		json_object_set_new(e, "uid", json_integer(sb.st_uid));
 		json_object_set_new(e, "gid", json_integer(sb.st_gid));
 	}
+	/* The units this change restarts: a rollback restarts them again once the
+	 * previous secrets are back, so the services do not keep the new values. */
+	for (i = 0; i < plan->count; i++) {
+		json_t *e;
+		if (plan->items[i].kind != TEND_ACTION_RESTART_UNIT)
+			continue;
+		if (!(e = json_pack("{s:s}", "restart_unit", plan->items[i].path)) ||
+		    json_array_append_new(index, e) < 0) {
+			tend_error_set("out of memory");
+			goto out;
+		}
+	}
 	if (!(text = json_dumps(index, JSON_INDENT(1))) || !(ipath = tend_path_join(dir, INDEX_FILE)))
 		goto out;
 	if (tend_file_write_atomic(ipath, text, strlen(text), 0600, (uid_t)-1, (gid_t)-1) < 0)
@@ -262,31 +274,60 @@ static int apply_files(const tend_desired *d, const tend_plan *plan)
 	return 0;
 }
 
+static int restart_unit(const char *unit, tend_buf *log)
+{
+	tend_proc_opts po = TEND_PROC_OPTS_INIT;
+	tend_proc_result res;
+	char *argv[] = { "systemctl", "restart", "--", (char *)unit, NULL };
+	int error = 0;
+
+	po.timeout_ms = 120000;
+	po.merge_stderr = 1;
+	if (tend_proc_run(&res, argv, &po) < 0)
+		return TEND_ERROR;
+	tend_buf_put(log, res.out.ptr, res.out.size);
+	if (res.timed_out) {
+		tend_error_set("systemctl restart %s timed out", unit);
+		error = TEND_ETIMEOUT;
+	} else if (res.exit_code) {
+		tend_error_set("systemctl restart %s failed (exit %d)", unit, res.exit_code);
+		error = TEND_ERROR;
+	}
+	tend_proc_result_dispose(&res);
+	return error;
+}
+
 static int restart_units(const tend_plan *plan, tend_buf *log)
 {
 	size_t i;
 
-	for (i = 0; i < plan->count; i++) {
-		const tend_action *a = &plan->items[i];
-		tend_proc_opts po = TEND_PROC_OPTS_INIT;
-		tend_proc_result res;
-		char *argv[] = { "systemctl", "restart", "--", a->path, NULL };
-
-		if (a->kind != TEND_ACTION_RESTART_UNIT)
-			continue;
-		po.timeout_ms = 120000;
-		po.merge_stderr = 1;
-		if (tend_proc_run(&res, argv, &po) < 0)
+	for (i = 0; i < plan->count; i++)
+		if (plan->items[i].kind == TEND_ACTION_RESTART_UNIT &&
+		    restart_unit(plan->items[i].path, log) < 0)
 			return TEND_ERROR;
-		tend_buf_put(log, res.out.ptr, res.out.size);
-		if (res.exit_code || res.timed_out) {
-			tend_error_set("systemctl restart %s failed (exit %d)", a->path, res.exit_code);
-			tend_proc_result_dispose(&res);
-			return TEND_ERROR;
-		}
-		tend_proc_result_dispose(&res);
-	}
 	return 0;
+}
+
+/* After the files are back: restart the units the change restarted (all of
+ * them, even after one failed; the first failure is kept in the log). */
+static int restart_restored(const char *backup_dir, tend_buf *log)
+{
+	json_t *index = NULL, *e;
+	size_t i;
+	int error, failed = 0;
+
+	if ((error = load_index(&index, backup_dir)) < 0)
+		return error;
+	json_array_foreach(index, i, e) {
+		const char *unit = json_string_value(json_object_get(e, "restart_unit"));
+		if (unit && restart_unit(unit, log) < 0) {
+			if (!failed)
+				tend_buf_printf(log, "rollback restart: %s\n", tend_error_last());
+			failed = 1;
+		}
+	}
+	json_decref(index);
+	return failed ? TEND_ERROR : 0;
 }
 
 static const tend_action *plan_switch(const tend_plan *plan)
@@ -358,6 +399,8 @@ static int roll_back(conv *c, const char *why, const tend_probe_failure *first_f
 	if (in->backup_dir && restore_files(in->backup_dir) < 0) {
 		healthy = 0;
 		tend_buf_printf(&c->switch_output, "restoring files: %s\n", tend_error_last());
+	} else if (in->backup_dir && restart_restored(in->backup_dir, &c->switch_output) < 0) {
+		healthy = 0;
 	}
 	tend_nix_current_system(&current, c->cfg);
 	if (in->prev_system && (c->switch_attempted || !current || strcmp(current, in->prev_system))) {

@@ -138,6 +138,16 @@ static int want_has(const tend_desired *d, const char *path)
 	return 0;
 }
 
+static int plan_has_restart(const tend_plan *plan, const char *unit)
+{
+	size_t i;
+
+	for (i = 0; i < plan->count; i++)
+		if (plan->items[i].kind == TEND_ACTION_RESTART_UNIT && !strcmp(plan->items[i].path, unit))
+			return 1;
+	return 0;
+}
+
 int tend_plan_compute(tend_plan *out, const tend_config *cfg, const tend_state *st,
 		      const tend_desired *d, const char *current_system)
 {
@@ -181,10 +191,17 @@ int tend_plan_compute(tend_plan *out, const tend_config *cfg, const tend_state *
 					   sf->sha256, NULL, "no longer wanted")) < 0)
 			goto out;
 	}
+	/* A secret that is new (never there before) restarts nothing: its service
+	 * reads it when it starts, and a unit the same commit introduces does not
+	 * exist before the switch. Each unit is restarted once, at its first
+	 * (dependency-ordered) mention. */
 	for (i = 0; i < n; i++) {
 		const tend_want_file *f = changes[i].f;
+		if (!strcmp(changes[i].reason, "new"))
+			continue;
 		for (k = 0; k < f->n_restart; k++)
-			if ((error = tend_plan_add(out, TEND_ACTION_RESTART_UNIT, f->service,
+			if (!plan_has_restart(out, f->restart[k]) &&
+			    (error = tend_plan_add(out, TEND_ACTION_RESTART_UNIT, f->service,
 						   f->restart[k], NULL, NULL, "secret changed")) < 0)
 				goto out;
 	}
