@@ -466,7 +466,13 @@ static int step_failed(tend_source *s, int timeout_ms)
 	} else {
 		const git_error *e = git_error_last();
 
-		tend_error_set("%s: %s: %s", url ? url : s->url, s->step, tend_source_git_msg());
+		/* scp-style URLs cannot name a port: say which one was tried. */
+		int scp_connect = url_is_ssh(s->url) && !strstr(s->url, "://") && e &&
+				  strstr(e->message, "failed to connect");
+
+		tend_error_set("%s: %s: %s%s", url ? url : s->url, s->step, tend_source_git_msg(),
+			       scp_connect ? " (port 22: an scp-style URL cannot name a port; "
+					     "use ssh://user@host:PORT/path for another)" : "");
 		if (e && e->klass == GIT_ERROR_SSH && strstr(e->message, "authentic"))
 			error = TEND_EAUTH;
 	}
