@@ -18,6 +18,7 @@ static void shim_install(shim *s, e2e *e, const char *fail_when)
 {
 	char *script = NULL, *path = NULL;
 
+	free(s->log);
 	assert_true(asprintf(&s->log, "%s/systemctl.log", e->dir) > 0);
 	assert_true(asprintf(&script,
 		"#!/bin/sh\n"
