@@ -73,6 +73,9 @@ int tend_cmd_plan(int argc, char **argv)
 		tend_cli_error("%s", tend_error_last());
 		goto out;
 	}
+	if (rep.planned_beside_agent)
+		fprintf(stderr, "tend: note: the agent holds the state lock; planned from the mirror "
+			"as it last fetched it\n");
 	if (rep.outcome == TEND_RECONCILE_FAILED || rep.outcome == TEND_RECONCILE_REFUSED) {
 		tend_cli_error("%s", rep.message ? rep.message : "plan failed");
 		if (json)

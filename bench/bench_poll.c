@@ -3,7 +3,9 @@
  * spawning `git fetch` in a clone, as a shell-script agent would. CPU of this
  * process and of its waited-for children (the poll's forked child, git) per
  * poll, and wall time. Prints one JSON object.
- *   bench_poll URL MIRROR_DIR GIT_CLONE_DIR POLLS */
+ * For ssh:// remotes the key and known_hosts are given after POLLS; the
+ * clone's `git fetch` gets them from GIT_SSH_COMMAND (set by the caller).
+ *   bench_poll URL MIRROR_DIR GIT_CLONE_DIR POLLS [SSH_KEY KNOWN_HOSTS] */
 #include "bench/benchutil.h"
 #include "source/source.h"
 
@@ -47,8 +49,8 @@ int main(int argc, char **argv)
 	bench_clock a, b, d;
 
 	bench_init();
-	if (argc != 5) {
-		fprintf(stderr, "usage: bench_poll URL MIRROR_DIR GIT_CLONE_DIR POLLS\n");
+	if (argc != 5 && argc != 7) {
+		fprintf(stderr, "usage: bench_poll URL MIRROR_DIR GIT_CLONE_DIR POLLS [SSH_KEY KNOWN_HOSTS]\n");
 		return 2;
 	}
 	n = atoi(argv[4]);
@@ -60,6 +62,10 @@ int main(int argc, char **argv)
 	o.url = argv[1];
 	o.mirror_dir = argv[2];
 	o.branch = "main";
+	if (argc == 7) {
+		o.ssh_key = argv[5];
+		o.known_hosts = argv[6];
+	}
 	if (tend_source_open(&s, &o) < 0)
 		bench_die("tend_source_open");
 	if (tend_source_poll(s, head, &fetched) < 0) /* first poll fills the mirror */

@@ -253,7 +253,8 @@ static void check_routes(vctx *v)
 			keys[n].path[--len] = '\0';
 		n++;
 	}
-	qsort(keys, n, sizeof(*keys), route_cmp);
+	if (n > 1)
+		qsort(keys, n, sizeof(*keys), route_cmp);
 	for (i = 1; i < n; i++) {
 		size_t first = i - 1;
 		while (first > 0 && !strcasecmp(keys[first - 1].domain, keys[i].domain) &&

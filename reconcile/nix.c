@@ -339,7 +339,8 @@ int tend_nix_generations(long **out, size_t *n, const char *profile)
 		list = grown;
 		list[count++] = g;
 	}
-	qsort(list, count, sizeof(*list), long_cmp);
+	if (count > 1)
+		qsort(list, count, sizeof(*list), long_cmp);
 	*out = list;
 	*n = count;
 	list = NULL;

@@ -89,16 +89,17 @@ static int source_open(tend_source **out, const tend_config *cfg)
 	return error;
 }
 
-static int export_with(char **out, tend_source *src, const tend_config *cfg, const char *commit)
+static char *revisions_dir(const tend_config *cfg)
 {
-	char *revs = tend_reconcile_state_path(cfg, "revisions");
+	return tend_reconcile_state_path(cfg, "revisions");
+}
+
+static int export_with(char **out, tend_source *src, const char *revs, const char *commit)
+{
 	int error;
 
-	if (!revs)
-		return TEND_ERROR;
 	if ((error = tend_dir_create_all(revs, 0700)) == 0)
 		error = tend_source_export(out, src, commit, revs);
-	free(revs);
 	return error;
 }
 
@@ -107,10 +108,15 @@ int tend_reconcile_export(char **out, const tend_config *cfg, const char *commit
 	tend_source *src = NULL;
 	int error;
 
+	char *revs = revisions_dir(cfg);
+
 	*out = NULL;
+	if (!revs)
+		return TEND_ERROR;
 	if ((error = source_open(&src, cfg)) == 0)
-		error = export_with(out, src, cfg, commit);
+		error = export_with(out, src, revs, commit);
 	tend_source_free(src);
+	free(revs);
 	return error;
 }
 
@@ -140,15 +146,15 @@ static void record(tend_state *st, const tend_config *cfg, const tend_reconcile_
 }
 
 /* The previous commit's manifest, for probing after a rollback (NULL if unknown). */
-static void load_prev(tend_desired *prev, int *have, tend_source *src, const tend_config *cfg,
-		      const char *commit)
+static void load_prev(tend_desired *prev, int *have, tend_source *src, const char *revs,
+		      const tend_config *cfg, const char *commit)
 {
 	char *dir = NULL;
 
 	*have = 0;
 	if (!commit[0])
 		return;
-	if (export_with(&dir, src, cfg, commit) == 0 && tend_desired_load(prev, cfg, dir, commit) == 0)
+	if (export_with(&dir, src, revs, commit) == 0 && tend_desired_load(prev, cfg, dir, commit) == 0)
 		*have = 1;
 	free(dir);
 	tend_error_clear();
@@ -158,8 +164,8 @@ static void load_prev(tend_desired *prev, int *have, tend_source *src, const ten
  * the hand-driven rollback: prepare `commit`, plan, converge. force_system
  * (may be NULL) replaces the built system. */
 static int reconcile_commit(tend_reconcile_report *rep, const tend_config *cfg, tend_state *st,
-			    tend_source *src, const char *commit, const char *force_system,
-			    const tend_reconcile_opts *opts, int64_t start)
+			    tend_source *src, const char *revs, const char *commit,
+			    const char *force_system, const tend_reconcile_opts *opts, int64_t start)
 {
 	tend_desired d, prev;
 	char *dir = NULL;
@@ -172,7 +178,7 @@ static int reconcile_commit(tend_reconcile_report *rep, const tend_config *cfg, 
 		tend_error_set("interrupted before preparing commit %.12s", commit);
 		return TEND_ERROR;
 	}
-	if ((error = export_with(&dir, src, cfg, commit)) < 0 ||
+	if ((error = export_with(&dir, src, revs, commit)) < 0 ||
 	    (error = tend_desired_load(&d, cfg, dir, commit)) < 0 ||
 	    (error = tend_desired_prepare(&d, cfg, force_system ? force_system :
 					  (!strcmp(commit, st->applied_commit) ? st->system : NULL),
@@ -213,7 +219,7 @@ static int reconcile_commit(tend_reconcile_report *rep, const tend_config *cfg, 
 		goto out;
 	}
 	if (strcmp(st->applied_commit, commit))
-		load_prev(&prev, &have_prev, src, cfg, st->applied_commit);
+		load_prev(&prev, &have_prev, src, revs, cfg, st->applied_commit);
 	if (opts->abort && *opts->abort) {
 		tend_error_set("interrupted before applying commit %.12s", commit);
 		error = TEND_ERROR;
@@ -245,21 +251,42 @@ int tend_reconcile_once(tend_reconcile_report *out, const tend_config *cfg,
 	tend_source *src = NULL;
 	char head[41] = "", *revs = NULL;
 	int64_t start = tend_reconcile_now();
-	int error, rc;
+	int error, rc, beside = 0;
 
 	if (!opts)
 		opts = &defaults;
 	memset(out, 0, sizeof(*out));
-	if ((error = tend_state_lock_take(&lock, cfg->state_dir)) < 0 ||
-	    (error = tend_state_load(&st, cfg->state_dir)) < 0)
+	error = tend_state_lock_take(&lock, cfg->state_dir);
+	if (error == TEND_ELOCKED && opts->plan_only) {
+		/* The agent is working on the host: plan beside it, from the mirror
+		 * as last fetched, in a private directory, touching nothing of its. */
+		beside = 1;
+		out->planned_beside_agent = 1;
+		tend_error_clear();
+		error = 0;
+	}
+	if (error < 0 || (error = tend_state_load(&st, cfg->state_dir)) < 0)
 		goto out;
+	if (beside) {
+		char *tmpl = tend_reconcile_state_path(cfg, "plan-XXXXXX");
+		if (!tmpl || !mkdtemp(tmpl)) {
+			tend_error_set_errno("cannot create a directory under %s", cfg->state_dir);
+			free(tmpl);
+			error = TEND_ERROR;
+			goto out;
+		}
+		revs = tmpl;
+	} else if (!(revs = revisions_dir(cfg))) {
+		error = TEND_ERROR;
+		goto out;
+	}
 	if (st->inflight.active && !opts->plan_only) {
 		error = tend_recover(out, cfg, st, opts);
 		goto out;
 	}
 	if ((error = source_open(&src, cfg)) < 0)
 		goto out;
-	if (opts->no_fetch)
+	if (opts->no_fetch || beside)
 		error = tend_source_resolve(head, tend_source_mirror_dir(src), tend_source_branch(src));
 	else
 		error = tend_source_poll(src, head, NULL);
@@ -281,7 +308,7 @@ int tend_reconcile_once(tend_reconcile_report *out, const tend_config *cfg,
 		/* Meanwhile the applied commit is kept in shape (drift is repaired). */
 		snprintf(applied, sizeof(applied), "%s", st->applied_commit);
 		if (applied[0] && strcmp(applied, head)) {
-			if ((error = reconcile_commit(out, cfg, st, src, applied, NULL, opts, start)) < 0)
+			if ((error = reconcile_commit(out, cfg, st, src, revs, applied, NULL, opts, start)) < 0)
 				goto out;
 			if (out->outcome != TEND_RECONCILE_NOTHING)
 				goto out;
@@ -313,11 +340,13 @@ verify:
 		if ((error = rc) < 0)
 			goto out;
 	}
-	if ((error = reconcile_commit(out, cfg, st, src, head, NULL, opts, start)) < 0)
+	if ((error = reconcile_commit(out, cfg, st, src, revs, head, NULL, opts, start)) < 0)
 		goto out;
-	if (!opts->plan_only && (revs = tend_reconcile_state_path(cfg, "revisions")))
+	if (!opts->plan_only)
 		tend_source_prune(revs, st->applied_commit[0] ? st->applied_commit : NULL, head);
 out:
+	if (beside && revs)
+		tend_dir_remove_all(revs);
 	free(revs);
 	tend_source_free(src);
 	tend_state_free(st);
@@ -363,7 +392,7 @@ int tend_reconcile_rollback(tend_reconcile_report *out, const tend_config *cfg,
 	tend_state_lock *lock = NULL;
 	tend_state *st = NULL;
 	tend_source *src = NULL;
-	char *target = NULL, was[41];
+	char *target = NULL, was[41], *revs = NULL;
 	const char *commit = NULL;
 	int64_t start = tend_reconcile_now();
 	size_t i;
@@ -396,7 +425,11 @@ int tend_reconcile_rollback(tend_reconcile_report *out, const tend_config *cfg,
 		snprintf(out->commit, sizeof(out->commit), "%s", c);
 		if ((error = source_open(&src, cfg)) < 0)
 			goto out;
-		if ((error = reconcile_commit(out, cfg, st, src, c, target, opts, start)) < 0)
+		if (!(revs = revisions_dir(cfg))) {
+			error = TEND_ERROR;
+			goto out;
+		}
+		if ((error = reconcile_commit(out, cfg, st, src, revs, c, target, opts, start)) < 0)
 			goto out;
 	} else {
 		/* Unknown origin: only the system goes back. */
@@ -447,6 +480,7 @@ int tend_reconcile_rollback(tend_reconcile_report *out, const tend_config *cfg,
 		tend_report_set(out, TEND_RECONCILE_APPLIED, "%s (%s)", reason, target);
 	}
 out:
+	free(revs);
 	free(target);
 	tend_source_free(src);
 	tend_state_free(st);

@@ -77,6 +77,8 @@ typedef struct {
 	char *system_before;           /* store paths; may be NULL */
 	char *system_after;
 	tend_plan plan;                /* what was (or, with plan_only, would be) done */
+	int planned_beside_agent;      /* plan_only while another tend held the state lock:
+					* planned from the mirror as last fetched */
 } tend_reconcile_report;
 
 void tend_reconcile_report_dispose(tend_reconcile_report *report);
@@ -90,7 +92,9 @@ void tend_reconcile_report_dispose(tend_reconcile_report *report);
  * is this call's outcome; the next call looks at the branch head again. While
  * the head is blocked, the applied commit is still kept in shape (drifted files
  * are put back), and the outcome says so. With plan_only nothing is changed
- * (the mirror is fetched, the revision exported and built). */
+ * (the mirror is fetched, the revision exported and built); when another tend
+ * holds the lock, plan_only works beside it without fetching, in a private
+ * directory, and says so (planned_beside_agent). */
 int tend_reconcile_once(tend_reconcile_report *out, const struct tend_config *cfg,
 			const tend_reconcile_opts *opts);
 

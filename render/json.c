@@ -136,7 +136,8 @@ static int write_value(tend_buf *out, const json_t *v, unsigned depth)
 		}
 		json_object_foreach((json_t *)v, k, item)
 			keys[i++] = k;
-		qsort(keys, n, sizeof(*keys), cmp_key);
+		if (n > 1)
+			qsort(keys, n, sizeof(*keys), cmp_key);
 		error = tend_buf_putc(out, '{');
 		for (i = 0; i < n && !error; i++) {
 			if ((i && (error = tend_buf_putc(out, ',')) < 0) || (error = put_indent(out, depth + 1)) < 0 ||

@@ -149,7 +149,8 @@ static int emit_object(tend_buf *out, const json_t *obj, unsigned indent, int in
 	}
 	json_object_foreach((json_t *)obj, k, val)
 		keys[i++] = k;
-	qsort(keys, n, sizeof(*keys), cmp_str);
+	if (n > 1)
+		qsort(keys, n, sizeof(*keys), cmp_str);
 	for (i = 0; i < n && !error; i++) {
 		val = json_object_get(obj, keys[i]);
 		if (!(i == 0 && inline_first))

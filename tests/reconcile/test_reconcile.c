@@ -43,7 +43,14 @@ static void test_kill_during_switch(void **state)
 	for (i = 0; i < 600 && !(spid = read_pid(switch_pid_file)); i++)
 		nanosleep(&ts, NULL);
 	assert_true(spid > 0);
-	nanosleep(&ts, NULL);
+	/* while it works: a second reconcile is refused, a plan works beside it */
+	assert_int_equal(tend(e, &out, "reconcile", NULL, NULL), 1);
+	expect_contains(out, "is locked by another tend process (pid ");
+	free(out);
+	assert_int_equal(tend(e, &out, "plan", NULL, NULL), 2);
+	expect_contains(out, "note: the agent holds the state lock");
+	expect_contains(out, "switch system ");
+	free(out);
 	kill(pid, SIGKILL);
 	kill(-(pid_t)spid, SIGKILL);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
