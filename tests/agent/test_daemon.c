@@ -85,7 +85,7 @@ static void test_interval_backoff_and_wake(void **state)
 	r->d.step_ctx = r;
 	assert_int_equal(pthread_create(&th, NULL, loop_main, r), 0);
 	/* startup, 3 retries (60, 120, 150 ms), then the steady interval (2 s). */
-	assert_true(wait_calls(r, 5, 5000));
+	assert_true(wait_calls(r, 5, 10000));
 	assert_int_equal(r->trig[0], TEND_TRIGGER_STARTUP);
 	for (i = 1; i <= 3; i++)
 		assert_int_equal(r->trig[i], TEND_TRIGGER_RETRY);
