@@ -59,11 +59,15 @@ static void smtp_from_config(tend_smtp_opts *o, const tend_config *cfg)
 
 static void tunables_default(tend_agent_tunables *t, const tend_config *cfg)
 {
-	t->backoff_min_ms = 5000;
-	t->backoff_max_ms = cfg->poll.interval_ms > 300000 ? cfg->poll.interval_ms : 300000;
-	t->fetch_alert_after_ms = 15 * 60 * 1000;
-	t->dep_recheck_ms = 2000;
-	t->dep_deadline_ms = 30 * 60 * 1000;
+	t->backoff_min_ms = cfg->poll.backoff_initial_ms;
+	t->backoff_max_ms = cfg->poll.backoff_max_ms;
+	if (!t->backoff_max_ms)   /* not set: 5 minutes, or the poll interval when longer */
+		t->backoff_max_ms = cfg->poll.interval_ms > 300000 ? cfg->poll.interval_ms : 300000;
+	if (t->backoff_max_ms < t->backoff_min_ms)
+		t->backoff_max_ms = t->backoff_min_ms;
+	t->fetch_alert_after_ms = cfg->alerts.fetch_failing_after_ms;
+	t->dep_recheck_ms = cfg->dependencies.recheck_ms;
+	t->dep_deadline_ms = cfg->dependencies.deadline_ms;
 }
 
 /* Everything a configuration needs beyond parsing: a readable webhook secret

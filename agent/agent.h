@@ -11,7 +11,9 @@
 struct tend_config;
 typedef struct tend_agent tend_agent;
 
-/* Tunables the configuration file does not have (yet); defaults in brackets. */
+/* Timing taken from the configuration (poll.backoff_initial/backoff_max,
+ * alerts.fetch_failing_after, dependencies.deadline/recheck); defaults in
+ * brackets. Tests may shorten them in-process (tend_agent_tunables_get). */
 typedef struct {
 	uint64_t backoff_min_ms;        /* [5 s] first retry after a failed step */
 	uint64_t backoff_max_ms;        /* [5 min, or the poll interval if larger] */

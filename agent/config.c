@@ -353,7 +353,7 @@ static void load_repository(loader *l, tend_config *c, const tend_yaml_node *roo
 
 static void load_alerts(loader *l, tend_config *c, const tend_yaml_node *root)
 {
-	static const char *const keys[] = { "email", NULL };
+	static const char *const keys[] = { "email", "fetch_failing_after", NULL };
 	static const char *const email_keys[] = { "to", "from", "smtp_url", "username",
 		"password_file", "starttls", NULL };
 	const tend_yaml_node *m = get_map(l, root, "alerts"), *e;
@@ -362,6 +362,7 @@ static void load_alerts(loader *l, tend_config *c, const tend_yaml_node *root)
 	if (!m)
 		return;
 	check_keys(l, m, keys, "alerts");
+	get_duration(l, &c->alerts.fetch_failing_after_ms, m, "fetch_failing_after");
 	if (!(e = get_map(l, m, "email")))
 		return;
 	check_keys(l, e, email_keys, "alerts.email");
@@ -394,6 +395,12 @@ static int set_defaults(tend_config *c)
 	c->system.switch_timeout_ms = 10 * 60000;
 	c->poll.interval_ms = 60000;
 	c->poll.jitter_ms = 10000;
+	c->poll.backoff_initial_ms = 5000;
+	c->poll.backoff_max_ms = 0;
+	c->alerts.fetch_failing_after_ms = 15 * 60000;
+	c->dependencies.deadline_ms = 30 * 60000;
+	c->dependencies.recheck_ms = 2000;
+	c->system.unit_file = strdup("/etc/systemd/system/tend.service");
 	c->listen.address = strdup("127.0.0.1");
 	c->listen.port = 8470;
 	c->alerts.email.starttls = 1;
@@ -402,7 +409,8 @@ static int set_defaults(tend_config *c)
 	c->probes.body_limit = 64 * 1024;
 	c->history_limit = 100;
 	if (!c->repository.branch || !c->secrets_root || !c->root || !c->nix.command ||
-	    !c->system.profile || !c->system.current_system || !c->listen.address) {
+	    !c->system.profile || !c->system.current_system || !c->system.unit_file ||
+	    !c->listen.address) {
 		tend_error_set("out of memory");
 		return TEND_ERROR;
 	}
@@ -421,10 +429,13 @@ static void load_root(loader *l, tend_config *c, const tend_yaml_node *root)
 {
 	static const char *const keys[] = { "host", "repository", "state_dir",
 		"age_identities", "secrets_root", "root", "nix", "system", "poll", "listen",
-		"webhook_secret_file", "alerts", "probes", "history_limit", NULL };
+		"webhook_secret_file", "alerts", "probes", "history_limit", "dependencies", NULL };
 	static const char *const nix_keys[] = { "command", "extra_options", "build_timeout", NULL };
-	static const char *const sys_keys[] = { "profile", "current_system", "switch_timeout", NULL };
-	static const char *const poll_keys[] = { "interval", "jitter", NULL };
+	static const char *const sys_keys[] = { "profile", "current_system", "switch_timeout",
+		"unit_file", NULL };
+	static const char *const poll_keys[] = { "interval", "jitter", "backoff_initial",
+		"backoff_max", NULL };
+	static const char *const dep_keys[] = { "deadline", "recheck", NULL };
 	static const char *const listen_keys[] = { "address", "port", NULL };
 	static const char *const probe_keys[] = { "deadline", "output_limit", "body_limit", NULL };
 	const tend_yaml_node *m;
@@ -459,13 +470,28 @@ static void load_root(loader *l, tend_config *c, const tend_yaml_node *root)
 		get_path(l, &c->system.profile, m, "profile");
 		get_path(l, &c->system.current_system, m, "current_system");
 		get_duration(l, &c->system.switch_timeout_ms, m, "switch_timeout");
+		get_path(l, &c->system.unit_file, m, "unit_file");
 	}
 	if ((m = get_map(l, root, "poll"))) {
 		check_keys(l, m, poll_keys, "poll");
 		get_duration(l, &c->poll.interval_ms, m, "interval");
 		get_duration(l, &c->poll.jitter_ms, m, "jitter");
+		get_duration(l, &c->poll.backoff_initial_ms, m, "backoff_initial");
+		get_duration(l, &c->poll.backoff_max_ms, m, "backoff_max");
 		if (!c->poll.interval_ms)
 			fail_at(l, get(m, "interval"), "'interval' must be more than 0");
+		if (!c->poll.backoff_initial_ms)
+			fail_at(l, get(m, "backoff_initial"), "'backoff_initial' must be more than 0");
+		else if (get(m, "backoff_max") && c->poll.backoff_max_ms < c->poll.backoff_initial_ms)
+			fail_at(l, get(m, "backoff_max"), "'backoff_max' must not be less than "
+				"'backoff_initial'");
+	}
+	if ((m = get_map(l, root, "dependencies"))) {
+		check_keys(l, m, dep_keys, "dependencies");
+		get_duration(l, &c->dependencies.deadline_ms, m, "deadline");
+		get_duration(l, &c->dependencies.recheck_ms, m, "recheck");
+		if (!c->dependencies.recheck_ms)
+			fail_at(l, get(m, "recheck"), "'recheck' must be more than 0");
 	}
 	if ((m = get_map(l, root, "listen"))) {
 		check_keys(l, m, listen_keys, "listen");
@@ -608,6 +634,7 @@ void tend_config_free(tend_config *c)
 	free_list(c->nix.extra_options, c->nix.n_extra_options);
 	free(c->system.profile);
 	free(c->system.current_system);
+	free(c->system.unit_file);
 	free(c->listen.address);
 	free(c->webhook_secret_file);
 	free_list(c->alerts.email.to, c->alerts.email.n_to);

@@ -29,6 +29,8 @@ typedef struct {
 	char *profile;             /* default /nix/var/nix/profiles/system */
 	char *current_system;      /* default /run/current-system */
 	uint64_t switch_timeout_ms;/* default 10m */
+	char *unit_file;           /* tend's own unit (a store symlink on NixOS); default
+				      /etc/systemd/system/tend.service; a missing file: not watched */
 } tend_config_system;
 
 typedef struct {
@@ -62,6 +64,8 @@ typedef struct tend_config {
 	struct {
 		uint64_t interval_ms;  /* default 60s */
 		uint64_t jitter_ms;    /* default 10s */
+		uint64_t backoff_initial_ms; /* first retry after a failed step; default 5s */
+		uint64_t backoff_max_ms;     /* 0 (default): 5m, or interval_ms when longer */
 	} poll;
 	struct {
 		char *address;     /* default 127.0.0.1 */
@@ -70,7 +74,12 @@ typedef struct tend_config {
 	char *webhook_secret_file; /* may be NULL: no webhook */
 	struct {
 		tend_config_email email;
+		uint64_t fetch_failing_after_ms; /* fetches failing this long: mail; default 15m */
 	} alerts;
+	struct {
+		uint64_t deadline_ms;  /* blocked on other hosts this long: mail; default 30m */
+		uint64_t recheck_ms;   /* ask the other hosts again this often; default 2s */
+	} dependencies;
 	tend_config_probes probes;
 	unsigned history_limit;    /* reconciles kept in the state file; default 100 */
 } tend_config;

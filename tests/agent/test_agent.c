@@ -1,7 +1,8 @@
 /* The agent's step in-process (tend_agent_step) with its tunables shortened:
  * fetches failing longer than the threshold raise one "fetch failing" alert,
  * and waiting on an unreachable dependency past the deadline raises one
- * "dependency blocked" alert, with the status saying why. Real git, nix and
+ * "dependency blocked" alert, with the status saying why; both thresholds
+ * (and the backoff) come from the configuration. Real git, nix and
  * the alert state file; no mail server (alerts are logged and kept open). */
 #include "tests/agent/helpers.h"
 #include "tests/reconcile/fixture.h"
@@ -43,7 +44,7 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void write_config(fixture *f, const char *host, const char *url)
+static void write_config(fixture *f, const char *host, const char *url, const char *extra)
 {
 	char *yaml = NULL;
 
@@ -51,7 +52,7 @@ static void write_config(fixture *f, const char *host, const char *url)
 		"host: %s\nrepository: {url: %s}\nstate_dir: state\nroot: root\nsecrets_root: secrets\n"
 		"nix: {extra_options: [--option, substituters, '']}\n"
 		"system: {profile: profiles/system, current_system: run/%s/current-system}\n"
-		"listen: {port: 0}\n", host, url, host) > 0);
+		"listen: {port: 0}\n%s", host, url, host, extra ? extra : "") > 0);
 	test_write_file(f->dir, "agent.yaml", yaml);
 	free(yaml);
 }
@@ -88,6 +89,36 @@ static int step(tend_agent *a)
 	return tend_agent_step(a, &args);
 }
 
+/* The timing keys of the configuration reach the agent; absent ones keep
+ * their defaults (the backoff cap follows a long poll interval). */
+static void test_timing_from_config(void **state)
+{
+	fixture *f = *state;
+	tend_agent *a;
+	tend_agent_tunables *t;
+
+	write_config(f, "web1", "repo", "poll: {interval: 1h, backoff_initial: 300ms, backoff_max: 2s}\n"
+		     "dependencies: {deadline: 45s, recheck: 150ms}\n"
+		     "alerts: {fetch_failing_after: 20s}\n");
+	assert_int_equal(tend_agent_open(&a, f->config), 0);
+	t = tend_agent_tunables_get(a);
+	assert_int_equal(t->backoff_min_ms, 300);
+	assert_int_equal(t->backoff_max_ms, 2000);
+	assert_int_equal(t->dep_deadline_ms, 45000);
+	assert_int_equal(t->dep_recheck_ms, 150);
+	assert_int_equal(t->fetch_alert_after_ms, 20000);
+	tend_agent_free(a);
+	write_config(f, "web1", "repo", "poll: {interval: 1h}\n");
+	assert_int_equal(tend_agent_open(&a, f->config), 0);
+	t = tend_agent_tunables_get(a);
+	assert_int_equal(t->backoff_min_ms, 5000);
+	assert_int_equal(t->backoff_max_ms, 3600000);
+	assert_int_equal(t->dep_deadline_ms, 30 * 60000);
+	assert_int_equal(t->dep_recheck_ms, 2000);
+	assert_int_equal(t->fetch_alert_after_ms, 15 * 60000);
+	tend_agent_free(a);
+}
+
 static void test_fetch_failing_alerts_once(void **state)
 {
 	fixture *f = *state;
@@ -96,15 +127,15 @@ static void test_fetch_failing_alerts_once(void **state)
 	char *alerts;
 	int i;
 
-	write_config(f, "web1", "missing-repo");
+	write_config(f, "web1", "missing-repo", "alerts: {fetch_failing_after: 1s}\n");
 	assert_int_equal(tend_agent_open(&a, f->config), 0);
 	/* Below the threshold: failures are counted, no alert. */
 	assert_int_equal(step(a), -1);
 	alerts = open_alerts(f);
 	assert_string_equal(alerts, "");
 	free(alerts);
-	/* Past it (threshold 0): one alert, however many failures follow. */
-	tend_agent_tunables_get(a)->fetch_alert_after_ms = 0;
+	/* Past it (alerts.fetch_failing_after: 1s): one alert, however many failures follow. */
+	test_sleep_ms(2100);
 	for (i = 0; i < 3; i++)
 		assert_int_equal(step(a), -1);
 	alerts = open_alerts(f);
@@ -141,7 +172,7 @@ static void test_dependency_blocked_past_deadline(void **state)
 	assert_int_equal(test_sh(NULL, f->repo, "git add -A && git -c user.name=t -c user.email=t@t commit -qm one"), 0);
 	assert_int_equal(test_sh(&head, f->repo, "git rev-parse HEAD"), 0);
 	c = strndup(head.ptr, 40);
-	write_config(f, "apps1", "repo");
+	write_config(f, "apps1", "repo", "dependencies: {deadline: 1s}\n");
 	assert_int_equal(tend_agent_open(&a, f->config), 0);
 	/* Blocked, within the deadline: status says why, no alert. */
 	assert_int_equal(step(a), 0);
@@ -155,8 +186,8 @@ static void test_dependency_blocked_past_deadline(void **state)
 	alerts = open_alerts(f);
 	assert_string_equal(alerts, "");
 	free(alerts);
-	/* Past the deadline: one alert naming the commit. */
-	tend_agent_tunables_get(a)->dep_deadline_ms = 0;
+	/* Past the deadline (dependencies.deadline: 1s): one alert naming the commit. */
+	test_sleep_ms(2100);
 	assert_int_equal(step(a), 0);
 	assert_int_equal(step(a), 0);
 	alerts = open_alerts(f);
@@ -173,6 +204,7 @@ static void test_dependency_blocked_past_deadline(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_timing_from_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fetch_failing_alerts_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dependency_blocked_past_deadline, setup, teardown),
 	};

@@ -45,7 +45,9 @@ static void test_full(void **state)
 		"  profile: /p/system\n"
 		"  current_system: /p/current\n"
 		"  switch_timeout: 2m\n"
-		"poll: {interval: 15s, jitter: 500ms}\n"
+		"  unit_file: units/tend.service\n"
+		"poll: {interval: 15s, jitter: 500ms, backoff_initial: 250ms, backoff_max: 1m}\n"
+		"dependencies: {deadline: 90s, recheck: 750ms}\n"
 		"listen: {address: '::1', port: 9000}\n"
 		"webhook_secret_file: /etc/tend/webhook\n"
 		"alerts:\n"
@@ -56,6 +58,7 @@ static void test_full(void **state)
 		"    username: tend\n"
 		"    password_file: /etc/tend/smtp\n"
 		"    starttls: false\n"
+		"  fetch_failing_after: 3m\n"
 		"probes: {deadline: 3m, output_limit: 1024, body_limit: 2048}\n"
 		"history_limit: 7\n");
 	assert_int_equal(tend_config_load(&c, path), 0);
@@ -88,6 +91,14 @@ static void test_full(void **state)
 	assert_int_equal(c->system.switch_timeout_ms, 120000);
 	assert_int_equal(c->poll.interval_ms, 15000);
 	assert_int_equal(c->poll.jitter_ms, 500);
+	assert_int_equal(c->poll.backoff_initial_ms, 250);
+	assert_int_equal(c->poll.backoff_max_ms, 60000);
+	assert_int_equal(c->dependencies.deadline_ms, 90000);
+	assert_int_equal(c->dependencies.recheck_ms, 750);
+	assert_int_equal(c->alerts.fetch_failing_after_ms, 180000);
+	assert_true(asprintf(&expect, "%s/units/tend.service", dir) > 0);
+	assert_string_equal(c->system.unit_file, expect);
+	free(expect);
 	assert_string_equal(c->listen.address, "::1");
 	assert_int_equal(c->listen.port, 9000);
 	assert_string_equal(c->webhook_secret_file, "/etc/tend/webhook");
@@ -129,6 +140,12 @@ static void test_defaults(void **state)
 	assert_string_equal(c->system.current_system, "/run/current-system");
 	assert_int_equal(c->system.switch_timeout_ms, 10 * 60000);
 	assert_int_equal(c->poll.interval_ms, 60000);
+	assert_int_equal(c->poll.backoff_initial_ms, 5000);
+	assert_int_equal(c->poll.backoff_max_ms, 0);   /* 5m, or the interval when longer */
+	assert_int_equal(c->dependencies.deadline_ms, 30 * 60000);
+	assert_int_equal(c->dependencies.recheck_ms, 2000);
+	assert_int_equal(c->alerts.fetch_failing_after_ms, 15 * 60000);
+	assert_string_equal(c->system.unit_file, "/etc/systemd/system/tend.service");
 	assert_string_equal(c->listen.address, "127.0.0.1");
 	assert_int_equal(c->listen.port, 8470);
 	assert_false(c->alerts.email.configured);
@@ -166,6 +183,12 @@ static void test_unknown_keys(void **state)
 		     "alerts: {email: {to: a@b, from: c@d, smtp_url: smtp://x, pasword_file: /p}}\n",
 		     TEND_EINVALID,
 		     "4:58: unknown key 'pasword_file' in alerts.email (did you mean 'password_file'?)");
+	expect_error("host: a\nrepository: {url: x}\nstate_dir: /s\ndependencies: {dedline: 1m}\n",
+		     TEND_EINVALID,
+		     "4:16: unknown key 'dedline' in dependencies (did you mean 'deadline'?)");
+	expect_error("host: a\nrepository: {url: x}\nstate_dir: /s\nalerts: {fetch_failing_aftr: 1m}\n",
+		     TEND_EINVALID,
+		     "4:10: unknown key 'fetch_failing_aftr' in alerts (did you mean 'fetch_failing_after'?)");
 }
 
 static void test_bad_values(void **state)
@@ -189,6 +212,16 @@ static void test_bad_values(void **state)
 	expect_error("host: a\nrepository: {url: x}\nstate_dir: /s\nlisten: {port: '80'}\n",
 		     TEND_EINVALID, "4:16: 'port': expected an integer from 0 to 65535, got '80'");
 	expect_error("- a\n", TEND_EINVALID, "1:1: expected a mapping, got a sequence");
+	expect_error("host: a\nrepository: {url: x}\nstate_dir: /s\npoll: {backoff_initial: 0s}\n",
+		     TEND_EINVALID, "4:25: 'backoff_initial' must be more than 0");
+	expect_error("host: a\nrepository: {url: x}\nstate_dir: /s\n"
+		     "poll: {backoff_initial: 10s, backoff_max: 5s}\n",
+		     TEND_EINVALID, "4:43: 'backoff_max' must not be less than 'backoff_initial'");
+	expect_error("host: a\nrepository: {url: x}\nstate_dir: /s\ndependencies: {recheck: 0ms}\n",
+		     TEND_EINVALID, "4:25: 'recheck' must be more than 0");
+	expect_error("host: a\nrepository: {url: x}\nstate_dir: /s\nalerts: {fetch_failing_after: 15}\n",
+		     TEND_EINVALID, "4:31: 'fetch_failing_after': bad duration '15' "
+		     "(expected e.g. 500ms, 30s, 5m, 1h30m)");
 	expect_error("host: a\nrepository: {url: x}\nstate_dir: '/var/lib/my tend'\n", TEND_EINVALID,
 		     "3:12: 'state_dir': '/var/lib/my tend' may only hold letters, digits and / . _ + - "
 		     "(nix builds revisions under it)");

@@ -370,6 +370,42 @@ static void test_agent_end_to_end(void **state)
 	free(c3);
 }
 
+/* The timing keys reach the running agent: with poll.backoff_* short and
+ * alerts.fetch_failing_after 1s, a repository that cannot be fetched is
+ * retried 200 ms, 400 ms, 400 ms ... apart and mailed about within seconds, once. */
+static void test_fetch_failing_timing(void **state)
+{
+	run *r = *state;
+	char *argv[] = { (char *)TEND_BINARY, "run", "--config", r->config, NULL };
+	tend_buf mails = TEND_BUF_INIT;
+	long long t0;
+	pid_t agent, smtpd;
+	int wstatus;
+
+	/* The extra line lands in the alerts: mapping that ends the file. */
+	write_config(r, "  fetch_failing_after: 1s\n");
+	assert_int_equal(test_sh(NULL, r->dir, "sed -i -e 's|url: repo,|url: no-such-repo,|' -e "
+				 "'s|^poll: .*|poll: {interval: 1h, jitter: 0s, backoff_initial: 200ms, "
+				 "backoff_max: 400ms}|' agent.yaml"), 0);
+	smtpd = test_smtp_start(r->smtp_port, r->maildir, NULL);
+	t0 = test_now_ms();
+	agent = test_spawn(argv, r->log);
+	assert_int_equal(wait_mails(r, 1, 15000), 1);
+	assert_true(test_now_ms() - t0 < 15000);
+	assert_int_equal(test_maildir_count(r->maildir, &mails), 1);
+	assert_non_null(strstr(mails.ptr, "fetches failing"));
+	assert_non_null(strstr(mails.ptr, "no-such-repo"));
+	assert_true(wait_log_count(r, "retrying in 200 ms", 1, 1000));
+	assert_true(wait_log_count(r, "retrying in 400 ms", 3, 5000));
+	/* Still failing: no second mail. */
+	test_sleep_ms(1500);
+	assert_int_equal(test_maildir_count(r->maildir, NULL), 1);
+	wstatus = test_signal_wait(agent, SIGTERM, 10000);
+	assert_true(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0);
+	test_smtp_stop(smtpd);
+	tend_buf_dispose(&mails);
+}
+
 /* A switch that replaces tend's own binary: the agent finishes the reconcile,
  * then re-executes the new binary under the same pid. */
 static void test_reexec_after_binary_change(void **state)
@@ -424,6 +460,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_check_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_agent_end_to_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reexec_after_binary_change, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fetch_failing_timing, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
