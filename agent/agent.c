@@ -40,7 +40,11 @@ struct tend_agent {
 	char *invoked;                  /* absolute path tend was started as */
 	char *running;                  /* the file that runs (/proc/self/exe) */
 	char **argv;                    /* for re-exec: invoked, "run", ... */
+	char *unit_file;                /* system.unit_file as configured at start */
+	char *unit_target;              /* what it resolved to then; NULL: not watched */
 };
+
+static void watch_unit(tend_agent *a);
 
 static void smtp_from_config(tend_smtp_opts *o, const tend_config *cfg)
 {
@@ -178,6 +182,8 @@ static int reload(void *ctx)
 	a->cfg = cfg;
 	cfg = NULL;
 	tunables_default(&a->tun, a->cfg);
+	if (strcmp(a->unit_file ? a->unit_file : "", a->cfg->system.unit_file))
+		watch_unit(a);
 	a->daemon.interval_ms = a->cfg->poll.interval_ms;
 	a->daemon.jitter_ms = a->cfg->poll.jitter_ms;
 	a->daemon.backoff_min_ms = a->tun.backoff_min_ms;
@@ -272,10 +278,47 @@ static void check_binary(tend_agent *a)
 	free(now);
 }
 
+/* tend's own unit file, fully resolved: on NixOS
+ * /etc/systemd/system/tend.service leads through /etc/static (a new store
+ * path with every generation) to the unit's own store path, which changes
+ * only when the unit does. */
+static void watch_unit(tend_agent *a)
+{
+	free(a->unit_file);
+	free(a->unit_target);
+	a->unit_file = strdup(a->cfg->system.unit_file);
+	a->unit_target = realpath(a->cfg->system.unit_file, NULL);
+}
+
+/* After an applied commit: did the switch install another unit for tend?
+ * Then exit (after recording the reconcile) rather than exec: the new unit
+ * may change ExecStart, the environment or the sandboxing, which only
+ * systemd can apply; Restart=always starts it, and restartIfChanged=false
+ * kept the switch itself from restarting tend mid-switch. */
+static int check_unit(tend_agent *a)
+{
+	char *now;
+	int changed = 0;
+
+	if (!a->unit_target || !(now = realpath(a->unit_file, NULL)))
+		return 0;   /* not watched, or removed: nothing to start instead */
+	if (strcmp(now, a->unit_target)) {
+		tend_log(TEND_LOG_NOTICE, "tend's unit %s changed (%s -> %s): exiting after this "
+			 "reconcile so that systemd starts the new unit", a->unit_file,
+			 a->unit_target, now);
+		a->daemon.restart = 1;
+		changed = 1;
+	}
+	free(now);
+	return changed;
+}
+
 void tend_agent_free(tend_agent *a)
 {
 	if (!a)
 		return;
+	free(a->unit_file);
+	free(a->unit_target);
 	if (a->argv) {
 		for (char **p = a->argv; *p; p++)
 			free(*p);
@@ -334,6 +377,7 @@ int tend_agent_run(tend_agent *a)
 
 	if ((error = config_complete(a->cfg, &secret, &len)) < 0)
 		goto out;
+	watch_unit(a);
 	sa.a = a;
 	sa.secret = secret;
 	sa.len = len;
@@ -451,22 +495,11 @@ static void status_from_report(tend_agent *a, const tend_reconcile_report *r, do
 	case TEND_RECONCILE_APPLIED:
 	case TEND_RECONCILE_PLANNED:
 		st->phase = TEND_PHASE_CONVERGED;
-		tend_agent_status_set_services(st, NULL, 0);
 		break;
 	case TEND_RECONCILE_ROLLED_BACK:
 	case TEND_RECONCILE_ROLLBACK_FAILED:
 		st->phase = TEND_PHASE_ROLLED_BACK;
 		st->rollbacks++;
-		if (r->failed_probe) {
-			tend_agent_service_health h;
-			char *name = strndup(r->failed_probe, strcspn(r->failed_probe, ":"));
-
-			h.name = name;
-			h.healthy = 0;
-			h.detail = r->failed_probe;
-			tend_agent_status_set_services(st, &h, 1);
-			free(name);
-		}
 		break;
 	case TEND_RECONCILE_REFUSED:
 		st->phase = TEND_PHASE_FAILED;
@@ -481,6 +514,10 @@ static void status_from_report(tend_agent *a, const tend_reconcile_report *r, do
 		st->phase = TEND_PHASE_FAILED;
 		break;
 	}
+	/* Probes ran (apply, rollback, drift repair): that is the services'
+	 * health now. Otherwise the last results stand. */
+	if (r->n_services)
+		tend_agent_status_set_services(st, r->services, r->n_services);
 	if (r->generation_after > 0)
 		st->generation = r->generation_after;
 	else if (r->generation_before > 0)
@@ -683,7 +720,7 @@ conclude_plan:
 		a->last_outcome = (int)plan.outcome;
 	}
 	status_from_report(a, &plan, elapsed(&t0));
-	if (plan.outcome == TEND_RECONCILE_APPLIED)
+	if (plan.outcome == TEND_RECONCILE_APPLIED && !check_unit(a))
 		check_binary(a);
 	if (plan.outcome == TEND_RECONCILE_NOTHING || plan.outcome == TEND_RECONCILE_APPLIED)
 		tend_alerter_resolve(a->alerter, plan.applied_commit, time(NULL));

@@ -35,7 +35,10 @@ int tend_agent_set_args(tend_agent *a, int argc, char **argv);
  * commit changed the binary the agent was started as (the path, e.g.
  * /run/current-system/sw/bin/tend, now resolves to another file than the one
  * running), it finishes the reconcile, then execs the new binary with the same
- * arguments and pid (systemd sees RELOADING=1, then READY=1). */
+ * arguments and pid (systemd sees RELOADING=1, then READY=1). After one that
+ * changed tend's unit (system.unit_file resolves elsewhere than at start), it
+ * finishes the reconcile and returns 0, for the caller to exit and systemd
+ * (Restart=always) to start the new unit. */
 int tend_agent_run(tend_agent *a);
 
 /* `tend run -n`: load and check everything a start would need (config,

@@ -304,7 +304,7 @@ int tend_daemon_run(tend_daemon *d)
 				 "reconcile triggered by %s", tend_daemon_trigger_name(trigger));
 			rc = run_step(d, trigger, failures, ping_every);
 			now = now_ms();
-			if (stopping() || d->reexec)
+			if (stopping() || d->reexec || d->restart)
 				break;
 			if (rc >= 0) {
 				failures = 0;
@@ -339,9 +339,13 @@ int tend_daemon_run(tend_daemon *d)
 			}
 		}
 	}
-	if (d->reexec && !stopping()) {
+	if (d->restart && !stopping()) {
+		/* Said why in the step; systemd sees the main process exit. */
+		d->reexec = 0;
+	} else if (d->reexec && !stopping()) {
 		tend_notify("RELOADING=1");
 	} else {
+		d->restart = 0;
 		d->reexec = 0;
 		tend_log(TEND_LOG_INFO, "agent stopping");
 		tend_notify("STOPPING=1");

@@ -51,6 +51,10 @@ typedef struct {
 	/* Set by a step: leave the loop after it (sending RELOADING=1, not
 	 * STOPPING=1) so that the caller can re-execute the agent. */
 	int reexec;
+	/* Set by a step: leave the loop after it and return 0 without
+	 * RELOADING=1 or STOPPING=1, so that the caller exits and systemd
+	 * (Restart=always) starts the unit anew. */
+	int restart;
 } tend_daemon;
 
 /* Run until SIGTERM/SIGINT (or tend_daemon_stop). Returns 0 on a clean stop,

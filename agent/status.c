@@ -51,17 +51,6 @@ int tend_agent_status_init(tend_agent_status *st, const char *host)
 	return 0;
 }
 
-static void services_free(tend_agent_service_health *s, size_t n)
-{
-	size_t i;
-
-	for (i = 0; s && i < n; i++) {
-		free(s[i].name);
-		free(s[i].detail);
-	}
-	free(s);
-}
-
 void tend_agent_status_dispose(tend_agent_status *st)
 {
 	if (!st || !st->host)
@@ -70,7 +59,7 @@ void tend_agent_status_dispose(tend_agent_status *st)
 	free(st->applied_commit);
 	free(st->target_commit);
 	free(st->last_error);
-	services_free(st->services, st->n_services);
+	tend_service_health_free(st->services, st->n_services);
 	pthread_mutex_destroy(&st->lock);
 	memset(st, 0, sizeof(*st));
 }
@@ -97,22 +86,23 @@ int tend_agent_status_set_str(char **field, const char *value)
 }
 
 int tend_agent_status_set_services(tend_agent_status *st,
-				   const tend_agent_service_health *svcs, size_t n)
+				   const tend_service_health *svcs, size_t n)
 {
-	tend_agent_service_health *copy = NULL;
+	tend_service_health *copy = NULL;
 	size_t i;
 
 	if (n && !(copy = calloc(n, sizeof(*copy))))
 		return TEND_ERROR;
 	for (i = 0; i < n; i++) {
-		copy[i].healthy = svcs[i].healthy;
-		if (!(copy[i].name = strdup(svcs[i].name ? svcs[i].name : "")) ||
-		    (svcs[i].detail && !(copy[i].detail = strdup(svcs[i].detail)))) {
-			services_free(copy, n);
+		copy[i].health = svcs[i].health;
+		copy[i].checked_at = svcs[i].checked_at;
+		if (!(copy[i].service = strdup(svcs[i].service ? svcs[i].service : "")) ||
+		    (svcs[i].probe && !(copy[i].probe = strdup(svcs[i].probe)))) {
+			tend_service_health_free(copy, n);
 			return TEND_ERROR;
 		}
 	}
-	services_free(st->services, st->n_services);
+	tend_service_health_free(st->services, st->n_services);
 	st->services = copy;
 	st->n_services = n;
 	return 0;
@@ -121,6 +111,18 @@ int tend_agent_status_set_services(tend_agent_status *st,
 static json_t *str_or_null(const char *s)
 {
 	return s ? json_string(s) : json_null();
+}
+
+static json_t *time_or_null(time_t t)
+{
+	char when[32];
+	struct tm tm;
+
+	if (!t)
+		return json_null();
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return json_string(when);
 }
 
 int tend_agent_status_json(char **out, tend_agent_status *st)
@@ -138,11 +140,13 @@ int tend_agent_status_json(char **out, tend_agent_status *st)
 		gmtime_r(&st->last_reconcile, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	}
-	svcs = json_array();
+	/* services: {name: {health, probe, checked_at}}, in dependency order. */
+	svcs = json_object();
 	for (i = 0; svcs && i < st->n_services; i++)
-		json_array_append_new(svcs, json_pack("{s:s, s:b, s:o}",
-			"name", st->services[i].name, "healthy", st->services[i].healthy,
-			"detail", str_or_null(st->services[i].detail)));
+		json_object_set_new(svcs, st->services[i].service, json_pack("{s:s, s:o, s:o}",
+			"health", tend_health_name(st->services[i].health),
+			"probe", str_or_null(st->services[i].probe),
+			"checked_at", time_or_null((time_t)st->services[i].checked_at)));
 	root = json_pack("{s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:s, s:o, s:s}",
 		"host", st->host,
 		"applied_commit", str_or_null(st->applied_commit),
@@ -150,7 +154,7 @@ int tend_agent_status_json(char **out, tend_agent_status *st)
 		"phase", tend_agent_phase_name(st->phase),
 		"last_error", str_or_null(st->last_error),
 		"generation", st->generation >= 0 ? json_integer(st->generation) : json_null(),
-		"services", svcs ? svcs : json_array(),
+		"services", svcs ? svcs : json_object(),
 		"last_outcome", tend_agent_outcome_name(st->last_outcome),
 		"last_reconcile", when[0] ? json_string(when) : json_null(),
 		"version", TEND_VERSION);
@@ -249,11 +253,14 @@ int tend_agent_status_metrics(char **out, tend_agent_status *st)
 			(unsigned long long)st->webhooks_accepted);
 	tend_buf_printf(&b, "tend_webhooks_total{result=\"rejected\"} %llu\n",
 			(unsigned long long)st->webhooks_rejected);
-	family(&b, "tend_service_healthy", "gauge", "1 if the service's last probe passed.");
+	family(&b, "tend_service_healthy", "gauge",
+	       "1 if the service's last probe passed, 0 if it failed (not probed: absent).");
 	for (size_t k = 0; k < st->n_services; k++) {
+		if (st->services[k].health == TEND_HEALTH_UNKNOWN)
+			continue;
 		tend_buf_puts(&b, "tend_service_healthy{service=\"");
-		put_label(&b, st->services[k].name);
-		tend_buf_printf(&b, "\"} %d\n", st->services[k].healthy ? 1 : 0);
+		put_label(&b, st->services[k].service);
+		tend_buf_printf(&b, "\"} %d\n", st->services[k].health == TEND_HEALTH_HEALTHY);
 	}
 	tend_agent_status_unlock(st);
 	if (!b.ptr) {

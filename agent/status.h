@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+#include "reconcile/reconcile.h"
 
 typedef enum {
 	TEND_PHASE_STARTING = 0,   /* no reconcile finished yet */
@@ -29,12 +30,6 @@ typedef enum {
 	TEND_OUTCOME__COUNT
 } tend_agent_outcome;
 
-typedef struct {
-	char *name;
-	int healthy;
-	char *detail;              /* last probe result, may be NULL */
-} tend_agent_service_health;
-
 typedef struct tend_agent_status {
 	pthread_mutex_t lock;
 	char *host;
@@ -43,7 +38,7 @@ typedef struct tend_agent_status {
 	tend_agent_phase phase;
 	char *last_error;          /* one line, NULL when the last reconcile succeeded */
 	long long generation;      /* system profile generation; -1 unknown */
-	tend_agent_service_health *services;
+	tend_service_health *services; /* this host's services as the last probes saw them */
 	size_t n_services;
 
 	/* For /metrics. */
@@ -64,7 +59,7 @@ void tend_agent_status_unlock(tend_agent_status *st);
 int tend_agent_status_set_str(char **field, const char *value);
 /* Replace the per-service health (copied). Caller holds the lock. */
 int tend_agent_status_set_services(tend_agent_status *st,
-				   const tend_agent_service_health *svcs, size_t n);
+				   const tend_service_health *svcs, size_t n);
 
 /* "converged", "applying", "blocked", "failed", "rolled-back", "starting". */
 const char *tend_agent_phase_name(tend_agent_phase phase);

@@ -256,8 +256,9 @@ in
       after = [ "network-online.target" ];
       wants = [ "network-online.target" ];
       # The agent runs switch-to-configuration itself: restarting it mid-switch would
-      # kill the switch (it runs in this unit's cgroup). A new tend takes effect when
-      # the unit is restarted by hand or at boot.
+      # kill the switch (it runs in this unit's cgroup). After a switch that changed
+      # this unit, the agent records the reconcile and exits 0; Restart=always then
+      # starts the new unit (a new binary alone is re-executed in place).
       restartIfChanged = false;
       # A changed configuration file is picked up with SIGHUP (kept if invalid).
       reloadTriggers = [ configText ];

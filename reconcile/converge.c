@@ -378,6 +378,54 @@ static void report_probe(tend_reconcile_report *rep, const tend_probe_failure *p
 	rep->probe_output = dup_or_null(pf->output);
 }
 
+static int health_copy(tend_service_health *dst, const tend_service_health *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	dst->health = src->health;
+	dst->checked_at = src->checked_at;
+	if (!(dst->service = strdup(src->service ? src->service : "")) ||
+	    (src->probe && !(dst->probe = strdup(src->probe)))) {
+		free(dst->service);
+		return TEND_ERROR;
+	}
+	return 0;
+}
+
+/* The report's per-service health: what the probes of what runs now (runs,
+ * may be NULL) found, with the service whose probe failed the commit
+ * (failure, may be NULL) marked failing whether or not it runs again. */
+static void report_services(tend_reconcile_report *rep, const tend_probe_failure *runs,
+			    const tend_probe_failure *failure)
+{
+	const tend_service_health *bad = NULL;
+	tend_service_health *list;
+	size_t i, n = 0, cap;
+
+	for (i = 0; failure && i < failure->n_services; i++)
+		if (failure->services[i].health == TEND_HEALTH_FAILING)
+			bad = &failure->services[i];
+	if (!runs || !runs->n_services)
+		runs = failure;   /* nothing probed afterwards: the commit's own results */
+	cap = (runs ? runs->n_services : 0) + 1;
+	if (!(list = calloc(cap, sizeof(*list))))
+		return;
+	for (i = 0; runs && i < runs->n_services; i++) {
+		const tend_service_health *h = &runs->services[i];
+
+		if (bad && h->service && bad->service && !strcmp(h->service, bad->service))
+			h = bad;
+		if (health_copy(&list[n], h) == 0)
+			n++;
+		if (h == bad)
+			bad = NULL;
+	}
+	if (bad && health_copy(&list[n], bad) == 0)   /* a service the previous commit did not have */
+		n++;
+	tend_service_health_free(rep->services, rep->n_services);
+	rep->services = list;
+	rep->n_services = n;
+}
+
 /* Undo the in-flight change: files back, previous system re-activated, probes
  * of the previous commit (prev_manifest, may be NULL) to confirm. */
 static int roll_back(conv *c, const char *why, const tend_probe_failure *first_failure,
@@ -438,6 +486,7 @@ static int roll_back(conv *c, const char *why, const tend_probe_failure *first_f
 		c->st->generation = rep->generation_after;
 	}
 	report_probe(rep, first_failure);
+	report_services(rep, &again, first_failure);
 	history(c, commit, healthy ? "rolled-back" : "rollback-failed", message, first_failure,
 		in->prev_system);
 	tend_report_set(rep, healthy ? TEND_RECONCILE_ROLLED_BACK : TEND_RECONCILE_ROLLBACK_FAILED,
@@ -544,6 +593,7 @@ int tend_converge(tend_reconcile_report *rep, const tend_config *cfg, tend_state
 		error = roll_back(&c, why, &pf, prev_manifest);
 		goto out;
 	}
+	report_services(rep, &pf, NULL);
 	if (asprintf(&msg, "applied commit %.12s%s%s", d->commit, sw_action ? ", switched to " : "",
 		     sw_action ? sw_action->to : "") < 0)
 		msg = NULL;
@@ -594,6 +644,7 @@ int tend_recover(tend_reconcile_report *rep, const tend_config *cfg, tend_state 
 		c.switch_attempted = 0;
 		if (tend_reconcile_probe_host(&pf, cfg, now.manifest, cfg->host,
 					      opts ? opts->abort : NULL) == 0) {
+			report_services(rep, &pf, NULL);
 			if (asprintf(&msg, "applied commit %.12s (finished after an interrupted run)",
 				     in->commit) < 0)
 				msg = NULL;

@@ -60,6 +60,8 @@ typedef struct {
 	char *failed_probe;        /* "service: http http://..." */
 	char *output;
 	int aborted;
+	tend_service_health *services; /* every service of the host, in order, with its result */
+	size_t n_services;
 } tend_probe_failure;
 
 void tend_probe_failure_dispose(tend_probe_failure *f);

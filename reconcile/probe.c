@@ -342,17 +342,39 @@ out:
  * overall deadline. The first failure stops the run: its dependents would
  * fail for the same reason. */
 
+const char *tend_health_name(tend_health h)
+{
+	switch (h) {
+	case TEND_HEALTH_HEALTHY: return "healthy";
+	case TEND_HEALTH_FAILING: return "failing";
+	case TEND_HEALTH_UNKNOWN: break;
+	}
+	return "unknown";
+}
+
+void tend_service_health_free(tend_service_health *list, size_t n)
+{
+	size_t i;
+
+	for (i = 0; list && i < n; i++) {
+		free(list[i].service);
+		free(list[i].probe);
+	}
+	free(list);
+}
+
 void tend_probe_failure_dispose(tend_probe_failure *f)
 {
 	if (!f)
 		return;
 	free(f->failed_probe);
 	free(f->output);
+	tend_service_health_free(f->services, f->n_services);
 	memset(f, 0, sizeof(*f));
 }
 
 static int probe_service(tend_probe_failure *out, const tend_service *s, tend_probe_phase phase,
-			 const tend_probe_opts *po, int *ran)
+			 const tend_probe_opts *po, int *ran, tend_service_health *h)
 {
 	size_t i;
 
@@ -366,11 +388,18 @@ static int probe_service(tend_probe_failure *out, const tend_service *s, tend_pr
 			continue;
 		*ran = 1;
 		error = tend_probe_run(&r, p, po);
+		what = tend_probe_describe(p);
+		if (h) {
+			free(h->probe);
+			h->probe = what ? strdup(what) : NULL;
+			h->checked_at = (int64_t)time(NULL);
+			h->health = error == 0 ? TEND_HEALTH_HEALTHY : TEND_HEALTH_FAILING;
+		}
 		if (error == 0) {
+			free(what);
 			tend_probe_result_dispose(&r);
 			continue;
 		}
-		what = tend_probe_describe(p);
 		if (asprintf(&out->failed_probe, "%s: %s", s->name, what ? what : "?") < 0)
 			out->failed_probe = NULL;
 		free(what);
@@ -389,7 +418,7 @@ int tend_reconcile_probe_host(tend_probe_failure *out, const tend_config *cfg,
 {
 	tend_probe_opts po = TEND_PROBE_OPTS_INIT;
 	const char **order = NULL;
-	size_t i;
+	size_t i, n = 0;
 	int error;
 
 	memset(out, 0, sizeof(*out));
@@ -400,16 +429,29 @@ int tend_reconcile_probe_host(tend_probe_failure *out, const tend_config *cfg,
 		po.deadline_ms = tend_probe_now_ms() + (int64_t)cfg->probes.deadline_ms;
 	if ((error = tend_manifest_service_order(&order, m)) < 0)
 		return error;
+	/* Every service of the host gets an entry, probed or not. */
+	for (i = 0; order[i]; i++)
+		n++;
+	if (n && !(out->services = calloc(n, sizeof(*out->services)))) {
+		free(order);
+		tend_error_set("out of memory");
+		return TEND_ERROR;
+	}
 	for (i = 0; order[i]; i++) {
 		const tend_service *s = tend_manifest_service(m, order[i]);
+		tend_service_health *h;
 		int ran = 0;
 
 		if (!s || strcmp(s->host, host))
 			continue;
-		if ((error = probe_service(out, s, TEND_PROBE_STARTUP, &po, &ran)) < 0)
-			break;
-		if (!ran && (error = probe_service(out, s, TEND_PROBE_LIVENESS, &po, &ran)) < 0)
-			break;
+		h = &out->services[out->n_services++];
+		h->service = strdup(s->name);
+		if (error < 0)
+			continue;   /* after a failure: listed, not probed (unknown) */
+		if ((error = probe_service(out, s, TEND_PROBE_STARTUP, &po, &ran, h)) < 0)
+			continue;
+		if (!ran)
+			error = probe_service(out, s, TEND_PROBE_LIVENESS, &po, &ran, h);
 	}
 	free(order);
 	return error;

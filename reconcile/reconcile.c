@@ -55,6 +55,7 @@ void tend_reconcile_report_dispose(tend_reconcile_report *rep)
 	free(rep->system_before);
 	free(rep->system_after);
 	tend_plan_dispose(&rep->plan);
+	tend_service_health_free(rep->services, rep->n_services);
 	memset(rep, 0, sizeof(*rep));
 }
 

@@ -65,6 +65,25 @@ char *tend_plan_format(const tend_plan *plan);
 /* The plan as a JSON array (what `tend plan --json` prints). Caller frees. */
 char *tend_plan_format_json(const tend_plan *plan);
 
+/* A service's health as this reconcile's probes saw it. */
+typedef enum {
+	TEND_HEALTH_UNKNOWN = 0,       /* not probed: no probes, or a service before it failed */
+	TEND_HEALTH_HEALTHY,
+	TEND_HEALTH_FAILING
+} tend_health;
+
+const char *tend_health_name(tend_health h);   /* "unknown", "healthy", "failing" */
+
+typedef struct {
+	char *service;
+	tend_health health;
+	char *probe;                   /* what decided: the failing probe, or the last one that
+					* passed ("http http://..."); NULL when none ran */
+	int64_t checked_at;            /* Unix time of that probe; 0 when not probed */
+} tend_service_health;
+
+void tend_service_health_free(tend_service_health *list, size_t n);
+
 typedef struct {
 	tend_reconcile_outcome outcome;
 	char commit[41];               /* the commit considered (head), "" if none */
@@ -77,6 +96,12 @@ typedef struct {
 	char *system_before;           /* store paths; may be NULL */
 	char *system_after;
 	tend_plan plan;                /* what was (or, with plan_only, would be) done */
+	/* This host's services, dependencies first, as the probes of this
+	 * reconcile left them: after an apply, the new commit's probes; after a
+	 * rollback, the probes of what runs again, with the service whose probe
+	 * failed the commit marked failing. Empty when no probes ran. */
+	tend_service_health *services;
+	size_t n_services;
 	int planned_beside_agent;      /* plan_only while another tend held the state lock:
 					* planned from the mirror as last fetched */
 } tend_reconcile_report;

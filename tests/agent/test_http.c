@@ -268,7 +268,11 @@ static void test_status_json(void **state)
 {
 	fixture *f = *state;
 	tend_buf b = TEND_BUF_INIT;
-	tend_agent_service_health svcs[2] = { { "postgres", 1, NULL }, { "web", 0, "GET /health: 503" } };
+	tend_service_health svcs[3] = {
+		{ "postgres", TEND_HEALTH_HEALTHY, "tcp 127.0.0.1:5432", 1700000000 },
+		{ "web", TEND_HEALTH_FAILING, "http http://127.0.0.1:8080/health", 1700000060 },
+		{ "worker", TEND_HEALTH_UNKNOWN, NULL, 0 },
+	};
 	json_error_t jerr;
 	json_t *j, *s;
 
@@ -286,7 +290,7 @@ static void test_status_json(void **state)
 	tend_agent_status_lock(&f->st);
 	tend_agent_status_set_str(&f->st.applied_commit, "4b825dc642cb6eb9a060e54bf8d69288fbee4904");
 	tend_agent_status_set_str(&f->st.last_error, "probe web failed: \"503\"");
-	tend_agent_status_set_services(&f->st, svcs, 2);
+	tend_agent_status_set_services(&f->st, svcs, 3);
 	f->st.phase = TEND_PHASE_ROLLED_BACK;
 	f->st.generation = 42;
 	tend_agent_status_unlock(&f->st);
@@ -299,10 +303,19 @@ static void test_status_json(void **state)
 	assert_string_equal(json_string_value(json_object_get(j, "last_error")), "probe web failed: \"503\"");
 	assert_int_equal(json_integer_value(json_object_get(j, "generation")), 42);
 	s = json_object_get(j, "services");
-	assert_int_equal(json_array_size(s), 2);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(s, 1), "name")), "web");
-	assert_true(json_is_false(json_object_get(json_array_get(s, 1), "healthy")));
-	assert_true(json_is_true(json_object_get(json_array_get(s, 0), "healthy")));
+	assert_int_equal(json_object_size(s), 3);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(s, "web"), "health")),
+			    "failing");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(s, "web"), "probe")),
+			    "http http://127.0.0.1:8080/health");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(s, "web"), "checked_at")),
+			    "2023-11-14T22:14:20Z");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(s, "postgres"), "health")),
+			    "healthy");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(s, "worker"), "health")),
+			    "unknown");
+	assert_true(json_is_null(json_object_get(json_object_get(s, "worker"), "probe")));
+	assert_true(json_is_null(json_object_get(json_object_get(s, "worker"), "checked_at")));
 	json_decref(j);
 	tend_buf_dispose(&b);
 }
@@ -312,7 +325,8 @@ static void test_metrics_parse(void **state)
 	fixture *f = *state;
 	tend_buf b = TEND_BUF_INIT;
 	samples *s = calloc(1, sizeof(*s));
-	tend_agent_service_health svc = { "web\"x\\y", 1, NULL };
+	tend_service_health svc[2] = { { "web\"x\\y", TEND_HEALTH_HEALTHY, "tcp 127.0.0.1:1", 1 },
+				       { "idle", TEND_HEALTH_UNKNOWN, NULL, 0 } };
 
 	assert_int_equal(get(f, "GET", "/metrics", &b), 200);
 	assert_int_equal(prom_parse(s, b.ptr), 0);
@@ -323,7 +337,7 @@ static void test_metrics_parse(void **state)
 
 	tend_agent_status_lock(&f->st);
 	tend_agent_status_set_str(&f->st.applied_commit, "abc\"def\nx");   /* hostile label */
-	tend_agent_status_set_services(&f->st, &svc, 1);
+	tend_agent_status_set_services(&f->st, svc, 2);
 	f->st.phase = TEND_PHASE_CONVERGED;
 	f->st.last_outcome = TEND_OUTCOME_SUCCESS;
 	f->st.last_duration_s = 12.5;
@@ -348,6 +362,7 @@ static void test_metrics_parse(void **state)
 	assert_true(prom_get(s, "tend_phase{phase=\"starting\"}") == 0);
 	assert_true(prom_get(s, "tend_applied_commit_info{host=\"db1\",commit=\"abc\\\"def\\nx\"}") == 1);
 	assert_true(prom_get(s, "tend_service_healthy{service=\"web\\\"x\\\\y\"}") == 1);
+	assert_null(strstr(b.ptr, "service=\"idle\""));   /* not probed: no sample */
 	free(s);
 	tend_buf_dispose(&b);
 }

@@ -166,6 +166,42 @@ static void wait_phase(run *r, const char *phase, const char *applied, long time
 	}
 }
 
+/* A service's entry in /v1/status: "health probe" ("healthy http http://..."),
+ * with checked_at required when probed. Caller frees. */
+static char *service_health(run *r, const char *name)
+{
+	json_t *j = status(r), *svc;
+	char *out = NULL;
+
+	assert_non_null(j);
+	svc = json_object_get(json_object_get(j, "services"), name);
+	if (svc) {
+		const char *h = json_string_value(json_object_get(svc, "health"));
+		const char *p = json_string_value(json_object_get(svc, "probe"));
+		const char *at = json_string_value(json_object_get(svc, "checked_at"));
+
+		assert_non_null(h);
+		if (p)
+			assert_true(at && strlen(at) == 20 && at[19] == 'Z');
+		assert_true(asprintf(&out, "%s %s", h, p ? p : "-") > 0);
+	}
+	json_decref(j);
+	return out ? out : strdup("absent");
+}
+
+static void expect_health(run *r, const char *name, const char *health, int probe_port)
+{
+	char *got = service_health(r, name), *want = NULL;
+
+	if (probe_port)
+		assert_true(asprintf(&want, "%s http http://127.0.0.1:%d/", health, probe_port) > 0);
+	else
+		assert_true(asprintf(&want, "%s -", health) > 0);
+	assert_string_equal(got, want);
+	free(got);
+	free(want);
+}
+
 static int log_count(run *r, const char *needle)
 {
 	char *log = test_read_file(r->log), *p;
@@ -272,6 +308,9 @@ static void test_agent_end_to_end(void **state)
 	body = web_body(r);
 	assert_string_equal(body, "one");
 	free(body);
+	/* Per-service health from the probes of the apply; traefik has none. */
+	expect_health(r, "web", "healthy", r->port);
+	expect_health(r, "traefik", "unknown", 0);
 
 	/* One agent per state directory. */
 	assert_int_equal(test_tend(&res, NULL, second), 0);
@@ -303,6 +342,9 @@ static void test_agent_end_to_end(void **state)
 	body = web_body(r);
 	assert_string_equal(body, "one");
 	free(body);
+	/* The service whose probe failed the commit is named failing. */
+	expect_health(r, "web", "failing", r->port);
+	expect_health(r, "traefik", "unknown", 0);
 
 	/* A wrong signature: 401 and no reconcile. */
 	assert_int_equal(hook(r, "not-the-secret-at-all"), 401);
@@ -322,6 +364,7 @@ static void test_agent_end_to_end(void **state)
 	c3 = commit(r, "web fixed");
 	assert_int_equal(hook(r, hook_secret), 202);
 	wait_phase(r, "converged", c3, 120000);
+	expect_health(r, "web", "healthy", r->port);
 	assert_true(wait_log_count(r, "alert not sent", 1, 20000));
 	smtpd = test_smtp_start(r->smtp_port, r->maildir, NULL);
 	assert_int_equal(wait_mails(r, 2, 30000), 2);
@@ -365,6 +408,63 @@ static void test_agent_end_to_end(void **state)
 	assert_int_equal(log_count(r, "alert queued: [tend] web1: reconcile failed"), 0);
 
 	tend_buf_dispose(&mails);
+	free(c1);
+	free(c2);
+	free(c3);
+}
+
+/* A switch that installs another unit for tend (system.unit_file, a link
+ * like NixOS's /etc/systemd/system/tend.service, now leads elsewhere): the
+ * agent records the reconcile, says why in one line and exits 0, so that
+ * systemd (Restart=always) starts the new unit. A missing unit file is not watched. */
+static void test_exit_after_unit_change(void **state)
+{
+	run *r = *state;
+	char *argv[] = { (char *)TEND_BINARY, "run", "--config", r->config, NULL };
+	char *c1, *c2, *c3, *st_path = NULL, *st_text, *want = NULL;
+	pid_t agent;
+	int wstatus;
+
+	assert_int_equal(test_sh(NULL, r->dir, "mkdir -p store/a store/b && "
+				 "echo '[Service]' > store/a/tend.service && "
+				 "echo '[Service]' > store/b/tend.service && "
+				 "mkdir -p etc && ln -s ../store/a/tend.service etc/tend.service"), 0);
+	assert_int_equal(test_sh(NULL, r->dir, "sed -i 's|switch_timeout: 20s}|switch_timeout: 20s, "
+				 "unit_file: etc/tend.service}|' agent.yaml && grep -q unit_file agent.yaml"), 0);
+	write_web(r, 200, "one", 15);
+	c1 = commit(r, "web one");
+	agent = test_spawn(argv, r->log);
+	wait_phase(r, "converged", c1, 240000);
+
+	/* A commit whose switch leaves the unit alone: the agent stays. */
+	write_web(r, 200, "two", 15);
+	c2 = commit(r, "web two");
+	assert_int_equal(hook(r, hook_secret), 202);
+	wait_phase(r, "converged", c2, 120000);
+	assert_int_equal(waitpid(agent, &wstatus, WNOHANG), 0);
+
+	/* The next switch brings a new unit. */
+	assert_int_equal(test_sh(NULL, r->dir, "ln -sfn ../store/b/tend.service etc/tend.service"), 0);
+	write_web(r, 200, "three", 15);
+	c3 = commit(r, "web three");
+	assert_int_equal(hook(r, hook_secret), 202);
+	wstatus = test_signal_wait(agent, 0, 120000);
+	assert_true(wstatus != -1);
+	assert_true(WIFEXITED(wstatus));
+	assert_int_equal(WEXITSTATUS(wstatus), 0);
+	assert_int_equal(log_count(r, "changed ("), 1);
+	assert_int_equal(log_count(r, "so that systemd starts the new unit"), 1);
+	assert_int_equal(log_count(r, "store/b/tend.service): exiting after this reconcile"), 1);
+	assert_int_equal(log_count(r, "re-executing"), 0);
+	/* The reconcile was recorded before the exit. */
+	assert_true(asprintf(&st_path, "%s/state/state.json", r->dir) > 0);
+	st_text = test_read_file(st_path);
+	assert_non_null(st_text);
+	assert_true(asprintf(&want, "\"applied_commit\": \"%s\"", c3) > 0);
+	assert_non_null(strstr(st_text, want));
+	free(st_text);
+	free(want);
+	free(st_path);
 	free(c1);
 	free(c2);
 	free(c3);
@@ -461,6 +561,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_agent_end_to_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reexec_after_binary_change, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fetch_failing_timing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_exit_after_unit_change, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
