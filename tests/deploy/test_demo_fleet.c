@@ -99,6 +99,7 @@ static int teardown(void **state)
 		free(pid);
 	}
 	free(pidfile);
+	test_kill_matching(d->dir); /* stand-ins still starting have no pid file yet */
 	test_tmpdir_remove(d->dir);
 	free(d->fleet);
 	free(d->config);

@@ -97,6 +97,17 @@ static char *get(const char *url)
 	return tend_buf_detach(&out);
 }
 
+/* The stand-ins' root, so that a failing assertion still stops them (teardown). */
+static char *standin_root;
+
+static int stop_all_standins(void **state)
+{
+	(void)state;
+	if (standin_root)
+		test_kill_matching(standin_root);
+	return 0;
+}
+
 static void test_switch_starts_standins(void **state)
 {
 	char *dir = make_fleet(), *root = test_tmpdir_make("homelab-root"), *sys, *r, *link = NULL;
@@ -104,6 +115,7 @@ static void test_switch_starts_standins(void **state)
 	ssize_t n;
 
 	(void)state;
+	standin_root = root;
 	sys = build_host(dir, "nas1");
 	assert_int_equal(test_sh(NULL, NULL, "TEND_DEMO_ROOT='%s' '%s/bin/switch-to-configuration' switch",
 				 root, sys), 0);
@@ -130,6 +142,8 @@ static void test_switch_starts_standins(void **state)
 	assert_non_null(strstr(r, "jellyfin: failing"));
 	free(r);
 	stop_standin(root, "nas1");
+	test_kill_matching(root);
+	standin_root = NULL;
 	free(link);
 	free(sys);
 	test_tmpdir_remove(root);
@@ -140,7 +154,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_store_path_follows_inputs),
-		cmocka_unit_test(test_switch_starts_standins),
+		cmocka_unit_test_teardown(test_switch_starts_standins, stop_all_standins),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 char *test_tmpdir_make(const char *label)
 {
@@ -110,4 +111,19 @@ int test_have(const char *tool)
 	rc = system(cmd);
 	free(cmd);
 	return rc == 0;
+}
+
+void test_kill_matching(const char *needle)
+{
+	int i;
+
+	if (!needle || strlen(needle) < 8)
+		return; /* never a pattern that could match unrelated processes */
+	test_sh(NULL, NULL, "pkill -TERM -f '%s' >/dev/null 2>&1; true", needle);
+	for (i = 0; i < 100; i++) {
+		if (test_sh(NULL, NULL, "pgrep -f '%s' >/dev/null 2>&1", needle) != 0)
+			return;
+		usleep(100 * 1000);
+	}
+	test_sh(NULL, NULL, "pkill -KILL -f '%s' >/dev/null 2>&1; true", needle);
 }

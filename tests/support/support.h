@@ -27,6 +27,11 @@ int test_sh(tend_buf *out, const char *cwd, const char *fmt, ...) __attribute__(
 /* Run the tend binary with argv (NULL-terminated, without "tend"). */
 int test_tend(tend_proc_result *res, const char *cwd, const char *const *args);
 
+/* Stop every process whose command line contains `needle` (a test's own temp
+ * directory): SIGTERM, wait up to 10 s, then SIGKILL. For stand-in services a
+ * test started through scripts, which may not have written a pid file yet. */
+void test_kill_matching(const char *needle);
+
 /* 1 if a command is on PATH (to skip, loudly, tests whose tool is missing outside CI). */
 int test_have(const char *tool);
 

@@ -22,6 +22,9 @@ cleanup() {
   for f in "$work"/run/*/standin.pid; do
     [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
   done
+  # A stand-in still starting has no pid file yet: every process naming this
+  # demo's work directory is the demo's own.
+  pkill -TERM -f "$work/" 2>/dev/null || true
   wait 2>/dev/null || true
   if [ -n "${TEND_DEMO_KEEP:-}" ]; then echo "kept $work"; else rm -rf "$work"; fi
 }

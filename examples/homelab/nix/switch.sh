@@ -25,9 +25,12 @@ if [ -f "$root/standin.pid" ]; then
 	fi
 	rm -f "$root/standin.pid"
 fi
+# Debian's python3 when there is one: a python3 on PATH may be a slow shim (pyenv).
+py=/usr/bin/python3
+[ -x "$py" ] || py=python3
 # The stand-in writes its own pid file: $! may name setsid, not the stand-in.
-setsid python3 @out@/bin/standin.py --pidfile "$root/standin.pid" "$root/config.json" \
+setsid "$py" @out@/bin/standin.py --pidfile "$root/standin.pid" "$root/config.json" \
 	</dev/null >>"$root/standin.log" 2>&1 &
 i=0
-while [ ! -f "$root/standin.pid" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-python3 @out@/bin/standin.py --describe "$root/config.json"
+while [ ! -f "$root/standin.pid" ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i + 1)); done
+"$py" @out@/bin/standin.py --describe "$root/config.json"
