@@ -108,7 +108,7 @@ static uint64_t jitter(uint64_t max_ms)
 	return randombytes_uniform((uint32_t)max_ms + 1);
 }
 
-static uint64_t backoff(const tend_daemon *d, unsigned failures)
+uint64_t tend_daemon_backoff_ms(const tend_daemon *d, unsigned failures)
 {
 	uint64_t min = d->backoff_min_ms ? d->backoff_min_ms : 1000;
 	uint64_t max = d->backoff_max_ms ? d->backoff_max_ms : 300000;
@@ -311,7 +311,7 @@ int tend_daemon_run(tend_daemon *d)
 				trigger = TEND_TRIGGER_TIMER;
 				next = now + d->interval_ms + jitter(d->jitter_ms);
 			} else {
-				uint64_t delay = backoff(d, ++failures);
+				uint64_t delay = tend_daemon_backoff_ms(d, ++failures);
 
 				trigger = TEND_TRIGGER_RETRY;
 				next = now + delay;

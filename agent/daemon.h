@@ -57,6 +57,10 @@ typedef struct {
 	int restart;
 } tend_daemon;
 
+/* The wait before the retry after `failures` consecutive failed steps (>= 1):
+ * backoff_min_ms doubled per failure, capped at backoff_max_ms. */
+uint64_t tend_daemon_backoff_ms(const tend_daemon *d, unsigned failures);
+
 /* Run until SIGTERM/SIGINT (or tend_daemon_stop). Returns 0 on a clean stop,
  * TEND_ELOCKED when another agent holds the lock, negative on setup errors.
  * Sends READY=1, WATCHDOG=1 and STOPPING=1 when NOTIFY_SOCKET is set. */

@@ -90,24 +90,43 @@ static void test_interval_backoff_and_wake(void **state)
 	for (i = 1; i <= 3; i++)
 		assert_int_equal(r->trig[i], TEND_TRIGGER_RETRY);
 	assert_int_equal(r->trig[4], TEND_TRIGGER_TIMER);
-	/* Upper bounds leave room for a loaded machine; each gap stays far
-	 * below the steady interval, which the last one respects. */
-	assert_in_range(r->at[1] - r->at[0], 60, 60 + 700);
-	assert_in_range(r->at[2] - r->at[1], 120, 120 + 700);
-	assert_in_range(r->at[3] - r->at[2], 150, 150 + 700);   /* capped */
-	assert_in_range(r->at[4] - r->at[3], 2000, 2000 + 1000);
-	/* A wake runs a step at once, long before the next interval. */
+	/* The exact schedule is test_backoff_schedule's; here, on a machine that
+	 * may be loaded, each retry waits at least its backoff and comes well
+	 * before the steady interval, which the next step respects. */
+	assert_in_range(r->at[1] - r->at[0], 60, 1900);
+	assert_in_range(r->at[2] - r->at[1], 120, 1900);
+	assert_in_range(r->at[3] - r->at[2], 150, 1900);
+	assert_true(r->at[4] - r->at[3] >= 2000);
+	/* A wake runs a step at once, before the next interval would. */
 	woke = test_now_ms();
 	tend_daemon_wake();
 	assert_true(wait_calls(r, 6, 2000));
 	assert_int_equal(r->trig[5], TEND_TRIGGER_WAKE);
-	assert_true(r->at[5] - woke < 1000);
+	assert_true(r->at[5] - woke < 1900);
 	tend_daemon_stop();
 	pthread_join(th, NULL);
 	assert_int_equal(r->rc, 0);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 	test_tmpdir_remove(dir);
+}
+
+static void test_backoff_schedule(void **state)
+{
+	tend_daemon d;
+
+	memset(&d, 0, sizeof(d));
+	d.backoff_min_ms = 60;
+	d.backoff_max_ms = 150;
+	assert_int_equal(tend_daemon_backoff_ms(&d, 1), 60);
+	assert_int_equal(tend_daemon_backoff_ms(&d, 2), 120);
+	assert_int_equal(tend_daemon_backoff_ms(&d, 3), 150);   /* capped */
+	assert_int_equal(tend_daemon_backoff_ms(&d, 40), 150);  /* no overflow */
+	d.backoff_min_ms = 5000;
+	d.backoff_max_ms = 300000;
+	assert_int_equal(tend_daemon_backoff_ms(&d, 1), 5000);
+	assert_int_equal(tend_daemon_backoff_ms(&d, 5), 80000);
+	assert_int_equal(tend_daemon_backoff_ms(&d, 7), 300000);
 }
 
 static void test_jitter_stays_in_range(void **state)
@@ -128,7 +147,7 @@ static void test_jitter_stays_in_range(void **state)
 	tend_daemon_stop();
 	pthread_join(th, NULL);
 	for (i = 1; i < 12; i++)
-		assert_in_range(r->at[i] - r->at[i - 1], 20, 20 + 60 + 700);
+		assert_in_range(r->at[i] - r->at[i - 1], 20, 20 + 60 + 1500); /* slack for load */
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 	test_tmpdir_remove(dir);
@@ -275,7 +294,7 @@ static void test_sigterm_during_probe_wait(void **state)
 	sent = test_now_ms();
 	status = test_signal_wait(pid, SIGTERM, 5000);
 	assert_true(status != -1);
-	assert_true(test_now_ms() - sent < 2000);
+	assert_true(test_now_ms() - sent < 4000); /* not the probe wait's 30 s */
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 	assert_true(wait_file_has(dir, "events", "abandoned", 0));
@@ -366,6 +385,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_interval_backoff_and_wake),
+		cmocka_unit_test(test_backoff_schedule),
 		cmocka_unit_test(test_jitter_stays_in_range),
 		cmocka_unit_test(test_one_agent_per_state_dir),
 		cmocka_unit_test(test_sigterm_during_probe_wait),

@@ -19,9 +19,11 @@ static void test_kill_during_switch(void **state)
 	assert_int_equal(tend(e, NULL, "reconcile", NULL, NULL), 0);
 	sys1 = current_system(e);
 
-	/* the next switch takes 3 s: kill -9 tend (and the switch's process group,
-	 * as a crash or systemd stopping the unit would) while it runs */
-	write_web(e, 200, "two", "  test_switch_sleep: 3\n");
+	/* the next switch waits up to 60 s (a short wait raced against the plan
+	 * below on a loaded machine; the test kills it long before tend's 20 s
+	 * switch_timeout): kill -9 tend (and the switch's process group, as a
+	 * crash or systemd stopping the unit would) while it runs */
+	write_web(e, 200, "two", "  test_switch_sleep: 60\n");
 	c2 = commit(e, "web two, slow switch");
 	assert_true(asprintf(&switch_pid_file, "%s/web1/switch.pid", e->root) > 0);
 	unlink(switch_pid_file);
@@ -80,7 +82,8 @@ static void test_kill_during_switch(void **state)
 	body = web_body(e);
 	assert_string_equal(body, "one");
 	free(body);
-	/* and --retry applies it for real this time */
+	/* and --retry applies it for real this time (the slow switch told to go on) */
+	test_write_file(e->root, "web1/switch.go", "");
 	assert_int_equal(tend(e, &out, "reconcile", "--retry", NULL), 0);
 	free(out);
 	body = web_body(e);
