@@ -310,6 +310,11 @@ static int start_http(void *ctx)
 
 	if ((error = http_start(&a->http, a, a->cfg, s->secret, s->len)) < 0)
 		return error;
+	/* Mails go out from their own thread: a mail server that hangs never
+	 * holds up reconciling or stopping. */
+	tend_alerter_on_sent(a->alerter, on_sent, a);
+	if ((error = tend_alerter_start(a->alerter)) < 0)
+		return error;
 	if (a->http)
 		tend_log(TEND_LOG_INFO, "serving status on %s:%d%s", a->cfg->listen.address,
 			 tend_http_port(a->http), s->secret ? " (webhook enabled)" : "");
@@ -340,11 +345,6 @@ int tend_agent_run(tend_agent *a)
 	a->daemon.reload_ctx = a;
 	a->daemon.start = start_http;
 	a->daemon.start_ctx = &sa;
-	/* Mails go out from their own thread: a mail server that hangs never
-	 * holds up reconciling or stopping. */
-	tend_alerter_on_sent(a->alerter, on_sent, a);
-	if ((error = tend_alerter_start(a->alerter)) < 0)
-		goto out;
 	error = tend_daemon_run(&a->daemon);
 	tend_alerter_stop(a->alerter);   /* unsent mails stay queued on disk */
 	if (error == 0 && a->daemon.reexec && a->argv) {

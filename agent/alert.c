@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -647,7 +648,15 @@ int tend_alerter_start(tend_alerter *a)
 	pthread_mutex_lock(&a->lock);
 	if (!a->running) {
 		a->stopping = 0;
-		if (pthread_create(&a->thread, NULL, sender_main, a) != 0) {
+		sigset_t all, old;
+		int rc;
+
+		/* The sender must never run the agent's signal handlers. */
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &old);
+		rc = pthread_create(&a->thread, NULL, sender_main, a);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (rc != 0) {
 			tend_error_set("alerts: cannot start the sender thread");
 			error = TEND_ERROR;
 		} else {

@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,13 +22,18 @@
 #include <time.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t got_term, got_hup, got_wake;
-static volatile sig_atomic_t wake_fd = -1;
+/* Set by the handlers, which run only on the loop's thread: every other
+ * thread of the agent is created with these signals blocked. */
+static volatile sig_atomic_t got_term, got_hup;
+/* Set from other threads (the HTTP server's, tests): lock-free atomics, which
+ * are also safe to touch from a signal handler. */
+static atomic_int wake_requested, stop_requested;
+static atomic_int wake_fd = -1;
 
 static void poke(void)
 {
 	uint64_t one = 1;
-	int fd = wake_fd, saved = errno;
+	int fd = atomic_load(&wake_fd), saved = errno;
 
 	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0) {
 		/* Counter saturated: the loop wakes anyway. */
@@ -46,14 +52,32 @@ static void on_signal(int sig)
 
 void tend_daemon_wake(void)
 {
-	got_wake = 1;
+	atomic_store(&wake_requested, 1);
 	poke();
 }
 
 void tend_daemon_stop(void)
 {
-	got_term = 1;
+	atomic_store(&stop_requested, 1);
 	poke();
+}
+
+static int stopping(void)
+{
+	return got_term || atomic_load(&stop_requested);
+}
+
+/* Block the signals the loop handles in the calling thread (so that threads
+ * created meanwhile inherit the block); old receives the previous mask. */
+static void block_signals(sigset_t *old)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, old);
 }
 
 const char *tend_daemon_trigger_name(tend_daemon_trigger t)
@@ -183,7 +207,11 @@ static int run_step(tend_daemon *d, tend_daemon_trigger trigger, unsigned failur
 		pthread_cond_init(&g.cond, NULL);
 		g.every_ms = watchdog_every;
 		g.limit_ms = d->step_limit_ms ? d->step_limit_ms : 2 * 3600 * 1000;
+		sigset_t old;
+
+		block_signals(&old);
 		have_thread = pthread_create(&th, NULL, guard_main, &g) == 0;
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	}
 	rc = d->step(d->step_ctx, &args);
 	if (have_thread) {
@@ -206,7 +234,8 @@ int tend_daemon_run(tend_daemon *d)
 	uint64_t next, now, watchdog_ms, ping_every = 0, next_ping = 0;
 	tend_daemon_trigger trigger = TEND_TRIGGER_STARTUP;
 	unsigned failures = 0;
-	int lock_fd = -1, efd = -1, have_signals = 0, error = TEND_ERROR, rc;
+	sigset_t old_mask;
+	int lock_fd = -1, efd = -1, have_signals = 0, have_mask = 0, error = TEND_ERROR, rc;
 
 	if (!d->step || !d->lock_dir) {
 		tend_error_set("daemon: no step or lock directory");
@@ -214,6 +243,9 @@ int tend_daemon_run(tend_daemon *d)
 	}
 	if ((error = lock_take(&lock_fd, d->lock_dir)) < 0)
 		return error;
+	/* Threads the start hook creates (HTTP, mail) must never take our signals. */
+	block_signals(&old_mask);
+	have_mask = 1;
 	if (d->start && (error = d->start(d->start_ctx)) < 0)
 		goto out;
 	error = TEND_ERROR;
@@ -221,8 +253,10 @@ int tend_daemon_run(tend_daemon *d)
 		tend_error_set_errno("eventfd");
 		goto out;
 	}
-	got_term = got_hup = got_wake = 0;
-	wake_fd = efd;
+	got_term = got_hup = 0;
+	atomic_store(&wake_requested, 0);
+	atomic_store(&stop_requested, 0);
+	atomic_store(&wake_fd, efd);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
@@ -232,6 +266,8 @@ int tend_daemon_run(tend_daemon *d)
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, &old_pipe);
 	have_signals = 1;
+	pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+	have_mask = 0;
 
 	watchdog_ms = tend_notify_watchdog_ms();
 	if (watchdog_ms)
@@ -243,7 +279,7 @@ int tend_daemon_run(tend_daemon *d)
 		 (unsigned long long)(d->jitter_ms / 1000));
 	next = now_ms();
 	next_ping = next;
-	while (!got_term) {
+	while (!stopping()) {
 		struct pollfd pfd;
 		uint64_t timeout;
 
@@ -258,8 +294,7 @@ int tend_daemon_run(tend_daemon *d)
 				tend_log(TEND_LOG_NOTICE, "SIGHUP: configuration reloaded");
 			}
 		}
-		if (got_wake) {
-			got_wake = 0;
+		if (atomic_exchange(&wake_requested, 0)) {
 			trigger = TEND_TRIGGER_WAKE;
 			next = now_ms();
 		}
@@ -269,7 +304,7 @@ int tend_daemon_run(tend_daemon *d)
 				 "reconcile triggered by %s", tend_daemon_trigger_name(trigger));
 			rc = run_step(d, trigger, failures, ping_every);
 			now = now_ms();
-			if (got_term || d->reexec)
+			if (stopping() || d->reexec)
 				break;
 			if (rc >= 0) {
 				failures = 0;
@@ -304,7 +339,7 @@ int tend_daemon_run(tend_daemon *d)
 			}
 		}
 	}
-	if (d->reexec && !got_term) {
+	if (d->reexec && !stopping()) {
 		tend_notify("RELOADING=1");
 	} else {
 		d->reexec = 0;
@@ -319,7 +354,9 @@ out:
 		sigaction(SIGHUP, &old_hup, NULL);
 		sigaction(SIGPIPE, &old_pipe, NULL);
 	}
-	wake_fd = -1;
+	if (have_mask)
+		pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+	atomic_store(&wake_fd, -1);
 	if (efd >= 0)
 		close(efd);
 	if (lock_fd >= 0)

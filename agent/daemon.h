@@ -60,7 +60,8 @@ int tend_daemon_run(tend_daemon *d);
 
 /* Run a step as soon as possible. Thread-safe and async-signal-safe. */
 void tend_daemon_wake(void);
-/* Ask the loop to stop as SIGTERM would. Thread-safe and async-signal-safe. */
+/* Ask the loop to stop (after the step in progress, which is not aborted as
+ * by SIGTERM). Thread-safe and async-signal-safe. */
 void tend_daemon_stop(void);
 
 #endif

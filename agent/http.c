@@ -11,6 +11,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -214,6 +215,7 @@ int tend_http_start(tend_http **out, const tend_http_opts *opts)
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
 	const union MHD_DaemonInfo *info;
+	sigset_t all, old_mask;
 	tend_http *h;
 
 	*out = NULL;
@@ -242,6 +244,9 @@ int tend_http_start(tend_http **out, const tend_http_opts *opts)
 	h->status = opts->status;
 	if (tend_http_set_hook_secret(h, opts->hook_secret, opts->hook_secret_len) < 0)
 		goto fail;
+	/* The server's thread must never run the agent's signal handlers. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old_mask);
 	h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handler, h,
 				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
 				  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
@@ -250,6 +255,7 @@ int tend_http_start(tend_http **out, const tend_http_opts *opts)
 				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
 				  MHD_OPTION_NOTIFY_COMPLETED, completed, h,
 				  MHD_OPTION_END);
+	pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
 	if (!h->mhd) {
 		tend_error_set("listen: cannot serve HTTP on %s%s%s:%d (address in use or not local?)",
 			       sin6->sin6_family == AF_INET6 ? "[" : "", addr,

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -91,6 +92,8 @@ static inline pid_t test_spawn(char *const argv[], const char *log)
 			dup2(fd, 2);
 		}
 		setpgid(0, 0);
+		/* Never outlive the test (a failed assertion skips the cleanup). */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		execv(argv[0], argv);
 		_exit(127);
 	}

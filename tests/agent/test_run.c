@@ -80,8 +80,6 @@ static int setup(void **state)
 {
 	run *r = calloc(1, sizeof(*r));
 
-	/* tend under ASan: suppress only libgit2's known per-poll leak (see the file). */
-	setenv("LSAN_OPTIONS", "suppressions=" TEND_SOURCE_DIR "/tests/agent/lsan.supp", 1);
 	if (!test_have_aiosmtpd() || !test_have("nix") || !test_have("age-keygen")) {
 		free(r);
 		return -1;

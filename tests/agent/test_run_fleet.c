@@ -88,8 +88,6 @@ static int setup(void **state)
 	fleet *f = calloc(1, sizeof(*f));
 	int i;
 
-	/* tend under ASan: suppress only libgit2's known per-poll leak (see the file). */
-	setenv("LSAN_OPTIONS", "suppressions=" TEND_SOURCE_DIR "/tests/agent/lsan.supp", 1);
 	if (!test_have("nix")) {
 		free(f);
 		return -1;
