@@ -77,29 +77,31 @@ static void test_interval_backoff_and_wake(void **state)
 	pthread_mutex_init(&r->lock, NULL);
 	r->fail_first = 3;
 	r->d.lock_dir = dir;
-	r->d.interval_ms = 700;
+	r->d.interval_ms = 2000;
 	r->d.jitter_ms = 0;
 	r->d.backoff_min_ms = 60;
 	r->d.backoff_max_ms = 150;
 	r->d.step = rec_step;
 	r->d.step_ctx = r;
 	assert_int_equal(pthread_create(&th, NULL, loop_main, r), 0);
-	/* startup, 3 retries (60, 120, 150 ms), then the steady interval. */
-	assert_true(wait_calls(r, 5, 5000));
+	/* startup, 3 retries (60, 120, 150 ms), then the steady interval (2 s). */
+	assert_true(wait_calls(r, 5, 10000));
 	assert_int_equal(r->trig[0], TEND_TRIGGER_STARTUP);
 	for (i = 1; i <= 3; i++)
 		assert_int_equal(r->trig[i], TEND_TRIGGER_RETRY);
 	assert_int_equal(r->trig[4], TEND_TRIGGER_TIMER);
-	assert_in_range(r->at[1] - r->at[0], 60, 60 + 300);
-	assert_in_range(r->at[2] - r->at[1], 120, 120 + 300);
-	assert_in_range(r->at[3] - r->at[2], 150, 150 + 300);   /* capped */
-	assert_in_range(r->at[4] - r->at[3], 700, 700 + 300);
+	/* Upper bounds leave room for a loaded machine; each gap stays far
+	 * below the steady interval, which the last one respects. */
+	assert_in_range(r->at[1] - r->at[0], 60, 60 + 700);
+	assert_in_range(r->at[2] - r->at[1], 120, 120 + 700);
+	assert_in_range(r->at[3] - r->at[2], 150, 150 + 700);   /* capped */
+	assert_in_range(r->at[4] - r->at[3], 2000, 2000 + 1000);
 	/* A wake runs a step at once, long before the next interval. */
 	woke = test_now_ms();
 	tend_daemon_wake();
 	assert_true(wait_calls(r, 6, 2000));
 	assert_int_equal(r->trig[5], TEND_TRIGGER_WAKE);
-	assert_true(r->at[5] - woke < 200);
+	assert_true(r->at[5] - woke < 1000);
 	tend_daemon_stop();
 	pthread_join(th, NULL);
 	assert_int_equal(r->rc, 0);
@@ -126,7 +128,7 @@ static void test_jitter_stays_in_range(void **state)
 	tend_daemon_stop();
 	pthread_join(th, NULL);
 	for (i = 1; i < 12; i++)
-		assert_in_range(r->at[i] - r->at[i - 1], 20, 20 + 60 + 200);
+		assert_in_range(r->at[i] - r->at[i - 1], 20, 20 + 60 + 700);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 	test_tmpdir_remove(dir);
