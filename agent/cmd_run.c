@@ -2,6 +2,7 @@
  * with --fleet, asked over HTTP). */
 #include "agent/agent.h"
 #include "agent/cli.h"
+#include "agent/mem.h"
 #include "agent/config.h"
 #include "agent/fleet_status.h"
 #include "agent/log.h"
@@ -50,6 +51,7 @@ int tend_cmd_run(int argc, char **argv)
 		return TEND_EXIT_OK;
 	}
 	tend_log_init();
+	tend_agent_mem_init();   /* before the agent starts its threads */
 	if (tend_agent_open(&a, config) < 0 || tend_agent_set_args(a, argc, argv) < 0 ||
 	    tend_agent_run(a) < 0) {
 		tend_log(TEND_LOG_ERR, "%s", tend_error_last());

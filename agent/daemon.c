@@ -4,6 +4,7 @@
  * step_limit_ms, so a hung step still gets the agent restarted. */
 #include "agent/daemon.h"
 #include "agent/log.h"
+#include "agent/mem.h"
 #include "agent/notify.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -214,6 +215,7 @@ static int run_step(tend_daemon *d, tend_daemon_trigger trigger, unsigned failur
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	}
 	rc = d->step(d->step_ctx, &args);
+	tend_agent_mem_release();   /* idle until the next step: give back what it freed */
 	if (have_thread) {
 		pthread_mutex_lock(&g.lock);
 		g.done = 1;

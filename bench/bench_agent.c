@@ -3,9 +3,11 @@
  * remote, export reused, load, render, decrypt the host's secrets, the nix
  * stub, plan, converge: the first cycle applies, the others find nothing to
  * change). With --plan, plan_only. VmRSS after the first cycle and after the
- * last, and samples between. Prints one JSON object.
+ * last, and samples between. As `tend run` does (agent/mem.h): one malloc
+ * arena, freed memory given back after every cycle. Prints one JSON object.
  *   bench_agent CONFIG CYCLES [--plan] */
 #include "agent/config.h"
+#include "agent/mem.h"
 #include "bench/benchutil.h"
 #include "reconcile/reconcile.h"
 
@@ -22,6 +24,7 @@ int main(int argc, char **argv)
 	int i, n, k = 0;
 
 	bench_init();
+	tend_agent_mem_init();
 	if (argc < 3) {
 		fprintf(stderr, "usage: bench_agent CONFIG CYCLES [--plan]\n");
 		return 2;
@@ -46,6 +49,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		tend_reconcile_report_dispose(&rep);
+		tend_agent_mem_release();   /* what the daemon does after each step */
 		if (i == 0)
 			rss_first = bench_vmrss_kb();
 		if (i % 100 == 99)

@@ -7,10 +7,12 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct {
 	tend_service svc;
@@ -221,51 +223,96 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(((const tend_manifest_source *)a)->name, ((const tend_manifest_source *)b)->name);
 }
 
+/* Paths are resolved relative to descriptors of the repository and of its
+ * services/ directory (fstatat, openat): a thousand services mean thousands of
+ * lookups, and walking the repository's absolute path for each was a good part
+ * of a load's system time. */
 static int file_exists(const char *rel, void *payload)
 {
-	char *path = tend_path_join(payload, rel);
+	const int *repo_fd = payload;
 	struct stat st;
-	int ok;
 
-	if (!path)
-		return 0;
-	/* lstat: a symbolic link could point outside the repository */
-	ok = lstat(path, &st) == 0 && S_ISREG(st.st_mode);
-	free(path);
-	return ok;
+	while (*rel == '/')   /* relative to the repository, as tend_path_join made it */
+		rel++;
+	/* AT_SYMLINK_NOFOLLOW: a symbolic link could point outside the repository */
+	return fstatat(*repo_fd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
 }
 
-/* Read a document under the YAML size cap; on failure add a diagnostic and
- * return 1 (so the caller keeps a placeholder), or a negative code. */
-static int read_doc(tend_buf *buf, tend_diags *diags, const char *path, const char *rel)
+/* Read a document (name relative to dir_fd) under the YAML size cap; on
+ * failure add a diagnostic and return 1 (so the caller keeps a placeholder),
+ * or a negative code. path names it in errors. */
+static int read_doc(tend_buf *buf, tend_diags *diags, int dir_fd, const char *name,
+		    const char *path, const char *rel)
 {
 	size_t max = tend_yaml_default_limits.max_bytes;
 	struct stat st;
 	tend_pos p = { rel, 0, 0 };
+	int fd, rc = 1;
 
-	if (stat(path, &st) < 0) {
+	/* O_NONBLOCK: a FIFO in its place must not block the open; fstat rejects it */
+	if ((fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0) {
 		if (errno == ENOENT) {
 			tend_diags_add(diags, TEND_DIAG_ERROR, &p, "file not found");
+			return 1;
+		}
+		if (errno == ENXIO || errno == ELOOP) {   /* a socket; a dangling link loop */
+			tend_diags_add(diags, TEND_DIAG_ERROR, &p, "not a regular file");
 			return 1;
 		}
 		tend_error_set_errno("cannot read %s", path);
 		return TEND_ERROR;
 	}
+	if (fstat(fd, &st) < 0) {
+		tend_error_set_errno("cannot read %s", path);
+		rc = TEND_ERROR;
+		goto out;
+	}
 	if (!S_ISREG(st.st_mode)) {
 		tend_diags_add(diags, TEND_DIAG_ERROR, &p, "not a regular file");
-		return 1;
+		goto out;
 	}
 	if ((size_t)st.st_size > max) {
 		tend_diags_add(diags, TEND_DIAG_ERROR, &p,
 			       "file is %lld bytes, larger than the limit of %zu",
 			       (long long)st.st_size, max);
-		return 1;
+		goto out;
 	}
-	if (tend_file_read(buf, path, max) < 0) {
-		tend_diags_add(diags, TEND_DIAG_ERROR, &p, "%s", tend_error_last());
-		return 1;
+	if (tend_buf_grow(buf, (size_t)st.st_size) < 0) {
+		rc = TEND_ERROR;
+		goto out;
 	}
-	return 0;
+	for (;;) {   /* to the end: the file may have grown since fstat */
+		size_t room;
+		ssize_t n;
+
+		if (buf->size > max) {
+			tend_diags_add(diags, TEND_DIAG_ERROR, &p, "%s: file is larger than the limit "
+				       "of %zu bytes", path, max);
+			goto out;
+		}
+		if (buf->size + 1 >= buf->asize && tend_buf_grow(buf, buf->size + 4096) < 0) {
+			rc = TEND_ERROR;
+			goto out;
+		}
+		room = buf->asize - buf->size - 1;
+		if (room > max + 1 - buf->size)
+			room = max + 1 - buf->size;
+		n = read(fd, buf->ptr + buf->size, room);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			tend_diags_add(diags, TEND_DIAG_ERROR, &p, "%s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		buf->size += (size_t)n;
+	}
+	buf->ptr[buf->size] = '\0';
+	rc = 0;
+out:
+	close(fd);
+	return rc;
 }
 
 int tend_manifest_load(tend_manifest **out, tend_diags *diags, const char *repo_dir)
@@ -279,34 +326,38 @@ int tend_manifest_load(tend_manifest **out, tend_diags *diags, const char *repo_
 	struct dirent *de;
 	struct stat st;
 	size_t errors_before = diags->errors;
-	int error = TEND_ERROR, rc, fleet_rc;
+	int error = TEND_ERROR, rc, fleet_rc, repo_fd = -1, sdir_fd = -1;
 
 	*out = NULL;
-	if (stat(repo_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+	if ((repo_fd = open(repo_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		tend_error_set("%s: not a directory", repo_dir);
 		return TEND_ENOTFOUND;
 	}
 	if (!(path = tend_path_join(repo_dir, "fleet.yaml")) ||
 	    !(sdir = tend_path_join(repo_dir, "services")))
 		goto out;
-	if (lstat(path, &st) == 0) {
-		if ((fleet_rc = read_doc(&fleet, diags, path, "fleet.yaml")) < 0)
+	if (fstatat(repo_fd, "fleet.yaml", &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if ((fleet_rc = read_doc(&fleet, diags, repo_fd, "fleet.yaml", path, "fleet.yaml")) < 0)
 			goto out;
 	} else {
 		fleet_rc = -1;  /* absent: load_impl says so */
 	}
 
-	if ((d = opendir(sdir))) {
+	if ((sdir_fd = openat(repo_fd, "services", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0 &&
+	    (d = fdopendir(sdir_fd))) {
+		sdir_fd = -1;   /* owned by d now */
 		while ((de = readdir(d))) {
-			char *p;
 			if (de->d_name[0] == '.')
 				continue;
-			if (!(p = tend_path_join(sdir, de->d_name)))
-				goto out;
-			rc = stat(p, &st);
-			free(p);
-			if (rc < 0 || !S_ISDIR(st.st_mode))
-				continue;
+			/* the type from the directory entry when the file system gives it;
+			 * stat (following links, as before) otherwise */
+			if (de->d_type != DT_DIR) {
+				if (de->d_type != DT_UNKNOWN && de->d_type != DT_LNK)
+					continue;
+				rc = fstatat(dirfd(d), de->d_name, &st, 0);
+				if (rc < 0 || !S_ISDIR(st.st_mode))
+					continue;
+			}
 			if (n == cap) {
 				size_t ncap = cap ? cap * 2 : 64;
 				tend_manifest_source *ns = realloc(srcs, ncap * sizeof(*ns));
@@ -333,7 +384,8 @@ int tend_manifest_load(tend_manifest **out, tend_diags *diags, const char *repo_
 		if (asprintf(&rel, "services/%s/service.yaml", srcs[i].name) < 0)
 			goto out;
 		full = tend_path_join(repo_dir, rel);
-		rc = full ? read_doc(&bufs[i], diags, full, rel) : TEND_ERROR;
+		/* rel + 9: "<name>/service.yaml" under services/ */
+		rc = full ? read_doc(&bufs[i], diags, dirfd(d), rel + 9, full, rel) : TEND_ERROR;
 		free(rel);
 		free(full);
 		if (rc < 0)
@@ -344,10 +396,14 @@ int tend_manifest_load(tend_manifest **out, tend_diags *diags, const char *repo_
 		}
 	}
 	error = load_impl(out, diags, errors_before, fleet_rc == 0 ? (fleet.ptr ? fleet.ptr : "") : NULL, fleet.size,
-			  fleet_rc > 0, srcs, n, file_exists, (void *)repo_dir);
+			  fleet_rc > 0, srcs, n, file_exists, &repo_fd);
 out:
 	if (d)
 		closedir(d);
+	if (sdir_fd >= 0)
+		close(sdir_fd);
+	if (repo_fd >= 0)
+		close(repo_fd);
 	for (i = 0; i < n; i++) {
 		free((char *)srcs[i].name);
 		if (bufs)

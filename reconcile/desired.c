@@ -11,6 +11,7 @@
 #include "secrets/sops.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/rewrite.h"
 
 #include <grp.h>
 #include <pwd.h>
@@ -149,34 +150,48 @@ oom:
 	return TEND_ERROR;
 }
 
-/* The host's NixOS inputs (every host's: a flake may read its peers') into
+/* The NixOS inputs of every host (a host's flake may read its peers':
+ * docs/render.md promises .tend/hosts/<host>.json for every host) into
  * <rev>/.tend/, unstamped. */
 static int write_inputs(const tend_desired *d, const tend_render_result *r)
 {
+	char *made = NULL;   /* the last directory created: all inputs share one */
 	size_t i;
+	int error = 0;
 
-	for (i = 0; i < r->n_outputs; i++) {
+	for (i = 0; i < r->n_outputs && !error; i++) {
 		const tend_render_output *o = &r->outputs[i];
 		char *path, *slash;
-		int error;
 
 		if (o->kind != TEND_OUTPUT_HOST_INPUTS || o->dest_absolute)
 			continue;
 		if (strstr(o->dest, "..") || !(path = tend_path_join(d->rev_dir, o->dest))) {
 			tend_error_set("render: bad destination %s", o->dest);
-			return TEND_ERROR;
+			error = TEND_ERROR;
+			break;
 		}
 		slash = strrchr(path, '/');
 		*slash = '\0';
-		error = tend_dir_create_all(path, 0755);
+		if (!made || strcmp(made, path)) {
+			free(made);
+			if (!(made = strdup(path))) {
+				tend_error_set("out of memory");
+				error = TEND_ERROR;
+			} else {
+				error = tend_dir_create_all(path, 0755);
+			}
+		}
 		*slash = '/';
 		if (!error)
-			error = tend_file_write_atomic(path, o->data, o->len, 0644, (uid_t)-1, (gid_t)-1);
+			/* no fsync: the exported revision is a re-creatable
+			 * build input, not state (made again from the commit),
+			 * and every plan or reconcile compares each input here
+			 * before the Nix step reads it (util/rewrite.h) */
+			error = tend_file_rewrite(path, o->data, o->len, 0644);
 		free(path);
-		if (error < 0)
-			return error;
 	}
-	return 0;
+	free(made);
+	return error;
 }
 
 static int collect_routes(tend_desired *d, const tend_config *cfg, const tend_render_result *r)
@@ -350,8 +365,10 @@ int tend_desired_prepare(tend_desired *d, const tend_config *cfg, const char *kn
 	int error;
 
 	ro.secrets_root = cfg->secrets_root;
-	if ((error = tend_render_fleet_opts(&stamped, d->manifest, d->commit, &ro)) < 0 ||
-	    (error = tend_render_fleet_opts(&plain, d->manifest, NULL, &ro)) < 0) {
+	/* this host's outputs (the routes file when it runs the proxy), stamped;
+	 * every host's inputs, unstamped; not the whole fleet's outputs twice */
+	if ((error = tend_render_host_opts(&stamped, d->manifest, cfg->host, d->commit, &ro)) < 0 ||
+	    (error = tend_render_inputs_opts(&plain, d->manifest, NULL, &ro)) < 0) {
 		tend_error_prefix("commit %.12s: render: ", d->commit);
 		goto out;
 	}

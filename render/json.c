@@ -109,9 +109,29 @@ static int put_indent(tend_buf *out, unsigned depth)
 	return 0;
 }
 
-static int cmp_key(const void *a, const void *b)
+typedef struct {
+	const char *key;
+	const json_t *value;
+} member;
+
+static int cmp_member(const void *a, const void *b)
 {
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
+	return strcmp(((const member *)a)->key, ((const member *)b)->key);
+}
+
+/* A JSON integer without printf (a host's inputs hold thousands of ports). */
+static int put_integer(tend_buf *out, json_int_t v)
+{
+	char num[24], *p = num + sizeof(num);
+	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	return tend_buf_put(out, p, (size_t)(num + sizeof(num) - p));
 }
 
 static int write_value(tend_buf *out, const json_t *v, unsigned depth)
@@ -125,28 +145,33 @@ static int write_value(tend_buf *out, const json_t *v, unsigned depth)
 	switch (json_typeof(v)) {
 	case JSON_OBJECT: {
 		size_t n = json_object_size(v), i = 0;
-		const char **keys, *k;
+		member small[16], *members = small;   /* most objects are small */
+		const char *k;
 		json_t *item;
 
 		if (!n)
 			return tend_buf_puts(out, "{}");
-		if (!(keys = malloc(n * sizeof(*keys)))) {
+		if (n > sizeof(small) / sizeof(small[0]) && !(members = malloc(n * sizeof(*members)))) {
 			tend_error_set("out of memory");
 			return TEND_ERROR;
 		}
-		json_object_foreach((json_t *)v, k, item)
-			keys[i++] = k;
+		/* keys and values together: no hash lookup per key after sorting */
+		json_object_foreach((json_t *)v, k, item) {
+			members[i].key = k;
+			members[i++].value = item;
+		}
 		if (n > 1)
-			qsort(keys, n, sizeof(*keys), cmp_key);
+			qsort(members, n, sizeof(*members), cmp_member);
 		error = tend_buf_putc(out, '{');
 		for (i = 0; i < n && !error; i++) {
 			if ((i && (error = tend_buf_putc(out, ',')) < 0) || (error = put_indent(out, depth + 1)) < 0 ||
-			    (error = put_escaped(out, keys[i], strlen(keys[i]))) < 0 ||
+			    (error = put_escaped(out, members[i].key, strlen(members[i].key))) < 0 ||
 			    (error = tend_buf_put(out, ": ", 2)) < 0)
 				break;
-			error = write_value(out, json_object_get(v, keys[i]), depth + 1);
+			error = write_value(out, members[i].value, depth + 1);
 		}
-		free(keys);
+		if (members != small)
+			free(members);
 		if (!error && !(error = put_indent(out, depth)))
 			error = tend_buf_putc(out, '}');
 		return error;
@@ -169,7 +194,7 @@ static int write_value(tend_buf *out, const json_t *v, unsigned depth)
 	case JSON_STRING:
 		return put_escaped(out, json_string_value(v), json_string_length(v));
 	case JSON_INTEGER:
-		return tend_buf_printf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		return put_integer(out, json_integer_value(v));
 	case JSON_REAL:
 		return put_real(out, json_real_value(v));
 	case JSON_TRUE:

@@ -1,9 +1,10 @@
 /* The render entry point: collect routes and per-host buckets once, render
  * every host's NixOS inputs and the proxy host's routes file, and hand back the
- * outputs sorted by host and path. Also writing one host's outputs to a directory. */
+ * outputs sorted by host and path (or only one host's, or only the inputs). Also writing one host's outputs to a directory. */
 #include "render/render_int.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/rewrite.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,14 +85,17 @@ out:
 	return error;
 }
 
-int tend_render_fleet_opts(tend_render_result **out, const tend_manifest *m, const char *commit,
-			   const tend_render_options *opts)
+/* What to render: every host (only_host NULL) or one host's outputs; the proxy's
+ * routes file or not. One code path, so a subset is byte-identical to the same
+ * outputs of the whole fleet. */
+static int render_select(tend_render_result **out, const tend_manifest *m, const char *commit,
+			 const tend_render_options *opts, const char *only_host, int want_routes)
 {
 	tend_render_result *r = calloc(1, sizeof(*r));
 	tend_render_index *ix = NULL;
 	tend_render_eff eff;
 	tend_route *routes = NULL;
-	size_t n_routes = 0, cap = 0, i;
+	size_t n_routes = 0, cap = 0, i, first = 0, end = m->n_hosts;
 	int error = TEND_ERROR;
 
 	*out = NULL;
@@ -99,11 +103,24 @@ int tend_render_fleet_opts(tend_render_result **out, const tend_manifest *m, con
 		tend_error_set("out of memory");
 		goto out;
 	}
+	if (only_host) {
+		long hi = tend_render_host_index(m, only_host);
+
+		if (hi < 0) {
+			tend_error_set("host '%s' is not in fleet.yaml", only_host);
+			error = TEND_ENOTFOUND;
+			goto out;
+		}
+		first = (size_t)hi;
+		end = first + 1;
+	}
 	tend_render_eff_init(&eff, m, opts);
+	/* the routes and the index cover the whole fleet: a host's inputs name
+	 * what other hosts serve it (databases, OIDC clients, routes) */
 	if ((error = tend_render_routes_collect(&routes, &n_routes, m)) < 0 ||
 	    (error = tend_render_index_build(&ix, m)) < 0)
 		goto out;
-	for (i = 0; i < m->n_hosts; i++) {
+	for (i = first; i < end; i++) {
 		const char *name = m->hosts[i].name;
 		char path[512], dest[512];
 		json_t *doc = NULL;
@@ -121,8 +138,14 @@ int tend_render_fleet_opts(tend_render_result **out, const tend_manifest *m, con
 		if ((error = add_output(r, &cap, name, TEND_OUTPUT_HOST_INPUTS, path, dest, 0, data, len)) < 0)
 			goto out;
 	}
-	if (m->proxy && (error = render_routes_file(r, &cap, m, routes, n_routes, commit, &eff)) < 0)
-		goto out;
+	if (want_routes && m->proxy) {
+		const tend_service *ps = tend_manifest_service(m, m->proxy->service);
+
+		/* an unknown proxy service is an error whichever host asks */
+		if ((!only_host || !ps || !strcmp(ps->host, only_host)) &&
+		    (error = render_routes_file(r, &cap, m, routes, n_routes, commit, &eff)) < 0)
+			goto out;
+	}
 	if (r->n_outputs > 1)
 		qsort(r->outputs, r->n_outputs, sizeof(*r->outputs), output_cmp);
 	*out = r;
@@ -133,6 +156,24 @@ out:
 	tend_render_index_free(ix);
 	tend_render_routes_free(routes, n_routes);
 	return error;
+}
+
+int tend_render_fleet_opts(tend_render_result **out, const tend_manifest *m, const char *commit,
+			   const tend_render_options *opts)
+{
+	return render_select(out, m, commit, opts, NULL, 1);
+}
+
+int tend_render_host_opts(tend_render_result **out, const tend_manifest *m, const char *host,
+			  const char *commit, const tend_render_options *opts)
+{
+	return render_select(out, m, commit, opts, host, 1);
+}
+
+int tend_render_inputs_opts(tend_render_result **out, const tend_manifest *m, const char *commit,
+			    const tend_render_options *opts)
+{
+	return render_select(out, m, commit, opts, NULL, 0);
 }
 
 int tend_render_fleet(tend_render_result **out, const tend_manifest *m, const char *commit)
@@ -210,7 +251,9 @@ int tend_render_result_write_host(const tend_render_result *r, const char *host,
 		error = tend_dir_create_all(path, 0755);
 		*slash = '/';
 		if (!error)
-			error = tend_file_write_atomic(path, o[i].data, o[i].len, o[i].mode, (uid_t)-1, (gid_t)-1);
+			/* a render directory is re-created by rendering
+			 * again: replaced atomically, not synced */
+			error = tend_file_rewrite(path, o[i].data, o[i].len, o[i].mode);
 		free(path);
 	}
 	return error;

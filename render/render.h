@@ -54,6 +54,15 @@ typedef struct {
 int tend_render_fleet(tend_render_result **out, const tend_manifest *m, const char *commit);
 int tend_render_fleet_opts(tend_render_result **out, const tend_manifest *m, const char *commit,
 			   const tend_render_options *opts);
+/* Only the outputs host needs (what its agent writes: its inputs, and the
+ * routes file when it runs the proxy), byte-identical to the same outputs of
+ * tend_render_fleet_opts; the cost of one host, not of the fleet's outputs.
+ * TEND_ENOTFOUND when host is not in the fleet. */
+int tend_render_host_opts(tend_render_result **out, const tend_manifest *m, const char *host,
+			  const char *commit, const tend_render_options *opts);
+/* Every host's inputs (hosts/<host>.json) and no routes file. */
+int tend_render_inputs_opts(tend_render_result **out, const tend_manifest *m, const char *commit,
+			    const tend_render_options *opts);
 void tend_render_result_free(tend_render_result *r);
 
 /* One host's outputs: a pointer into r->outputs and their count (0 and NULL when
@@ -63,7 +72,8 @@ const tend_render_output *tend_render_result_host(const tend_render_result *r, c
 /* The output of host with relative path, or NULL. */
 const tend_render_output *tend_render_result_find(const tend_render_result *r, const char *host,
 						  const char *path);
-/* Write one host's outputs under dir/<path> (atomically, creating directories). */
+/* Write one host's outputs under dir/<path> (creating directories; each file
+ * replaced atomically when it differs, not synced: util/rewrite.h). */
 int tend_render_result_write_host(const tend_render_result *r, const char *host, const char *dir);
 
 /* ---- the pieces, exposed for tests and checks ------------------------ */

@@ -7,6 +7,7 @@
 #include "util/fs.h"
 
 #include <dirent.h>
+#include <libssh2.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -27,6 +28,13 @@ static pthread_once_t git_once = PTHREAD_ONCE_INIT;
 
 static void git_init_once(void)
 {
+	/* libssh2 first, without its crypto initialisation: git_libgit2_init
+	 * calls libssh2_init(0), which makes OpenSSL load every algorithm and
+	 * engine, 1.4 MiB of libcrypto resident in the agent for good, for ssh
+	 * that only ever runs in a forked child (source/fetch.c). libssh2 counts
+	 * initialisations, so libgit2's call then does nothing more; OpenSSL 3
+	 * initialises itself when first used. */
+	libssh2_init(LIBSSH2_INIT_NO_CRYPTO);
 	git_libgit2_init();
 }
 
