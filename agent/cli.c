@@ -3,7 +3,9 @@
 #include "agent/cli.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
+#include <jansson.h>
 
 const tend_cli_command tend_cli_commands[] = {
 	{ "validate", "check the fleet's manifests and report every problem",
@@ -162,4 +164,18 @@ int tend_cli_not_implemented(const char *name, int argc, char **argv)
 		return tend_cli_usage(name, stdout, TEND_EXIT_OK);
 	tend_cli_error("'tend %s' is not implemented yet", name);
 	return TEND_EXIT_ERROR;
+}
+
+int tend_cli_print_json(json_t *root)
+{
+	char *text = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+
+	json_decref(root);
+	if (!text) {
+		tend_cli_error("out of memory");
+		return -1;
+	}
+	puts(text);
+	free(text);
+	return 0;
 }

@@ -28,6 +28,11 @@ void tend_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int tend_cli_usage(const char *name, FILE *to, int code);
 /* 1 if argv has -h or --help before any "--". */
 int tend_cli_wants_help(int argc, char **argv);
+/* Print a JSON document (indented, keys in insertion order) on stdout and
+ * release it; NULL counts as out of memory. 0, or -1 with the error printed. */
+struct json_t;
+int tend_cli_print_json(struct json_t *root);
+
 /* For subcommands a later issue fills in: honours --help, otherwise says so and exits 1. */
 int tend_cli_not_implemented(const char *name, int argc, char **argv);
 

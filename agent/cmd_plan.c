@@ -26,15 +26,7 @@ static int print_json(const tend_config *cfg, const tend_reconcile_report *rep)
 			 rep->applied_commit[0] ? rep->applied_commit : NULL,
 			 "outcome", tend_reconcile_outcome_name(rep->outcome),
 			 "message", rep->message, "actions", actions ? actions : json_array());
-	if (!root || !(text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER))) {
-		json_decref(root);
-		tend_cli_error("out of memory");
-		return -1;
-	}
-	puts(text);
-	free(text);
-	json_decref(root);
-	return 0;
+	return tend_cli_print_json(root);
 }
 
 int tend_cmd_plan(int argc, char **argv)

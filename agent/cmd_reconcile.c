@@ -186,7 +186,6 @@ static json_t *jstr(const char *s)
 static int history_json(const tend_state *st, size_t first)
 {
 	json_t *arr = json_array();
-	char *text;
 	size_t i;
 
 	for (i = st->n_history; i-- > first;) {
@@ -200,15 +199,7 @@ static int history_json(const tend_state *st, size_t first)
 			"generation_after", (json_int_t)h->generation_after,
 			"rollback_target", jstr(h->rollback_target), "switch_output", jstr(h->switch_output)));
 	}
-	if (!(text = json_dumps(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER))) {
-		json_decref(arr);
-		tend_cli_error("out of memory");
-		return -1;
-	}
-	puts(text);
-	free(text);
-	json_decref(arr);
-	return 0;
+	return tend_cli_print_json(arr);
 }
 
 int tend_cmd_history(int argc, char **argv)
