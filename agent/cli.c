@@ -1,6 +1,8 @@
 /* The subcommand table with each command's usage (the contract operators'
  * scripts rely on), and the helpers every command shares. */
 #include "agent/cli.h"
+#include "agent/config.h"
+#include "util/error.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -178,4 +180,18 @@ int tend_cli_print_json(json_t *root)
 	puts(text);
 	free(text);
 	return 0;
+}
+
+int tend_cli_config_load(tend_config **out, const char *cmd, const char *config, int stray_args)
+{
+	*out = NULL;
+	if (!config || stray_args) {
+		tend_cli_error("%s: --config FILE is required and takes no other arguments", cmd);
+		return tend_cli_usage(cmd, stderr, TEND_EXIT_ERROR);
+	}
+	if (tend_config_load(out, config) < 0) {
+		tend_cli_error("%s", tend_error_last());
+		return TEND_EXIT_ERROR;
+	}
+	return TEND_EXIT_OK;
 }

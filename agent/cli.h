@@ -33,6 +33,13 @@ int tend_cli_wants_help(int argc, char **argv);
 struct json_t;
 int tend_cli_print_json(struct json_t *root);
 
+/* The --config FILE every host command takes: refuse (with the usage) when it
+ * is missing or other arguments follow, else load it. Returns TEND_EXIT_OK
+ * with *out set, or the exit code to return (the error already printed). */
+struct tend_config;
+int tend_cli_config_load(struct tend_config **out, const char *cmd, const char *config,
+			 int stray_args);
+
 /* For subcommands a later issue fills in: honours --help, otherwise says so and exits 1. */
 int tend_cli_not_implemented(const char *name, int argc, char **argv);
 

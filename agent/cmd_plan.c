@@ -52,14 +52,9 @@ int tend_cmd_plan(int argc, char **argv)
 		default: return tend_cli_usage("plan", stderr, TEND_EXIT_ERROR);
 		}
 	}
-	if (!config || optind != argc) {
-		tend_cli_error("plan: --config FILE is required and takes no other arguments");
-		return tend_cli_usage("plan", stderr, TEND_EXIT_ERROR);
-	}
-	if (tend_config_load(&cfg, config) < 0) {
-		tend_cli_error("%s", tend_error_last());
-		return TEND_EXIT_ERROR;
-	}
+	if ((code = tend_cli_config_load(&cfg, "plan", config, optind != argc)) != TEND_EXIT_OK)
+		return code;
+	code = TEND_EXIT_ERROR;
 	ro.plan_only = 1;
 	if (tend_reconcile_once(&rep, cfg, &ro) < 0) {
 		tend_cli_error("%s", tend_error_last());

@@ -93,14 +93,13 @@ int tend_cmd_reconcile(int argc, char **argv)
 		default: return tend_cli_usage("reconcile", stderr, TEND_EXIT_ERROR);
 		}
 	}
-	if (!once || !config || optind != argc) {
-		tend_cli_error("reconcile: --once and --config FILE are required (the agent loop is 'tend run')");
+	if (!once) {
+		tend_cli_error("reconcile: --once is required (the agent loop is 'tend run')");
 		return tend_cli_usage("reconcile", stderr, TEND_EXIT_ERROR);
 	}
-	if (tend_config_load(&cfg, config) < 0) {
-		tend_cli_error("%s", tend_error_last());
-		return TEND_EXIT_ERROR;
-	}
+	if ((code = tend_cli_config_load(&cfg, "reconcile", config, optind != argc)) != TEND_EXIT_OK)
+		return code;
+	code = TEND_EXIT_ERROR;
 	catch_stop_signals();
 	ro.abort = &stop_requested;
 	if (tend_reconcile_once(&rep, cfg, &ro) < 0) {
@@ -147,14 +146,9 @@ int tend_cmd_rollback(int argc, char **argv)
 		default: return tend_cli_usage("rollback", stderr, TEND_EXIT_ERROR);
 		}
 	}
-	if (!config || optind != argc) {
-		tend_cli_error("rollback: --config FILE is required");
-		return tend_cli_usage("rollback", stderr, TEND_EXIT_ERROR);
-	}
-	if (tend_config_load(&cfg, config) < 0) {
-		tend_cli_error("%s", tend_error_last());
-		return TEND_EXIT_ERROR;
-	}
+	if ((code = tend_cli_config_load(&cfg, "rollback", config, optind != argc)) != TEND_EXIT_OK)
+		return code;
+	code = TEND_EXIT_ERROR;
 	catch_stop_signals();
 	ro.abort = &stop_requested;
 	if (tend_reconcile_rollback(&rep, cfg, generation, &ro) < 0) {
@@ -235,11 +229,10 @@ int tend_cmd_history(int argc, char **argv)
 		default: return tend_cli_usage("history", stderr, TEND_EXIT_ERROR);
 		}
 	}
-	if (!config || optind != argc) {
-		tend_cli_error("history: --config FILE is required");
-		return tend_cli_usage("history", stderr, TEND_EXIT_ERROR);
-	}
-	if (tend_config_load(&cfg, config) < 0 || tend_state_load(&st, cfg->state_dir) < 0) {
+	if ((code = tend_cli_config_load(&cfg, "history", config, optind != argc)) != TEND_EXIT_OK)
+		return code;
+	code = TEND_EXIT_ERROR;
+	if (tend_state_load(&st, cfg->state_dir) < 0) {
 		tend_cli_error("%s", tend_error_last());
 		goto out;
 	}

@@ -162,14 +162,9 @@ int tend_cmd_status(int argc, char **argv)
 		default: return tend_cli_usage("status", stderr, TEND_EXIT_ERROR);
 		}
 	}
-	if (!config || optind != argc) {
-		tend_cli_error("status: --config FILE is required");
-		return tend_cli_usage("status", stderr, TEND_EXIT_ERROR);
-	}
-	if (tend_config_load(&cfg, config) < 0) {
-		tend_cli_error("%s", tend_error_last());
-		return TEND_EXIT_ERROR;
-	}
+	if ((code = tend_cli_config_load(&cfg, "status", config, optind != argc)) != TEND_EXIT_OK)
+		return code;
+	code = TEND_EXIT_ERROR;
 	if (fleet && load_fleet(&m, cfg) < 0) {
 		tend_cli_error("%s", tend_error_last());
 		goto out;

@@ -38,24 +38,6 @@ static inline void test_sleep_ms(long ms)
 		;
 }
 
-/* A port the kernel just considered free on 127.0.0.1. */
-static inline int test_free_port(void)
-{
-	struct sockaddr_in sa;
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	assert_true(fd >= 0);
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-	port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
-}
-
 /* 1 once something accepts TCP connections on 127.0.0.1:port. */
 static inline int test_wait_port(int port, long timeout_ms)
 {

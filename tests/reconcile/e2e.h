@@ -102,7 +102,7 @@ static inline int setup(void **state)
 	setenv("TEND_TEST_ROOT", e->root, 1);
 	/* the tend processes: see lsan.supp (a libgit2 1.5 leak) */
 	setenv("LSAN_OPTIONS", "suppressions=" TEND_SOURCE_DIR "/tests/reconcile/lsan.supp:print_suppressions=0", 1);
-	e->port = fx_free_port();
+	e->port = test_free_port();
 	assert_int_equal(test_sh(NULL, e->dir, "git init -q -b main repo"), 0);
 	fx_copy_flake(e->repo);
 	write_fleet(e);

@@ -120,7 +120,7 @@ static void test_build_errors(void **state)
 static void test_switch_and_generations(void **state)
 {
 	fx *f = *state;
-	int port = fx_free_port();
+	int port = test_free_port();
 	char settings[128], *ra, *rb, *pa, *pb, *cur = NULL, *g1 = NULL, *body = NULL;
 	tend_switch_result sw;
 	long gen, *gens;
@@ -181,7 +181,7 @@ static void test_switch_and_generations(void **state)
 static void test_switch_failure_and_timeout(void **state)
 {
 	fx *f = *state;
-	int port = fx_free_port();
+	int port = test_free_port();
 	char settings[160], *rev, *p;
 	tend_switch_result sw;
 

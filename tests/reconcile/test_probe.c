@@ -22,7 +22,7 @@ static int start_http(void **state)
 	test_write_file(http_dir, "ok.txt", "all good\n");
 	test_write_file(http_dir, "big.txt", "");
 	assert_int_equal(test_sh(NULL, http_dir, "head -c 100000 /dev/zero | tr '\\0' x > big.txt"), 0);
-	http_port = fx_free_port();
+	http_port = test_free_port();
 	snprintf(port, sizeof(port), "%d", http_port);
 	http_pid = fork();
 	assert_true(http_pid >= 0);

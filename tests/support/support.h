@@ -32,6 +32,9 @@ int test_tend(tend_proc_result *res, const char *cwd, const char *const *args);
  * test started through scripts, which may not have written a pid file yet. */
 void test_kill_matching(const char *needle);
 
+/* A TCP port on 127.0.0.1 that the kernel just considered free. */
+int test_free_port(void);
+
 /* 1 if a command is on PATH (to skip, loudly, tests whose tool is missing outside CI). */
 int test_have(const char *tool);
 
