@@ -639,6 +639,7 @@ int tend_agent_step(void *ctx, const tend_daemon_step_args *args)
 	ro.abort = args->abort;
 	/* 1. Fetch, verify and compare, changing nothing. */
 	ro.plan_only = 1;
+	ro.settle_unchanged = 1;
 	if ((error = tend_reconcile_once(&plan, a->cfg, &ro)) < 0) {
 		if (!plan.commit[0]) {
 			tend_reconcile_report_dispose(&plan);
@@ -650,13 +651,8 @@ int tend_agent_step(void *ctx, const tend_daemon_step_args *args)
 	a->fetch_failing_since = 0;
 	if (plan.outcome != TEND_RECONCILE_PLANNED) {
 		/* Nothing to do, refused or a commit that failed before: that is the result. */
-		if (plan.outcome == TEND_RECONCILE_REFUSED ||
-		    (plan.outcome == TEND_RECONCILE_NOTHING && plan.commit[0] &&
-		     strcmp(plan.commit, plan.applied_commit))) {
-			/* Run it for real so that the refusal is recorded in the history, or
-			 * so that a new commit with nothing to change here is recorded as
-			 * applied: the host does run what that commit describes, and
-			 * `tend status --fleet` should not show it behind. */
+		if (plan.outcome == TEND_RECONCILE_REFUSED) {
+			/* Run it for real so that the refusal is recorded in the history. */
 			tend_reconcile_report_dispose(&plan);
 			ro.plan_only = 0;
 			ro.no_fetch = 1;

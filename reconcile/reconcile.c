@@ -197,7 +197,7 @@ static int reconcile_commit(tend_reconcile_report *rep, const tend_config *cfg, 
 	}
 	if ((error = tend_plan_compute(&rep->plan, cfg, st, &d, rep->system_before)) < 0)
 		goto out;
-	if (opts->plan_only) {
+	if (opts->plan_only && !(opts->settle_unchanged && !tend_plan_changes(&rep->plan))) {
 		tend_report_set(rep, rep->plan.count ? TEND_RECONCILE_PLANNED : TEND_RECONCILE_NOTHING,
 				"commit %.12s: %zu action%s", commit, rep->plan.count,
 				rep->plan.count == 1 ? "" : "s");
@@ -246,7 +246,7 @@ static void observe_system(tend_reconcile_report *rep, const tend_config *cfg)
 int tend_reconcile_once(tend_reconcile_report *out, const tend_config *cfg,
 			const tend_reconcile_opts *opts)
 {
-	tend_reconcile_opts defaults = TEND_RECONCILE_OPTS_INIT;
+	tend_reconcile_opts defaults = TEND_RECONCILE_OPTS_INIT, unlocked;
 	tend_state_lock *lock = NULL;
 	tend_state *st = NULL;
 	tend_source *src = NULL;
@@ -265,6 +265,12 @@ int tend_reconcile_once(tend_reconcile_report *out, const tend_config *cfg,
 		out->planned_beside_agent = 1;
 		tend_error_clear();
 		error = 0;
+		if (opts->settle_unchanged) {
+			/* without the lock, nothing may be recorded */
+			unlocked = *opts;
+			unlocked.settle_unchanged = 0;
+			opts = &unlocked;
+		}
 	}
 	if (error < 0 || (error = tend_state_load(&st, cfg->state_dir)) < 0)
 		goto out;
@@ -343,7 +349,8 @@ verify:
 	}
 	if ((error = reconcile_commit(out, cfg, st, src, revs, head, NULL, opts, start)) < 0)
 		goto out;
-	if (!opts->plan_only)
+	/* the agent's settling pass holds the lock too: it prunes like a reconcile */
+	if (!opts->plan_only || opts->settle_unchanged)
 		tend_source_prune(revs, st->applied_commit[0] ? st->applied_commit : NULL, head);
 out:
 	if (beside && revs)

@@ -31,9 +31,14 @@ typedef struct {
 	int plan_only;                 /* observe and plan, change nothing (tend plan) */
 	int no_fetch;                  /* use the mirror as it is (tests, tend plan --offline) */
 	volatile sig_atomic_t *abort;  /* set by a signal handler: stop waiting (probes, between steps) */
+	/* With plan_only, holding the state lock: a commit that changes nothing on
+	 * this host is recorded as applied (the host runs what it describes), as a
+	 * full reconcile would, instead of stopping at the plan. The agent's first
+	 * pass uses it, so an unaffected commit costs one pass, not two. */
+	int settle_unchanged;
 } tend_reconcile_opts;
 
-#define TEND_RECONCILE_OPTS_INIT { 0, 0, 0, 0, NULL }
+#define TEND_RECONCILE_OPTS_INIT { 0, 0, 0, 0, NULL, 0 }
 
 typedef enum {
 	TEND_ACTION_WRITE_FILE = 1,    /* a rendered file (a route file) */
