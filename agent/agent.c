@@ -1,8 +1,10 @@
 /* `tend run` wiring: configuration -> status, alerts, HTTP endpoint, daemon.
  * One step: plan (fetch + verify + compare); if this host depends on others,
  * wait until they run the new commit; then converge; then map the report onto
- * the status and the alerts. Reload (SIGHUP) swaps the configuration in only
- * when the new one is valid and its HTTP endpoint could be started. */
+ * the status and the alerts. The plan, the dependency check and the converge
+ * each run in a short-lived worker process (agent/worker.h) given the
+ * configuration this process adopted. Reload (SIGHUP) swaps the configuration
+ * in only when the new one is valid and its HTTP endpoint could be started. */
 #include "agent/agent.h"
 #include "agent/alert.h"
 #include "agent/config.h"
@@ -10,9 +12,8 @@
 #include "agent/http.h"
 #include "agent/log.h"
 #include "agent/webhook.h"
-#include "manifest/manifest.h"
+#include "agent/worker.h"
 #include "reconcile/reconcile.h"
-#include "source/source.h"
 #include "util/fs.h"
 
 #include <limits.h>
@@ -26,6 +27,10 @@
 
 struct tend_agent {
 	tend_config *cfg;
+	char *cfg_data;                 /* the document cfg was parsed from, and the */
+	size_t cfg_len;                 /* directory of its relative paths: what the */
+	char *cfg_base;                 /* workers parse (they never re-read the file) */
+	char *worker_bin;               /* NULL: /proc/self/exe */
 	tend_agent_status status;
 	tend_alerter *alerter;
 	tend_http *http;
@@ -150,11 +155,12 @@ static int reload(void *ctx)
 	tend_config *cfg = NULL;
 	tend_http *http = NULL;
 	unsigned char *secret = NULL;
-	size_t len = 0;
+	char *data = NULL, *base = NULL;
+	size_t len = 0, data_len = 0;
 	tend_smtp_opts smtp;
 	int error, same_listen;
 
-	if ((error = tend_config_load(&cfg, a->cfg->path)) < 0 ||
+	if ((error = tend_config_load_document(&cfg, &data, &data_len, &base, a->cfg->path)) < 0 ||
 	    (error = config_complete(cfg, &secret, &len)) < 0)
 		goto out;
 	if (strcmp(cfg->host, a->cfg->host) || strcmp(cfg->state_dir, a->cfg->state_dir)) {
@@ -181,6 +187,12 @@ static int reload(void *ctx)
 	tend_config_free(a->cfg);
 	a->cfg = cfg;
 	cfg = NULL;
+	free(a->cfg_data);
+	free(a->cfg_base);
+	a->cfg_data = data;
+	a->cfg_len = data_len;
+	a->cfg_base = base;
+	data = base = NULL;
 	tunables_default(&a->tun, a->cfg);
 	if (strcmp(a->unit_file ? a->unit_file : "", a->cfg->system.unit_file))
 		watch_unit(a);
@@ -192,6 +204,8 @@ static int reload(void *ctx)
 out:
 	secret_free(secret, len);
 	tend_config_free(cfg);
+	free(data);
+	free(base);
 	return error;
 }
 
@@ -214,7 +228,8 @@ int tend_agent_open(tend_agent **out, const char *config_path)
 	*out = NULL;
 	if (!(a = calloc(1, sizeof(*a))))
 		return TEND_ERROR;
-	if ((error = tend_config_load(&a->cfg, config_path)) < 0)
+	if ((error = tend_config_load_document(&a->cfg, &a->cfg_data, &a->cfg_len, &a->cfg_base,
+					       config_path)) < 0)
 		goto fail;
 	if ((error = tend_agent_status_init(&a->status, a->cfg->host)) < 0)
 		goto fail;
@@ -319,6 +334,9 @@ void tend_agent_free(tend_agent *a)
 		return;
 	free(a->unit_file);
 	free(a->unit_target);
+	free(a->worker_bin);
+	free(a->cfg_data);
+	free(a->cfg_base);
 	if (a->argv) {
 		for (char **p = a->argv; *p; p++)
 			free(*p);
@@ -331,6 +349,19 @@ void tend_agent_free(tend_agent *a)
 	tend_agent_status_dispose(&a->status);
 	tend_config_free(a->cfg);
 	free(a);
+}
+
+int tend_agent_set_worker(tend_agent *a, const char *binary)
+{
+	char *copy = NULL;
+
+	if (binary && !(copy = strdup(binary))) {
+		tend_error_set("out of memory");
+		return TEND_ERROR;
+	}
+	free(a->worker_bin);
+	a->worker_bin = copy;
+	return 0;
 }
 
 tend_agent_tunables *tend_agent_tunables_get(tend_agent *a)
@@ -537,32 +568,61 @@ static double elapsed(const struct timespec *t0)
 	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-/* Hosts this host depends on at commit: READY when none or all run it. */
-static int deps_verdict(tend_agent *a, const char *commit, tend_deps_verdict *v, char **reason)
+/* The worker for this step: the adopted configuration, the abort flag, and
+ * the daemon's step limit as the longest any worker may take. */
+static void worker_opts(tend_worker_opts *w, const tend_agent *a, volatile sig_atomic_t *abort)
 {
-	char *mirror = tend_path_join(a->cfg->state_dir, "mirror"), *tmp = NULL;
-	tend_manifest *m = NULL;
-	tend_diags diags;
-	int error = TEND_ERROR;
+	memset(w, 0, sizeof(*w));
+	w->binary = a->worker_bin;
+	w->config_path = a->cfg->path;
+	w->config_base = a->cfg_base;
+	w->config_data = a->cfg_data;
+	w->config_len = a->cfg_len;
+	w->abort = abort;
+	w->limit_ms = a->daemon.step_limit_ms ? a->daemon.step_limit_ms : 2 * 3600 * 1000;
+}
 
-	memset(&diags, 0, sizeof(diags));
-	*v = TEND_DEPS_READY;
-	*reason = NULL;
-	if (!mirror || asprintf(&tmp, "%s/agent-deps.XXXXXX", a->cfg->state_dir) < 0 || !mkdtemp(tmp)) {
-		tend_error_set_errno("cannot create a directory under %s", a->cfg->state_dir);
-		goto out;
-	}
-	if ((error = tend_source_export_commit(mirror, commit, tmp)) < 0 ||
-	    (error = tend_manifest_load(&m, &diags, tmp)) < 0)
-		goto out;
-	error = tend_fleet_deps_check(v, reason, m, a->cfg->host, commit, mirror, 3000);
-out:
-	if (tmp)
-		tend_dir_remove_all(tmp);
-	free(tmp);
-	free(mirror);
-	tend_manifest_free(m);
-	tend_diags_dispose(&diags);
+static void count_worker(tend_agent *a, const tend_worker_usage *u)
+{
+	tend_agent_status_lock(&a->status);
+	a->status.worker_runs++;
+	a->status.worker_cpu_s += u->cpu_s;
+	if (u->max_rss_kb > a->status.worker_max_rss_kb)
+		a->status.worker_max_rss_kb = u->max_rss_kb;
+	tend_agent_status_unlock(&a->status);
+}
+
+/* tend_reconcile_once, in a worker process. *answered: 0 when the worker
+ * died or could not run (not a failed fetch: that is its answer). */
+static int reconcile(tend_agent *a, tend_reconcile_report *out, const tend_reconcile_opts *ro,
+		     int *answered)
+{
+	tend_worker_opts w;
+	tend_worker_usage u = { 0, 0, 0 };
+	char msg[2048];
+	int error;
+
+	worker_opts(&w, a, ro->abort);
+	error = tend_worker_reconcile(out, &u, &w, ro);
+	snprintf(msg, sizeof(msg), "%s", error < 0 ? tend_error_last() : "");
+	count_worker(a, &u);
+	if (error < 0)
+		tend_error_set("%s", msg);
+	*answered = u.answered;
+	return error;
+}
+
+/* Hosts this host depends on at commit: READY when none or all run it. */
+static int deps_verdict(tend_agent *a, const char *commit, tend_deps_verdict *v, char **reason,
+			volatile sig_atomic_t *abort)
+{
+	tend_worker_opts w;
+	tend_worker_usage u = { 0, 0, 0 };
+	int error;
+
+	worker_opts(&w, a, abort);
+	error = tend_worker_deps(v, reason, &u, &w, commit);
+	count_worker(a, &u);
 	return error;
 }
 
@@ -633,19 +693,19 @@ int tend_agent_step(void *ctx, const tend_daemon_step_args *args)
 	struct timespec t0;
 	tend_deps_verdict v;
 	char *reason = NULL;
-	int error, rc = 0;
+	int error, answered, rc = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ro.abort = args->abort;
 	/* 1. Fetch, verify and compare, changing nothing. */
 	ro.plan_only = 1;
 	ro.settle_unchanged = 1;
-	if ((error = tend_reconcile_once(&plan, a->cfg, &ro)) < 0) {
-		if (!plan.commit[0]) {
+	if ((error = reconcile(a, &plan, &ro, &answered)) < 0) {
+		if (answered && !plan.commit[0]) {
 			tend_reconcile_report_dispose(&plan);
 			return fetch_failed(a, elapsed(&t0));
 		}
-		tend_log(TEND_LOG_ERR, "reconcile of %.12s failed: %s", plan.commit, tend_error_last());
+		tend_log(TEND_LOG_ERR, "reconcile of %.12s failed: %s", short_commit(plan.commit), tend_error_last());
 		goto failed;
 	}
 	a->fetch_failing_since = 0;
@@ -656,13 +716,13 @@ int tend_agent_step(void *ctx, const tend_daemon_step_args *args)
 			tend_reconcile_report_dispose(&plan);
 			ro.plan_only = 0;
 			ro.no_fetch = 1;
-			if ((error = tend_reconcile_once(&plan, a->cfg, &ro)) < 0)
+			if ((error = reconcile(a, &plan, &ro, &answered)) < 0)
 				goto failed;
 		}
 		goto conclude_plan;
 	}
 	/* 2. Dependency order: the hosts this one depends on go first. */
-	if (deps_verdict(a, plan.commit, &v, &reason) < 0) {
+	if (deps_verdict(a, plan.commit, &v, &reason, args->abort) < 0) {
 		tend_log(TEND_LOG_WARNING, "cannot check dependencies of %.12s: %s", plan.commit,
 			 tend_error_last());
 		v = TEND_DEPS_READY;   /* the manifests will fail the reconcile itself */
@@ -692,7 +752,7 @@ int tend_agent_step(void *ctx, const tend_daemon_step_args *args)
 	tend_reconcile_report_dispose(&plan);
 	ro.plan_only = 0;
 	ro.no_fetch = 1;
-	if ((error = tend_reconcile_once(&rep, a->cfg, &ro)) < 0) {
+	if ((error = reconcile(a, &rep, &ro, &answered)) < 0) {
 		plan = rep;
 		tend_log(TEND_LOG_ERR, "reconcile of %.12s failed: %s", short_commit(rep.commit),
 			 tend_error_last());

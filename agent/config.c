@@ -570,16 +570,15 @@ int tend_config_parse(tend_config **out, const char *display, const char *data, 
 	return error;
 }
 
-int tend_config_load(tend_config **out, const char *path)
+int tend_config_load_document(tend_config **out, char **data, size_t *len, char **base_dir,
+			      const char *path)
 {
-	tend_yaml_limits limits = tend_yaml_default_limits;
-	tend_yaml_doc *doc = NULL;
+	tend_buf buf = TEND_BUF_INIT;
 	char *dir = NULL, *base = NULL, *slash;
 	int error;
 
 	*out = NULL;
-	limits.max_bytes = CONFIG_MAX_BYTES;
-	if ((error = tend_yaml_parse_file(&doc, path, path, &limits, NULL)) < 0)
+	if ((error = tend_file_read(&buf, path, CONFIG_MAX_BYTES)) < 0)
 		return error;
 	error = TEND_ERROR;
 	if (!(dir = strdup(path))) {
@@ -593,12 +592,34 @@ int tend_config_load(tend_config **out, const char *path)
 		tend_error_set_errno("%s: cannot resolve its directory", path);
 		goto out;
 	}
-	error = config_from_doc(out, path, doc, base);
+	if ((error = tend_config_parse(out, path, buf.ptr ? buf.ptr : "", buf.size, base)) < 0)
+		goto out;
+	if (data) {
+		*len = buf.size;
+		*data = tend_buf_detach(&buf);
+		if (!*data && !(*data = strdup(""))) {
+			error = TEND_ERROR;
+			goto out;
+		}
+	}
+	if (base_dir) {
+		*base_dir = base;
+		base = NULL;
+	}
 out:
-	tend_yaml_doc_free(doc);
+	if (error < 0) {
+		tend_config_free(*out);
+		*out = NULL;
+	}
+	tend_buf_dispose(&buf);
 	free(base);
 	free(dir);
 	return error;
+}
+
+int tend_config_load(tend_config **out, const char *path)
+{
+	return tend_config_load_document(out, NULL, NULL, NULL, path);
 }
 
 static void free_list(char **list, size_t n)

@@ -89,6 +89,13 @@ typedef struct tend_config {
  * TEND_ELIMIT with the error "path:line:col: message" (unknown keys with a
  * "did you mean" suggestion). */
 int tend_config_load(tend_config **out, const char *path);
+/* tend_config_load that also hands back the document it parsed (*data, *len)
+ * and the absolute directory relative paths were resolved against
+ * (*base_dir), both for the caller to free (data and base_dir may be NULL):
+ * what tend_config_parse needs to rebuild exactly this configuration in
+ * another process (the agent's worker) without reading the file again. */
+int tend_config_load_document(tend_config **out, char **data, size_t *len, char **base_dir,
+			      const char *path);
 /* The same from a document in memory (display names it in messages);
  * relative paths are resolved against base_dir (absolute). */
 int tend_config_parse(tend_config **out, const char *display, const char *data, size_t len,

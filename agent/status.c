@@ -253,6 +253,16 @@ int tend_agent_status_metrics(char **out, tend_agent_status *st)
 			(unsigned long long)st->webhooks_accepted);
 	tend_buf_printf(&b, "tend_webhooks_total{result=\"rejected\"} %llu\n",
 			(unsigned long long)st->webhooks_rejected);
+	family(&b, "tend_worker_runs_total", "counter",
+	       "Worker processes run (each reconcile and dependency check is one).");
+	tend_buf_printf(&b, "tend_worker_runs_total %llu\n", (unsigned long long)st->worker_runs);
+	family(&b, "tend_worker_cpu_seconds_total", "counter",
+	       "CPU time (user + system) of the worker processes and what they ran.");
+	tend_buf_printf(&b, "tend_worker_cpu_seconds_total %.3f\n", st->worker_cpu_s);
+	family(&b, "tend_worker_max_resident_bytes", "gauge",
+	       "The largest peak resident set of any worker process so far.");
+	tend_buf_printf(&b, "tend_worker_max_resident_bytes %lld\n",
+			(long long)st->worker_max_rss_kb * 1024);
 	family(&b, "tend_service_healthy", "gauge",
 	       "1 if the service's last probe passed, 0 if it failed (not probed: absent).");
 	for (size_t k = 0; k < st->n_services; k++) {

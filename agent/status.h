@@ -48,6 +48,10 @@ typedef struct tend_agent_status {
 	uint64_t reconciles[TEND_OUTCOME__COUNT]; /* by outcome */
 	uint64_t rollbacks, fetch_failures, refused_commits, alerts_sent;
 	uint64_t webhooks_accepted, webhooks_rejected;
+	/* The worker processes the steps ran in (agent/worker.h). */
+	uint64_t worker_runs;
+	double worker_cpu_s;       /* their CPU, user + system, summed */
+	long worker_max_rss_kb;    /* the largest peak resident set of any of them */
 } tend_agent_status;
 
 int tend_agent_status_init(tend_agent_status *st, const char *host);
