@@ -12,9 +12,9 @@ struct json_t;
  * when out of memory (the error is set). */
 struct json_t *tend_reconcile_report_to_json(const tend_reconcile_report *r);
 
-/* The report back from what tend_reconcile_report_to_json made. 0, or
- * TEND_EINVALID with the error naming the field, and out left empty
- * (disposable) either way. */
+/* The report back from what tend_reconcile_report_to_json made (out is
+ * disposed with tend_reconcile_report_dispose). 0, or TEND_EINVALID with the
+ * error naming the field and out left empty. */
 int tend_reconcile_report_from_json(tend_reconcile_report *out, const struct json_t *j);
 
 /* tend_reconcile_outcome_name backwards: -1 for an unknown name. */
