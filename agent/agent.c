@@ -692,7 +692,7 @@ int tend_agent_step(void *ctx, const tend_daemon_step_args *args)
 	tend_reconcile_report plan, rep;
 	struct timespec t0;
 	tend_deps_verdict v;
-	char *reason = NULL;
+	char *reason = NULL, planned[41];
 	int error, answered, rc = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -749,10 +749,14 @@ int tend_agent_step(void *ctx, const tend_daemon_step_args *args)
 		tend_agent_status_set_str(&a->status.target_commit, plan.commit);
 	}
 	tend_agent_status_unlock(&a->status);
+	memcpy(planned, plan.commit, sizeof(planned));
 	tend_reconcile_report_dispose(&plan);
 	ro.plan_only = 0;
 	ro.no_fetch = 1;
 	if ((error = reconcile(a, &rep, &ro, &answered)) < 0) {
+		/* A worker that died said nothing: it was applying what we planned. */
+		if (!answered && !rep.commit[0])
+			memcpy(rep.commit, planned, sizeof(rep.commit));
 		plan = rep;
 		tend_log(TEND_LOG_ERR, "reconcile of %.12s failed: %s", short_commit(rep.commit),
 			 tend_error_last());

@@ -291,6 +291,19 @@ int tend_reconcile_once(tend_reconcile_report *out, const tend_config *cfg,
 		error = tend_recover(out, cfg, st, opts);
 		goto out;
 	}
+	if (st->inflight.active && opts->settle_unchanged) {
+		/* The agent's first pass never settles over a change left in flight
+		 * (a crash, a stop while probing): there is work, and the full pass
+		 * finishes or undoes it. */
+		snprintf(out->commit, sizeof(out->commit), "%s", st->inflight.commit);
+		snprintf(out->applied_commit, sizeof(out->applied_commit), "%s", st->applied_commit);
+		observe_system(out, cfg);
+		tend_report_set(out, TEND_RECONCILE_PLANNED, "commit %.12s was interrupted (%s); "
+				"the next reconcile finishes or undoes it", st->inflight.commit,
+				tend_state_phase_name(st->inflight.phase));
+		error = 0;
+		goto out;
+	}
 	if ((error = source_open(&src, cfg)) < 0)
 		goto out;
 	if (opts->no_fetch || beside)
