@@ -50,6 +50,7 @@ struct tend_agent {
 };
 
 static void watch_unit(tend_agent *a);
+static int send_mail(void *ctx, const tend_smtp_opts *smtp, const char *subject, const char *body);
 
 static void smtp_from_config(tend_smtp_opts *o, const tend_config *cfg)
 {
@@ -244,6 +245,8 @@ int tend_agent_open(tend_agent **out, const char *config_path)
 				       a->cfg->alerts.email.configured ? &smtp : NULL)) < 0)
 		goto fail;
 	tunables_default(&a->tun, a->cfg);
+	/* Mails go out from worker processes: libcurl stays out of this one. */
+	tend_alerter_set_sender(a->alerter, send_mail, a);
 	/* A mail server that is back should not wait long for the queue. */
 	tend_alerter_set_backoff(a->alerter, 5, 600);
 	free(alerts);
@@ -590,6 +593,28 @@ static void count_worker(tend_agent *a, const tend_worker_usage *u)
 	if (u->max_rss_kb > a->status.worker_max_rss_kb)
 		a->status.worker_max_rss_kb = u->max_rss_kb;
 	tend_agent_status_unlock(&a->status);
+}
+
+/* The alerter's sender (its own thread, no alerter lock held): one mail, in
+ * a worker process. Only what does not change on reload is read here. */
+static int send_mail(void *ctx, const tend_smtp_opts *smtp, const char *subject, const char *body)
+{
+	tend_agent *a = ctx;
+	tend_worker_opts w;
+	tend_worker_usage u = { 0, 0, 0 };
+	char msg[2048];
+	int error;
+
+	memset(&w, 0, sizeof(w));
+	w.binary = a->worker_bin;
+	/* libcurl's own limits (connect 10 s, the transfer timeout_ms) end it first. */
+	w.limit_ms = (uint64_t)(smtp->timeout_ms > 0 ? smtp->timeout_ms : 30000) + 30000;
+	error = tend_worker_mail(&u, &w, smtp, subject, body);
+	snprintf(msg, sizeof(msg), "%s", error < 0 ? tend_error_last() : "");
+	count_worker(a, &u);
+	if (error < 0)
+		tend_error_set("%s", msg);
+	return error;
 }
 
 /* tend_reconcile_once, in a worker process. *answered: 0 when the worker

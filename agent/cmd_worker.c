@@ -1,12 +1,14 @@
 /* `tend worker`: internal, run by `tend run` (agent/worker.c), never by hand.
  * One reconcile or one dependency check with the configuration document the
  * supervisor adopted (read from stdin, parsed against the directory given),
- * the answer as one JSON document on stdout. SIGTERM and SIGINT stop it as
- * they stop `tend reconcile --once`: it finishes or undoes, records its
- * state, answers and exits. Decrypted secrets only ever exist here. */
+ * or one alert mail (its request on stdin); the answer is one JSON document
+ * on stdout. SIGTERM and SIGINT stop it as they stop `tend reconcile --once`:
+ * it finishes or undoes, records its state, answers and exits. Decrypted
+ * secrets and the SMTP password only ever exist here. */
 #include "agent/cli.h"
 #include "agent/config.h"
 #include "agent/fleet_status.h"
+#include "agent/smtp.h"
 #include "manifest/manifest.h"
 #include "reconcile/report_json.h"
 #include "source/source.h"
@@ -25,6 +27,8 @@
 
 /* As agent/config.c's cap on a configuration file. */
 #define CONFIG_MAX (256u * 1024)
+/* A mail's request: settings, a subject and a body of capped parts. */
+#define MAIL_MAX (4u << 20)
 
 static volatile sig_atomic_t stop_requested;
 
@@ -55,32 +59,87 @@ static void catch_signals(void)
 	sigprocmask(SIG_UNBLOCK, &set, NULL);
 }
 
-static int read_config(tend_config **out, const char *name, const char *base)
+/* All of stdin, up to max bytes. */
+static int read_input(tend_buf *b, size_t max, const char *what)
 {
-	tend_buf b = TEND_BUF_INIT;
 	char chunk[8192];
-	int error = TEND_ERROR;
+	int error;
 
-	b.max = CONFIG_MAX;
+	b->max = max;
 	for (;;) {
 		ssize_t n = read(STDIN_FILENO, chunk, sizeof(chunk));
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			tend_error_set_errno("worker: cannot read the configuration from stdin");
-			goto out;
+			tend_error_set_errno("worker: cannot read %s from stdin", what);
+			return TEND_ERROR;
 		}
 		if (n == 0)
-			break;
-		if ((error = tend_buf_put(&b, chunk, (size_t)n)) < 0) {
-			tend_error_set("%s: larger than %u KiB", name, CONFIG_MAX / 1024);
+			return 0;
+		if ((error = tend_buf_put(b, chunk, (size_t)n)) < 0) {
+			tend_error_set("%s: larger than %zu KiB", what, max / 1024);
+			return error;
+		}
+	}
+}
+
+static int read_config(tend_config **out, const char *name, const char *base)
+{
+	tend_buf b = TEND_BUF_INIT;
+	int error;
+
+	if ((error = read_input(&b, CONFIG_MAX, name)) == 0)
+		error = tend_config_parse(out, name, b.ptr ? b.ptr : "", b.size, base);
+	tend_buf_dispose(&b);
+	return error;
+}
+
+/* {"smtp": {...}, "subject": ..., "body": ...} -> tend_smtp_send. */
+static int send_mail(void)
+{
+	tend_buf b = TEND_BUF_INIT;
+	tend_smtp_opts o;
+	const char **to = NULL;
+	json_t *req = NULL, *list = NULL;
+	json_error_t jerr;
+	json_int_t timeout = 0;
+	int allow_plain = 0, error;
+	size_t i;
+
+	memset(&o, 0, sizeof(o));
+	memset(&jerr, 0, sizeof(jerr));
+	if ((error = read_input(&b, MAIL_MAX, "the mail")) < 0)
+		goto out;
+	error = TEND_EINVALID;
+	if (!(req = json_loadb(b.ptr ? b.ptr : "", b.size, 0, &jerr)) ||
+	    json_unpack_ex(req, &jerr, 0, "{s:{s:s, s:s, s:o, s?:s, s?:s, s:b, s?:s, s:I}}", "smtp",
+			   "url", &o.url, "from", &o.from, "to", &list, "username", &o.username,
+			   "password_file", &o.password_file, "allow_plain", &allow_plain,
+			   "ca_file", &o.ca_file, "timeout_ms", &timeout) < 0 ||
+	    !json_is_array(list) || !json_string_value(json_object_get(req, "subject")) ||
+	    !json_string_value(json_object_get(req, "body"))) {
+		tend_error_set("worker: not a mail request%s%s", jerr.text[0] ? ": " : "", jerr.text);
+		goto out;
+	}
+	o.n_to = json_array_size(list);
+	if (!(to = calloc(o.n_to + 1, sizeof(*to)))) {
+		error = TEND_ERROR;
+		goto out;
+	}
+	for (i = 0; i < o.n_to; i++)
+		if (!(to[i] = json_string_value(json_array_get(list, i)))) {
+			tend_error_set("worker: not a mail request: 'to' holds a non-string");
 			goto out;
 		}
-		error = TEND_ERROR;
-	}
-	error = tend_config_parse(out, name, b.ptr ? b.ptr : "", b.size, base);
+	o.to = to;
+	o.allow_plain = allow_plain;
+	o.timeout_ms = (long)timeout;
+	error = tend_smtp_send(&o, json_string_value(json_object_get(req, "subject")),
+			       json_string_value(json_object_get(req, "body")));
 out:
+	free(to);
+	json_decref(req);
 	tend_buf_dispose(&b);
 	return error;
 }
@@ -179,6 +238,8 @@ int tend_cmd_worker(int argc, char **argv)
 		}
 	}
 	what = optind < argc ? argv[optind] : "";
+	if (!strcmp(what, "mail") && optind + 1 == argc)
+		return answer(doc, send_mail());
 	if (!config || !base || base[0] != '/' ||
 	    !((!strcmp(what, "reconcile") && optind + 1 == argc) ||
 	      (!strcmp(what, "deps") && optind + 2 == argc))) {

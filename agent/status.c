@@ -254,7 +254,7 @@ int tend_agent_status_metrics(char **out, tend_agent_status *st)
 	tend_buf_printf(&b, "tend_webhooks_total{result=\"rejected\"} %llu\n",
 			(unsigned long long)st->webhooks_rejected);
 	family(&b, "tend_worker_runs_total", "counter",
-	       "Worker processes run (each reconcile and dependency check is one).");
+	       "Worker processes run (each reconcile, dependency check and alert mail is one).");
 	tend_buf_printf(&b, "tend_worker_runs_total %llu\n", (unsigned long long)st->worker_runs);
 	family(&b, "tend_worker_cpu_seconds_total", "counter",
 	       "CPU time (user + system) of the worker processes and what they ran.");

@@ -37,24 +37,24 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* The configuration document as a file descriptor for the worker's stdin:
- * any size, no writer to keep alive, gone with the last descriptor. */
-static int config_fd(const tend_worker_opts *w)
+/* The worker's stdin (the configuration document, or a mail's request) as a
+ * file: any size, no writer to keep alive, gone with the last descriptor. */
+static int input_fd(const char *data, size_t len)
 {
 	size_t off = 0;
-	int fd = memfd_create("tend-config", MFD_CLOEXEC);
+	int fd = memfd_create("tend-worker-input", MFD_CLOEXEC);
 
 	if (fd < 0) {
 		tend_error_set_errno("memfd_create");
 		return -1;
 	}
-	while (off < w->config_len) {
-		ssize_t n = write(fd, w->config_data + off, w->config_len - off);
+	while (off < len) {
+		ssize_t n = write(fd, data + off, len - off);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			tend_error_set_errno("cannot pass the configuration to the worker");
+			tend_error_set_errno("cannot pass its input to the worker");
 			close(fd);
 			return -1;
 		}
@@ -127,9 +127,10 @@ static int drain(tend_buf *b, int fd)
 	}
 }
 
-/* Run argv as a worker and collect its answer (one JSON document). */
+/* Run argv as a worker with input on its stdin and collect its answer (one
+ * JSON document). */
 static int worker_run(json_t **answer, tend_worker_usage *usage, const tend_worker_opts *w,
-		      char *const argv[], const char *what)
+		      char *const argv[], const char *input, size_t input_len, const char *what)
 {
 	tend_buf out = TEND_BUF_INIT;
 	struct rusage ru;
@@ -144,7 +145,7 @@ static int worker_run(json_t **answer, tend_worker_usage *usage, const tend_work
 		memset(usage, 0, sizeof(*usage));
 	out.max = ANSWER_MAX;
 	memset(&ru, 0, sizeof(ru));
-	if ((in_fd = config_fd(w)) < 0)
+	if ((in_fd = input_fd(input, input_len)) < 0)
 		goto out;
 	if (pipe2(pipefd, O_CLOEXEC) < 0) {
 		tend_error_set_errno("pipe");
@@ -288,7 +289,7 @@ int tend_worker_reconcile(tend_reconcile_report *out, tend_worker_usage *usage,
 	if (opts->allow_non_fast_forward)
 		argv[n++] = (char *)"--allow-non-fast-forward";
 	argv[n] = NULL;
-	if ((error = worker_run(&answer, usage, w, argv, what)) < 0)
+	if ((error = worker_run(&answer, usage, w, argv, w->config_data, w->config_len, what)) < 0)
 		return error;
 	ret = answer_return(answer, what);
 	snprintf(saved, sizeof(saved), "%s", ret < 0 ? tend_error_last() : "");
@@ -318,7 +319,7 @@ int tend_worker_deps(tend_deps_verdict *out, char **reason, tend_worker_usage *u
 	common_args(argv, &n, w, "deps");
 	argv[n++] = (char *)commit;
 	argv[n] = NULL;
-	if ((error = worker_run(&answer, usage, w, argv, what)) < 0)
+	if ((error = worker_run(&answer, usage, w, argv, w->config_data, w->config_len, what)) < 0)
 		return error;
 	if ((error = answer_return(answer, what)) < 0)
 		goto out;
@@ -341,5 +342,43 @@ int tend_worker_deps(tend_deps_verdict *out, char **reason, tend_worker_usage *u
 	}
 out:
 	json_decref(answer);
+	return error;
+}
+
+/* The mail settings as the worker's request (the password stays in its file). */
+static json_t *smtp_json(const tend_smtp_opts *o)
+{
+	json_t *to = json_array();
+	size_t i;
+
+	for (i = 0; to && i < o->n_to; i++)
+		json_array_append_new(to, json_string(o->to[i]));
+	/* Absent settings are left out ("s*"), not null. */
+	return json_pack("{s:s?, s:s?, s:o, s:s*, s:s*, s:b, s:s*, s:I}", "url", o->url,
+			 "from", o->from, "to", to ? to : json_null(), "username", o->username,
+			 "password_file", o->password_file, "allow_plain", o->allow_plain,
+			 "ca_file", o->ca_file, "timeout_ms", (json_int_t)o->timeout_ms);
+}
+
+int tend_worker_mail(tend_worker_usage *usage, const tend_worker_opts *w,
+		     const tend_smtp_opts *smtp, const char *subject, const char *body)
+{
+	static const char *what = "mail worker";
+	char *argv[] = { (char *)"tend", (char *)"worker", (char *)"mail", NULL };
+	json_t *req, *answer = NULL;
+	char *text = NULL;
+	int error;
+
+	req = json_pack("{s:o, s:s, s:s}", "smtp", smtp_json(smtp), "subject", subject, "body", body);
+	if (!req || !(text = json_dumps(req, JSON_COMPACT))) {
+		json_decref(req);
+		tend_error_set("email: out of memory");
+		return TEND_ERROR;
+	}
+	json_decref(req);
+	if ((error = worker_run(&answer, usage, w, argv, text, strlen(text), what)) == 0)
+		error = answer_return(answer, what);
+	json_decref(answer);
+	free(text);
 	return error;
 }

@@ -2,7 +2,8 @@
  * supervisor (loop, HTTP, status, alerts, logs); each reconcile and each
  * dependency check runs in `tend worker ...`, a fresh exec of tend's own
  * binary that parses the configuration the supervisor adopted (from its
- * stdin), does the work and answers with one JSON document on stdout. */
+ * stdin), does the work and answers with one JSON document on stdout. Alert
+ * mails go out the same way, so libcurl never initialises in the supervisor. */
 #ifndef TEND_AGENT_WORKER_H
 #define TEND_AGENT_WORKER_H
 
@@ -10,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "agent/fleet_status.h"
+#include "agent/smtp.h"
 #include "reconcile/reconcile.h"
 
 typedef struct {
@@ -45,5 +47,10 @@ int tend_worker_reconcile(tend_reconcile_report *out, tend_worker_usage *usage,
  * *reason (caller frees) says why not when the verdict is not READY. */
 int tend_worker_deps(tend_deps_verdict *out, char **reason, tend_worker_usage *usage,
 		     const tend_worker_opts *w, const char *commit);
+
+/* tend_smtp_send in a worker (what the agent's alerter sends with): the
+ * same return and error. The worker reads the password file itself. */
+int tend_worker_mail(tend_worker_usage *usage, const tend_worker_opts *w,
+		     const tend_smtp_opts *smtp, const char *subject, const char *body);
 
 #endif
