@@ -224,6 +224,14 @@ static int worker_run(json_t **answer, tend_worker_usage *usage, const tend_work
 		*answer = NULL;
 		goto out;
 	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
+		/* It answers, then exits 0; anything else (a sanitizer's report
+		 * at exit, say) is not to be taken for a clean run. */
+		tend_error_set("%s exited with status %d after answering", what, WEXITSTATUS(status));
+		json_decref(*answer);
+		*answer = NULL;
+		goto out;
+	}
 	if (usage)
 		usage->answered = 1;
 	error = 0;
