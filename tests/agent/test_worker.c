@@ -555,6 +555,15 @@ static void test_worker_command(void **state)
 	assert_non_null(strstr(json_string_value(json_object_get(j, "error")), "no-such-repo"));
 	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "report"), "commit")), "");
 	json_decref(j);
+	tend_buf_clear(&out);
+	/* A mail request that is not one: refused, nothing sent. */
+	assert_int_equal(test_sh(&out, NULL, "printf '{\"smtp\": {}}' | '%s' worker mail 2>/dev/null",
+				 TEND_BINARY), 0);
+	j = json_loads(out.ptr, 0, NULL);
+	assert_non_null(j);
+	assert_int_equal(json_integer_value(json_object_get(j, "return")), -4);
+	assert_non_null(strstr(json_string_value(json_object_get(j, "error")), "not a mail request"));
+	json_decref(j);
 	tend_buf_dispose(&out);
 }
 
