@@ -746,6 +746,12 @@ int tend_agent_step(void *ctx, const tend_daemon_step_args *args)
 		}
 		goto conclude_plan;
 	}
+	if (*args->abort) {
+		/* Stopping: no switch is started now; the next start plans again. */
+		tend_log(TEND_LOG_NOTICE, "stopping before applying %.12s", plan.commit);
+		tend_reconcile_report_dispose(&plan);
+		return 0;
+	}
 	/* 2. Dependency order: the hosts this one depends on go first. */
 	if (deps_verdict(a, plan.commit, &v, &reason, args->abort) < 0) {
 		tend_log(TEND_LOG_WARNING, "cannot check dependencies of %.12s: %s", plan.commit,
@@ -765,6 +771,11 @@ int tend_agent_step(void *ctx, const tend_daemon_step_args *args)
 	a->daemon.jitter_ms = a->cfg->poll.jitter_ms;
 	a->blocked_commit[0] = '\0';
 	a->blocked_since = 0;
+	if (*args->abort) {
+		tend_log(TEND_LOG_NOTICE, "stopping before applying %.12s", plan.commit);
+		tend_reconcile_report_dispose(&plan);
+		return 0;
+	}
 	/* 3. Converge. The mirror is what we planned against. Repairing drift of
 	 * the commit already applied is not "applying" a new one: the phase (say,
 	 * rolled-back, which other hosts' agents look at) stays. */
