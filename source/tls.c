@@ -74,7 +74,7 @@ int tend_source_tls_failed(tend_source *s, const char *url)
 			 untrusted ? ca : "",
 			 untrusted ? (mbed ? " signed it" : " vouches for its chain") : "",
 			 untrusted && (mismatch || expired) ? "; and it " : "",
-			 mismatch ? "is not valid for the host name " : "",
+			 mismatch ? "does not name " : "",
 			 mismatch ? host : "",
 			 mismatch ? " (hostname mismatch)" : "");
 		if (expired)
@@ -82,8 +82,9 @@ int tend_source_tls_failed(tend_source *s, const char *url)
 				 untrusted || mismatch ? "; and it " : "", "is expired or not yet valid");
 		if (mismatch && mbed && is_ip_literal(host))
 			snprintf(reason + strlen(reason), sizeof(reason) - strlen(reason),
-				 "; note: this libgit2 (mbedTLS) matches an IP address only against the "
-				 "certificate's DNS names: issue it with DNS:%s too, or use a host name", host);
+				 "; note: this libgit2 (mbedTLS) matches an IP address against the "
+				 "certificate's DNS names only, so a certificate for IP:%s needs DNS:%s too "
+				 "(or connect by host name)", host, host);
 	} else {
 		snprintf(reason, sizeof(reason), "was refused: %s (CA file %s)", why, ca);
 	}
