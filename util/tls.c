@@ -44,7 +44,7 @@ int tend_tls_ca_file_check(const char *path)
 		return TEND_EINVALID;
 	}
 	if (!is_file(path) && tend_path_exists(path)) {
-		tend_error_set("%s: not a regular file (a CA file is a PEM bundle, not a directory)", path);
+		tend_error_set("%s: not a regular file (a CA file is one PEM bundle)", path);
 		return TEND_EINVALID;
 	}
 	if ((error = tend_file_read(&b, path, TEND_TLS_CA_FILE_MAX)) < 0)
