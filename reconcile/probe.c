@@ -149,7 +149,7 @@ static void report_tls(tend_buf *report, CURL *curl, CURLcode rc, const char *ur
 		rprintf(report, "TLS: handshake with %s failed (CA file %s): %s", host ? host : "the server",
 			ca, why);
 	else if (strstr(why, "subject name") || strstr(why, "does not match"))
-		rprintf(report, "TLS: the certificate of %s is not valid for that host name "
+		rprintf(report, "TLS: the certificate of %s is for another host name "
 			"(hostname mismatch; CA file %s): %s", host ? host : "the server", ca, why);
 	else if (verify == X509_EXPIRED || verify == X509_NOT_YET_VALID)
 		rprintf(report, "TLS: the certificate of %s is expired or not yet valid (CA file %s): %s",

@@ -9,6 +9,7 @@
 #include "util/tls.h"
 
 #include <arpa/inet.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,22 @@ static int is_ip_literal(const char *host)
 	return inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1;
 }
 
+/* Append one reason to the sentence "the TLS certificate of H ...". */
+static void add_reason(char *buf, size_t size, const char *fmt, ...) TEND_PRINTF(3, 4);
+static void add_reason(char *buf, size_t size, const char *fmt, ...)
+{
+	size_t len = strlen(buf);
+	va_list ap;
+
+	if (len)
+		len += (size_t)snprintf(buf + len, size - len, "; and it ");
+	if (len >= size)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf + len, size - len, fmt, ap);
+	va_end(ap);
+}
+
 int tend_source_tls_failed(tend_source *s, const char *url)
 {
 	const char *why = tend_source_git_msg(), *host = s->tls_host ? s->tls_host : "the server";
@@ -68,26 +85,23 @@ int tend_source_tls_failed(tend_source *s, const char *url)
 	int expired = strstr(why, "has expired") || strstr(why, "validity starts in the future");
 	char reason[1024], *p;
 
-	if (untrusted || mismatch || expired) {
-		snprintf(reason, sizeof(reason), "%s%s%s%s%s%s%s",
-			 untrusted ? "is not trusted: no CA in " : "",
-			 untrusted ? ca : "",
-			 untrusted ? (mbed ? " signed it" : " vouches for its chain") : "",
-			 untrusted && (mismatch || expired) ? "; and it " : "",
-			 mismatch ? "does not name " : "",
-			 mismatch ? host : "",
-			 mismatch ? " (hostname mismatch)" : "");
-		if (expired)
-			snprintf(reason + strlen(reason), sizeof(reason) - strlen(reason), "%s%s",
-				 untrusted || mismatch ? "; and it " : "", "is expired or not yet valid");
-		if (mismatch && mbed && is_ip_literal(host))
-			snprintf(reason + strlen(reason), sizeof(reason) - strlen(reason),
-				 "; note: this libgit2 (mbedTLS) matches an IP address against the "
-				 "certificate's DNS names only, so a certificate for IP:%s needs DNS:%s too "
-				 "(or connect by host name)", host, host);
-	} else {
-		snprintf(reason, sizeof(reason), "was refused: %s (CA file %s)", why, ca);
-	}
+	reason[0] = '\0';
+	if (untrusted && mbed)
+		add_reason(reason, sizeof(reason), "is not trusted: no CA in %s signed it", ca);
+	else if (untrusted)
+		add_reason(reason, sizeof(reason), "is not trusted: it does not verify against the CAs "
+			   "in %s (an unknown CA, or expired)", ca);
+	if (mismatch)
+		add_reason(reason, sizeof(reason), "%s", "is for another host name (hostname mismatch)");
+	if (expired)
+		add_reason(reason, sizeof(reason), "%s", "is expired or not yet valid");
+	if (!*reason)
+		add_reason(reason, sizeof(reason), "was refused: %s (CA file %s)", why, ca);
+	if (mismatch && mbed && is_ip_literal(host))
+		snprintf(reason + strlen(reason), sizeof(reason) - strlen(reason),
+			 "; note: this libgit2 (mbedTLS) matches an IP address against the "
+			 "certificate's DNS names only, so a certificate for IP:%s needs DNS:%s too "
+			 "(or connect by host name)", host, host);
 	/* mbedTLS lists several reasons on separate lines: keep one line. */
 	for (p = reason; *p; p++)
 		if (*p == '\n' || *p == '\r')

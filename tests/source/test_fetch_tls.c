@@ -315,7 +315,7 @@ static void test_hostname_mismatch(void **state)
 	o.ca_file = g.ca;
 	o.https_basic_file = basic;
 	expect_refused(&o, TEND_EAUTH, o.url,
-		       ": ls-remote: the TLS certificate of 127.0.0.1 does not name 127.0.0.1 (hostname mismatch)",
+		       ": ls-remote: the TLS certificate of 127.0.0.1 is for another host name (hostname mismatch)",
 		       (char *)NULL);
 	if (strstr(tend_error_last(), "not trusted"))
 		fail_msg("a trusted certificate called untrusted: %s", tend_error_last());
