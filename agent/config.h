@@ -16,6 +16,7 @@ typedef struct {
 	char *token_file;          /* HTTPS bearer token (may be NULL) */
 	char *basic_auth_file;     /* HTTPS "user:password" (may be NULL) */
 	char *allowed_signers;     /* ssh-keygen allowed_signers; NULL: signatures not required */
+	char *ca_file;             /* https: PEM CAs to trust; NULL: $SSL_CERT_FILE or the system bundle */
 } tend_config_repository;
 
 typedef struct {
@@ -48,6 +49,7 @@ typedef struct {
 	uint64_t deadline_ms;      /* all startup probes of one reconcile; default 10m */
 	size_t output_limit;       /* bytes of a failing try's output kept; default 4096 */
 	size_t body_limit;         /* bytes of an HTTP body read; default 64 KiB */
+	char *ca_file;             /* https probes: PEM CAs to trust; NULL: $SSL_CERT_FILE or the system bundle */
 } tend_config_probes;
 
 typedef struct tend_config {

@@ -84,6 +84,7 @@ static int source_open(tend_source **out, const tend_config *cfg)
 	so.ssh_passphrase_file = cfg->repository.ssh_passphrase_file;
 	so.https_token_file = cfg->repository.token_file;
 	so.https_basic_file = cfg->repository.basic_auth_file;
+	so.ca_file = cfg->repository.ca_file;
 	so.allowed_signers = cfg->repository.allowed_signers;
 	error = tend_source_open(out, &so);
 	free(mirror);
