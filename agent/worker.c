@@ -302,6 +302,11 @@ int tend_worker_reconcile(tend_reconcile_report *out, tend_worker_usage *usage,
 	ret = answer_return(answer, what);
 	snprintf(saved, sizeof(saved), "%s", ret < 0 ? tend_error_last() : "");
 	rep = json_object_get(answer, "report");
+	if (!rep && ret == 0) {
+		tend_error_set("%s: answer without a report", what);
+		json_decref(answer);
+		return TEND_ERROR;
+	}
 	if (rep && (error = tend_reconcile_report_from_json(out, rep)) < 0) {
 		tend_error_prefix("%s: ", what);
 		json_decref(answer);
