@@ -280,3 +280,73 @@ int tend_agent_status_metrics(char **out, tend_agent_status *st)
 	*out = tend_buf_detach(&b);
 	return 0;
 }
+
+/* ---- a concluded reconcile ---- */
+
+static tend_agent_outcome outcome_of(tend_reconcile_outcome o)
+{
+	switch (o) {
+	case TEND_RECONCILE_NOTHING:
+	case TEND_RECONCILE_APPLIED:
+	case TEND_RECONCILE_PLANNED:
+		return TEND_OUTCOME_SUCCESS;
+	case TEND_RECONCILE_ROLLED_BACK:
+	case TEND_RECONCILE_ROLLBACK_FAILED:
+		return TEND_OUTCOME_ROLLED_BACK;
+	case TEND_RECONCILE_REFUSED:
+		return TEND_OUTCOME_REFUSED;
+	case TEND_RECONCILE_BLOCKED:
+	case TEND_RECONCILE_FAILED:
+		return TEND_OUTCOME_FAILED;
+	}
+	return TEND_OUTCOME_FAILED;
+}
+
+void tend_agent_status_record(tend_agent_status *st, const tend_reconcile_report *r, double secs)
+{
+	tend_agent_outcome oc = outcome_of(r->outcome);
+	const char *err = oc == TEND_OUTCOME_SUCCESS ? NULL : (r->message ? r->message : "failed");
+
+	tend_agent_status_lock(st);
+	if (r->applied_commit[0])
+		tend_agent_status_set_str(&st->applied_commit, r->applied_commit);
+	tend_agent_status_set_str(&st->target_commit, r->commit[0] ? r->commit : NULL);
+	tend_agent_status_set_str(&st->last_error, err);
+	switch (r->outcome) {
+	case TEND_RECONCILE_NOTHING:
+	case TEND_RECONCILE_APPLIED:
+	case TEND_RECONCILE_PLANNED:
+		st->phase = TEND_PHASE_CONVERGED;
+		break;
+	case TEND_RECONCILE_ROLLED_BACK:
+	case TEND_RECONCILE_ROLLBACK_FAILED:
+		st->phase = TEND_PHASE_ROLLED_BACK;
+		st->rollbacks++;
+		break;
+	case TEND_RECONCILE_REFUSED:
+		st->phase = TEND_PHASE_FAILED;
+		st->refused_commits++;
+		break;
+	case TEND_RECONCILE_BLOCKED:
+		/* A commit that failed before: keep saying how it failed. */
+		if (st->phase != TEND_PHASE_ROLLED_BACK && st->phase != TEND_PHASE_FAILED)
+			st->phase = TEND_PHASE_FAILED;
+		break;
+	case TEND_RECONCILE_FAILED:
+		st->phase = TEND_PHASE_FAILED;
+		break;
+	}
+	/* Probes ran (apply, rollback, drift repair): that is the services'
+	 * health now. Otherwise the last results stand. */
+	if (r->n_services)
+		tend_agent_status_set_services(st, r->services, r->n_services);
+	if (r->generation_after > 0)
+		st->generation = r->generation_after;
+	else if (r->generation_before > 0)
+		st->generation = r->generation_before;
+	st->last_outcome = oc;
+	st->reconciles[oc]++;
+	st->last_duration_s = secs;
+	st->last_reconcile = time(NULL);
+	tend_agent_status_unlock(st);
+}

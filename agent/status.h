@@ -65,6 +65,10 @@ int tend_agent_status_set_str(char **field, const char *value);
 int tend_agent_status_set_services(tend_agent_status *st,
 				   const tend_service_health *svcs, size_t n);
 
+/* Record a concluded reconcile (its report, how long it took): phase,
+ * commits, last error, per-service health, generation, counters. Locks. */
+void tend_agent_status_record(tend_agent_status *st, const tend_reconcile_report *r, double secs);
+
 /* "converged", "applying", "blocked", "failed", "rolled-back", "starting". */
 const char *tend_agent_phase_name(tend_agent_phase phase);
 /* -1 if unknown. */
