@@ -492,19 +492,90 @@ static int step_failed(tend_source *s, int timeout_ms)
 	return error;
 }
 
+static void callbacks_init(git_remote_callbacks *cbs, tend_source *s)
+{
+	git_remote_init_callbacks(cbs, GIT_REMOTE_CALLBACKS_VERSION);
+	cbs->credentials = cb_credentials;
+	cbs->certificate_check = cb_certificate;
+	cbs->sideband_progress = cb_sideband;
+	cbs->transfer_progress = cb_transfer;
+	cbs->payload = s;
+}
+
+/* The ls-remote step: connect (host key, TLS, credentials), list the refs,
+ * find refs/heads/<branch>. In the mirror when s->repo is set, else as a
+ * detached remote (no local repository needed). */
+static int ls_remote(git_oid *out, git_remote **remote, tend_source *s, const git_remote_callbacks *cbs,
+		     const char *want, const char *url)
+{
+	const git_remote_head **heads = NULL;
+	size_t i, n = 0;
+	int error;
+
+	begin_step(s, "ls-remote", s->ls_remote_timeout_ms);
+	if ((error = tend_source_tls_prepare(s, url)) < 0)
+		return error;
+	if ((s->repo ? git_remote_create_anonymous(remote, s->repo, s->url)
+		     : git_remote_create_detached(remote, s->url)) < 0 ||
+	    git_remote_connect(*remote, GIT_DIRECTION_FETCH, cbs, NULL, NULL) < 0 ||
+	    git_remote_ls(&heads, &n, *remote) < 0)
+		return step_failed(s, s->ls_remote_timeout_ms);
+	for (i = 0; i < n; i++) {
+		if (!strcmp(heads[i]->name, want)) {
+			git_oid_cpy(out, &heads[i]->oid);
+			return 0;
+		}
+	}
+	tend_error_set("%s: ls-remote: the remote has no branch '%s'", url, s->branch);
+	return TEND_ENOTFOUND;
+}
+
+static void remote_close(git_remote *remote)
+{
+	if (remote) {
+		git_remote_disconnect(remote);
+		git_remote_free(remote);
+	}
+}
+
+int tend_source_remote_head_direct(tend_source *s, char out_head[41])
+{
+	git_remote *remote = NULL;
+	git_remote_callbacks cbs;
+	git_oid oid;
+	char *want = NULL, *url = NULL;
+	int error = -1;
+
+	if (asprintf(&want, "refs/heads/%s", s->branch) < 0) {
+		want = NULL;
+		goto out;
+	}
+	if (!(url = tend_source_url_display(s->url)))
+		goto out;
+	callbacks_init(&cbs, s);
+	if ((error = ls_remote(&oid, &remote, s, &cbs, want, url)) < 0)
+		goto out;
+	git_oid_tostr(out_head, 41, &oid);
+	error = 0;
+out:
+	remote_close(remote);
+	s->deadline_ms = 0;
+	free(want);
+	free(url);
+	return error;
+}
+
 int tend_source_poll_direct(tend_source *s, char out_head[41], int *out_fetched)
 {
 	git_remote *remote = NULL;
 	git_remote_callbacks cbs;
 	git_fetch_options fo;
-	const git_remote_head **heads = NULL;
 	git_reference *ref = NULL;
 	git_odb *odb = NULL;
 	git_oid remote_oid, local_oid;
 	char *want = NULL, *refspec = NULL, *url = NULL;
 	git_strarray specs;
-	size_t i, n = 0;
-	int found = 0, error = -1;
+	int error = -1;
 
 	if (out_fetched)
 		*out_fetched = 0;
@@ -517,36 +588,11 @@ int tend_source_poll_direct(tend_source *s, char out_head[41], int *out_fetched)
 		goto out;
 	if (!(url = tend_source_url_display(s->url)))
 		goto out;
-	git_remote_init_callbacks(&cbs, GIT_REMOTE_CALLBACKS_VERSION);
+	callbacks_init(&cbs, s);
 	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
-	cbs.credentials = cb_credentials;
-	cbs.certificate_check = cb_certificate;
-	cbs.sideband_progress = cb_sideband;
-	cbs.transfer_progress = cb_transfer;
-	cbs.payload = s;
-
-	begin_step(s, "ls-remote", s->ls_remote_timeout_ms);
-	if ((error = tend_source_tls_prepare(s, url)) < 0)
+	if ((error = ls_remote(&remote_oid, &remote, s, &cbs, want, url)) < 0)
 		goto out;
 	error = -1;
-	if (git_remote_create_anonymous(&remote, s->repo, s->url) < 0 ||
-	    git_remote_connect(remote, GIT_DIRECTION_FETCH, &cbs, NULL, NULL) < 0 ||
-	    git_remote_ls(&heads, &n, remote) < 0) {
-		error = step_failed(s, s->ls_remote_timeout_ms);
-		goto out;
-	}
-	for (i = 0; i < n; i++) {
-		if (!strcmp(heads[i]->name, want)) {
-			git_oid_cpy(&remote_oid, &heads[i]->oid);
-			found = 1;
-			break;
-		}
-	}
-	if (!found) {
-		tend_error_set("%s: ls-remote: the remote has no branch '%s'", url, s->branch);
-		error = TEND_ENOTFOUND;
-		goto out;
-	}
 	if (git_repository_odb(&odb, s->repo) < 0) {
 		tend_error_set("mirror %s: %s", s->mirror_dir, tend_source_git_msg());
 		goto out;
@@ -582,10 +628,7 @@ int tend_source_poll_direct(tend_source *s, char out_head[41], int *out_fetched)
 	git_oid_tostr(out_head, 41, &remote_oid);
 	error = 0;
 out:
-	if (remote) {
-		git_remote_disconnect(remote);
-		git_remote_free(remote);
-	}
+	remote_close(remote);
 	s->deadline_ms = 0;
 	git_reference_free(ref);
 	git_odb_free(odb);

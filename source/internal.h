@@ -33,6 +33,21 @@ struct tend_source {
 /* The poll itself, in this process (tend_source_poll runs it in a child
  * process under a hard time limit). */
 int tend_source_poll_direct(struct tend_source *s, char out_head[41], int *out_fetched);
+/* The ls-remote step alone, in this process, as a detached remote (no
+ * mirror): the tracked branch's head on the remote. */
+int tend_source_remote_head_direct(struct tend_source *s, char out_head[41]);
+
+/* What tend_source_supervise runs in its child: write "S <step>\n" to
+ * progress_fd when a step with its own limit begins, return 0 and fill head
+ * (and *fetched) or a negative code with the error set. */
+typedef int (*tend_source_child_fn)(void *arg, int progress_fd, char head[41], int *fetched);
+/* Run fn in a forked child under the time limits of tend_source_poll
+ * (ls_ms for ls-remote, fetch_ms for fetch, each plus a grace, restarted
+ * at each step line); the child is killed when one runs out (TEND_ETIMEOUT
+ * naming url and the step). The child's result and error become ours. */
+int tend_source_supervise(char out_head[41], int *out_fetched, const char *url, int ls_ms,
+			  int fetch_ms, tend_source_child_fn fn, void *arg);
+
 /* https: choose and check the CA file and hand it to libgit2 (a process-wide
  * setting: call it in the poll child). 0 for other URLs; on failure the error
  * names the URL, the step and the file. */

@@ -38,16 +38,13 @@ static void write_all(int fd, const char *p, size_t len)
 	}
 }
 
-/* In the child: poll, report "R rc head fetched\n" and the message. */
-static void child_main(tend_source *s, int fd)
+/* In the child: run fn, report "R rc head fetched\n" and the message. */
+static void child_main(tend_source_child_fn fn, void *arg, int fd)
 {
 	char head[41] = "-", line[128];
 	int fetched = 0, rc, n;
 
-	/* The parent's handle shares descriptors with us; use our own. */
-	s->repo = NULL;
-	s->progress_fd = fd;
-	rc = tend_source_poll_direct(s, head, &fetched);
+	rc = fn(arg, fd, head, &fetched);
 	n = snprintf(line, sizeof(line), "R %d %s %d\n", rc, rc == 0 ? head : "-", fetched);
 	write_all(fd, line, (size_t)n);
 	if (rc < 0)
@@ -55,36 +52,56 @@ static void child_main(tend_source *s, int fd)
 	_exit(0);
 }
 
+static int poll_child(void *arg, int fd, char head[41], int *fetched)
+{
+	tend_source *s = arg;
+
+	/* The parent's handle shares descriptors with us; use our own. */
+	s->repo = NULL;
+	s->progress_fd = fd;
+	return tend_source_poll_direct(s, head, fetched);
+}
+
 int tend_source_poll(tend_source *s, char out_head[41], int *out_fetched)
 {
-	char buf[RESULT_MAX + 1], step[32] = "ls-remote", *url = NULL, *res;
-	size_t len = 0;
-	int fds[2] = { -1, -1 }, limit = s->ls_remote_timeout_ms, status = 0, error = -1;
-	int64_t deadline;
-	pid_t pid;
+	int error;
 
 	if (out_fetched)
 		*out_fetched = 0;
 	if ((error = tend_source_mirror_open(s)) < 0)
 		return error;
-	error = -1;
+	return tend_source_supervise(out_head, out_fetched, s->url, s->ls_remote_timeout_ms,
+				     s->fetch_timeout_ms, poll_child, s);
+}
+
+int tend_source_supervise(char out_head[41], int *out_fetched, const char *s_url, int ls_ms,
+			  int fetch_ms, tend_source_child_fn fn, void *arg)
+{
+	char buf[RESULT_MAX + 1], step[32] = "ls-remote", *url = NULL, *res;
+	size_t len = 0;
+	int fds[2] = { -1, -1 }, limit = ls_ms, status = 0, error = -1;
+	int64_t deadline;
+	pid_t pid;
+
+	if (out_fetched)
+		*out_fetched = 0;
 	if (pipe2(fds, O_CLOEXEC) < 0) {
-		tend_error_set_errno("poll %s: pipe", s->url);
+		tend_error_set_errno("poll %s: pipe", s_url);
 		return -1;
 	}
 	fflush(NULL);
 	if ((pid = fork()) < 0) {
-		tend_error_set_errno("poll %s: fork", s->url);
+		tend_error_set_errno("poll %s: fork", s_url);
 		close(fds[0]);
 		close(fds[1]);
 		return -1;
 	}
 	if (pid == 0) {
 		close(fds[0]);
-		child_main(s, fds[1]);
+		child_main(fn, arg, fds[1]);
 	}
 	close(fds[1]);
-	url = tend_source_url_display(s->url);
+	url = tend_source_url_display(s_url);
 	deadline = tend_source_now_ms() + limit + GRACE_MS;
 	for (;;) {
 		struct pollfd pfd = { fds[0], POLLIN, 0 };
@@ -97,14 +114,14 @@ int tend_source_poll(tend_source *s, char out_head[41], int *out_fetched)
 			waitpid(pid, NULL, 0);
 			pid = -1;
 			tend_error_set("%s: %s: time limit of %d ms exceeded (no answer from the server)",
-				       url ? url : s->url, step, limit);
+				       url ? url : s_url, step, limit);
 			error = TEND_ETIMEOUT;
 			goto out;
 		}
 		if (poll(&pfd, 1, (int)left) < 0) {
 			if (errno == EINTR)
 				continue;
-			tend_error_set_errno("poll %s", s->url);
+			tend_error_set_errno("poll %s", s_url);
 			goto out;
 		}
 		if (!(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
@@ -113,7 +130,7 @@ int tend_source_poll(tend_source *s, char out_head[41], int *out_fetched)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			tend_error_set_errno("poll %s: read", s->url);
+			tend_error_set_errno("poll %s: read", s_url);
 			goto out;
 		}
 		if (n == 0 || len + (size_t)n >= RESULT_MAX)
@@ -124,7 +141,7 @@ int tend_source_poll(tend_source *s, char out_head[41], int *out_fetched)
 		while (!strncmp(buf, "S ", 2) && (nl = strchr(buf, '\n'))) {
 			*nl = '\0';
 			snprintf(step, sizeof(step), "%.*s", (int)sizeof(step) - 1, buf + 2);
-			limit = !strcmp(step, "fetch") ? s->fetch_timeout_ms : s->ls_remote_timeout_ms;
+			limit = !strcmp(step, "fetch") ? fetch_ms : ls_ms;
 			deadline = tend_source_now_ms() + limit + GRACE_MS;
 			len -= (size_t)(nl + 1 - buf);
 			memmove(buf, nl + 1, len + 1);
@@ -134,7 +151,7 @@ int tend_source_poll(tend_source *s, char out_head[41], int *out_fetched)
 	waitpid(pid, &status, 0);
 	pid = -1;
 	if (strncmp(buf, "R ", 2) != 0) {
-		tend_error_set("%s: %s: the fetch process died (%s %d)", url ? url : s->url, step,
+		tend_error_set("%s: %s: the git process died (%s %d)", url ? url : s_url, step,
 			       WIFSIGNALED(status) ? "signal" : "exit status",
 			       WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 		goto out;
@@ -144,7 +161,7 @@ int tend_source_poll(tend_source *s, char out_head[41], int *out_fetched)
 		int rc = 0, fetched = 0;
 
 		if (sscanf(buf, "R %d %40s %d", &rc, head, &fetched) != 3) {
-			tend_error_set("%s: %s: garbled result from the fetch process", url ? url : s->url, step);
+			tend_error_set("%s: %s: garbled result from the git process", url ? url : s_url, step);
 			goto out;
 		}
 		if (rc < 0) {

@@ -68,6 +68,28 @@ void tend_source_free(tend_source *s);
  *   git.lab is not trusted: no CA in /etc/ssl/certs/ca-certificates.crt signed it */
 int tend_source_poll(tend_source *s, char out_head[41], int *out_fetched);
 
+/* A cheap look at the remote's branch head for a long-running process that
+ * must not load libgit2 itself (tend run): this process never initialises
+ * libgit2 nor opens the mirror. The first call forks a checker process that
+ * initialises libgit2 once (parsing the CA bundle is most of its start) and
+ * then, per call, forks a child that does the ls-remote of
+ * tend_source_poll (same transports, auth, known_hosts, CA file, time limit)
+ * as a detached remote and reports the head. The checker keeps none of this
+ * process's descriptors, exits when this process closes its end (exit, exec,
+ * tend_source_watch_free) and is replaced when it dies or runs out of time. */
+typedef struct tend_source_watch tend_source_watch;
+
+/* Copy the options (allowed_signers and mirror_dir are not used). No fork,
+ * no network yet. */
+int tend_source_watch_open(tend_source_watch **out, const tend_source_opts *opts);
+/* The remote head of the tracked branch into out_head; errors as from
+ * tend_source_poll's ls-remote step (TEND_ETIMEOUT, TEND_EAUTH,
+ * TEND_ENOTFOUND for a missing branch, ...). Call from one thread. */
+int tend_source_watch_head(tend_source_watch *w, char out_head[41]);
+/* The checker's pid (0: none running), for tests and measurements. */
+int tend_source_watch_pid(const tend_source_watch *w);
+void tend_source_watch_free(tend_source_watch *w);
+
 /* Check that new_head may be applied on top of applied (NULL: nothing applied
  * yet): it must descend from applied (or equal it) unless
  * allow_non_fast_forward, and with allowed_signers every commit reachable from
