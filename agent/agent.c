@@ -10,6 +10,7 @@
 #include "agent/config.h"
 #include "agent/fleet_status.h"
 #include "agent/http.h"
+#include "agent/idle.h"
 #include "agent/log.h"
 #include "agent/webhook.h"
 #include "agent/worker.h"
@@ -47,6 +48,7 @@ struct tend_agent {
 	char **argv;                    /* for re-exec: invoked, "run", ... */
 	char *unit_file;                /* system.unit_file as configured at start */
 	char *unit_target;              /* what it resolved to then; NULL: not watched */
+	tend_agent_idle idle;           /* timer polls that only look at the remote head */
 };
 
 static void watch_unit(tend_agent *a);
@@ -195,6 +197,7 @@ static int reload(void *ctx)
 	a->cfg_base = base;
 	data = base = NULL;
 	tunables_default(&a->tun, a->cfg);
+	tend_agent_idle_reset(&a->idle);   /* the remote may have changed: reconcile next */
 	if (strcmp(a->unit_file ? a->unit_file : "", a->cfg->system.unit_file))
 		watch_unit(a);
 	a->daemon.interval_ms = a->cfg->poll.interval_ms;
@@ -335,6 +338,7 @@ void tend_agent_free(tend_agent *a)
 {
 	if (!a)
 		return;
+	tend_agent_idle_dispose(&a->idle);
 	free(a->unit_file);
 	free(a->unit_target);
 	free(a->worker_bin);
@@ -640,9 +644,8 @@ static int fetch_failed(tend_agent *a, double secs)
 	return -1;
 }
 
-int tend_agent_step(void *ctx, const tend_daemon_step_args *args)
+static int full_step(tend_agent *a, const tend_daemon_step_args *args)
 {
-	tend_agent *a = ctx;
 	tend_reconcile_opts ro = TEND_RECONCILE_OPTS_INIT;
 	tend_reconcile_report plan, rep;
 	struct timespec t0;
@@ -746,6 +749,13 @@ conclude_plan:
 		a->last_outcome = (int)plan.outcome;
 	}
 	tend_agent_status_record(&a->status, &plan, elapsed(&t0));
+	/* Concluded for this head: until it moves or the drift check is due,
+	 * timer polls only look. Not after a rollback (it needs attention and
+	 * the next step reports the head as blocked), a failure or a refusal. */
+	if (!*args->abort && (plan.outcome == TEND_RECONCILE_NOTHING ||
+			      plan.outcome == TEND_RECONCILE_APPLIED ||
+			      plan.outcome == TEND_RECONCILE_BLOCKED))
+		tend_agent_idle_concluded(&a->idle, plan.commit);
 	if (plan.outcome == TEND_RECONCILE_APPLIED && !check_unit(a))
 		check_binary(a);
 	if (plan.outcome == TEND_RECONCILE_NOTHING || plan.outcome == TEND_RECONCILE_APPLIED)
@@ -780,4 +790,27 @@ failed:
 		tend_reconcile_report_dispose(&plan);
 	}
 	return -1;
+}
+
+/* A timer poll of an unchanged remote only looks (no worker) until the drift
+ * check is due; every other step is a full reconcile. */
+int tend_agent_step(void *ctx, const tend_daemon_step_args *args)
+{
+	tend_agent *a = ctx;
+	int rc;
+
+	if (tend_agent_idle_unchanged(&a->idle, a->cfg, args->trigger)) {
+		tend_agent_status_lock(&a->status);
+		a->status.polls_unchanged++;
+		a->status.last_poll = time(NULL);
+		tend_agent_status_unlock(&a->status);
+		return 0;
+	}
+	tend_agent_idle_full(&a->idle);
+	rc = full_step(a, args);
+	tend_agent_status_lock(&a->status);
+	a->status.polls_full++;
+	a->status.last_poll = time(NULL);
+	tend_agent_status_unlock(&a->status);
+	return rc;
 }

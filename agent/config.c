@@ -408,6 +408,7 @@ static int set_defaults(tend_config *c)
 	c->poll.jitter_ms = 10000;
 	c->poll.backoff_initial_ms = 5000;
 	c->poll.backoff_max_ms = 0;
+	c->poll.drift_interval_ms = 600000;
 	c->alerts.fetch_failing_after_ms = 15 * 60000;
 	c->dependencies.deadline_ms = 30 * 60000;
 	c->dependencies.recheck_ms = 2000;
@@ -445,7 +446,7 @@ static void load_root(loader *l, tend_config *c, const tend_yaml_node *root)
 	static const char *const sys_keys[] = { "profile", "current_system", "switch_timeout",
 		"unit_file", NULL };
 	static const char *const poll_keys[] = { "interval", "jitter", "backoff_initial",
-		"backoff_max", NULL };
+		"backoff_max", "drift_interval", NULL };
 	static const char *const dep_keys[] = { "deadline", "recheck", NULL };
 	static const char *const listen_keys[] = { "address", "port", NULL };
 	static const char *const probe_keys[] = { "deadline", "output_limit", "body_limit", "ca_file",
@@ -490,6 +491,15 @@ static void load_root(loader *l, tend_config *c, const tend_yaml_node *root)
 		get_duration(l, &c->poll.jitter_ms, m, "jitter");
 		get_duration(l, &c->poll.backoff_initial_ms, m, "backoff_initial");
 		get_duration(l, &c->poll.backoff_max_ms, m, "backoff_max");
+		{
+			const tend_yaml_node *d = get(m, "drift_interval");
+
+			/* "0": every poll is a full reconcile (as before the setting). */
+			if (d && d->kind == TEND_YAML_SCALAR && !strcmp(d->value, "0"))
+				c->poll.drift_interval_ms = 0;
+			else
+				get_duration(l, &c->poll.drift_interval_ms, m, "drift_interval");
+		}
 		if (!c->poll.interval_ms)
 			fail_at(l, get(m, "interval"), "'interval' must be more than 0");
 		if (!c->poll.backoff_initial_ms)

@@ -68,6 +68,10 @@ typedef struct tend_config {
 		uint64_t jitter_ms;    /* default 10s */
 		uint64_t backoff_initial_ms; /* first retry after a failed step; default 5s */
 		uint64_t backoff_max_ms;     /* 0 (default): 5m, or interval_ms when longer */
+		/* A poll that finds the head of the last concluded reconcile
+		 * only looks at the remote (no worker) unless the last full
+		 * reconcile is this old; default 10m; 0: every poll is full. */
+		uint64_t drift_interval_ms;
 	} poll;
 	struct {
 		char *address;     /* default 127.0.0.1 */

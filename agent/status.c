@@ -128,7 +128,7 @@ static json_t *time_or_null(time_t t)
 int tend_agent_status_json(char **out, tend_agent_status *st)
 {
 	json_t *root, *svcs;
-	char when[32] = "";
+	char when[32] = "", polled[32] = "";
 	size_t i;
 	int error = TEND_ERROR;
 
@@ -140,6 +140,12 @@ int tend_agent_status_json(char **out, tend_agent_status *st)
 		gmtime_r(&st->last_reconcile, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	}
+	if (st->last_poll) {
+		struct tm tm;
+
+		gmtime_r(&st->last_poll, &tm);
+		strftime(polled, sizeof(polled), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	}
 	/* services: {name: {health, probe, checked_at}}, in dependency order. */
 	svcs = json_object();
 	for (i = 0; svcs && i < st->n_services; i++)
@@ -147,7 +153,7 @@ int tend_agent_status_json(char **out, tend_agent_status *st)
 			"health", tend_health_name(st->services[i].health),
 			"probe", str_or_null(st->services[i].probe),
 			"checked_at", time_or_null((time_t)st->services[i].checked_at)));
-	root = json_pack("{s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:s, s:o, s:s}",
+	root = json_pack("{s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:s, s:o, s:o, s:s}",
 		"host", st->host,
 		"applied_commit", str_or_null(st->applied_commit),
 		"target_commit", str_or_null(st->target_commit),
@@ -157,6 +163,7 @@ int tend_agent_status_json(char **out, tend_agent_status *st)
 		"services", svcs ? svcs : json_object(),
 		"last_outcome", tend_agent_outcome_name(st->last_outcome),
 		"last_reconcile", when[0] ? json_string(when) : json_null(),
+		"last_poll", polled[0] ? json_string(polled) : json_null(),
 		"version", TEND_VERSION);
 	tend_agent_status_unlock(st);
 	if (root && (*out = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER))) {
@@ -253,6 +260,15 @@ int tend_agent_status_metrics(char **out, tend_agent_status *st)
 			(unsigned long long)st->webhooks_accepted);
 	tend_buf_printf(&b, "tend_webhooks_total{result=\"rejected\"} %llu\n",
 			(unsigned long long)st->webhooks_rejected);
+	family(&b, "tend_polls_total", "counter",
+	       "Steps, by result: a full reconcile, or the remote head unchanged (no worker).");
+	tend_buf_printf(&b, "tend_polls_total{result=\"reconciled\"} %llu\n",
+			(unsigned long long)st->polls_full);
+	tend_buf_printf(&b, "tend_polls_total{result=\"unchanged\"} %llu\n",
+			(unsigned long long)st->polls_unchanged);
+	family(&b, "tend_last_poll_timestamp_seconds", "gauge",
+	       "Unix time the last step (full or unchanged) ended.");
+	tend_buf_printf(&b, "tend_last_poll_timestamp_seconds %lld\n", (long long)st->last_poll);
 	family(&b, "tend_worker_runs_total", "counter",
 	       "Worker processes run (each reconcile, dependency check and alert mail is one).");
 	tend_buf_printf(&b, "tend_worker_runs_total %llu\n", (unsigned long long)st->worker_runs);

@@ -48,6 +48,10 @@ typedef struct tend_agent_status {
 	uint64_t reconciles[TEND_OUTCOME__COUNT]; /* by outcome */
 	uint64_t rollbacks, fetch_failures, refused_commits, alerts_sent;
 	uint64_t webhooks_accepted, webhooks_rejected;
+	/* Steps: full reconciles (a worker), and polls that found the remote
+	 * head unchanged and only looked (no worker; poll.drift_interval). */
+	uint64_t polls_full, polls_unchanged;
+	time_t last_poll;          /* end of the last step of either kind, 0: none */
 	/* The worker processes the steps ran in (agent/worker.h). */
 	uint64_t worker_runs;
 	double worker_cpu_s;       /* their CPU, user + system, summed */

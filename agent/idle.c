@@ -1,0 +1,86 @@
+/* Idle polls (agent/idle.h): the decision whether a timer poll may only look
+ * at the remote head, and the remote-head checker built from the repository
+ * settings the workers use. */
+#include "agent/idle.h"
+#include "agent/config.h"
+#include "agent/log.h"
+#include "util/error.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The same remote, branch, credentials, known_hosts and CA file as the
+ * worker's fetch (reconcile.c), with its default time limits. */
+static int watch_open(tend_source_watch **out, const tend_config *cfg)
+{
+	tend_source_opts so = TEND_SOURCE_OPTS_INIT;
+
+	so.url = cfg->repository.url;
+	so.branch = cfg->repository.branch;
+	so.known_hosts = cfg->repository.known_hosts;
+	so.ssh_key = cfg->repository.ssh_key_file;
+	so.ssh_passphrase_file = cfg->repository.ssh_passphrase_file;
+	so.https_token_file = cfg->repository.token_file;
+	so.https_basic_file = cfg->repository.basic_auth_file;
+	so.ca_file = cfg->repository.ca_file;
+	return tend_source_watch_open(out, &so);
+}
+
+int tend_agent_idle_unchanged(tend_agent_idle *s, const tend_config *cfg, tend_daemon_trigger trigger)
+{
+	char head[41];
+
+	if (trigger != TEND_TRIGGER_TIMER || s->force_full || !s->head[0] ||
+	    !cfg->poll.drift_interval_ms || now_ms() - s->last_full_ms >= cfg->poll.drift_interval_ms)
+		return 0;
+	if (!s->watch && watch_open(&s->watch, cfg) < 0) {
+		tend_log(TEND_LOG_DEBUG, "remote head check: %s", tend_error_last());
+		return 0;
+	}
+	if (tend_source_watch_head(s->watch, head) < 0) {
+		tend_log(TEND_LOG_DEBUG, "remote head check: %s (reconciling)", tend_error_last());
+		return 0;
+	}
+	if (strcmp(head, s->head)) {
+		tend_log(TEND_LOG_INFO, "the branch moved: %.12s -> %.12s", s->head, head);
+		return 0;
+	}
+	s->looks++;
+	return 1;
+}
+
+void tend_agent_idle_full(tend_agent_idle *s)
+{
+	s->head[0] = '\0';
+	s->force_full = 0;
+	s->last_full_ms = now_ms();
+}
+
+void tend_agent_idle_concluded(tend_agent_idle *s, const char *head)
+{
+	if (head && strlen(head) == 40)
+		snprintf(s->head, sizeof(s->head), "%s", head);
+}
+
+void tend_agent_idle_reset(tend_agent_idle *s)
+{
+	tend_source_watch_free(s->watch);
+	s->watch = NULL;
+	s->head[0] = '\0';
+	s->force_full = 1;
+}
+
+void tend_agent_idle_dispose(tend_agent_idle *s)
+{
+	tend_source_watch_free(s->watch);
+	memset(s, 0, sizeof(*s));
+}
