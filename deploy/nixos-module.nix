@@ -55,6 +55,7 @@ let
     # An absolute nix: the agent finds nix-env next to it and needs no PATH.
     nix.command = "${config.nix.package}/bin/nix";
     poll.interval = cfg.pollInterval;
+    poll.drift_interval = cfg.driftInterval;
     listen = { inherit (cfg.listen) address port; };
     webhook_secret_file = cfg.webhookSecretFile;
     alerts = if email.to == [ ] then null else {
@@ -128,6 +129,17 @@ in
       default = "60s";
       example = "5m";
       description = "How often the agent fetches the repository (tend duration: 500ms, 30s, 5m, 1h30m).";
+    };
+
+    driftInterval = mkOption {
+      type = types.str;
+      default = "10m";
+      example = "0";
+      description = ''
+        While the branch head has not moved, a poll only asks the remote for its head
+        (no reconcile); a full reconcile, which also puts back hand-edited files, runs
+        at least this often. "0": every poll is a full reconcile.
+      '';
     };
 
     allowedSigners = mkOption {

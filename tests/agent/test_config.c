@@ -46,7 +46,7 @@ static void test_full(void **state)
 		"  current_system: /p/current\n"
 		"  switch_timeout: 2m\n"
 		"  unit_file: units/tend.service\n"
-		"poll: {interval: 15s, jitter: 500ms, backoff_initial: 250ms, backoff_max: 1m}\n"
+		"poll: {interval: 15s, jitter: 500ms, backoff_initial: 250ms, backoff_max: 1m, drift_interval: 0}\n"
 		"dependencies: {deadline: 90s, recheck: 750ms}\n"
 		"listen: {address: '::1', port: 9000}\n"
 		"webhook_secret_file: /etc/tend/webhook\n"
@@ -93,6 +93,7 @@ static void test_full(void **state)
 	assert_int_equal(c->poll.jitter_ms, 500);
 	assert_int_equal(c->poll.backoff_initial_ms, 250);
 	assert_int_equal(c->poll.backoff_max_ms, 60000);
+	assert_int_equal(c->poll.drift_interval_ms, 0);   /* every poll a full reconcile */
 	assert_int_equal(c->dependencies.deadline_ms, 90000);
 	assert_int_equal(c->dependencies.recheck_ms, 750);
 	assert_int_equal(c->alerts.fetch_failing_after_ms, 180000);
@@ -142,6 +143,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c->poll.interval_ms, 60000);
 	assert_int_equal(c->poll.backoff_initial_ms, 5000);
 	assert_int_equal(c->poll.backoff_max_ms, 0);   /* 5m, or the interval when longer */
+	assert_int_equal(c->poll.drift_interval_ms, 600000);
 	assert_int_equal(c->dependencies.deadline_ms, 30 * 60000);
 	assert_int_equal(c->dependencies.recheck_ms, 2000);
 	assert_int_equal(c->alerts.fetch_failing_after_ms, 15 * 60000);
@@ -217,6 +219,10 @@ static void test_bad_values(void **state)
 	expect_error("host: a\nrepository: {url: x}\nstate_dir: /s\n"
 		     "poll: {backoff_initial: 10s, backoff_max: 5s}\n",
 		     TEND_EINVALID, "4:43: 'backoff_max' must not be less than 'backoff_initial'");
+	expect_error("host: a\nrepository: {url: x}\nstate_dir: /s\npoll: {drift_interval: 00}\n",
+		     TEND_EINVALID, "4:24: 'drift_interval': bad duration '00' (expected e.g. 500ms, 30s, 5m, 1h30m)");
+	expect_error("host: a\nrepository: {url: x}\nstate_dir: /s\npoll: {drift_intervall: 1m}\n",
+		     TEND_EINVALID, "did you mean 'drift_interval'");
 	expect_error("host: a\nrepository: {url: x}\nstate_dir: /s\ndependencies: {recheck: 0ms}\n",
 		     TEND_EINVALID, "4:25: 'recheck' must be more than 0");
 	expect_error("host: a\nrepository: {url: x}\nstate_dir: /s\nalerts: {fetch_failing_after: 15}\n",

@@ -199,6 +199,7 @@ static void test_minimal_unit(void **state)
 	assert_string_equal(str_at(json_object_get(cfg, "repository"), "url"), "ssh://git@git.lab/fleet.git");
 	assert_string_equal(str_at(json_object_get(cfg, "repository"), "branch"), "main");
 	assert_string_equal(str_at(cfg, "state_dir"), "/var/lib/tend");
+	assert_string_equal(str_at(json_object_get(cfg, "poll"), "drift_interval"), "10m");
 	assert_true(list_has(json_object_get(cfg, "age_identities"), "/etc/ssh/ssh_host_ed25519_key"));
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(cfg, "listen"), "port")), 8470);
 	assert_string_equal(str_at(json_object_get(cfg, "listen"), "address"), "127.0.0.1");
@@ -231,7 +232,7 @@ static void test_every_option(void **state)
 		" \"repository\": {\"url\": \"https://git.example.net/fleet.git\", \"branch\": \"prod\",\n"
 		"   \"sshKeyFile\": \"%s/keys/deploy\", \"knownHosts\": \"/etc/tend/known_hosts\",\n"
 		"   \"tokenFile\": \"%s/keys/token\", \"caFile\": \"%s/keys/lab-ca.pem\"},\n"
-		" \"pollInterval\": \"5m\",\n"
+		" \"pollInterval\": \"5m\", \"driftInterval\": \"0\",\n"
 		" \"allowedSigners\": [\"alice@example.net ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAlice\"],\n"
 		" \"ageIdentityFiles\": [\"/etc/tend/age.key\", \"/etc/ssh/ssh_host_ed25519_key\"],\n"
 		" \"secretsRoot\": \"/run/secrets/tend\",\n"
@@ -277,6 +278,7 @@ static void test_every_option(void **state)
 	free(want);
 	/* settings merged key by key into the generated sections. */
 	assert_string_equal(str_at(json_object_get(cfg, "poll"), "interval"), "5m");
+	assert_string_equal(str_at(json_object_get(cfg, "poll"), "drift_interval"), "0");
 	assert_string_equal(str_at(json_object_get(cfg, "poll"), "jitter"), "30s");
 	assert_int_equal(json_integer_value(json_object_get(cfg, "history_limit")), 500);
 	email = json_object_get(json_object_get(cfg, "alerts"), "email");
