@@ -222,7 +222,7 @@ static void test_bad_values(void **state)
 	expect_error("host: a\nrepository: {url: x}\nstate_dir: /s\npoll: {drift_interval: 00}\n",
 		     TEND_EINVALID, "4:24: 'drift_interval': bad duration '00' (expected e.g. 500ms, 30s, 5m, 1h30m)");
 	expect_error("host: a\nrepository: {url: x}\nstate_dir: /s\npoll: {drift_intervall: 1m}\n",
-		     TEND_EINVALID, "did you mean 'drift_interval'");
+		     TEND_EINVALID, "4:8: unknown key 'drift_intervall' in poll (did you mean 'drift_interval'?)");
 	expect_error("host: a\nrepository: {url: x}\nstate_dir: /s\ndependencies: {recheck: 0ms}\n",
 		     TEND_EINVALID, "4:25: 'recheck' must be more than 0");
 	expect_error("host: a\nrepository: {url: x}\nstate_dir: /s\nalerts: {fetch_failing_after: 15}\n",
