@@ -749,9 +749,8 @@ conclude_plan:
 		a->last_outcome = (int)plan.outcome;
 	}
 	tend_agent_status_record(&a->status, &plan, elapsed(&t0));
-	/* Concluded for this head: until it moves or the drift check is due,
-	 * timer polls only look. Not after a rollback (it needs attention and
-	 * the next step reports the head as blocked), a failure or a refusal. */
+	/* Concluded for this head: timer polls only look until it moves or the
+	 * drift check is due. Not after a rollback (the next step says blocked). */
 	if (!*args->abort && (plan.outcome == TEND_RECONCILE_NOTHING ||
 			      plan.outcome == TEND_RECONCILE_APPLIED ||
 			      plan.outcome == TEND_RECONCILE_BLOCKED))
@@ -800,17 +799,11 @@ int tend_agent_step(void *ctx, const tend_daemon_step_args *args)
 	int rc;
 
 	if (tend_agent_idle_unchanged(&a->idle, a->cfg, args->trigger)) {
-		tend_agent_status_lock(&a->status);
-		a->status.polls_unchanged++;
-		a->status.last_poll = time(NULL);
-		tend_agent_status_unlock(&a->status);
+		tend_agent_status_polled(&a->status, 1);
 		return 0;
 	}
 	tend_agent_idle_full(&a->idle);
 	rc = full_step(a, args);
-	tend_agent_status_lock(&a->status);
-	a->status.polls_full++;
-	a->status.last_poll = time(NULL);
-	tend_agent_status_unlock(&a->status);
+	tend_agent_status_polled(&a->status, 0);
 	return rc;
 }

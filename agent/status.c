@@ -366,3 +366,14 @@ void tend_agent_status_record(tend_agent_status *st, const tend_reconcile_report
 	st->last_reconcile = time(NULL);
 	tend_agent_status_unlock(st);
 }
+
+void tend_agent_status_polled(tend_agent_status *st, int unchanged)
+{
+	tend_agent_status_lock(st);
+	if (unchanged)
+		st->polls_unchanged++;
+	else
+		st->polls_full++;
+	st->last_poll = time(NULL);
+	tend_agent_status_unlock(st);
+}

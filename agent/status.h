@@ -73,6 +73,10 @@ int tend_agent_status_set_services(tend_agent_status *st,
  * commits, last error, per-service health, generation, counters. Locks. */
 void tend_agent_status_record(tend_agent_status *st, const tend_reconcile_report *r, double secs);
 
+/* A step ended: a full reconcile (unchanged 0) or a poll that found the
+ * remote head unchanged (1). Counts it, sets last_poll. Locks. */
+void tend_agent_status_polled(tend_agent_status *st, int unchanged);
+
 /* "converged", "applying", "blocked", "failed", "rolled-back", "starting". */
 const char *tend_agent_phase_name(tend_agent_phase phase);
 /* -1 if unknown. */
