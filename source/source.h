@@ -72,11 +72,13 @@ int tend_source_poll(tend_source *s, char out_head[41], int *out_fetched);
  * must not load libgit2 itself (tend run): this process never initialises
  * libgit2 nor opens the mirror. The first call forks a checker process that
  * initialises libgit2 once (parsing the CA bundle is most of its start) and
- * then, per call, forks a child that does the ls-remote of
- * tend_source_poll (same transports, auth, known_hosts, CA file, time limit)
- * as a detached remote and reports the head. The checker keeps none of this
- * process's descriptors, exits when this process closes its end (exit, exec,
- * tend_source_watch_free) and is replaced when it dies or runs out of time. */
+ * then answers each call with the ls-remote of tend_source_poll (same
+ * transports, auth, known_hosts, CA file read at each look) as a detached
+ * remote. The answer is awaited for ls_remote_timeout_ms (plus a grace); past
+ * that the checker is killed (TEND_ETIMEOUT) and the next call starts a new
+ * one, as is one that died, and one that answered 1000 calls. The checker
+ * keeps none of this process's descriptors and exits when this process closes
+ * its end (exit, exec, tend_source_watch_free) or dies. */
 typedef struct tend_source_watch tend_source_watch;
 
 /* Copy the options (allowed_signers and mirror_dir are not used). No fork,

@@ -1,8 +1,9 @@
 /* The remote-head check for the long-running agent (source/watch.c): the head
  * of a file:// remote as it moves, a missing branch and a vanished remote,
- * a silent ssh server bounded by the ls-remote limit, a checker that keeps
- * none of the caller's descriptors and is replaced after it died, and the
- * mirror left untouched (it is only ever fetched into by tend_source_poll). */
+ * a silent ssh server bounded by the ls-remote limit (the checker killed), a
+ * checker that keeps none of the caller's descriptors, is replaced after it
+ * died and after 1000 looks, and the mirror left untouched (it is only ever
+ * fetched into by tend_source_poll). */
 #include "tests/support/support.h"
 #include "source/source.h"
 #include "util/error.h"
@@ -115,6 +116,30 @@ static void test_file_remote_head_moves(void **state)
 	free(mirror);
 }
 
+static void test_checker_replaced_after_1000_looks(void **state)
+{
+	fixture *f = *state;
+	tend_source_opts opts = TEND_SOURCE_OPTS_INIT;
+	tend_source_watch *w = NULL;
+	char c1[41], head[41];
+	int i, first;
+
+	commit_push(f, c1, "fleet.yaml", "fleet: lab\n");
+	opts.url = f->url;
+	assert_int_equal(tend_source_watch_open(&w, &opts), 0);
+	assert_int_equal(tend_source_watch_head(w, head), 0);
+	first = tend_source_watch_pid(w);
+	for (i = 1; i < 1000; i++) {
+		assert_int_equal(tend_source_watch_head(w, head), 0);
+		assert_string_equal(head, c1);
+	}
+	assert_int_equal(tend_source_watch_pid(w), first);
+	assert_int_equal(tend_source_watch_head(w, head), 0);
+	assert_string_equal(head, c1);
+	assert_int_not_equal(tend_source_watch_pid(w), first);
+	tend_source_watch_free(w);
+}
+
 static void test_errors(void **state)
 {
 	fixture *f = *state;
@@ -208,8 +233,8 @@ static void test_silent_server_times_out(void **state)
 	assert_true(ms < 5000);
 	assert_non_null(strstr(tend_error_last(), url));
 	assert_non_null(strstr(tend_error_last(), "ls-remote: time limit of 300 ms exceeded"));
-	/* The checker survived its child's time limit and answers again. */
-	assert_true(tend_source_watch_pid(w) > 0);
+	/* The checker that ran out of time is gone; the next look starts another. */
+	assert_int_equal(tend_source_watch_pid(w), 0);
 	assert_int_equal(tend_source_watch_head(w, head), TEND_ETIMEOUT);
 	tend_source_watch_free(w);
 	close(lfd);
@@ -221,6 +246,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_file_remote_head_moves, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_checker_replaced_after_1000_looks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_checker_keeps_no_descriptors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_silent_server_times_out, setup, teardown),
