@@ -749,12 +749,7 @@ conclude_plan:
 		a->last_outcome = (int)plan.outcome;
 	}
 	tend_agent_status_record(&a->status, &plan, elapsed(&t0));
-	/* Concluded for this head: timer polls only look until it moves or the
-	 * drift check is due. Not after a rollback (the next step says blocked). */
-	if (!*args->abort && (plan.outcome == TEND_RECONCILE_NOTHING ||
-			      plan.outcome == TEND_RECONCILE_APPLIED ||
-			      plan.outcome == TEND_RECONCILE_BLOCKED))
-		tend_agent_idle_concluded(&a->idle, plan.commit);
+	tend_agent_idle_concluded(&a->idle, &plan, *args->abort);
 	if (plan.outcome == TEND_RECONCILE_APPLIED && !check_unit(a))
 		check_binary(a);
 	if (plan.outcome == TEND_RECONCILE_NOTHING || plan.outcome == TEND_RECONCILE_APPLIED)
@@ -791,19 +786,14 @@ failed:
 	return -1;
 }
 
-/* A timer poll of an unchanged remote only looks (no worker) until the drift
- * check is due; every other step is a full reconcile. */
+/* A timer poll of an unchanged remote only looks (agent/idle.h). */
 int tend_agent_step(void *ctx, const tend_daemon_step_args *args)
 {
 	tend_agent *a = ctx;
-	int rc;
+	int unchanged = tend_agent_idle_begin(&a->idle, a->cfg, args->trigger), rc = 0;
 
-	if (tend_agent_idle_unchanged(&a->idle, a->cfg, args->trigger)) {
-		tend_agent_status_polled(&a->status, 1);
-		return 0;
-	}
-	tend_agent_idle_full(&a->idle);
-	rc = full_step(a, args);
-	tend_agent_status_polled(&a->status, 0);
+	if (!unchanged)
+		rc = full_step(a, args);
+	tend_agent_status_polled(&a->status, unchanged);
 	return rc;
 }

@@ -35,7 +35,7 @@ static int watch_open(tend_source_watch **out, const tend_config *cfg)
 	return tend_source_watch_open(out, &so);
 }
 
-int tend_agent_idle_unchanged(tend_agent_idle *s, const tend_config *cfg, tend_daemon_trigger trigger)
+static int look(tend_agent_idle *s, const tend_config *cfg, tend_daemon_trigger trigger)
 {
 	char head[41];
 
@@ -54,21 +54,24 @@ int tend_agent_idle_unchanged(tend_agent_idle *s, const tend_config *cfg, tend_d
 		tend_log(TEND_LOG_INFO, "the branch moved: %.12s -> %.12s", s->head, head);
 		return 0;
 	}
-	s->looks++;
 	return 1;
 }
 
-void tend_agent_idle_full(tend_agent_idle *s)
+int tend_agent_idle_begin(tend_agent_idle *s, const tend_config *cfg, tend_daemon_trigger trigger)
 {
+	if (look(s, cfg, trigger))
+		return 1;
 	s->head[0] = '\0';
 	s->force_full = 0;
 	s->last_full_ms = now_ms();
+	return 0;
 }
 
-void tend_agent_idle_concluded(tend_agent_idle *s, const char *head)
+void tend_agent_idle_concluded(tend_agent_idle *s, const tend_reconcile_report *r, int aborted)
 {
-	if (head && strlen(head) == 40)
-		snprintf(s->head, sizeof(s->head), "%s", head);
+	if (!aborted && (r->outcome == TEND_RECONCILE_NOTHING || r->outcome == TEND_RECONCILE_APPLIED ||
+	     r->outcome == TEND_RECONCILE_BLOCKED) && strlen(r->commit) == 40)
+		snprintf(s->head, sizeof(s->head), "%s", r->commit);
 }
 
 void tend_agent_idle_reset(tend_agent_idle *s)
