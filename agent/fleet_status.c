@@ -5,6 +5,7 @@
 #include "agent/status.h"
 #include "util/buf.h"
 #include "util/error.h"
+#include "util/curl_lazy.h"
 
 #include <curl/curl.h>
 #include <git2.h>
@@ -49,7 +50,7 @@ int tend_fleet_status_fetch(tend_fleet_host_status *out, const char *host,
 			: "http://%s:%d/v1/status", address, port);
 	body.max = FLEET_STATUS_MAX;
 	if (!(c = curl_easy_init())) {
-		out->error = strdup("cannot initialise libcurl");
+		out->error = strdup(tend_curl_lazy_error() ? tend_curl_lazy_error() : "cannot initialise libcurl");
 		return 0;
 	}
 	curl_easy_setopt(c, CURLOPT_URL, url);

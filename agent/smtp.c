@@ -4,6 +4,7 @@
 #include "agent/smtp.h"
 #include "util/buf.h"
 #include "util/fs.h"
+#include "util/curl_lazy.h"
 
 #include <curl/curl.h>
 #include <sodium.h>
@@ -176,7 +177,7 @@ int tend_smtp_send(const tend_smtp_opts *o, const char *subject, const char *bod
 	if (o->username && o->password_file && read_password(&password, o->password_file) < 0)
 		goto out;
 	if (!(curl = curl_easy_init())) {
-		tend_error_set("email: cannot initialise libcurl");
+		tend_error_set("email: %s", tend_curl_lazy_error() ? tend_curl_lazy_error() : "cannot initialise libcurl");
 		goto out;
 	}
 	for (i = 0; i < o->n_to; i++) {

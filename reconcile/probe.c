@@ -7,6 +7,7 @@
 #include "util/error.h"
 #include "util/proc.h"
 #include "util/tls.h"
+#include "util/curl_lazy.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -180,7 +181,7 @@ static int try_http(const tend_probe *p, int timeout_ms, size_t body_limit, cons
 		return 0;
 	}
 	if (!(curl = curl_easy_init())) {
-		rprintf(report, "%s", "cannot initialise libcurl");
+		rprintf(report, "%s", tend_curl_lazy_error() ? tend_curl_lazy_error() : "cannot initialise libcurl");
 		return 0;
 	}
 	if (ca) {
