@@ -10,6 +10,41 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Length of the valid UTF-8 sequence at p (lead byte >= 0x80) and its code
+ * point, or 0: no overlong forms, surrogates or code points past U+10FFFF. */
+static size_t utf8_decode(unsigned *cp, const unsigned char *p, size_t avail)
+{
+	unsigned c = p[0], v, min;
+	size_t n, i;
+
+	if (c >= 0xC2 && c <= 0xDF) {
+		n = 2;
+		v = c & 0x1F;
+		min = 0x80;
+	} else if (c >= 0xE0 && c <= 0xEF) {
+		n = 3;
+		v = c & 0x0F;
+		min = 0x800;
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		n = 4;
+		v = c & 0x07;
+		min = 0x10000;
+	} else {
+		return 0;
+	}
+	if (avail < n)
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((p[i] & 0xC0) != 0x80)
+			return 0;
+		v = (v << 6) | (p[i] & 0x3F);
+	}
+	if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
+		return 0;
+	*cp = v;
+	return n;
+}
+
 static int put_escaped(tend_buf *out, const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s, *end = p + len, *run;
@@ -36,21 +71,13 @@ static int put_escaped(tend_buf *out, const char *s, size_t len)
 		case '\t': error = tend_buf_puts(out, "\\t"); p++; continue;
 		default: break;
 		}
-		/* A control character or a UTF-8 sequence (jansson strings are valid UTF-8). */
+		/* A control character or a UTF-8 sequence, checked as strictly as
+		 * jansson checks its strings (the streaming writer's strings do not
+		 * pass through jansson) */
 		if (*p < 0x80) {
 			cp = *p;
 			n = 1;
-		} else if ((*p & 0xE0) == 0xC0 && p + 1 < end) {
-			cp = ((unsigned)(p[0] & 0x1F) << 6) | (p[1] & 0x3F);
-			n = 2;
-		} else if ((*p & 0xF0) == 0xE0 && p + 2 < end) {
-			cp = ((unsigned)(p[0] & 0x0F) << 12) | ((unsigned)(p[1] & 0x3F) << 6) | (p[2] & 0x3F);
-			n = 3;
-		} else if ((*p & 0xF8) == 0xF0 && p + 3 < end) {
-			cp = ((unsigned)(p[0] & 0x07) << 18) | ((unsigned)(p[1] & 0x3F) << 12) |
-			     ((unsigned)(p[2] & 0x3F) << 6) | (p[3] & 0x3F);
-			n = 4;
-		} else {
+		} else if ((n = utf8_decode(&cp, p, (size_t)(end - p))) == 0) {
 			tend_error_set("invalid UTF-8 in a JSON string");
 			return TEND_EINVALID;
 		}
@@ -219,4 +246,180 @@ int tend_render_json_dump(char **out, size_t *len, const json_t *doc)
 	*len = b.size;
 	*out = tend_buf_detach(&b);
 	return 0;
+}
+
+/* ---- streaming --------------------------------------------------------- */
+
+void tend_jw_init(tend_jw *w, tend_buf *out)
+{
+	memset(w, 0, sizeof(*w));
+	w->out = out;
+}
+
+/* The separator and indentation before an array item (object members get
+ * theirs from tend_jw_key). */
+static int jw_before_value(tend_jw *w)
+{
+	tend_jw_level *l;
+
+	if (w->error)
+		return w->error;
+	if (!w->depth)
+		return 0;
+	l = &w->lv[w->depth - 1];
+	if (l->obj) {
+		if (!l->key_pending) {
+			tend_error_set("render: a JSON object member without a key");
+			return w->error = TEND_ERROR;
+		}
+		l->key_pending = 0;
+		return 0;
+	}
+	if ((l->n++ && (w->error = tend_buf_putc(w->out, ',')) < 0) ||
+	    (w->error = put_indent(w->out, w->depth)) < 0)
+		return w->error;
+	return 0;
+}
+
+void tend_jw_key(tend_jw *w, const char *key)
+{
+	tend_jw_level *l;
+	size_t klen;
+
+	if (w->error)
+		return;
+	l = w->depth ? &w->lv[w->depth - 1] : NULL;
+	if (!l || !l->obj || l->key_pending) {
+		tend_error_set("render: a JSON key outside an object");
+		w->error = TEND_ERROR;
+		return;
+	}
+	/* the bytes json_dumps(JSON_SORT_KEYS) writes: members sorted by
+	 * strcmp, each key once; a writer out of order is a bug, not output */
+	if (l->n && strcmp(l->key, key) >= 0) {
+		tend_error_set("render: JSON key '%s' written after '%s'", key, l->key);
+		w->error = TEND_ERROR;
+		return;
+	}
+	klen = strlen(key);
+	if ((l->n++ && (w->error = tend_buf_putc(w->out, ',')) < 0) ||
+	    (w->error = put_indent(w->out, w->depth)) < 0 ||
+	    (w->error = put_escaped(w->out, key, klen)) < 0 ||
+	    (w->error = tend_buf_put(w->out, ": ", 2)) < 0)
+		return;
+	l->key = key;
+	l->key_pending = 1;
+}
+
+static void jw_open(tend_jw *w, int obj)
+{
+	if (jw_before_value(w) < 0)
+		return;
+	if (w->depth >= TEND_JW_MAX_DEPTH) {
+		tend_error_set("JSON document nested too deeply");
+		w->error = TEND_ELIMIT;
+		return;
+	}
+	memset(&w->lv[w->depth], 0, sizeof(w->lv[w->depth]));
+	w->lv[w->depth++].obj = obj;
+	w->error = tend_buf_putc(w->out, obj ? '{' : '[');
+}
+
+void tend_jw_obj(tend_jw *w)
+{
+	jw_open(w, 1);
+}
+
+void tend_jw_arr(tend_jw *w)
+{
+	jw_open(w, 0);
+}
+
+void tend_jw_end(tend_jw *w)
+{
+	tend_jw_level *l;
+
+	if (w->error)
+		return;
+	l = w->depth ? &w->lv[w->depth - 1] : NULL;
+	if (!l || l->key_pending) {
+		tend_error_set("render: unbalanced JSON writer");
+		w->error = TEND_ERROR;
+		return;
+	}
+	w->depth--;
+	if (l->n && (w->error = put_indent(w->out, w->depth)) < 0)
+		return;
+	w->error = tend_buf_putc(w->out, l->obj ? '}' : ']');
+}
+
+void tend_jw_strn(tend_jw *w, const char *s, size_t len)
+{
+	if (jw_before_value(w) == 0)
+		w->error = put_escaped(w->out, s, len);
+}
+
+void tend_jw_str(tend_jw *w, const char *s)
+{
+	if (!s) {   /* a required string missing: the model was not validated */
+		if (!w->error) {
+			tend_error_set("render: a required value is missing");
+			w->error = TEND_EINVALID;
+		}
+		return;
+	}
+	tend_jw_strn(w, s, strlen(s));
+}
+
+void tend_jw_str_or_null(tend_jw *w, const char *s)
+{
+	if (s)
+		tend_jw_strn(w, s, strlen(s));
+	else
+		tend_jw_null(w);
+}
+
+void tend_jw_int(tend_jw *w, long long v)
+{
+	if (jw_before_value(w) == 0)
+		w->error = put_integer(w->out, (json_int_t)v);
+}
+
+void tend_jw_real(tend_jw *w, double v)
+{
+	if (jw_before_value(w) == 0)
+		w->error = put_real(w->out, v);
+}
+
+void tend_jw_bool(tend_jw *w, int v)
+{
+	if (jw_before_value(w) == 0)
+		w->error = v ? tend_buf_put(w->out, "true", 4) : tend_buf_put(w->out, "false", 5);
+}
+
+void tend_jw_null(tend_jw *w)
+{
+	if (jw_before_value(w) == 0)
+		w->error = tend_buf_put(w->out, "null", 4);
+}
+
+void tend_jw_str_array(tend_jw *w, char *const *items, size_t n)
+{
+	size_t i;
+
+	tend_jw_arr(w);
+	for (i = 0; i < n; i++)
+		tend_jw_str(w, items[i]);
+	tend_jw_end(w);
+}
+
+int tend_jw_finish(tend_jw *w)
+{
+	if (!w->error && w->depth) {
+		tend_error_set("render: unbalanced JSON writer");
+		w->error = TEND_ERROR;
+	}
+	if (!w->error)
+		w->error = tend_buf_putc(w->out, '\n');
+	return w->error;
 }

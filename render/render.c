@@ -123,19 +123,18 @@ static int render_select(tend_render_result **out, const tend_manifest *m, const
 	for (i = first; i < end; i++) {
 		const char *name = m->hosts[i].name;
 		char path[512], dest[512];
-		json_t *doc = NULL;
-		char *data = NULL;
-		size_t len = 0;
+		tend_buf data = TEND_BUF_INIT;
+		size_t len;
 
-		if ((error = tend_render_host_inputs_build(&doc, m, ix, i, routes, n_routes, commit, &eff)) < 0)
+		if ((error = tend_render_host_inputs_write(&data, m, ix, i, routes, n_routes, commit, &eff)) < 0) {
+			tend_buf_dispose(&data);
 			goto out;
-		error = tend_render_json_dump(&data, &len, doc);
-		json_decref(doc);
-		if (error < 0)
-			goto out;
+		}
+		len = data.size;
 		snprintf(path, sizeof(path), "hosts/%s.json", name);
 		snprintf(dest, sizeof(dest), ".tend/hosts/%s.json", name);
-		if ((error = add_output(r, &cap, name, TEND_OUTPUT_HOST_INPUTS, path, dest, 0, data, len)) < 0)
+		if ((error = add_output(r, &cap, name, TEND_OUTPUT_HOST_INPUTS, path, dest, 0,
+					tend_buf_detach(&data), len)) < 0)
 			goto out;
 	}
 	if (want_routes && m->proxy) {

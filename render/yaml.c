@@ -244,7 +244,11 @@ static json_t *string_node(const tend_yaml_node *n)
 	return v;
 }
 
-static json_t *plain_scalar(const tend_yaml_node *n)
+/* What a scalar is in JSON: one classification for the document builder
+ * and the streaming writer, so both type every value the same way. */
+typedef enum { SC_STRING, SC_NULL, SC_TRUE, SC_FALSE, SC_INT, SC_REAL, SC_FAIL } scalar_kind;
+
+static scalar_kind classify_plain(const tend_yaml_node *n, long long *ll_out, double *d_out)
 {
 	const char *s = n->value;
 	const char *digits = s + (*s == '-' || *s == '+');
@@ -252,11 +256,11 @@ static json_t *plain_scalar(const tend_yaml_node *n)
 	char *end;
 
 	if (tend_yaml_is_null(n))
-		return json_null();
+		return SC_NULL;
 	if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE"))
-		return json_true();
+		return SC_TRUE;
 	if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE"))
-		return json_false();
+		return SC_FALSE;
 	if (all_in(digits, "0123456789") ||
 	    (!strncmp(s, "0x", 2) && all_in(s + 2, "0123456789abcdefABCDEF")) ||
 	    (!strncmp(s, "0o", 2) && all_in(s + 2, "01234567"))) {
@@ -265,9 +269,11 @@ static json_t *plain_scalar(const tend_yaml_node *n)
 			ll = strtoll(s + 2, &end, 8);
 		else
 			ll = strtoll(s, &end, !strncmp(s, "0x", 2) ? 16 : 10);
-		if (errno == 0 && *end == '\0')
-			return json_integer(ll);
-		return string_node(n);   /* too large for an integer: keep the text */
+		if (errno == 0 && *end == '\0') {
+			*ll_out = ll;
+			return SC_INT;
+		}
+		return SC_STRING;   /* too large for an integer: keep the text */
 	}
 	/* [-+]? ( . digits | digits [. digits*] ) ( [eE] [-+]? digits )? */
 	{
@@ -291,15 +297,24 @@ static json_t *plain_scalar(const tend_yaml_node *n)
 		}
 		if (mant && *p == '\0' && (strchr(s, '.') || strpbrk(s, "eE"))) {
 			d = strtod(s, NULL);
-			if (isfinite(d))
-				return json_real(d);
+			if (isfinite(d)) {
+				*d_out = d;
+				return SC_REAL;
+			}
 		}
 		if (!strcasecmp(digits, ".inf") || !strcasecmp(s, ".nan")) {
 			tend_error_set("line %u, column %u: '%s' has no JSON form", n->line, n->col, s);
-			return NULL;
+			return SC_FAIL;
 		}
 	}
-	return string_node(n);
+	return SC_STRING;
+}
+
+static scalar_kind classify(const tend_yaml_node *n, long long *ll, double *d)
+{
+	if (!n->plain || (n->tag && (!strcmp(n->tag, "tag:yaml.org,2002:str") || !strcmp(n->tag, "!!str"))))
+		return SC_STRING;
+	return classify_plain(n, ll, d);
 }
 
 static json_t *to_json(const tend_yaml_node *n, unsigned depth)
@@ -312,10 +327,21 @@ static json_t *to_json(const tend_yaml_node *n, unsigned depth)
 		return NULL;
 	}
 	switch (n->kind) {
-	case TEND_YAML_SCALAR:
-		if (!n->plain || (n->tag && (!strcmp(n->tag, "tag:yaml.org,2002:str") || !strcmp(n->tag, "!!str"))))
-			return string_node(n);
-		return plain_scalar(n);
+	case TEND_YAML_SCALAR: {
+		long long ll = 0;
+		double d = 0;
+
+		switch (classify(n, &ll, &d)) {
+		case SC_NULL: return json_null();
+		case SC_TRUE: return json_true();
+		case SC_FALSE: return json_false();
+		case SC_INT: return json_integer(ll);
+		case SC_REAL: return json_real(d);
+		case SC_FAIL: return NULL;
+		case SC_STRING: break;
+		}
+		return string_node(n);
+	}
 	case TEND_YAML_SEQ:
 		if (!(v = json_array()))
 			return NULL;
@@ -357,4 +383,106 @@ json_t *tend_render_yaml_to_json(const tend_yaml_node *node)
 	if (!node)
 		return json_null();
 	return to_json(node, 0);
+}
+
+/* ---- YAML nodes streamed as JSON ---------------------------------------- */
+
+/* Mapping keys in strcmp order (the order json_dumps sorts them in); keys
+ * are distinct, the parser refuses duplicates. */
+static void sort_keys(size_t *ix, const tend_yaml_node *map)
+{
+	size_t i, j;
+
+	for (i = 0; i < map->count; i++) {
+		size_t x = ix[i];
+
+		for (j = i; j > 0 && strcmp(map->keys[ix[j - 1]]->value, map->keys[x]->value) > 0; j--)
+			ix[j] = ix[j - 1];
+		ix[j] = x;
+	}
+}
+
+static int key_cmp_ix(const void *a, const void *b, void *ctx)
+{
+	const tend_yaml_node *map = ctx;
+
+	return strcmp(map->keys[*(const size_t *)a]->value, map->keys[*(const size_t *)b]->value);
+}
+
+static int write_json(tend_jw *w, const tend_yaml_node *n, unsigned depth)
+{
+	size_t i, small[16], *ix = small;
+	long long ll = 0;
+	double d = 0;
+
+	if (depth > 64)
+		return TEND_EINVALID;
+	switch (n->kind) {
+	case TEND_YAML_SCALAR:
+		switch (classify(n, &ll, &d)) {
+		case SC_NULL: tend_jw_null(w); break;
+		case SC_TRUE: tend_jw_bool(w, 1); break;
+		case SC_FALSE: tend_jw_bool(w, 0); break;
+		case SC_INT: tend_jw_int(w, ll); break;
+		case SC_REAL: tend_jw_real(w, d); break;
+		case SC_FAIL: return TEND_EINVALID;
+		case SC_STRING: tend_jw_strn(w, n->value, n->len); break;
+		}
+		return w->error;
+	case TEND_YAML_SEQ:
+		tend_jw_arr(w);
+		for (i = 0; i < n->count && !w->error; i++)
+			if (write_json(w, n->items[i], depth + 1) < 0)
+				return w->error ? w->error : TEND_EINVALID;
+		tend_jw_end(w);
+		return w->error;
+	case TEND_YAML_MAP:
+		for (i = 0; i < n->count; i++)
+			if (strlen(n->keys[i]->value) != n->keys[i]->len)
+				return TEND_EINVALID;
+		if (n->count > sizeof(small) / sizeof(small[0]) && !(ix = malloc(n->count * sizeof(*ix)))) {
+			tend_error_set("out of memory");
+			return TEND_ERROR;
+		}
+		for (i = 0; i < n->count; i++)
+			ix[i] = i;
+		if (ix == small)
+			sort_keys(ix, n);
+		else
+			qsort_r(ix, n->count, sizeof(*ix), key_cmp_ix, (void *)n);
+		tend_jw_obj(w);
+		for (i = 0; i < n->count && !w->error; i++) {
+			tend_jw_key(w, n->keys[ix[i]]->value);
+			if (write_json(w, n->items[ix[i]], depth + 1) < 0) {
+				if (!w->error)
+					w->error = TEND_EINVALID;
+				break;
+			}
+		}
+		if (ix != small)
+			free(ix);
+		tend_jw_end(w);
+		return w->error;
+	}
+	return TEND_EINVALID;
+}
+
+int tend_render_yaml_write_json(tend_jw *w, const tend_yaml_node *node)
+{
+	json_t *v;
+	int error;
+
+	if (!node) {
+		tend_jw_null(w);
+		return w->error;
+	}
+	if ((error = write_json(w, node, 0)) < 0 && error != TEND_ERROR && error != TEND_ELIMIT) {
+		/* the message and its position: what building the document says */
+		if ((v = tend_render_yaml_to_json(node)))
+			json_decref(v);
+		else
+			error = TEND_EINVALID;
+		w->error = error;
+	}
+	return error;
 }
