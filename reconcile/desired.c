@@ -361,19 +361,18 @@ int tend_desired_prepare(tend_desired *d, const tend_config *cfg, const char *kn
 			 tend_buf *build_log)
 {
 	tend_render_options ro = TEND_RENDER_OPTIONS_INIT;
-	tend_render_result *stamped = NULL, *plain = NULL;
+	tend_render_result *r = NULL;
 	int error;
 
 	ro.secrets_root = cfg->secrets_root;
-	/* this host's outputs (the routes file when it runs the proxy), stamped;
-	 * every host's inputs, unstamped; not the whole fleet's outputs twice */
-	if ((error = tend_render_host_opts(&stamped, d->manifest, cfg->host, d->commit, &ro)) < 0 ||
-	    (error = tend_render_inputs_opts(&plain, d->manifest, NULL, &ro)) < 0) {
+	/* the routes file when this host runs the proxy, stamped; every host's
+	 * inputs, unstamped; in one pass (routes and index collected once) */
+	if ((error = tend_render_agent_opts(&r, d->manifest, cfg->host, d->commit, NULL, &ro)) < 0) {
 		tend_error_prefix("commit %.12s: render: ", d->commit);
 		goto out;
 	}
-	if ((error = write_inputs(d, plain)) < 0 ||
-	    (error = collect_routes(d, cfg, stamped)) < 0 ||
+	if ((error = write_inputs(d, r)) < 0 ||
+	    (error = collect_routes(d, cfg, r)) < 0 ||
 	    (error = collect_secrets(d, cfg)) < 0)
 		goto out;
 	if (known_system) {
@@ -386,7 +385,6 @@ int tend_desired_prepare(tend_desired *d, const tend_config *cfg, const char *kn
 	if ((error = tend_nix_build_system(&d->system, cfg, d->rev_dir, d->flake_attr, build_log)) < 0)
 		tend_error_prefix("commit %.12s: ", d->commit);
 out:
-	tend_render_result_free(stamped);
-	tend_render_result_free(plain);
+	tend_render_result_free(r);
 	return error;
 }
