@@ -45,52 +45,93 @@ static size_t utf8_decode(unsigned *cp, const unsigned char *p, size_t avail)
 	return n;
 }
 
+/* Room for n more bytes (and the NUL) written straight into out->ptr: one
+ * check per string instead of one call per byte. The cap, if any, is
+ * tend_buf_grow's to enforce. */
+static int reserve(tend_buf *out, size_t n)
+{
+	if (out->size + n < out->asize && (!out->max || out->size + n <= out->max))
+		return 0;
+	return tend_buf_grow(out, out->size + n);
+}
+
+/* ",\n" (or "\n" for the first member) and the indentation of depth */
+static int put_sep(tend_buf *out, int comma, unsigned depth)
+{
+	size_t n = (size_t)depth * 2;
+	char *d;
+	int error;
+
+	if ((error = reserve(out, n + 2)) < 0)
+		return error;
+	d = out->ptr + out->size;
+	if (comma)
+		*d++ = ',';
+	*d++ = '\n';
+	memset(d, ' ', n);
+	d[n] = '\0';
+	out->size = (size_t)(d + n - out->ptr);
+	return 0;
+}
+
 static int put_escaped(tend_buf *out, const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s, *end = p + len, *run;
 	char seq[16];
-	int error = tend_buf_putc(out, '"');
+	int error;
 
-	while (!error && p < end) {
+	if ((error = reserve(out, len + 2)) < 0)
+		return error;
+	out->ptr[out->size++] = '"';
+	for (;;) {
 		unsigned cp;
 		size_t n;
 
 		for (run = p; p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\'; p++)
 			;
-		if (p > run && (error = tend_buf_put(out, run, (size_t)(p - run))) < 0)
-			break;
+		memcpy(out->ptr + out->size, run, (size_t)(p - run));
+		out->size += (size_t)(p - run);
 		if (p >= end)
 			break;
 		switch (*p) {
-		case '"': error = tend_buf_puts(out, "\\\""); p++; continue;
-		case '\\': error = tend_buf_puts(out, "\\\\"); p++; continue;
-		case '\b': error = tend_buf_puts(out, "\\b"); p++; continue;
-		case '\f': error = tend_buf_puts(out, "\\f"); p++; continue;
-		case '\n': error = tend_buf_puts(out, "\\n"); p++; continue;
-		case '\r': error = tend_buf_puts(out, "\\r"); p++; continue;
-		case '\t': error = tend_buf_puts(out, "\\t"); p++; continue;
-		default: break;
+		case '"': memcpy(seq, "\\\"", 3); n = 1; break;
+		case '\\': memcpy(seq, "\\\\", 3); n = 1; break;
+		case '\b': memcpy(seq, "\\b", 3); n = 1; break;
+		case '\f': memcpy(seq, "\\f", 3); n = 1; break;
+		case '\n': memcpy(seq, "\\n", 3); n = 1; break;
+		case '\r': memcpy(seq, "\\r", 3); n = 1; break;
+		case '\t': memcpy(seq, "\\t", 3); n = 1; break;
+		default:
+			/* A control character or a UTF-8 sequence, checked as strictly
+			 * as jansson checks its strings (the streaming writer's strings
+			 * do not pass through jansson) */
+			if (*p < 0x80) {
+				cp = *p;
+				n = 1;
+			} else if ((n = utf8_decode(&cp, p, (size_t)(end - p))) == 0) {
+				out->ptr[out->size] = '\0';
+				tend_error_set("invalid UTF-8 in a JSON string");
+				return TEND_EINVALID;
+			}
+			if (cp > 0xFFFF) {
+				cp -= 0x10000;
+				snprintf(seq, sizeof(seq), "\\u%04X\\u%04X", 0xD800 | (cp >> 10),
+					 0xDC00 | (cp & 0x3FF));
+			} else {
+				snprintf(seq, sizeof(seq), "\\u%04X", cp);
+			}
+			break;
 		}
-		/* A control character or a UTF-8 sequence, checked as strictly as
-		 * jansson checks its strings (the streaming writer's strings do not
-		 * pass through jansson) */
-		if (*p < 0x80) {
-			cp = *p;
-			n = 1;
-		} else if ((n = utf8_decode(&cp, p, (size_t)(end - p))) == 0) {
-			tend_error_set("invalid UTF-8 in a JSON string");
-			return TEND_EINVALID;
-		}
-		if (cp > 0xFFFF) {
-			cp -= 0x10000;
-			snprintf(seq, sizeof(seq), "\\u%04X\\u%04X", 0xD800 | (cp >> 10), 0xDC00 | (cp & 0x3FF));
-		} else {
-			snprintf(seq, sizeof(seq), "\\u%04X", cp);
-		}
-		error = tend_buf_puts(out, seq);
 		p += n;
+		/* the escape, and room again for the rest and the closing quote */
+		if ((error = reserve(out, strlen(seq) + (size_t)(end - p) + 1)) < 0)
+			return error;
+		memcpy(out->ptr + out->size, seq, strlen(seq));
+		out->size += strlen(seq);
 	}
-	return error ? error : tend_buf_putc(out, '"');
+	out->ptr[out->size++] = '"';
+	out->ptr[out->size] = '\0';
+	return 0;
 }
 
 static int put_real(tend_buf *out, double v)
@@ -119,21 +160,6 @@ static int put_real(tend_buf *out, double v)
 			memmove(d, src, strlen(src) + 1);
 	}
 	return tend_buf_puts(out, num);
-}
-
-static int put_indent(tend_buf *out, unsigned depth)
-{
-	static const char spaces[] = "\n                                                                ";
-	unsigned n = depth * 2;
-
-	if (n + 1 < sizeof(spaces))
-		return tend_buf_put(out, spaces, n + 1);
-	if (tend_buf_putc(out, '\n') < 0)
-		return TEND_ERROR;
-	while (n--)
-		if (tend_buf_putc(out, ' ') < 0)
-			return TEND_ERROR;
-	return 0;
 }
 
 typedef struct {
@@ -191,7 +217,7 @@ static int write_value(tend_buf *out, const json_t *v, unsigned depth)
 			qsort(members, n, sizeof(*members), cmp_member);
 		error = tend_buf_putc(out, '{');
 		for (i = 0; i < n && !error; i++) {
-			if ((i && (error = tend_buf_putc(out, ',')) < 0) || (error = put_indent(out, depth + 1)) < 0 ||
+			if ((i && (error = tend_buf_putc(out, ',')) < 0) || (error = put_sep(out, 0, depth + 1)) < 0 ||
 			    (error = put_escaped(out, members[i].key, strlen(members[i].key))) < 0 ||
 			    (error = tend_buf_put(out, ": ", 2)) < 0)
 				break;
@@ -199,7 +225,7 @@ static int write_value(tend_buf *out, const json_t *v, unsigned depth)
 		}
 		if (members != small)
 			free(members);
-		if (!error && !(error = put_indent(out, depth)))
+		if (!error && !(error = put_sep(out, 0, depth)))
 			error = tend_buf_putc(out, '}');
 		return error;
 	}
@@ -210,11 +236,11 @@ static int write_value(tend_buf *out, const json_t *v, unsigned depth)
 			return tend_buf_puts(out, "[]");
 		error = tend_buf_putc(out, '[');
 		for (i = 0; i < n && !error; i++) {
-			if ((i && (error = tend_buf_putc(out, ',')) < 0) || (error = put_indent(out, depth + 1)) < 0)
+			if ((i && (error = tend_buf_putc(out, ',')) < 0) || (error = put_sep(out, 0, depth + 1)) < 0)
 				break;
 			error = write_value(out, json_array_get(v, i), depth + 1);
 		}
-		if (!error && !(error = put_indent(out, depth)))
+		if (!error && !(error = put_sep(out, 0, depth)))
 			error = tend_buf_putc(out, ']');
 		return error;
 	}
@@ -275,10 +301,7 @@ static int jw_before_value(tend_jw *w)
 		l->key_pending = 0;
 		return 0;
 	}
-	if ((l->n++ && (w->error = tend_buf_putc(w->out, ',')) < 0) ||
-	    (w->error = put_indent(w->out, w->depth)) < 0)
-		return w->error;
-	return 0;
+	return w->error = put_sep(w->out, l->n++ != 0, w->depth);
 }
 
 void tend_jw_key(tend_jw *w, const char *key)
@@ -302,11 +325,12 @@ void tend_jw_key(tend_jw *w, const char *key)
 		return;
 	}
 	klen = strlen(key);
-	if ((l->n++ && (w->error = tend_buf_putc(w->out, ',')) < 0) ||
-	    (w->error = put_indent(w->out, w->depth)) < 0 ||
+	if ((w->error = put_sep(w->out, l->n++ != 0, w->depth)) < 0 ||
 	    (w->error = put_escaped(w->out, key, klen)) < 0 ||
-	    (w->error = tend_buf_put(w->out, ": ", 2)) < 0)
+	    (w->error = reserve(w->out, 2)) < 0)
 		return;
+	memcpy(w->out->ptr + w->out->size, ": ", 3);   /* with the NUL */
+	w->out->size += 2;
 	l->key = key;
 	l->key_pending = 1;
 }
@@ -322,7 +346,10 @@ static void jw_open(tend_jw *w, int obj)
 	}
 	memset(&w->lv[w->depth], 0, sizeof(w->lv[w->depth]));
 	w->lv[w->depth++].obj = obj;
-	w->error = tend_buf_putc(w->out, obj ? '{' : '[');
+	if ((w->error = reserve(w->out, 1)) == 0) {
+		w->out->ptr[w->out->size++] = obj ? '{' : '[';
+		w->out->ptr[w->out->size] = '\0';
+	}
 }
 
 void tend_jw_obj(tend_jw *w)
@@ -348,9 +375,10 @@ void tend_jw_end(tend_jw *w)
 		return;
 	}
 	w->depth--;
-	if (l->n && (w->error = put_indent(w->out, w->depth)) < 0)
+	if ((l->n && (w->error = put_sep(w->out, 0, w->depth)) < 0) || (w->error = reserve(w->out, 1)) < 0)
 		return;
-	w->error = tend_buf_putc(w->out, l->obj ? '}' : ']');
+	w->out->ptr[w->out->size++] = l->obj ? '}' : ']';
+	w->out->ptr[w->out->size] = '\0';
 }
 
 void tend_jw_strn(tend_jw *w, const char *s, size_t len)

@@ -574,6 +574,16 @@ static int block_node(tend_yaml_node **out, fp *f)
 	return DECLINE;           /* a scalar on its own line, or an error */
 }
 
+/* 1 for the bytes the fast path leaves to libyaml: all but 0x20..0x7e and '\n' */
+static const unsigned char outside[256] = {
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	[0x7f] = 1,
+	[0x80] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
+
 int tend_yaml__parse_fast(tend_yaml_doc **out, const char *file, const char *data, size_t len,
 			  const tend_yaml_limits *limits)
 {
@@ -585,12 +595,16 @@ int tend_yaml__parse_fast(tend_yaml_doc **out, const char *file, const char *dat
 	*out = NULL;
 	/* printable ASCII and line feeds only: no encodings, tabs, CR or
 	 * control characters to reason about */
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)data[i];
+	for (i = 0; i + 8 <= len; i += 8) {
+		const unsigned char *u = (const unsigned char *)data + i;
 
-		if ((c < 0x20 && c != '\n') || c > 0x7e)
+		if (outside[u[0]] | outside[u[1]] | outside[u[2]] | outside[u[3]] |
+		    outside[u[4]] | outside[u[5]] | outside[u[6]] | outside[u[7]])
 			return DECLINE;
 	}
+	for (; i < len; i++)
+		if (outside[(unsigned char)data[i]])
+			return DECLINE;
 	memset(&f, 0, sizeof(f));
 	f.p = f.ls = data;
 	f.end = data + len;
