@@ -277,7 +277,8 @@ static int read_doc(tend_buf *buf, tend_diags *diags, int dir_fd, const char *na
 			       (long long)st.st_size, max);
 		goto out;
 	}
-	if (tend_buf_grow(buf, (size_t)st.st_size) < 0) {
+	/* a byte more than the size: a short read then shows the end (below) */
+	if (tend_buf_grow(buf, (size_t)st.st_size + 1) < 0) {
 		rc = TEND_ERROR;
 		goto out;
 	}
@@ -307,6 +308,9 @@ static int read_doc(tend_buf *buf, tend_diags *diags, int dir_fd, const char *na
 		if (n == 0)
 			break;
 		buf->size += (size_t)n;
+		/* a regular file reads short only at its end: no read to see 0 */
+		if ((size_t)n < room)
+			break;
 	}
 	buf->ptr[buf->size] = '\0';
 	rc = 0;
