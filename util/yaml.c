@@ -437,6 +437,16 @@ int tend_yaml_is_null(const tend_yaml_node *node)
 		return 1;
 	if (node->kind != TEND_YAML_SCALAR || !node->plain)
 		return 0;
-	return node->len == 0 || !strcmp(node->value, "~") || !strcmp(node->value, "null") ||
-	       !strcmp(node->value, "Null") || !strcmp(node->value, "NULL");
+	/* by length first: asked for every field read */
+	switch (node->len) {
+	case 0:
+		return 1;
+	case 1:
+		return node->value[0] == '~';
+	case 4:
+		return !strcmp(node->value, "null") || !strcmp(node->value, "Null") ||
+		       !strcmp(node->value, "NULL");
+	default:
+		return 0;
+	}
 }
