@@ -6,9 +6,12 @@
 #include "render/render_int.h"
 #include "util/error.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define ONES 0x0101010101010101ULL
 
 /* Length of the valid UTF-8 sequence at p (lead byte >= 0x80) and its code
  * point, or 0: no overlong forms, surrogates or code points past U+10FFFF. */
@@ -87,8 +90,20 @@ static int put_escaped(tend_buf *out, const char *s, size_t len)
 		unsigned cp;
 		size_t n;
 
-		for (run = p; p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\'; p++)
-			;
+		run = p;
+		/* eight bytes at a time while none needs escaping (a control
+		 * character, '"', '\\', or a byte past ASCII) */
+		while (end - p >= 8) {
+			uint64_t x;
+
+			memcpy(&x, p, 8);
+			if (((x - ONES * 0x20) | x | ((x ^ ONES * '"') - ONES) | ((x ^ ONES * '\\') - ONES)) &
+			    ONES * 0x80)
+				break;
+			p += 8;
+		}
+		while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+			p++;
 		memcpy(out->ptr + out->size, run, (size_t)(p - run));
 		out->size += (size_t)(p - run);
 		if (p >= end)
@@ -177,6 +192,7 @@ static int put_integer(tend_buf *out, json_int_t v)
 {
 	char num[24], *p = num + sizeof(num);
 	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+	int error;
 
 	do {
 		*--p = (char)('0' + u % 10);
@@ -184,7 +200,12 @@ static int put_integer(tend_buf *out, json_int_t v)
 	} while (u);
 	if (v < 0)
 		*--p = '-';
-	return tend_buf_put(out, p, (size_t)(num + sizeof(num) - p));
+	if ((error = reserve(out, (size_t)(num + sizeof(num) - p))) < 0)
+		return error;
+	memcpy(out->ptr + out->size, p, (size_t)(num + sizeof(num) - p));
+	out->size += (size_t)(num + sizeof(num) - p);
+	out->ptr[out->size] = '\0';
+	return 0;
 }
 
 static int write_value(tend_buf *out, const json_t *v, unsigned depth)

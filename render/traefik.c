@@ -11,6 +11,18 @@
 #define MW_REDIRECT "tend-redirect-https"
 #define ROUTER_REDIRECT "tend-redirect-http"
 
+/* ["s"]: json_pack without parsing a format per router */
+static json_t *one_string(const char *s)
+{
+	json_t *a = json_array();
+
+	if (a && tend_json_append(a, json_string(s)) < 0) {
+		json_decref(a);
+		return NULL;
+	}
+	return a;
+}
+
 static json_t *router_for(const tend_route *r, const tend_render_eff *eff)
 {
 	json_t *router = json_object(), *mws = json_array(), *tls;
@@ -30,11 +42,11 @@ static json_t *router_for(const tend_route *r, const tend_render_eff *eff)
 	    tend_json_set(router, "service", json_string(r->svc->name)) < 0)
 		goto fail;
 	if (r->resolver) {
-		if (tend_json_set(router, "entryPoints", json_pack("[s]", eff->entry_https)) < 0 ||
+		if (tend_json_set(router, "entryPoints", one_string(eff->entry_https)) < 0 ||
 		    !(tls = json_object()) || tend_json_set(router, "tls", tls) < 0 ||
 		    tend_json_set(tls, "certResolver", json_string(r->resolver->name)) < 0)
 			goto fail;
-	} else if (tend_json_set(router, "entryPoints", json_pack("[s]", eff->entry_http)) < 0) {
+	} else if (tend_json_set(router, "entryPoints", one_string(eff->entry_http)) < 0) {
 		goto fail;
 	}
 	if (r->auth && tend_json_append(mws, json_string(MW_AUTH)) < 0)
@@ -158,8 +170,8 @@ int tend_render_traefik_build(json_t **out, const tend_manifest *m, const tend_r
 		/* Lowest priority: plain-HTTP routes (no resolver) still win on the http entry point. */
 		if (!(redirect = json_object()) || tend_json_set(routers, ROUTER_REDIRECT, redirect) < 0 ||
 		    tend_json_set(redirect, "rule", json_string("PathPrefix(`/`)")) < 0 ||
-		    tend_json_set(redirect, "entryPoints", json_pack("[s]", eff->entry_http)) < 0 ||
-		    tend_json_set(redirect, "middlewares", json_pack("[s]", MW_REDIRECT)) < 0 ||
+		    tend_json_set(redirect, "entryPoints", one_string(eff->entry_http)) < 0 ||
+		    tend_json_set(redirect, "middlewares", one_string(MW_REDIRECT)) < 0 ||
 		    tend_json_set(redirect, "service", json_string("noop@internal")) < 0 ||
 		    tend_json_set(redirect, "priority", json_integer(1)) < 0)
 			goto oom;

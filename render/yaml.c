@@ -77,6 +77,8 @@ static int key_needs_quotes(const char *k)
 		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
 		      (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' || *p == '.'))
 			return 1;
+	if (p - k > 5)          /* longer than any reserved word */
+		return 0;
 	for (i = 0; reserved[i]; i++)
 		if (!strcasecmp(k, reserved[i]))
 			return 1;
@@ -101,8 +103,19 @@ static int put_scalar(tend_buf *out, const json_t *v)
 	switch (json_typeof(v)) {
 	case JSON_STRING:
 		return put_quoted(out, json_string_value(v), json_string_length(v));
-	case JSON_INTEGER:
-		return tend_buf_printf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+	case JSON_INTEGER: {   /* without printf: a routes file holds thousands */
+		char *p = num + sizeof(num);
+		json_int_t x = json_integer_value(v);
+		unsigned long long u = x < 0 ? 0ULL - (unsigned long long)x : (unsigned long long)x;
+
+		do {
+			*--p = (char)('0' + u % 10);
+			u /= 10;
+		} while (u);
+		if (x < 0)
+			*--p = '-';
+		return tend_buf_put(out, p, (size_t)(num + sizeof(num) - p));
+	}
 	case JSON_REAL:
 		snprintf(num, sizeof(num), "%.15g", json_real_value(v));
 		if (!strpbrk(num, ".eE"))
@@ -127,9 +140,14 @@ static int is_block(const json_t *v)
 	return (json_is_object(v) && json_object_size(v)) || (json_is_array(v) && json_array_size(v));
 }
 
-static int cmp_str(const void *a, const void *b)
+typedef struct {
+	const char *key;
+	const json_t *value;
+} member;
+
+static int cmp_member(const void *a, const void *b)
 {
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
+	return strcmp(((const member *)a)->key, ((const member *)b)->key);
 }
 
 static int emit(tend_buf *out, const json_t *v, unsigned indent, int inline_first, unsigned depth);
@@ -138,40 +156,45 @@ static int emit_object(tend_buf *out, const json_t *obj, unsigned indent, int in
 		       unsigned depth)
 {
 	size_t n = json_object_size(obj), i = 0;
-	const char **keys;
+	member small[16], *members = small;   /* most objects are small */
 	const char *k;
 	json_t *val;
 	int error = 0;
 
-	if (!(keys = malloc(n * sizeof(*keys)))) {
+	if (n > sizeof(small) / sizeof(small[0]) && !(members = malloc(n * sizeof(*members)))) {
 		tend_error_set("out of memory");
 		return TEND_ERROR;
 	}
-	json_object_foreach((json_t *)obj, k, val)
-		keys[i++] = k;
+	/* keys with their values: no lookup per key once sorted */
+	json_object_foreach((json_t *)obj, k, val) {
+		members[i].key = k;
+		members[i++].value = val;
+	}
 	if (n > 1)
-		qsort(keys, n, sizeof(*keys), cmp_str);
+		qsort(members, n, sizeof(*members), cmp_member);
 	for (i = 0; i < n && !error; i++) {
-		val = json_object_get(obj, keys[i]);
+		const json_t *v = members[i].value;
+
 		if (!(i == 0 && inline_first))
 			error = put_indent(out, indent);
 		if (!error)
-			error = put_key(out, keys[i]);
+			error = put_key(out, members[i].key);
 		if (error)
 			break;
-		if (is_block(val)) {
+		if (is_block(v)) {
 			error = tend_buf_putc(out, '\n');
 			if (!error)
-				error = emit(out, val, indent + 2, 0, depth + 1);
+				error = emit(out, v, indent + 2, 0, depth + 1);
 		} else {
 			error = tend_buf_putc(out, ' ');
 			if (!error)
-				error = put_scalar(out, val);
+				error = put_scalar(out, v);
 			if (!error)
 				error = tend_buf_putc(out, '\n');
 		}
 	}
-	free(keys);
+	if (members != small)
+		free(members);
 	return error;
 }
 

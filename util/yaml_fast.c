@@ -317,7 +317,8 @@ static int plain_flow(tend_yaml_node **out, fp *f)
 
 	if (!plain_start(f, s, 1))
 		return DECLINE;
-	while (q < f->end && !strchr(",[]{}:\n", *q)) {
+	while (q < f->end && *q != ',' && *q != '[' && *q != ']' && *q != '{' && *q != '}' &&
+	       *q != ':' && *q != '\n') {
 		if (*q == ' ') {
 			if (q + 1 < f->end && q[1] == '#')
 				return DECLINE;
