@@ -221,36 +221,36 @@ static void probe_json(tend_jw *w, const tend_probe *p)
 {
 	tend_jw_obj(w);
 	if (p->kind == TEND_PROBE_COMMAND) {
-		tend_jw_key(w, "command");
+		TEND_JW_KEY(w, "command");
 		tend_jw_str_array(w, p->argv, p->argc);
 	}
-	tend_jw_key(w, "grace_ms");
+	TEND_JW_KEY(w, "grace_ms");
 	tend_jw_int(w, (long long)p->grace_ms);
 	if (p->kind == TEND_PROBE_HTTP) {
-		tend_jw_key(w, "http");
+		TEND_JW_KEY(w, "http");
 		tend_jw_obj(w);
-		tend_jw_key(w, "body");
+		TEND_JW_KEY(w, "body");
 		tend_jw_str_or_null(w, p->body_match);
-		tend_jw_key(w, "status");
+		TEND_JW_KEY(w, "status");
 		tend_jw_int(w, p->expect_status ? p->expect_status : 200);
-		tend_jw_key(w, "url");
+		TEND_JW_KEY(w, "url");
 		tend_jw_str(w, p->url ? p->url : "");
 		tend_jw_end(w);
 	}
-	tend_jw_key(w, "interval_ms");
+	TEND_JW_KEY(w, "interval_ms");
 	tend_jw_int(w, (long long)p->interval_ms);
-	tend_jw_key(w, "retries");
+	TEND_JW_KEY(w, "retries");
 	tend_jw_int(w, (int)p->retries);
 	if (p->kind == TEND_PROBE_TCP) {
-		tend_jw_key(w, "tcp");
+		TEND_JW_KEY(w, "tcp");
 		tend_jw_obj(w);
-		tend_jw_key(w, "host");
+		TEND_JW_KEY(w, "host");
 		tend_jw_str(w, p->host ? p->host : "");
-		tend_jw_key(w, "port");
+		TEND_JW_KEY(w, "port");
 		tend_jw_int(w, p->port);
 		tend_jw_end(w);
 	}
-	tend_jw_key(w, "timeout_ms");
+	TEND_JW_KEY(w, "timeout_ms");
 	tend_jw_int(w, (long long)p->timeout_ms);
 	tend_jw_end(w);
 }
@@ -260,13 +260,13 @@ static void health_json(tend_jw *w, const tend_service *s)
 	size_t i;
 
 	tend_jw_obj(w);
-	tend_jw_key(w, "liveness");
+	TEND_JW_KEY(w, "liveness");
 	tend_jw_arr(w);
 	for (i = 0; i < s->n_probes; i++)
 		if (s->probes[i].phase != TEND_PROBE_STARTUP)
 			probe_json(w, &s->probes[i]);
 	tend_jw_end(w);
-	tend_jw_key(w, "startup");
+	TEND_JW_KEY(w, "startup");
 	tend_jw_arr(w);
 	for (i = 0; i < s->n_probes; i++)
 		if (s->probes[i].phase == TEND_PROBE_STARTUP)
@@ -287,17 +287,17 @@ static void secrets_json(tend_jw *w, tend_buf *scratch, const tend_service *s,
 
 		snprintf(mode, sizeof(mode), "%04o", d->mode & 07777);
 		tend_jw_obj(w);
-		tend_jw_key(w, "group");
+		TEND_JW_KEY(w, "group");
 		tend_jw_str(w, d->group ? d->group : "root");
-		tend_jw_key(w, "mode");
+		TEND_JW_KEY(w, "mode");
 		tend_jw_str(w, mode);
-		tend_jw_key(w, "name");
+		TEND_JW_KEY(w, "name");
 		tend_jw_str(w, d->name);
-		tend_jw_key(w, "owner");
+		TEND_JW_KEY(w, "owner");
 		tend_jw_str(w, d->owner ? d->owner : "root");
-		tend_jw_key(w, "path");
+		TEND_JW_KEY(w, "path");
 		secret_path(w, scratch, eff, s->name, d->name);
-		tend_jw_key(w, "restart");
+		TEND_JW_KEY(w, "restart");
 		tend_jw_str_array(w, d->restart, d->n_restart);
 		tend_jw_end(w);
 	}
@@ -325,50 +325,50 @@ static int service_json(tend_jw *w, tend_buf *scratch, const tend_manifest *m,
 		const tend_database_req *d = s->database;
 		const tend_service *p = provider_of(m, d->provider, d->engine);
 
-		tend_jw_key(w, "database");
+		TEND_JW_KEY(w, "database");
 		tend_jw_obj(w);
-		tend_jw_key(w, "engine");
+		TEND_JW_KEY(w, "engine");
 		tend_jw_str(w, d->engine);
-		tend_jw_key(w, "name");
+		TEND_JW_KEY(w, "name");
 		tend_jw_str(w, d->name);
-		tend_jw_key(w, "password_file");
+		TEND_JW_KEY(w, "password_file");
 		secret_path(w, scratch, eff, s->name, d->password_secret);
-		tend_jw_key(w, "provider");
+		TEND_JW_KEY(w, "provider");
 		tend_jw_str_or_null(w, p ? p->name : NULL);
-		tend_jw_key(w, "provider_address");
+		TEND_JW_KEY(w, "provider_address");
 		tend_jw_str_or_null(w, p ? host_address(m, p->host) : NULL);
-		tend_jw_key(w, "provider_host");
+		TEND_JW_KEY(w, "provider_host");
 		tend_jw_str_or_null(w, p ? p->host : NULL);
-		tend_jw_key(w, "user");
+		TEND_JW_KEY(w, "user");
 		tend_jw_str(w, d->user);
 		tend_jw_end(w);
 	}
-	tend_jw_key(w, "depends_on");
+	TEND_JW_KEY(w, "depends_on");
 	tend_jw_arr(w);
 	for (i = 0; i < n_deps; i++)
 		tend_jw_str(w, deps[i]);
 	tend_jw_end(w);
 	free(deps);
-	tend_jw_key(w, "health");
+	TEND_JW_KEY(w, "health");
 	health_json(w, s);
 	if (s->oidc) {
-		tend_jw_key(w, "oidc");
+		TEND_JW_KEY(w, "oidc");
 		tend_jw_obj(w);
-		tend_jw_key(w, "client_id");
+		TEND_JW_KEY(w, "client_id");
 		tend_jw_str(w, s->oidc->client_id);
-		tend_jw_key(w, "client_secret_file");
+		TEND_JW_KEY(w, "client_secret_file");
 		secret_path(w, scratch, eff, s->name, s->oidc->client_secret);
-		tend_jw_key(w, "provider");
+		TEND_JW_KEY(w, "provider");
 		tend_jw_str_or_null(w, s->oidc->provider);
-		tend_jw_key(w, "redirect_uris");
+		TEND_JW_KEY(w, "redirect_uris");
 		tend_jw_str_array(w, s->oidc->redirect_uris, s->oidc->n_redirect_uris);
 		tend_jw_end(w);
 	}
-	tend_jw_key(w, "provides");
+	TEND_JW_KEY(w, "provides");
 	tend_jw_str_array(w, s->provides, s->n_provides);
-	tend_jw_key(w, "secrets");
+	TEND_JW_KEY(w, "secrets");
 	secrets_json(w, scratch, s, eff);
-	tend_jw_key(w, "settings");
+	TEND_JW_KEY(w, "settings");
 	if (s->settings) {
 		if (!w->error && tend_render_yaml_write_json(w, s->settings) == TEND_EINVALID) {
 			char *pos = tend_render_pos_str(&s->pos);
@@ -419,21 +419,21 @@ static void databases_json(tend_jw *w, tend_buf *scratch, const tend_manifest *m
 		const tend_database_req *d = s->database;
 
 		tend_jw_obj(w);
-		tend_jw_key(w, "engine");
+		TEND_JW_KEY(w, "engine");
 		tend_jw_str(w, d->engine);
-		tend_jw_key(w, "extensions");
+		TEND_JW_KEY(w, "extensions");
 		tend_jw_str_array(w, d->extensions, d->n_extensions);
-		tend_jw_key(w, "name");
+		TEND_JW_KEY(w, "name");
 		tend_jw_str(w, d->name);
-		tend_jw_key(w, "owner_host");
+		TEND_JW_KEY(w, "owner_host");
 		tend_jw_str(w, s->host);
-		tend_jw_key(w, "owner_service");
+		TEND_JW_KEY(w, "owner_service");
 		tend_jw_str(w, s->name);
-		tend_jw_key(w, "password_file");
+		TEND_JW_KEY(w, "password_file");
 		secret_path(w, scratch, eff, s->name, d->password_secret);
-		tend_jw_key(w, "provider");
+		TEND_JW_KEY(w, "provider");
 		tend_jw_str_or_null(w, d->provider);
-		tend_jw_key(w, "user");
+		TEND_JW_KEY(w, "user");
 		tend_jw_str(w, d->user);
 		tend_jw_end(w);
 	}
@@ -452,15 +452,15 @@ static void oidc_json(tend_jw *w, tend_buf *scratch, const tend_manifest *m, con
 		const tend_service *s = &m->services[l->items[i]];
 
 		tend_jw_obj(w);
-		tend_jw_key(w, "client_id");
+		TEND_JW_KEY(w, "client_id");
 		tend_jw_str(w, s->oidc->client_id);
-		tend_jw_key(w, "client_secret_file");
+		TEND_JW_KEY(w, "client_secret_file");
 		secret_path(w, scratch, eff, s->name, s->oidc->client_secret);
-		tend_jw_key(w, "redirect_uris");
+		TEND_JW_KEY(w, "redirect_uris");
 		tend_jw_str_array(w, s->oidc->redirect_uris, s->oidc->n_redirect_uris);
-		tend_jw_key(w, "service");
+		TEND_JW_KEY(w, "service");
 		tend_jw_str(w, s->name);
-		tend_jw_key(w, "service_host");
+		TEND_JW_KEY(w, "service_host");
 		tend_jw_str(w, s->host);
 		tend_jw_end(w);
 	}
@@ -476,19 +476,19 @@ static void routes_json(tend_jw *w, const tend_route *routes, size_t n)
 		const tend_route *r = &routes[i];
 
 		tend_jw_obj(w);
-		tend_jw_key(w, "auth");
+		TEND_JW_KEY(w, "auth");
 		tend_jw_bool(w, r->auth);
-		tend_jw_key(w, "domain");
+		TEND_JW_KEY(w, "domain");
 		tend_jw_str(w, r->domain);
-		tend_jw_key(w, "middlewares");
+		TEND_JW_KEY(w, "middlewares");
 		tend_jw_str_array(w, r->svc->proxy->middlewares, r->svc->proxy->n_middlewares);
-		tend_jw_key(w, "path_prefix");
+		TEND_JW_KEY(w, "path_prefix");
 		tend_jw_str(w, r->prefix);
-		tend_jw_key(w, "service");
+		TEND_JW_KEY(w, "service");
 		tend_jw_str(w, r->svc->name);
-		tend_jw_key(w, "tls");
+		TEND_JW_KEY(w, "tls");
 		tend_jw_str_or_null(w, r->resolver ? r->resolver->name : NULL);
-		tend_jw_key(w, "upstream");
+		TEND_JW_KEY(w, "upstream");
 		tend_jw_str(w, r->upstream);
 		tend_jw_end(w);
 	}
@@ -513,58 +513,58 @@ int tend_render_host_inputs_write(tend_buf *out, const tend_manifest *m, const t
 	}
 	tend_jw_init(w, out);
 	tend_jw_obj(w);
-	tend_jw_key(w, "commit");
+	TEND_JW_KEY(w, "commit");
 	tend_jw_str_or_null(w, commit);
 	if (b->db_provider || b->databases.n) {
-		tend_jw_key(w, "databases");
+		TEND_JW_KEY(w, "databases");
 		databases_json(w, &scratch, m, &b->databases, eff);
 	}
-	tend_jw_key(w, "fleet");
+	TEND_JW_KEY(w, "fleet");
 	tend_jw_obj(w);
-	tend_jw_key(w, "domain");
+	TEND_JW_KEY(w, "domain");
 	tend_jw_str(w, m->domain);
-	tend_jw_key(w, "internal_cidrs");
+	TEND_JW_KEY(w, "internal_cidrs");
 	tend_jw_str_array(w, m->internal_cidrs, m->n_internal_cidrs);
-	tend_jw_key(w, "name");
+	TEND_JW_KEY(w, "name");
 	tend_jw_str(w, m->fleet);
 	tend_jw_end(w);
-	tend_jw_key(w, "generated_by");
+	TEND_JW_KEY(w, "generated_by");
 	tend_jw_str(w, "tend");
-	tend_jw_key(w, "host");
+	TEND_JW_KEY(w, "host");
 	tend_jw_obj(w);
-	tend_jw_key(w, "address");
+	TEND_JW_KEY(w, "address");
 	tend_jw_str(w, h->address);
-	tend_jw_key(w, "age_recipient");
+	TEND_JW_KEY(w, "age_recipient");
 	tend_jw_str_or_null(w, h->age_recipient);
-	tend_jw_key(w, "agent_port");
+	TEND_JW_KEY(w, "agent_port");
 	tend_jw_int(w, h->agent_port ? h->agent_port : m->agent_port);
-	tend_jw_key(w, "flake_attr");
+	TEND_JW_KEY(w, "flake_attr");
 	tend_jw_str(w, h->flake_attr ? h->flake_attr : h->name);
-	tend_jw_key(w, "name");
+	TEND_JW_KEY(w, "name");
 	tend_jw_str(w, h->name);
-	tend_jw_key(w, "role");
+	TEND_JW_KEY(w, "role");
 	tend_jw_str_or_null(w, h->role);
 	tend_jw_end(w);
 	if (b->oidc_provider || b->oidc.n) {
-		tend_jw_key(w, "oidc_clients");
+		TEND_JW_KEY(w, "oidc_clients");
 		oidc_json(w, &scratch, m, &b->oidc, eff);
 	}
 	if (proxy_svc && !strcmp(proxy_svc->host, h->name)) {
-		tend_jw_key(w, "proxy");
+		TEND_JW_KEY(w, "proxy");
 		tend_jw_obj(w);
-		tend_jw_key(w, "kind");
+		TEND_JW_KEY(w, "kind");
 		tend_jw_str(w, m->proxy->kind == TEND_PROXY_CADDY ? "caddy" : "traefik");
-		tend_jw_key(w, "routes");
+		TEND_JW_KEY(w, "routes");
 		routes_json(w, routes, n);
-		tend_jw_key(w, "routes_file");
+		TEND_JW_KEY(w, "routes_file");
 		tend_jw_str(w, m->proxy->routes_file);
-		tend_jw_key(w, "service");
+		TEND_JW_KEY(w, "service");
 		tend_jw_str(w, m->proxy->service);
 		tend_jw_end(w);
 	}
-	tend_jw_key(w, "secrets_root");
+	TEND_JW_KEY(w, "secrets_root");
 	tend_jw_str(w, eff->secrets_root);
-	tend_jw_key(w, "services");
+	TEND_JW_KEY(w, "services");
 	tend_jw_obj(w);
 	/* services are sorted by name, and each bucket lists them in that order */
 	for (i = 0; i < b->services.n && !w->error; i++) {

@@ -356,6 +356,44 @@ void tend_jw_key(tend_jw *w, const char *key)
 	l->key_pending = 1;
 }
 
+void tend_jw_key_plain(tend_jw *w, const char *key, size_t klen)
+{
+	tend_jw_level *l;
+	size_t n;
+	char *d;
+
+	if (w->error)
+		return;
+	l = w->depth ? &w->lv[w->depth - 1] : NULL;
+	if (!l || !l->obj || l->key_pending) {
+		tend_error_set("render: a JSON key outside an object");
+		w->error = TEND_ERROR;
+		return;
+	}
+	if (l->n && strcmp(l->key, key) >= 0) {
+		tend_error_set("render: JSON key '%s' written after '%s'", key, l->key);
+		w->error = TEND_ERROR;
+		return;
+	}
+	/* ",\n", the indentation, the quoted key and ": " in one piece */
+	n = (size_t)w->depth * 2;
+	if ((w->error = reserve(w->out, n + klen + 6)) < 0)
+		return;
+	d = w->out->ptr + w->out->size;
+	if (l->n++)
+		*d++ = ',';
+	*d++ = '\n';
+	memset(d, ' ', n);
+	d += n;
+	*d++ = '"';
+	memcpy(d, key, klen);
+	d += klen;
+	memcpy(d, "\": ", 4);   /* with the NUL */
+	w->out->size = (size_t)(d + 3 - w->out->ptr);
+	l->key = key;
+	l->key_pending = 1;
+}
+
 static void jw_open(tend_jw *w, int obj)
 {
 	if (jw_before_value(w) < 0)

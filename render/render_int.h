@@ -68,6 +68,10 @@ typedef struct {
 } tend_jw;
 void tend_jw_init(tend_jw *w, tend_buf *out);
 void tend_jw_key(tend_jw *w, const char *key);   /* key must outlive the object */
+/* A key of letters, digits and '_' (nothing to escape): a string literal,
+ * written without scanning it. */
+void tend_jw_key_plain(tend_jw *w, const char *key, size_t klen);
+#define TEND_JW_KEY(w, lit) tend_jw_key_plain((w), "" lit "", sizeof(lit) - 1)
 void tend_jw_obj(tend_jw *w);
 void tend_jw_arr(tend_jw *w);
 void tend_jw_end(tend_jw *w);

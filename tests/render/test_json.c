@@ -152,6 +152,53 @@ static void test_stream_is_the_dump(void **state)
 	json_decref(doc);
 }
 
+/* A literal key is written as tend_jw_key writes it, and checked the same. */
+static void test_plain_keys(void **state)
+{
+	tend_buf a = TEND_BUF_INIT, b = TEND_BUF_INIT;
+	tend_jw w;
+
+	(void)state;
+	tend_jw_init(&w, &a);
+	tend_jw_obj(&w);
+	tend_jw_key(&w, "a");
+	tend_jw_obj(&w);
+	tend_jw_key(&w, "inner_key");
+	tend_jw_int(&w, 1);
+	tend_jw_key(&w, "z9");
+	tend_jw_arr(&w);
+	tend_jw_end(&w);
+	tend_jw_end(&w);
+	tend_jw_key(&w, "b");
+	tend_jw_null(&w);
+	tend_jw_end(&w);
+	assert_int_equal(tend_jw_finish(&w), 0);
+	tend_jw_init(&w, &b);
+	tend_jw_obj(&w);
+	TEND_JW_KEY(&w, "a");
+	tend_jw_obj(&w);
+	TEND_JW_KEY(&w, "inner_key");
+	tend_jw_int(&w, 1);
+	TEND_JW_KEY(&w, "z9");
+	tend_jw_arr(&w);
+	tend_jw_end(&w);
+	tend_jw_end(&w);
+	TEND_JW_KEY(&w, "b");
+	tend_jw_null(&w);
+	tend_jw_end(&w);
+	assert_int_equal(tend_jw_finish(&w), 0);
+	assert_string_equal(a.ptr, b.ptr);
+	tend_buf_clear(&b);
+	tend_jw_init(&w, &b);
+	tend_jw_obj(&w);
+	TEND_JW_KEY(&w, "b");
+	tend_jw_null(&w);
+	TEND_JW_KEY(&w, "a");
+	assert_int_equal(tend_jw_finish(&w), TEND_ERROR);
+	tend_buf_dispose(&a);
+	tend_buf_dispose(&b);
+}
+
 static void test_stream_refuses_misuse(void **state)
 {
 	tend_buf b = TEND_BUF_INIT;
@@ -266,6 +313,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dump_is_janssons_text),
 		cmocka_unit_test(test_stream_is_the_dump),
+		cmocka_unit_test(test_plain_keys),
 		cmocka_unit_test(test_stream_refuses_misuse),
 		cmocka_unit_test(test_invalid_utf8_refused),
 		cmocka_unit_test(test_settings_stream_as_dumped),
