@@ -32,13 +32,16 @@ static unsigned col0(const fp *f, const char *at)
 	return (unsigned)(at - f->ls);
 }
 
-static int node_new(tend_yaml_node **out, fp *f, tend_yaml_kind kind, unsigned line, unsigned col0_)
+/* A node with room for a value of extra bytes right after it: one arena
+ * allocation per scalar instead of two. */
+static int node_alloc(tend_yaml_node **out, fp *f, tend_yaml_kind kind, unsigned line,
+		      unsigned col0_, size_t extra)
 {
 	tend_yaml_node *n;
 
 	if (++f->nodes > f->lim->max_nodes)
 		return DECLINE;       /* libyaml says which cap */
-	if (!(n = tend_arena_alloc(f->arena, sizeof(*n))))
+	if (!(n = tend_arena_alloc(f->arena, sizeof(*n) + extra)))
 		return TEND_ERROR;
 	n->kind = kind;
 	n->line = line;
@@ -48,15 +51,20 @@ static int node_new(tend_yaml_node **out, fp *f, tend_yaml_kind kind, unsigned l
 	return 0;
 }
 
+static int node_new(tend_yaml_node **out, fp *f, tend_yaml_kind kind, unsigned line, unsigned col0_)
+{
+	return node_alloc(out, f, kind, line, col0_, 0);
+}
+
 static int scalar_new(tend_yaml_node **out, fp *f, unsigned line, unsigned col0_, const char *s,
 		      size_t len, int plain)
 {
-	int rc = node_new(out, f, TEND_YAML_SCALAR, line, col0_);
+	int rc = node_alloc(out, f, TEND_YAML_SCALAR, line, col0_, len + 1);
 
 	if (rc)
 		return rc;
-	if (!((*out)->value = tend_arena_strndup(f->arena, s, len)))
-		return TEND_ERROR;
+	(*out)->value = (char *)(*out + 1);
+	memcpy((*out)->value, s, len);     /* the NUL: the arena zeroes */
 	(*out)->len = len;
 	(*out)->plain = plain;
 	return 0;
@@ -277,10 +285,9 @@ static int quoted(tend_yaml_node **out, fp *f)
 	}
 	if (q >= f->end || *q != qc)
 		return DECLINE;       /* runs on past the line, or unterminated */
-	if ((rc = node_new(out, f, TEND_YAML_SCALAR, line, col)))
+	if ((rc = node_alloc(out, f, TEND_YAML_SCALAR, line, col, (size_t)(q - s) + 1)))
 		return rc;
-	if (!(v = tend_arena_alloc(f->arena, (size_t)(q - s) + 1)))
-		return TEND_ERROR;
+	v = (char *)(*out + 1);
 	for (f->p = s; f->p < q; f->p++) {
 		char c = *f->p;
 
