@@ -1,8 +1,10 @@
 /* `tend run` wiring: configuration -> status, alerts, HTTP endpoint, daemon.
  * One step: plan (fetch + verify + compare); if this host depends on others,
  * wait until they run the new commit; then converge; then map the report onto
- * the status and the alerts. Reload (SIGHUP) swaps the configuration in only
- * when the new one is valid and its HTTP endpoint could be started. */
+ * the status and the alerts. The plan, the dependency check and the converge
+ * each run in a short-lived worker process (agent/worker.h) given the
+ * configuration this process adopted. Reload (SIGHUP) swaps the configuration
+ * in only when the new one is valid and its HTTP endpoint could be started. */
 #include "agent/agent.h"
 #include "agent/alert.h"
 #include "agent/config.h"
@@ -10,9 +12,8 @@
 #include "agent/http.h"
 #include "agent/log.h"
 #include "agent/webhook.h"
-#include "manifest/manifest.h"
+#include "agent/worker.h"
 #include "reconcile/reconcile.h"
-#include "source/source.h"
 #include "util/fs.h"
 
 #include <limits.h>
@@ -26,6 +27,10 @@
 
 struct tend_agent {
 	tend_config *cfg;
+	char *cfg_data;                 /* the document cfg was parsed from, and the */
+	size_t cfg_len;                 /* directory of its relative paths: what the */
+	char *cfg_base;                 /* workers parse (they never re-read the file) */
+	char *worker_bin;               /* NULL: /proc/self/exe */
 	tend_agent_status status;
 	tend_alerter *alerter;
 	tend_http *http;
@@ -45,6 +50,7 @@ struct tend_agent {
 };
 
 static void watch_unit(tend_agent *a);
+static int send_mail(void *ctx, const tend_smtp_opts *smtp, const char *subject, const char *body);
 
 static void smtp_from_config(tend_smtp_opts *o, const tend_config *cfg)
 {
@@ -150,11 +156,12 @@ static int reload(void *ctx)
 	tend_config *cfg = NULL;
 	tend_http *http = NULL;
 	unsigned char *secret = NULL;
-	size_t len = 0;
+	char *data = NULL, *base = NULL;
+	size_t len = 0, data_len = 0;
 	tend_smtp_opts smtp;
 	int error, same_listen;
 
-	if ((error = tend_config_load(&cfg, a->cfg->path)) < 0 ||
+	if ((error = tend_config_load_document(&cfg, &data, &data_len, &base, a->cfg->path)) < 0 ||
 	    (error = config_complete(cfg, &secret, &len)) < 0)
 		goto out;
 	if (strcmp(cfg->host, a->cfg->host) || strcmp(cfg->state_dir, a->cfg->state_dir)) {
@@ -181,6 +188,12 @@ static int reload(void *ctx)
 	tend_config_free(a->cfg);
 	a->cfg = cfg;
 	cfg = NULL;
+	free(a->cfg_data);
+	free(a->cfg_base);
+	a->cfg_data = data;
+	a->cfg_len = data_len;
+	a->cfg_base = base;
+	data = base = NULL;
 	tunables_default(&a->tun, a->cfg);
 	if (strcmp(a->unit_file ? a->unit_file : "", a->cfg->system.unit_file))
 		watch_unit(a);
@@ -192,6 +205,8 @@ static int reload(void *ctx)
 out:
 	secret_free(secret, len);
 	tend_config_free(cfg);
+	free(data);
+	free(base);
 	return error;
 }
 
@@ -214,7 +229,8 @@ int tend_agent_open(tend_agent **out, const char *config_path)
 	*out = NULL;
 	if (!(a = calloc(1, sizeof(*a))))
 		return TEND_ERROR;
-	if ((error = tend_config_load(&a->cfg, config_path)) < 0)
+	if ((error = tend_config_load_document(&a->cfg, &a->cfg_data, &a->cfg_len, &a->cfg_base,
+					       config_path)) < 0)
 		goto fail;
 	if ((error = tend_agent_status_init(&a->status, a->cfg->host)) < 0)
 		goto fail;
@@ -229,6 +245,8 @@ int tend_agent_open(tend_agent **out, const char *config_path)
 				       a->cfg->alerts.email.configured ? &smtp : NULL)) < 0)
 		goto fail;
 	tunables_default(&a->tun, a->cfg);
+	/* Mails go out from worker processes: libcurl stays out of this one. */
+	tend_alerter_set_sender(a->alerter, send_mail, a);
 	/* A mail server that is back should not wait long for the queue. */
 	tend_alerter_set_backoff(a->alerter, 5, 600);
 	free(alerts);
@@ -319,6 +337,9 @@ void tend_agent_free(tend_agent *a)
 		return;
 	free(a->unit_file);
 	free(a->unit_target);
+	free(a->worker_bin);
+	free(a->cfg_data);
+	free(a->cfg_base);
 	if (a->argv) {
 		for (char **p = a->argv; *p; p++)
 			free(*p);
@@ -331,6 +352,19 @@ void tend_agent_free(tend_agent *a)
 	tend_agent_status_dispose(&a->status);
 	tend_config_free(a->cfg);
 	free(a);
+}
+
+int tend_agent_set_worker(tend_agent *a, const char *binary)
+{
+	char *copy = NULL;
+
+	if (binary && !(copy = strdup(binary))) {
+		tend_error_set("out of memory");
+		return TEND_ERROR;
+	}
+	free(a->worker_bin);
+	a->worker_bin = copy;
+	return 0;
 }
 
 tend_agent_tunables *tend_agent_tunables_get(tend_agent *a)
@@ -459,76 +493,6 @@ static void raise_for_report(tend_agent *a, const tend_reconcile_report *r, time
 	tend_buf_dispose(&d);
 }
 
-static tend_agent_outcome outcome_of(tend_reconcile_outcome o)
-{
-	switch (o) {
-	case TEND_RECONCILE_NOTHING:
-	case TEND_RECONCILE_APPLIED:
-	case TEND_RECONCILE_PLANNED:
-		return TEND_OUTCOME_SUCCESS;
-	case TEND_RECONCILE_ROLLED_BACK:
-	case TEND_RECONCILE_ROLLBACK_FAILED:
-		return TEND_OUTCOME_ROLLED_BACK;
-	case TEND_RECONCILE_REFUSED:
-		return TEND_OUTCOME_REFUSED;
-	case TEND_RECONCILE_BLOCKED:
-	case TEND_RECONCILE_FAILED:
-		return TEND_OUTCOME_FAILED;
-	}
-	return TEND_OUTCOME_FAILED;
-}
-
-/* Record a concluded reconcile in the status (and the metrics). */
-static void status_from_report(tend_agent *a, const tend_reconcile_report *r, double secs)
-{
-	tend_agent_status *st = &a->status;
-	tend_agent_outcome oc = outcome_of(r->outcome);
-	const char *err = oc == TEND_OUTCOME_SUCCESS ? NULL : (r->message ? r->message : "failed");
-
-	tend_agent_status_lock(st);
-	if (r->applied_commit[0])
-		tend_agent_status_set_str(&st->applied_commit, r->applied_commit);
-	tend_agent_status_set_str(&st->target_commit, r->commit[0] ? r->commit : NULL);
-	tend_agent_status_set_str(&st->last_error, err);
-	switch (r->outcome) {
-	case TEND_RECONCILE_NOTHING:
-	case TEND_RECONCILE_APPLIED:
-	case TEND_RECONCILE_PLANNED:
-		st->phase = TEND_PHASE_CONVERGED;
-		break;
-	case TEND_RECONCILE_ROLLED_BACK:
-	case TEND_RECONCILE_ROLLBACK_FAILED:
-		st->phase = TEND_PHASE_ROLLED_BACK;
-		st->rollbacks++;
-		break;
-	case TEND_RECONCILE_REFUSED:
-		st->phase = TEND_PHASE_FAILED;
-		st->refused_commits++;
-		break;
-	case TEND_RECONCILE_BLOCKED:
-		/* A commit that failed before: keep saying how it failed. */
-		if (st->phase != TEND_PHASE_ROLLED_BACK && st->phase != TEND_PHASE_FAILED)
-			st->phase = TEND_PHASE_FAILED;
-		break;
-	case TEND_RECONCILE_FAILED:
-		st->phase = TEND_PHASE_FAILED;
-		break;
-	}
-	/* Probes ran (apply, rollback, drift repair): that is the services'
-	 * health now. Otherwise the last results stand. */
-	if (r->n_services)
-		tend_agent_status_set_services(st, r->services, r->n_services);
-	if (r->generation_after > 0)
-		st->generation = r->generation_after;
-	else if (r->generation_before > 0)
-		st->generation = r->generation_before;
-	st->last_outcome = oc;
-	st->reconciles[oc]++;
-	st->last_duration_s = secs;
-	st->last_reconcile = time(NULL);
-	tend_agent_status_unlock(st);
-}
-
 static double elapsed(const struct timespec *t0)
 {
 	struct timespec t1;
@@ -537,32 +501,83 @@ static double elapsed(const struct timespec *t0)
 	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-/* Hosts this host depends on at commit: READY when none or all run it. */
-static int deps_verdict(tend_agent *a, const char *commit, tend_deps_verdict *v, char **reason)
+/* The worker for this step: the adopted configuration, the abort flag, and
+ * the daemon's step limit as the longest any worker may take. */
+static void worker_opts(tend_worker_opts *w, const tend_agent *a, volatile sig_atomic_t *abort)
 {
-	char *mirror = tend_path_join(a->cfg->state_dir, "mirror"), *tmp = NULL;
-	tend_manifest *m = NULL;
-	tend_diags diags;
-	int error = TEND_ERROR;
+	memset(w, 0, sizeof(*w));
+	w->binary = a->worker_bin;
+	w->config_path = a->cfg->path;
+	w->config_base = a->cfg_base;
+	w->config_data = a->cfg_data;
+	w->config_len = a->cfg_len;
+	w->abort = abort;
+	w->limit_ms = a->daemon.step_limit_ms ? a->daemon.step_limit_ms : 2 * 3600 * 1000;
+}
 
-	memset(&diags, 0, sizeof(diags));
-	*v = TEND_DEPS_READY;
-	*reason = NULL;
-	if (!mirror || asprintf(&tmp, "%s/agent-deps.XXXXXX", a->cfg->state_dir) < 0 || !mkdtemp(tmp)) {
-		tend_error_set_errno("cannot create a directory under %s", a->cfg->state_dir);
-		goto out;
-	}
-	if ((error = tend_source_export_commit(mirror, commit, tmp)) < 0 ||
-	    (error = tend_manifest_load(&m, &diags, tmp)) < 0)
-		goto out;
-	error = tend_fleet_deps_check(v, reason, m, a->cfg->host, commit, mirror, 3000);
-out:
-	if (tmp)
-		tend_dir_remove_all(tmp);
-	free(tmp);
-	free(mirror);
-	tend_manifest_free(m);
-	tend_diags_dispose(&diags);
+static void count_worker(tend_agent *a, const tend_worker_usage *u)
+{
+	tend_agent_status_lock(&a->status);
+	a->status.worker_runs++;
+	a->status.worker_cpu_s += u->cpu_s;
+	if (u->max_rss_kb > a->status.worker_max_rss_kb)
+		a->status.worker_max_rss_kb = u->max_rss_kb;
+	tend_agent_status_unlock(&a->status);
+}
+
+/* The alerter's sender (its own thread, no alerter lock held): one mail, in
+ * a worker process. Only what does not change on reload is read here. */
+static int send_mail(void *ctx, const tend_smtp_opts *smtp, const char *subject, const char *body)
+{
+	tend_agent *a = ctx;
+	tend_worker_opts w;
+	tend_worker_usage u = { 0, 0, 0 };
+	char msg[2048];
+	int error;
+
+	memset(&w, 0, sizeof(w));
+	w.binary = a->worker_bin;
+	/* libcurl's own limits (connect 10 s, the transfer timeout_ms) end it first. */
+	w.limit_ms = (uint64_t)(smtp->timeout_ms > 0 ? smtp->timeout_ms : 30000) + 30000;
+	error = tend_worker_mail(&u, &w, smtp, subject, body);
+	snprintf(msg, sizeof(msg), "%s", error < 0 ? tend_error_last() : "");
+	count_worker(a, &u);
+	if (error < 0)
+		tend_error_set("%s", msg);
+	return error;
+}
+
+/* tend_reconcile_once, in a worker process. *answered: 0 when the worker
+ * died or could not run (not a failed fetch: that is its answer). */
+static int reconcile(tend_agent *a, tend_reconcile_report *out, const tend_reconcile_opts *ro,
+		     int *answered)
+{
+	tend_worker_opts w;
+	tend_worker_usage u = { 0, 0, 0 };
+	char msg[2048];
+	int error;
+
+	worker_opts(&w, a, ro->abort);
+	error = tend_worker_reconcile(out, &u, &w, ro);
+	snprintf(msg, sizeof(msg), "%s", error < 0 ? tend_error_last() : "");
+	count_worker(a, &u);
+	if (error < 0)
+		tend_error_set("%s", msg);
+	*answered = u.answered;
+	return error;
+}
+
+/* Hosts this host depends on at commit: READY when none or all run it. */
+static int deps_verdict(tend_agent *a, const char *commit, tend_deps_verdict *v, char **reason,
+			volatile sig_atomic_t *abort)
+{
+	tend_worker_opts w;
+	tend_worker_usage u = { 0, 0, 0 };
+	int error;
+
+	worker_opts(&w, a, abort);
+	error = tend_worker_deps(v, reason, &u, &w, commit);
+	count_worker(a, &u);
 	return error;
 }
 
@@ -632,20 +647,20 @@ int tend_agent_step(void *ctx, const tend_daemon_step_args *args)
 	tend_reconcile_report plan, rep;
 	struct timespec t0;
 	tend_deps_verdict v;
-	char *reason = NULL;
-	int error, rc = 0;
+	char *reason = NULL, planned[41];
+	int error, answered, rc = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ro.abort = args->abort;
 	/* 1. Fetch, verify and compare, changing nothing. */
 	ro.plan_only = 1;
 	ro.settle_unchanged = 1;
-	if ((error = tend_reconcile_once(&plan, a->cfg, &ro)) < 0) {
-		if (!plan.commit[0]) {
+	if ((error = reconcile(a, &plan, &ro, &answered)) < 0) {
+		if (answered && !plan.commit[0]) {
 			tend_reconcile_report_dispose(&plan);
 			return fetch_failed(a, elapsed(&t0));
 		}
-		tend_log(TEND_LOG_ERR, "reconcile of %.12s failed: %s", plan.commit, tend_error_last());
+		tend_log(TEND_LOG_ERR, "reconcile of %.12s failed: %s", short_commit(plan.commit), tend_error_last());
 		goto failed;
 	}
 	a->fetch_failing_since = 0;
@@ -656,13 +671,19 @@ int tend_agent_step(void *ctx, const tend_daemon_step_args *args)
 			tend_reconcile_report_dispose(&plan);
 			ro.plan_only = 0;
 			ro.no_fetch = 1;
-			if ((error = tend_reconcile_once(&plan, a->cfg, &ro)) < 0)
+			if ((error = reconcile(a, &plan, &ro, &answered)) < 0)
 				goto failed;
 		}
 		goto conclude_plan;
 	}
+	if (*args->abort) {
+		/* Stopping: no switch is started now; the next start plans again. */
+		tend_log(TEND_LOG_NOTICE, "stopping before applying %.12s", plan.commit);
+		tend_reconcile_report_dispose(&plan);
+		return 0;
+	}
 	/* 2. Dependency order: the hosts this one depends on go first. */
-	if (deps_verdict(a, plan.commit, &v, &reason) < 0) {
+	if (deps_verdict(a, plan.commit, &v, &reason, args->abort) < 0) {
 		tend_log(TEND_LOG_WARNING, "cannot check dependencies of %.12s: %s", plan.commit,
 			 tend_error_last());
 		v = TEND_DEPS_READY;   /* the manifests will fail the reconcile itself */
@@ -680,6 +701,11 @@ int tend_agent_step(void *ctx, const tend_daemon_step_args *args)
 	a->daemon.jitter_ms = a->cfg->poll.jitter_ms;
 	a->blocked_commit[0] = '\0';
 	a->blocked_since = 0;
+	if (*args->abort) {
+		tend_log(TEND_LOG_NOTICE, "stopping before applying %.12s", plan.commit);
+		tend_reconcile_report_dispose(&plan);
+		return 0;
+	}
 	/* 3. Converge. The mirror is what we planned against. Repairing drift of
 	 * the commit already applied is not "applying" a new one: the phase (say,
 	 * rolled-back, which other hosts' agents look at) stays. */
@@ -689,10 +715,14 @@ int tend_agent_step(void *ctx, const tend_daemon_step_args *args)
 		tend_agent_status_set_str(&a->status.target_commit, plan.commit);
 	}
 	tend_agent_status_unlock(&a->status);
+	memcpy(planned, plan.commit, sizeof(planned));
 	tend_reconcile_report_dispose(&plan);
 	ro.plan_only = 0;
 	ro.no_fetch = 1;
-	if ((error = tend_reconcile_once(&rep, a->cfg, &ro)) < 0) {
+	if ((error = reconcile(a, &rep, &ro, &answered)) < 0) {
+		/* A worker that died said nothing: it was applying what we planned. */
+		if (!answered && !rep.commit[0])
+			memcpy(rep.commit, planned, sizeof(rep.commit));
 		plan = rep;
 		tend_log(TEND_LOG_ERR, "reconcile of %.12s failed: %s", short_commit(rep.commit),
 			 tend_error_last());
@@ -715,7 +745,7 @@ conclude_plan:
 		snprintf(a->last_commit, sizeof(a->last_commit), "%s", plan.commit);
 		a->last_outcome = (int)plan.outcome;
 	}
-	status_from_report(a, &plan, elapsed(&t0));
+	tend_agent_status_record(&a->status, &plan, elapsed(&t0));
 	if (plan.outcome == TEND_RECONCILE_APPLIED && !check_unit(a))
 		check_binary(a);
 	if (plan.outcome == TEND_RECONCILE_NOTHING || plan.outcome == TEND_RECONCILE_APPLIED)

@@ -31,6 +31,12 @@ tend_agent_tunables *tend_agent_tunables_get(tend_agent *a);
  * re-execute itself after a switch replaced its binary. Copied. */
 int tend_agent_set_args(tend_agent *a, int argc, char **argv);
 
+/* The tend binary each step's worker process runs (agent/worker.h): NULL,
+ * the default, is /proc/self/exe, the binary this process runs (still it
+ * after a switch replaced the file). Tests driving tend_agent_step in their
+ * own process set the built tend. Copied. */
+int tend_agent_set_worker(tend_agent *a, const char *binary);
+
 /* Serve HTTP, run the loop until SIGTERM. 0 on a clean stop. After an applied
  * commit changed the binary the agent was started as (the path, e.g.
  * /run/current-system/sw/bin/tend, now resolves to another file than the one

@@ -54,6 +54,8 @@ struct tend_alerter {
 	int running, stopping;
 	void (*on_sent)(void *ctx);
 	void *on_sent_ctx;
+	tend_alert_send_fn send;  /* NULL: tend_smtp_send */
+	void *send_ctx;
 };
 
 static const char *const kind_names[TEND_ALERT__COUNT] = {
@@ -212,6 +214,14 @@ void tend_alerter_on_sent(tend_alerter *a, void (*fn)(void *ctx), void *ctx)
 	pthread_mutex_lock(&a->lock);
 	a->on_sent = fn;
 	a->on_sent_ctx = ctx;
+	pthread_mutex_unlock(&a->lock);
+}
+
+void tend_alerter_set_sender(tend_alerter *a, tend_alert_send_fn fn, void *ctx)
+{
+	pthread_mutex_lock(&a->lock);
+	a->send = fn;
+	a->send_ctx = ctx;
 	pthread_mutex_unlock(&a->lock);
 }
 
@@ -536,6 +546,8 @@ int tend_alerter_flush(tend_alerter *a, time_t now)
 {
 	tend_smtp_opts smtp;
 	tend_alerter copy;   /* only its smtp fields: a private copy of the settings */
+	tend_alert_send_fn send;
+	void *send_ctx;
 	int sent = 0;
 
 	pthread_mutex_lock(&a->lock);
@@ -565,8 +577,11 @@ int tend_alerter_flush(tend_alerter *a, time_t now)
 		memset(&copy, 0, sizeof(copy));
 		set_smtp(&copy, &a->smtp);
 		smtp = copy.smtp;
+		send = a->send;
+		send_ctx = a->send_ctx;
 		pthread_mutex_unlock(&a->lock);
-		rc = subject && body ? tend_smtp_send(&smtp, subject, body) : TEND_ERROR;
+		rc = !subject || !body ? TEND_ERROR :
+		     send ? send(send_ctx, &smtp, subject, body) : tend_smtp_send(&smtp, subject, body);
 		pthread_mutex_lock(&a->lock);
 		smtp_dispose(&copy);
 		free(body);

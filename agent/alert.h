@@ -63,6 +63,13 @@ void tend_alerter_stop(tend_alerter *a);
 /* Called (from the sending thread, no alerter lock held) after each delivered mail. */
 void tend_alerter_on_sent(tend_alerter *a, void (*fn)(void *ctx), void *ctx);
 
+/* How a mail goes out: tend_smtp_send by default. The agent sends from a
+ * worker process (agent/worker.h), so that libcurl and its TLS stack never
+ * load into the long-running supervisor. Called without the alerter's lock. */
+typedef int (*tend_alert_send_fn)(void *ctx, const tend_smtp_opts *smtp, const char *subject,
+				  const char *body);
+void tend_alerter_set_sender(tend_alerter *a, tend_alert_send_fn fn, void *ctx);
+
 /* When the next pending mail is due (0: none pending). */
 time_t tend_alerter_next_due(const tend_alerter *a);
 size_t tend_alerter_pending(const tend_alerter *a);

@@ -114,6 +114,14 @@ const tend_cli_command tend_cli_commands[] = {
 	  "  --extract PATH          one value of a sops document, e.g. '[\"db\"][\"password\"]'\n"
 	  "                          or '[\"hosts\"][0]'\n",
 	  tend_cmd_secret },
+	{ "worker", "internal: 'tend run' does its work in these short-lived processes; not for use by hand",
+	  "usage: tend worker reconcile|deps|mail ... (internal)\n"
+	  "\n"
+	  "Run by 'tend run' for each reconcile, dependency check and alert mail, with\n"
+	  "the configuration the agent adopted (or the mail) on stdin; prints one JSON\n"
+	  "document.\n"
+	  "Not for use by hand: its arguments and output may change in any release.\n",
+	  tend_cmd_worker },
 	{ NULL, NULL, NULL, NULL }
 };
 

@@ -4,6 +4,7 @@
 #include "agent/config.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/tls.h"
 #include "util/yaml.h"
 
 #include <ctype.h>
@@ -233,6 +234,15 @@ static void get_path(loader *l, char **dst, const tend_yaml_node *map, const cha
 	*dst = abs;
 }
 
+/* A CA file: a path that must already hold a PEM certificate, so that a
+ * typo shows here, at its line, rather than as a TLS failure later. */
+static void get_ca_file(loader *l, char **dst, const tend_yaml_node *map, const char *key)
+{
+	get_path(l, dst, map, key);
+	if (*dst && !l->failed && tend_tls_ca_file_check(*dst) < 0)
+		fail_at(l, get(map, key), "'%s': %s", key, tend_error_last());
+}
+
 static void get_duration(loader *l, uint64_t *dst, const tend_yaml_node *map, const char *key)
 {
 	const tend_yaml_node *n = get(map, key);
@@ -321,7 +331,7 @@ static void load_repository(loader *l, tend_config *c, const tend_yaml_node *roo
 {
 	static const char *const keys[] = { "url", "branch", "ssh_key_file",
 		"ssh_passphrase_file", "known_hosts", "token_file", "basic_auth_file",
-		"allowed_signers", NULL };
+		"allowed_signers", "ca_file", NULL };
 	const tend_yaml_node *m = get_map(l, root, "repository");
 	tend_config_repository *r = &c->repository;
 
@@ -341,6 +351,7 @@ static void load_repository(loader *l, tend_config *c, const tend_yaml_node *roo
 	get_path(l, &r->token_file, m, "token_file");
 	get_path(l, &r->basic_auth_file, m, "basic_auth_file");
 	get_path(l, &r->allowed_signers, m, "allowed_signers");
+	get_ca_file(l, &r->ca_file, m, "ca_file");
 	/* A local path (not a URL) is resolved like every other path. */
 	if (r->url && !strstr(r->url, "://") && r->url[0] != '/' && !strchr(r->url, '@')) {
 		char *abs = resolve(l, r->url);
@@ -437,7 +448,8 @@ static void load_root(loader *l, tend_config *c, const tend_yaml_node *root)
 		"backoff_max", NULL };
 	static const char *const dep_keys[] = { "deadline", "recheck", NULL };
 	static const char *const listen_keys[] = { "address", "port", NULL };
-	static const char *const probe_keys[] = { "deadline", "output_limit", "body_limit", NULL };
+	static const char *const probe_keys[] = { "deadline", "output_limit", "body_limit", "ca_file",
+		NULL };
 	const tend_yaml_node *m;
 	long long v;
 
@@ -511,6 +523,7 @@ static void load_root(loader *l, tend_config *c, const tend_yaml_node *root)
 		v = (long long)c->probes.body_limit;
 		get_int(l, &v, m, "body_limit", 1, 16 << 20);
 		c->probes.body_limit = (size_t)v;
+		get_ca_file(l, &c->probes.ca_file, m, "ca_file");
 	}
 	v = c->history_limit;
 	get_int(l, &v, root, "history_limit", 1, 100000);
@@ -570,16 +583,15 @@ int tend_config_parse(tend_config **out, const char *display, const char *data, 
 	return error;
 }
 
-int tend_config_load(tend_config **out, const char *path)
+int tend_config_load_document(tend_config **out, char **data, size_t *len, char **base_dir,
+			      const char *path)
 {
-	tend_yaml_limits limits = tend_yaml_default_limits;
-	tend_yaml_doc *doc = NULL;
+	tend_buf buf = TEND_BUF_INIT;
 	char *dir = NULL, *base = NULL, *slash;
 	int error;
 
 	*out = NULL;
-	limits.max_bytes = CONFIG_MAX_BYTES;
-	if ((error = tend_yaml_parse_file(&doc, path, path, &limits, NULL)) < 0)
+	if ((error = tend_file_read(&buf, path, CONFIG_MAX_BYTES)) < 0)
 		return error;
 	error = TEND_ERROR;
 	if (!(dir = strdup(path))) {
@@ -593,12 +605,34 @@ int tend_config_load(tend_config **out, const char *path)
 		tend_error_set_errno("%s: cannot resolve its directory", path);
 		goto out;
 	}
-	error = config_from_doc(out, path, doc, base);
+	if ((error = tend_config_parse(out, path, buf.ptr ? buf.ptr : "", buf.size, base)) < 0)
+		goto out;
+	if (data) {
+		*len = buf.size;
+		*data = tend_buf_detach(&buf);
+		if (!*data && !(*data = strdup(""))) {
+			error = TEND_ERROR;
+			goto out;
+		}
+	}
+	if (base_dir) {
+		*base_dir = base;
+		base = NULL;
+	}
 out:
-	tend_yaml_doc_free(doc);
+	if (error < 0) {
+		tend_config_free(*out);
+		*out = NULL;
+	}
+	tend_buf_dispose(&buf);
 	free(base);
 	free(dir);
 	return error;
+}
+
+int tend_config_load(tend_config **out, const char *path)
+{
+	return tend_config_load_document(out, NULL, NULL, NULL, path);
 }
 
 static void free_list(char **list, size_t n)
@@ -626,6 +660,7 @@ void tend_config_free(tend_config *c)
 	free(c->repository.token_file);
 	free(c->repository.basic_auth_file);
 	free(c->repository.allowed_signers);
+	free(c->repository.ca_file);
 	free(c->state_dir);
 	free_list(c->age_identities, c->n_age_identities);
 	free(c->secrets_root);
@@ -642,5 +677,6 @@ void tend_config_free(tend_config *c)
 	free(c->alerts.email.smtp_url);
 	free(c->alerts.email.username);
 	free(c->alerts.email.password_file);
+	free(c->probes.ca_file);
 	free(c);
 }

@@ -16,6 +16,7 @@ typedef struct {
 	char *token_file;          /* HTTPS bearer token (may be NULL) */
 	char *basic_auth_file;     /* HTTPS "user:password" (may be NULL) */
 	char *allowed_signers;     /* ssh-keygen allowed_signers; NULL: signatures not required */
+	char *ca_file;             /* https: PEM CAs to trust; NULL: $SSL_CERT_FILE or the system bundle */
 } tend_config_repository;
 
 typedef struct {
@@ -48,6 +49,7 @@ typedef struct {
 	uint64_t deadline_ms;      /* all startup probes of one reconcile; default 10m */
 	size_t output_limit;       /* bytes of a failing try's output kept; default 4096 */
 	size_t body_limit;         /* bytes of an HTTP body read; default 64 KiB */
+	char *ca_file;             /* https probes: PEM CAs to trust; NULL: $SSL_CERT_FILE or the system bundle */
 } tend_config_probes;
 
 typedef struct tend_config {
@@ -89,6 +91,13 @@ typedef struct tend_config {
  * TEND_ELIMIT with the error "path:line:col: message" (unknown keys with a
  * "did you mean" suggestion). */
 int tend_config_load(tend_config **out, const char *path);
+/* tend_config_load that also hands back the document it parsed (*data, *len)
+ * and the absolute directory relative paths were resolved against
+ * (*base_dir), both for the caller to free (data and base_dir may be NULL):
+ * what tend_config_parse needs to rebuild exactly this configuration in
+ * another process (the agent's worker) without reading the file again. */
+int tend_config_load_document(tend_config **out, char **data, size_t *len, char **base_dir,
+			      const char *path);
 /* The same from a document in memory (display names it in messages);
  * relative paths are resolved against base_dir (absolute). */
 int tend_config_parse(tend_config **out, const char *display, const char *data, size_t len,

@@ -253,6 +253,16 @@ int tend_agent_status_metrics(char **out, tend_agent_status *st)
 			(unsigned long long)st->webhooks_accepted);
 	tend_buf_printf(&b, "tend_webhooks_total{result=\"rejected\"} %llu\n",
 			(unsigned long long)st->webhooks_rejected);
+	family(&b, "tend_worker_runs_total", "counter",
+	       "Worker processes run (each reconcile, dependency check and alert mail is one).");
+	tend_buf_printf(&b, "tend_worker_runs_total %llu\n", (unsigned long long)st->worker_runs);
+	family(&b, "tend_worker_cpu_seconds_total", "counter",
+	       "CPU time (user + system) of the worker processes and what they ran.");
+	tend_buf_printf(&b, "tend_worker_cpu_seconds_total %.3f\n", st->worker_cpu_s);
+	family(&b, "tend_worker_max_resident_bytes", "gauge",
+	       "The largest peak resident set of any worker process so far.");
+	tend_buf_printf(&b, "tend_worker_max_resident_bytes %lld\n",
+			(long long)st->worker_max_rss_kb * 1024);
 	family(&b, "tend_service_healthy", "gauge",
 	       "1 if the service's last probe passed, 0 if it failed (not probed: absent).");
 	for (size_t k = 0; k < st->n_services; k++) {
@@ -269,4 +279,74 @@ int tend_agent_status_metrics(char **out, tend_agent_status *st)
 	}
 	*out = tend_buf_detach(&b);
 	return 0;
+}
+
+/* ---- a concluded reconcile ---- */
+
+static tend_agent_outcome outcome_of(tend_reconcile_outcome o)
+{
+	switch (o) {
+	case TEND_RECONCILE_NOTHING:
+	case TEND_RECONCILE_APPLIED:
+	case TEND_RECONCILE_PLANNED:
+		return TEND_OUTCOME_SUCCESS;
+	case TEND_RECONCILE_ROLLED_BACK:
+	case TEND_RECONCILE_ROLLBACK_FAILED:
+		return TEND_OUTCOME_ROLLED_BACK;
+	case TEND_RECONCILE_REFUSED:
+		return TEND_OUTCOME_REFUSED;
+	case TEND_RECONCILE_BLOCKED:
+	case TEND_RECONCILE_FAILED:
+		return TEND_OUTCOME_FAILED;
+	}
+	return TEND_OUTCOME_FAILED;
+}
+
+void tend_agent_status_record(tend_agent_status *st, const tend_reconcile_report *r, double secs)
+{
+	tend_agent_outcome oc = outcome_of(r->outcome);
+	const char *err = oc == TEND_OUTCOME_SUCCESS ? NULL : (r->message ? r->message : "failed");
+
+	tend_agent_status_lock(st);
+	if (r->applied_commit[0])
+		tend_agent_status_set_str(&st->applied_commit, r->applied_commit);
+	tend_agent_status_set_str(&st->target_commit, r->commit[0] ? r->commit : NULL);
+	tend_agent_status_set_str(&st->last_error, err);
+	switch (r->outcome) {
+	case TEND_RECONCILE_NOTHING:
+	case TEND_RECONCILE_APPLIED:
+	case TEND_RECONCILE_PLANNED:
+		st->phase = TEND_PHASE_CONVERGED;
+		break;
+	case TEND_RECONCILE_ROLLED_BACK:
+	case TEND_RECONCILE_ROLLBACK_FAILED:
+		st->phase = TEND_PHASE_ROLLED_BACK;
+		st->rollbacks++;
+		break;
+	case TEND_RECONCILE_REFUSED:
+		st->phase = TEND_PHASE_FAILED;
+		st->refused_commits++;
+		break;
+	case TEND_RECONCILE_BLOCKED:
+		/* A commit that failed before: keep saying how it failed. */
+		if (st->phase != TEND_PHASE_ROLLED_BACK && st->phase != TEND_PHASE_FAILED)
+			st->phase = TEND_PHASE_FAILED;
+		break;
+	case TEND_RECONCILE_FAILED:
+		st->phase = TEND_PHASE_FAILED;
+		break;
+	}
+	/* Probes ran (apply, rollback, drift repair): that is the services'
+	 * health now. Otherwise the last results stand. */
+	if (r->n_services)
+		tend_agent_status_set_services(st, r->services, r->n_services);
+	if (r->generation_after > 0)
+		st->generation = r->generation_after;
+	else if (r->generation_before > 0)
+		st->generation = r->generation_before;
+	st->last_outcome = oc;
+	st->reconciles[oc]++;
+	st->last_duration_s = secs;
+	st->last_reconcile = time(NULL);
+	tend_agent_status_unlock(st);
 }

@@ -48,6 +48,10 @@ typedef struct tend_agent_status {
 	uint64_t reconciles[TEND_OUTCOME__COUNT]; /* by outcome */
 	uint64_t rollbacks, fetch_failures, refused_commits, alerts_sent;
 	uint64_t webhooks_accepted, webhooks_rejected;
+	/* The worker processes the steps ran in (agent/worker.h). */
+	uint64_t worker_runs;
+	double worker_cpu_s;       /* their CPU, user + system, summed */
+	long worker_max_rss_kb;    /* the largest peak resident set of any of them */
 } tend_agent_status;
 
 int tend_agent_status_init(tend_agent_status *st, const char *host);
@@ -60,6 +64,10 @@ int tend_agent_status_set_str(char **field, const char *value);
 /* Replace the per-service health (copied). Caller holds the lock. */
 int tend_agent_status_set_services(tend_agent_status *st,
 				   const tend_service_health *svcs, size_t n);
+
+/* Record a concluded reconcile (its report, how long it took): phase,
+ * commits, last error, per-service health, generation, counters. Locks. */
+void tend_agent_status_record(tend_agent_status *st, const tend_reconcile_report *r, double secs);
 
 /* "converged", "applying", "blocked", "failed", "rolled-back", "starting". */
 const char *tend_agent_phase_name(tend_agent_phase phase);

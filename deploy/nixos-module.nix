@@ -46,6 +46,7 @@ let
       ssh_key_file = cfg.repository.sshKeyFile;
       known_hosts = cfg.repository.knownHosts;
       token_file = cfg.repository.tokenFile;
+      ca_file = if cfg.repository.caFile == null then null else "${cfg.repository.caFile}";
       allowed_signers = allowedSignersFile;
     };
     state_dir = "/var/lib/tend";
@@ -109,6 +110,17 @@ in
         description = "OpenSSH known_hosts file the server's key must be in.";
       };
       tokenFile = secretPath "File holding an HTTPS bearer token.";
+      caFile = mkOption {
+        type = types.nullOr (types.either types.path types.str);
+        default = null;
+        example = lib.literalExpression "./lab-ca.pem";
+        description = ''
+          PEM file of the CAs an https:// repository's certificate must chain to (public
+          certificates only, so the store is fine). Unset: $SSL_CERT_FILE, else the system
+          bundle /etc/ssl/certs/ca-certificates.crt, which security.pki.certificateFiles
+          extends. HTTPS health probes take theirs from settings.probes.ca_file.
+        '';
+      };
     };
 
     pollInterval = mkOption {

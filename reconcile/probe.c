@@ -6,6 +6,7 @@
 #include "reconcile/internal.h"
 #include "util/error.h"
 #include "util/proc.h"
+#include "util/tls.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -125,19 +127,67 @@ static size_t on_body(char *data, size_t size, size_t n, void *ctx)
 	return len;
 }
 
-static int try_http(const tend_probe *p, int timeout_ms, size_t body_limit, tend_buf *report)
+/* OpenSSL's X509_V_ERR_* values as libcurl (OpenSSL backend) reports them. */
+#define X509_NOT_YET_VALID 9
+#define X509_EXPIRED 10
+
+/* One line on why the TLS handshake of an https probe failed: trust, host
+ * name or validity, with the CA file and libcurl's own words. */
+static void report_tls(tend_buf *report, CURL *curl, CURLcode rc, const char *url, const char *ca,
+		       const char *why)
+{
+	CURLU *u = curl_url();
+	char *host = NULL;
+	long verify = 0;
+
+	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK)
+		curl_url_get(u, CURLUPART_HOST, &host, 0);
+	curl_easy_getinfo(curl, CURLINFO_SSL_VERIFYRESULT, &verify);
+	if (rc == CURLE_SSL_CACERT_BADFILE)
+		rprintf(report, "TLS: cannot use the CA file %s: %s", ca, why);
+	else if (rc != CURLE_PEER_FAILED_VERIFICATION)
+		rprintf(report, "TLS: handshake with %s failed (CA file %s): %s", host ? host : "the server",
+			ca, why);
+	else if (strstr(why, "subject name") || strstr(why, "does not match"))
+		rprintf(report, "TLS: the certificate of %s is for another host name "
+			"(hostname mismatch; CA file %s): %s", host ? host : "the server", ca, why);
+	else if (verify == X509_EXPIRED || verify == X509_NOT_YET_VALID)
+		rprintf(report, "TLS: the certificate of %s is expired or not yet valid (CA file %s): %s",
+			host ? host : "the server", ca, why);
+	else
+		rprintf(report, "TLS: the certificate of %s is not trusted (CA file %s): %s",
+			host ? host : "the server", ca, why);
+	curl_free(host);
+	curl_url_cleanup(u);
+}
+
+static int try_http(const tend_probe *p, int timeout_ms, size_t body_limit, const char *ca_file,
+		    tend_buf *report)
 {
 	char errbuf[CURL_ERROR_SIZE] = "";
 	tend_buf body = TEND_BUF_INIT;
 	body_sink sink = { &body, body_limit };
-	CURL *curl = curl_easy_init();
+	CURL *curl = NULL;
+	const char *ca = NULL;
 	long status = 0;
 	CURLcode rc;
 	int ok = 0;
 
-	if (!curl) {
+	/* https: only the CAs of one named file (no CA directory beside it), so
+	 * that a failure can say exactly what was trusted. No file: no try. */
+	if (p->url && !strncasecmp(p->url, "https://", 8) && !(ca = tend_tls_ca_file(ca_file))) {
+		rprintf(report, "TLS: %s", tend_error_last());
+		return 0;
+	}
+	if (!(curl = curl_easy_init())) {
 		rprintf(report, "%s", "cannot initialise libcurl");
 		return 0;
+	}
+	if (ca) {
+		curl_easy_setopt(curl, CURLOPT_CAINFO, ca);
+		curl_easy_setopt(curl, CURLOPT_CAPATH, NULL);
+		curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+		curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
 	}
 	curl_easy_setopt(curl, CURLOPT_URL, p->url);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
@@ -151,7 +201,13 @@ static int try_http(const tend_probe *p, int timeout_ms, size_t body_limit, tend
 	curl_easy_setopt(curl, CURLOPT_USERAGENT, "tend-probe/" TEND_VERSION);
 	rc = curl_easy_perform(curl);
 	if (rc != CURLE_OK) {
-		rprintf(report, "%s", *errbuf ? errbuf : curl_easy_strerror(rc));
+		const char *why = *errbuf ? errbuf : curl_easy_strerror(rc);
+
+		if (ca && (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
+			   rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_SSL_CERTPROBLEM))
+			report_tls(report, curl, rc, p->url, ca, why);
+		else
+			rprintf(report, "%s", why);
 		goto out;
 	}
 	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
@@ -304,7 +360,7 @@ int tend_probe_run(tend_probe_result *out, const tend_probe *p, const tend_probe
 		out->tries++;
 		switch (p->kind) {
 		case TEND_PROBE_HTTP:
-			ok = try_http(p, (int)timeout, body_limit, &out->output);
+			ok = try_http(p, (int)timeout, body_limit, opts->ca_file, &out->output);
 			break;
 		case TEND_PROBE_TCP:
 			ok = try_tcp(p, (int)timeout, &out->output);
@@ -424,6 +480,7 @@ int tend_reconcile_probe_host(tend_probe_failure *out, const tend_config *cfg,
 	memset(out, 0, sizeof(*out));
 	po.output_limit = cfg->probes.output_limit;
 	po.body_limit = cfg->probes.body_limit;
+	po.ca_file = cfg->probes.ca_file;
 	po.abort = abort;
 	if (cfg->probes.deadline_ms)
 		po.deadline_ms = tend_probe_now_ms() + (int64_t)cfg->probes.deadline_ms;

@@ -84,6 +84,7 @@ static int source_open(tend_source **out, const tend_config *cfg)
 	so.ssh_passphrase_file = cfg->repository.ssh_passphrase_file;
 	so.https_token_file = cfg->repository.token_file;
 	so.https_basic_file = cfg->repository.basic_auth_file;
+	so.ca_file = cfg->repository.ca_file;
 	so.allowed_signers = cfg->repository.allowed_signers;
 	error = tend_source_open(out, &so);
 	free(mirror);
@@ -289,6 +290,19 @@ int tend_reconcile_once(tend_reconcile_report *out, const tend_config *cfg,
 	}
 	if (st->inflight.active && !opts->plan_only) {
 		error = tend_recover(out, cfg, st, opts);
+		goto out;
+	}
+	if (st->inflight.active && opts->settle_unchanged) {
+		/* The agent's first pass never settles over a change left in flight
+		 * (a crash, a stop while probing): there is work, and the full pass
+		 * finishes or undoes it. */
+		snprintf(out->commit, sizeof(out->commit), "%s", st->inflight.commit);
+		snprintf(out->applied_commit, sizeof(out->applied_commit), "%s", st->applied_commit);
+		observe_system(out, cfg);
+		tend_report_set(out, TEND_RECONCILE_PLANNED, "commit %.12s was interrupted (%s); "
+				"the next reconcile finishes or undoes it", st->inflight.commit,
+				tend_state_phase_name(st->inflight.phase));
+		error = 0;
 		goto out;
 	}
 	if ((error = source_open(&src, cfg)) < 0)

@@ -121,6 +121,7 @@ int tend_source_open(tend_source **out, const tend_source_opts *opts)
 	s->https_token_file = dup_or_null(opts->https_token_file);
 	s->https_basic_file = dup_or_null(opts->https_basic_file);
 	s->allowed_signers_path = dup_or_null(opts->allowed_signers);
+	s->ca_file = dup_or_null(opts->ca_file);
 	s->ssh_agent = opts->ssh_agent;
 	s->ls_remote_timeout_ms = opts->ls_remote_timeout_ms > 0 ? opts->ls_remote_timeout_ms : DEFAULT_LS_MS;
 	s->fetch_timeout_ms = opts->fetch_timeout_ms > 0 ? opts->fetch_timeout_ms : DEFAULT_FETCH_MS;
@@ -165,6 +166,9 @@ void tend_source_free(tend_source *s)
 	free(s->https_token_file);
 	free(s->https_basic_file);
 	free(s->allowed_signers_path);
+	free(s->ca_file);
+	free(s->ca_used);
+	free(s->tls_host);
 	free(s->cb_error);
 	free(s);
 }
@@ -409,10 +413,14 @@ static int cb_certificate(git_cert *cert, int valid, const char *host, void *pay
 		}
 		return check_known_host(s, (const git_cert_hostkey *)cert, host);
 	}
-	/* TLS: libgit2 has verified the chain against the system CAs (valid). */
+	/* TLS: libgit2 has checked the chain against the CA file
+	 * (tend_source_tls_prepare) and the host name. Its reason is only
+	 * kept when we pass: it then fails the connection with that reason,
+	 * which tend_source_tls_failed words for the operator. */
 	if (!valid) {
-		cb_fail(s, TEND_EAUTH, "TLS certificate of %s is not valid", host);
-		return GIT_ECERTIFICATE;
+		free(s->tls_host);
+		s->tls_host = strdup(host ? host : "the server");
+		return GIT_PASSTHROUGH;
 	}
 	return 0;
 }
@@ -449,6 +457,8 @@ static void begin_step(tend_source *s, const char *step, int timeout_ms)
 	free(s->cb_error);
 	s->cb_error = NULL;
 	s->cb_code = TEND_ERROR;
+	free(s->tls_host);
+	s->tls_host = NULL;
 }
 
 /* Report a libgit2 failure with the remote, the step and the best message. */
@@ -460,6 +470,8 @@ static int step_failed(tend_source *s, int timeout_ms)
 	if (s->timed_out) {
 		tend_error_set("%s: %s: time limit of %d ms exceeded", url ? url : s->url, s->step, timeout_ms);
 		error = TEND_ETIMEOUT;
+	} else if (s->tls_host) {
+		error = tend_source_tls_failed(s, url ? url : s->url);
 	} else if (s->cb_error) {
 		tend_error_set("%s: %s: %s", url ? url : s->url, s->step, s->cb_error);
 		error = s->cb_code;
@@ -503,7 +515,8 @@ int tend_source_poll_direct(tend_source *s, char out_head[41], int *out_fetched)
 	if (asprintf(&want, "refs/heads/%s", s->branch) < 0 ||
 	    asprintf(&refspec, "+refs/heads/%s:refs/heads/%s", s->branch, s->branch) < 0)
 		goto out;
-	url = tend_source_url_display(s->url);
+	if (!(url = tend_source_url_display(s->url)))
+		goto out;
 	git_remote_init_callbacks(&cbs, GIT_REMOTE_CALLBACKS_VERSION);
 	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
 	cbs.credentials = cb_credentials;
@@ -513,6 +526,9 @@ int tend_source_poll_direct(tend_source *s, char out_head[41], int *out_fetched)
 	cbs.payload = s;
 
 	begin_step(s, "ls-remote", s->ls_remote_timeout_ms);
+	if ((error = tend_source_tls_prepare(s, url)) < 0)
+		goto out;
+	error = -1;
 	if (git_remote_create_anonymous(&remote, s->repo, s->url) < 0 ||
 	    git_remote_connect(remote, GIT_DIRECTION_FETCH, &cbs, NULL, NULL) < 0 ||
 	    git_remote_ls(&heads, &n, remote) < 0) {

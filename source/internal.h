@@ -11,6 +11,7 @@
 struct tend_source {
 	char *url, *branch, *mirror_dir, *known_hosts, *ssh_key, *ssh_passphrase_file;
 	char *https_token_file, *https_basic_file, *allowed_signers_path;
+	char *ca_file;                   /* configured CA file; NULL: the default (util/tls.h) */
 	int ssh_agent;
 	int ls_remote_timeout_ms, fetch_timeout_ms, export_timeout_ms;
 	tend_allowed_signers *signers;   /* NULL: signatures not required */
@@ -25,11 +26,21 @@ struct tend_source {
 	int cred_attempts;
 	unsigned int received_objects;   /* of the last fetch */
 	int progress_fd;                 /* in the poll child: where step changes are reported; else -1 */
+	char *ca_used;                   /* https: the CA file the last poll trusted (for messages) */
+	char *tls_host;                  /* https: the host whose certificate libgit2 rejected */
 };
 
 /* The poll itself, in this process (tend_source_poll runs it in a child
  * process under a hard time limit). */
 int tend_source_poll_direct(struct tend_source *s, char out_head[41], int *out_fetched);
+/* https: choose and check the CA file and hand it to libgit2 (a process-wide
+ * setting: call it in the poll child). 0 for other URLs; on failure the error
+ * names the URL, the step and the file. */
+int tend_source_tls_prepare(struct tend_source *s, const char *url_display);
+/* After libgit2 rejected a server certificate (s->tls_host set): set the
+ * one-line error "<url>: <step>: the TLS certificate of <host> ..." from
+ * libgit2's reason. Returns TEND_EAUTH. */
+int tend_source_tls_failed(struct tend_source *s, const char *url_display);
 /* The URL for messages, without a password; caller frees. */
 char *tend_source_url_display(const char *url);
 

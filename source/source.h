@@ -32,6 +32,8 @@ typedef struct {
 	int ssh_agent;                /* ssh: authenticate with ssh-agent ($SSH_AUTH_SOCK) instead of a key file */
 	const char *https_token_file; /* https: token, sent as the password (user from the URL, else "x-access-token") */
 	const char *https_basic_file; /* https: "user:password" */
+	const char *ca_file;          /* https: PEM bundle of the CAs to trust; NULL: $SSL_CERT_FILE, else the
+				       * system bundle (util/tls.h). Never "trust anything". */
 	const char *allowed_signers;  /* git's gpg.ssh.allowedSignersFile format; NULL: signatures not required */
 	int ls_remote_timeout_ms;     /* <= 0: 30 s. See tend_source_poll for what the limits cover. */
 	int fetch_timeout_ms;         /* <= 0: 300 s */
@@ -41,7 +43,8 @@ typedef struct {
 #define TEND_SOURCE_OPTS_INIT { 0 }
 
 /* Copy the options (strings are duplicated) and load allowed_signers when set
- * (a malformed file is TEND_EINVALID naming file:line). No network. */
+ * (a malformed file is TEND_EINVALID naming file:line). No network. The CA
+ * file is read at each poll (it may be installed after the agent starts). */
 int tend_source_open(tend_source **out, const tend_source_opts *opts);
 void tend_source_free(tend_source *s);
 
@@ -57,7 +60,12 @@ void tend_source_free(tend_source *s);
  * is bounded. The limit covers connecting, host key check, authentication and
  * the ref listing (ls-remote) or the negotiation and pack transfer (fetch).
  * Killing is safe: the mirror's branch ref moves only after the objects are
- * in. On any failure the mirror keeps its previous refs. Call from one thread. */
+ * in. On any failure the mirror keeps its previous refs. Call from one thread.
+ *
+ * https: the server's certificate must chain to a CA in the CA file and name
+ * the host; a refusal is TEND_EAUTH with a message such as
+ *   https://git.lab:3000/ops/fleet.git: ls-remote: the TLS certificate of
+ *   git.lab is not trusted: no CA in /etc/ssl/certs/ca-certificates.crt signed it */
 int tend_source_poll(tend_source *s, char out_head[41], int *out_fetched);
 
 /* Check that new_head may be applied on top of applied (NULL: nothing applied

@@ -129,6 +129,7 @@ static void test_fetch_failing_alerts_once(void **state)
 
 	write_config(f, "web1", "missing-repo", "alerts: {fetch_failing_after: 1s}\n");
 	assert_int_equal(tend_agent_open(&a, f->config), 0);
+	assert_int_equal(tend_agent_set_worker(a, TEND_BINARY), 0);
 	/* Below the threshold: failures are counted, no alert. */
 	assert_int_equal(step(a), -1);
 	alerts = open_alerts(f);
@@ -174,6 +175,7 @@ static void test_dependency_blocked_past_deadline(void **state)
 	c = strndup(head.ptr, 40);
 	write_config(f, "apps1", "repo", "dependencies: {deadline: 1s}\n");
 	assert_int_equal(tend_agent_open(&a, f->config), 0);
+	assert_int_equal(tend_agent_set_worker(a, TEND_BINARY), 0);
 	/* Blocked, within the deadline: status says why, no alert. */
 	assert_int_equal(step(a), 0);
 	st = tend_agent_status_get(a);

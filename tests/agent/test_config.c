@@ -227,6 +227,48 @@ static void test_bad_values(void **state)
 		     "(nix builds revisions under it)");
 }
 
+/* CA files (repository.ca_file, probes.ca_file): resolved like every path and
+ * checked when loading, so a typo is reported at its line. */
+static void test_ca_files(void **state)
+{
+	char *dir = test_tmpdir_make("config"), *path, *expect = NULL;
+	tend_config *c = NULL;
+
+	test_write_file(dir, "certs/lab-ca.pem",
+			"# the lab's CA\n-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
+	test_write_file(dir, "certs/lab-ca.key", "-----BEGIN PRIVATE KEY-----\nMIG\n-----END PRIVATE KEY-----\n");
+	path = write_config(dir,
+		"host: a\n"
+		"repository: {url: 'https://git.lab.example/ops/fleet.git', ca_file: certs/lab-ca.pem}\n"
+		"state_dir: /s\n"
+		"probes: {ca_file: certs/lab-ca.pem}\n");
+	if (tend_config_load(&c, path) != 0)
+		fail_msg("%s", tend_error_last());
+	assert_true(asprintf(&expect, "%s/certs/lab-ca.pem", dir) > 0);
+	assert_string_equal(c->repository.ca_file, expect);
+	assert_string_equal(c->probes.ca_file, expect);
+	tend_config_free(c);
+	free(expect);
+	free(path);
+
+	/* a private key instead of the certificate */
+	path = write_config(dir, "host: a\nrepository: {url: x}\nstate_dir: /s\nprobes:\n  ca_file: certs/lab-ca.key\n");
+	assert_int_equal(tend_config_load(&c, path), TEND_EINVALID);
+	assert_true(asprintf(&expect, "%s:5:12: 'ca_file': %s/certs/lab-ca.key: holds no PEM certificate "
+			     "(-----BEGIN CERTIFICATE-----)", path, dir) > 0);
+	assert_string_equal(tend_error_last(), expect);
+	free(expect);
+	free(path);
+	test_tmpdir_remove(dir);
+
+	expect_error("host: a\nrepository:\n  url: x\n  ca_file: /nonexistent/ca.pem\nstate_dir: /s\n",
+		     TEND_EINVALID, "4:12: 'ca_file': /nonexistent/ca.pem: No such file or directory");
+	expect_error("host: a\nrepository: {url: x}\nstate_dir: /s\nprobes: {ca_file: /}\n",
+		     TEND_EINVALID, "4:19: 'ca_file': /: not a regular file (a CA file is one PEM bundle)");
+	expect_error("host: a\nrepository: {url: x, ca_fille: /x}\nstate_dir: /s\n", TEND_EINVALID,
+		     "2:22: unknown key 'ca_fille' in repository (did you mean 'ca_file'?)");
+}
+
 static void test_missing_file(void **state)
 {
 	tend_config *c;
@@ -256,6 +298,7 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_unknown_keys),
 		cmocka_unit_test(test_bad_values),
+		cmocka_unit_test(test_ca_files),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_durations),
 	};

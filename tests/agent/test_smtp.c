@@ -2,6 +2,7 @@
  * message to several recipients, no header injection, STARTTLS required by default. */
 #include "tests/agent/helpers.h"
 #include "agent/smtp.h"
+#include "agent/worker.h"
 #include "util/error.h"
 
 #include <regex.h>
@@ -212,6 +213,8 @@ static void test_login_with_password_file(void **state)
 	char *argv[] = { (char *)AIOSMTPD_PYTHON, script, portstr, NULL, cert, key, "tend",
 			 "s3cret-pw", NULL };
 	tend_smtp_opts o;
+	tend_worker_opts w;
+	tend_worker_usage u;
 	tend_buf mails = TEND_BUF_INIT;
 	int port = test_free_port();
 	pid_t pid;
@@ -238,12 +241,23 @@ static void test_login_with_password_file(void **state)
 	assert_int_equal(tend_smtp_send(&o, "wrong password", "must not arrive"), TEND_EAUTH);
 	test_write_file(dir, "password", "s3cret-pw\n");
 	assert_int_equal(tend_smtp_send(&o, "logged in", "hello"), 0);
+	/* The same from a worker process, as the agent sends: every setting
+	 * crosses, the password is read there, the error code comes back. */
+	memset(&w, 0, sizeof(w));
+	w.binary = TEND_BINARY;
+	w.limit_ms = 60000;
+	assert_int_equal(tend_worker_mail(&u, &w, &o, "logged in from a worker", "hello"), 0);
+	assert_true(u.answered && u.max_rss_kb > 0);
+	test_write_file(dir, "password", "wrong-pw\n");
+	assert_int_equal(tend_worker_mail(&u, &w, &o, "wrong password", "must not arrive"), TEND_EAUTH);
+	assert_non_null(strstr(tend_error_last(), url));
 	o.password_file = "/nonexistent/password";
 	assert_true(tend_smtp_send(&o, "no password", "x") < 0);
 	assert_non_null(strstr(tend_error_last(), "password_file"));
 	test_smtp_stop(pid);
-	assert_int_equal(test_maildir_count(maildir, &mails), 1);
-	assert_non_null(strstr(mails.ptr, "Subject: logged in"));
+	assert_int_equal(test_maildir_count(maildir, &mails), 2);
+	assert_non_null(strstr(mails.ptr, "Subject: logged in\n"));
+	assert_non_null(strstr(mails.ptr, "Subject: logged in from a worker"));
 	assert_null(strstr(mails.ptr, "s3cret-pw"));
 	tend_buf_dispose(&mails);
 	free(maildir);

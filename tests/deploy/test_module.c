@@ -225,11 +225,12 @@ static void test_every_option(void **state)
 	test_write_file(d, "keys/token", "token\n");
 	test_write_file(d, "keys/hook", "hook-secret-0123456789abcdef\n");
 	test_write_file(d, "keys/smtp", "smtp-password\n");
+	test_write_file(d, "keys/lab-ca.pem", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
 	assert_true(asprintf(&user,
 		"{\"enable\": true, \"hostName\": \"apps1\",\n"
 		" \"repository\": {\"url\": \"https://git.example.net/fleet.git\", \"branch\": \"prod\",\n"
 		"   \"sshKeyFile\": \"%s/keys/deploy\", \"knownHosts\": \"/etc/tend/known_hosts\",\n"
-		"   \"tokenFile\": \"%s/keys/token\"},\n"
+		"   \"tokenFile\": \"%s/keys/token\", \"caFile\": \"%s/keys/lab-ca.pem\"},\n"
 		" \"pollInterval\": \"5m\",\n"
 		" \"allowedSigners\": [\"alice@example.net ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAlice\"],\n"
 		" \"ageIdentityFiles\": [\"/etc/tend/age.key\", \"/etc/ssh/ssh_host_ed25519_key\"],\n"
@@ -241,7 +242,7 @@ static void test_every_option(void **state)
 		"   \"username\": \"tend\", \"passwordFile\": \"%s/keys/smtp\"}},\n"
 		" \"settings\": {\"poll\": {\"jitter\": \"30s\"}, \"history_limit\": 500,\n"
 		"   \"probes\": {\"deadline\": \"5m\"}, \"alerts\": {\"email\": {\"starttls\": true}}}}\n",
-		d, d, d, d) > 0);
+		d, d, d, d, d) > 0);
 	r = eval_module(f, user, NULL);
 	json_t *cfg, *repo, *email, *documented;
 	json_error_t jerr;
@@ -261,6 +262,9 @@ static void test_every_option(void **state)
 	assert_string_equal(str_at(repo, "known_hosts"), "/etc/tend/known_hosts");
 	assert_true(asprintf(&want, "%s/keys/token", d) > 0);
 	assert_string_equal(str_at(repo, "token_file"), want);
+	free(want);
+	assert_true(asprintf(&want, "%s/keys/lab-ca.pem", d) > 0);
+	assert_string_equal(str_at(repo, "ca_file"), want);
 	free(want);
 	/* The signer lines land in a store file holding exactly them. */
 	signers = test_read_file(str_at(repo, "allowed_signers"));

@@ -441,7 +441,7 @@ static void test_ssh_remote_known_hosts(void **state)
 }
 
 /* git's smart HTTP behind basic auth (tests/source/data/git_http_server.py,
- * plain HTTP on loopback: the credential path is the same as over TLS). */
+ * plain HTTP on loopback; the same over TLS is in test_fetch_tls.c). */
 static void test_http_basic_and_token(void **state)
 {
 	fixture *f = *state;

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Test helper: git's smart HTTP (git http-backend as CGI) behind HTTP basic
-auth, on 127.0.0.1. Usage: git_http_server.py ROOT PORTFILE USER PASSWORD.
+auth, on 127.0.0.1. Usage: git_http_server.py ROOT PORTFILE USER PASSWORD [CERT KEY].
+With CERT and KEY (PEM files) it speaks HTTPS only (python's ssl module).
 Writes the chosen port to PORTFILE; serves until killed."""
-import base64, http.server, os, subprocess, sys
+import base64, http.server, os, ssl, subprocess, sys
 
 root, portfile, user, password = sys.argv[1:5]
+tls = sys.argv[5:7]
 expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
@@ -61,6 +63,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+if tls:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(tls[0], tls[1])
+    # The handshake happens in the handler's thread, so a client that rejects
+    # the certificate does not stall the accept loop.
+    server.socket = ctx.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
+    # A client refusing the certificate is what the TLS tests expect: no traceback.
+    server.handle_error = lambda request, client_address: None
 with open(portfile + ".tmp", "w") as f:
     f.write(str(server.server_address[1]))
 os.rename(portfile + ".tmp", portfile)
