@@ -68,8 +68,7 @@ static int render_routes_file(tend_render_result *r, size_t *cap, const tend_man
 		return TEND_EINVALID;
 	}
 	if (p->kind == TEND_PROXY_TRAEFIK) {
-		if ((error = tend_render_traefik_build(&doc, m, routes, n, eff)) < 0 ||
-		    (error = tend_render_traefik_yaml(&data, &len, doc, commit)) < 0)
+		if ((error = tend_render_traefik_file(&data, &len, m, routes, n, eff, commit)) < 0)
 			goto out;
 		error = add_output(r, cap, svc->host, TEND_OUTPUT_ROUTES, "routes/traefik.yml",
 				   p->routes_file, 1, data, len);

@@ -85,6 +85,12 @@ void tend_jw_null(tend_jw *w);
 void tend_jw_str_array(tend_jw *w, char *const *items, size_t n);
 int tend_jw_finish(tend_jw *w);
 
+/* Pieces of the block YAML emitter (tend_render_yaml_emit): a double-quoted
+ * scalar, and a mapping key (quoted when it could read as something else)
+ * with its ':'. */
+int tend_render_yaml_put_quoted(tend_buf *out, const char *s, size_t len);
+int tend_render_yaml_put_key(tend_buf *out, const char *k);
+
 /* A YAML node (service settings) written as tend_render_yaml_to_json's value
  * would be dumped; on failure the error is tend_render_yaml_to_json's. */
 int tend_render_yaml_write_json(tend_jw *w, const tend_yaml_node *node);
@@ -93,6 +99,11 @@ int tend_render_yaml_write_json(tend_jw *w, const tend_yaml_node *node);
 int tend_render_traefik_build(json_t **out, const tend_manifest *m, const tend_route *routes,
 			      size_t n, const tend_render_eff *eff);
 int tend_render_traefik_yaml(char **out, size_t *len, const json_t *doc, const char *commit);
+/* The routes file itself: tend_render_traefik_yaml's bytes for the document
+ * tend_render_traefik_build makes, written straight from the routes (any
+ * problem: the document path, for its exact message). */
+int tend_render_traefik_file(char **out, size_t *len, const tend_manifest *m, const tend_route *routes,
+			     size_t n, const tend_render_eff *eff, const char *commit);
 int tend_render_caddy_build(json_t **out, const tend_manifest *m, const tend_route *routes,
 			    size_t n, const tend_render_eff *eff);
 

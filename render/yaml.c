@@ -28,7 +28,7 @@ static int put_indent(tend_buf *out, unsigned indent)
 }
 
 /* A YAML double-quoted scalar; the JSON escapes are a subset of YAML's. */
-static int put_quoted(tend_buf *out, const char *s, size_t len)
+int tend_render_yaml_put_quoted(tend_buf *out, const char *s, size_t len)
 {
 	size_t i;
 	int error;
@@ -85,12 +85,12 @@ static int key_needs_quotes(const char *k)
 	return 0;
 }
 
-static int put_key(tend_buf *out, const char *k)
+int tend_render_yaml_put_key(tend_buf *out, const char *k)
 {
 	int error;
 
 	if (key_needs_quotes(k))
-		error = put_quoted(out, k, strlen(k));
+		error = tend_render_yaml_put_quoted(out, k, strlen(k));
 	else
 		error = tend_buf_puts(out, k);
 	return error ? error : tend_buf_putc(out, ':');
@@ -102,7 +102,7 @@ static int put_scalar(tend_buf *out, const json_t *v)
 
 	switch (json_typeof(v)) {
 	case JSON_STRING:
-		return put_quoted(out, json_string_value(v), json_string_length(v));
+		return tend_render_yaml_put_quoted(out, json_string_value(v), json_string_length(v));
 	case JSON_INTEGER: {   /* without printf: a routes file holds thousands */
 		char *p = num + sizeof(num);
 		json_int_t x = json_integer_value(v);
@@ -178,7 +178,7 @@ static int emit_object(tend_buf *out, const json_t *obj, unsigned indent, int in
 		if (!(i == 0 && inline_first))
 			error = put_indent(out, indent);
 		if (!error)
-			error = put_key(out, members[i].key);
+			error = tend_render_yaml_put_key(out, members[i].key);
 		if (error)
 			break;
 		if (is_block(v)) {
