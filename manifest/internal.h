@@ -91,6 +91,9 @@ int tend_mctx_duration(uint64_t *out, tend_mctx *c, const tend_yaml_node *map, c
 int tend_mctx_string_list(char ***out, size_t *n, tend_pos **pos, tend_mctx *c,
 			  const tend_yaml_node *map, const char *key, int required);
 tend_yaml_node *tend_mctx_copy_node(tend_arena *a, const tend_yaml_node *n);
+/* The NULL-terminated list of strings joined into the arena (no printf:
+ * names are built per service, and formatting was a tenth of a load). */
+char *tend_mctx_concat(tend_arena *a, const char *first, ...) __attribute__((sentinel));
 /* A sub-mapping (its unknown keys checked against allowed when given); NULL
  * when absent or not a mapping (reported). */
 const tend_yaml_node *tend_mctx_enter_map(tend_mctx *c, const tend_yaml_node *map, const char *key,

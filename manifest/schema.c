@@ -109,7 +109,7 @@ void tend_mctx_check_keys(tend_mctx *c, const tend_yaml_node *map, const char *c
 		const char *k = map->keys[i]->value;
 		const char *hint;
 		for (j = 0; allowed[j]; j++)
-			if (!strcmp(k, allowed[j]))
+			if (k[0] == allowed[j][0] && !strcmp(k, allowed[j]))
 				break;
 		if (allowed[j])
 			continue;
@@ -352,6 +352,31 @@ int tend_mctx_string_list(char ***out, size_t *n, tend_pos **pos, tend_mctx *c,
 out:
 	tend_mctx_pop(c, old);
 	return error;
+}
+
+char *tend_mctx_concat(tend_arena *a, const char *first, ...)
+{
+	va_list ap;
+	const char *p;
+	size_t len = 0;
+	char *out, *d;
+
+	va_start(ap, first);
+	for (p = first; p; p = va_arg(ap, const char *))
+		len += strlen(p);
+	va_end(ap);
+	if (!(out = d = tend_arena_alloc(a, len + 1)))
+		return NULL;
+	va_start(ap, first);
+	for (p = first; p; p = va_arg(ap, const char *)) {
+		size_t n = strlen(p);
+
+		memcpy(d, p, n);
+		d += n;
+	}
+	va_end(ap);
+	*d = '\0';
+	return out;
 }
 
 /* Deep copy of a YAML subtree into the manifest's arena (the documents are

@@ -356,7 +356,7 @@ int tend_manifest__parse_service(tend_service *svc, tend_svc_aux *aux, tend_mctx
 	size_t i;
 
 	svc->name = tend_arena_strdup(c->arena, dir_name);
-	svc->dir = tend_arena_printf(c->arena, "services/%s", dir_name);
+	svc->dir = tend_mctx_concat(c->arena, "services/", dir_name, NULL);
 	svc->pos.file = c->file;
 	svc->pos.line = root ? root->line : 0;
 	svc->pos.col = root ? root->col : 0;

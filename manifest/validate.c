@@ -135,7 +135,10 @@ static size_t resolve_provider(vctx *v, char **provider, const tend_pos *provide
 
 	if (*provider) {
 		char w[64];
-		snprintf(w, sizeof(w), "%s.provider", what);
+		size_t wl = strlen(what) < sizeof(w) - 10 ? strlen(what) : sizeof(w) - 10;
+
+		memcpy(w, what, wl);   /* "<what>.provider", without printf (per service) */
+		memcpy(w + wl, ".provider", 10);
 		if ((p = resolve_service(v, *provider, provider_pos, w)) == NONE)
 			return NONE;
 		if (!provides(&v->m->services[p], cap)) {
@@ -358,8 +361,16 @@ static void check_route(vctx *v, size_t i, const tend_svc_aux *aux)
 	resolve_tls(v, s, aux);
 	if (!r->upstream && r->port && s->host && (h = tend_manifest_host(v->m, s->host)) && h->address) {
 		int v6 = strchr(h->address, ':') != NULL;
-		if (!(r->upstream = tend_arena_printf(v->priv->arena, "http://%s%s%s:%d", v6 ? "[" : "",
-						      h->address, v6 ? "]" : "", r->port)))
+		char port[16], *d = port + sizeof(port);
+		int x = r->port;
+
+		*--d = '\0';
+		do {   /* a port is 1-65535 */
+			*--d = (char)('0' + x % 10);
+			x /= 10;
+		} while (x > 0);
+		if (!(r->upstream = tend_mctx_concat(v->priv->arena, "http://", v6 ? "[" : "", h->address,
+						     v6 ? "]:" : ":", d, NULL)))
 			v->oom = 1;
 	}
 }
@@ -704,9 +715,19 @@ int tend_manifest__validate(tend_manifest *m, const tend_fleet_aux *fa, const te
 			error_at(&v, &a->host, "host: unknown host '%s'%s", s->host,
 				 hint_text(hb, sizeof(hb), tend_suggest(s->host, m, m->n_hosts, host_name_at)));
 		for (j = 0; j < s->n_depends_on; j++) {
-			char w[64];
-			snprintf(w, sizeof(w), "depends_on[%zu]", j);
-			if ((p = resolve_service(&v, s->depends_on[j], &s->depends_on_pos[j], w)) != NONE)
+			char w[64], *d = w + sizeof(w);
+			size_t x = j;
+
+			/* "depends_on[<j>]", without printf (per dependency) */
+			*--d = '\0';
+			*--d = ']';
+			do {
+				*--d = (char)('0' + x % 10);
+				x /= 10;
+			} while (x);
+			memcpy(d - 11, "depends_on[", 11);
+			d -= 11;
+			if ((p = resolve_service(&v, s->depends_on[j], &s->depends_on_pos[j], d)) != NONE)
 				add_edge(&v, i, p, &s->depends_on_pos[j], "depends_on");
 		}
 		if (s->database && s->database->engine) {

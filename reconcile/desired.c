@@ -275,26 +275,45 @@ out:
 	return error;
 }
 
-static int resolve_owner(uid_t *uid, gid_t *gid, const tend_service *s, const tend_secret_decl *decl)
+/* The last owner and group looked up: most secrets of a host have the same
+ * owner, and each getpwnam reads the user database again. Within one
+ * preparation only. */
+typedef struct {
+	const char *owner, *group;   /* names in the manifest; NULL: none yet */
+	uid_t uid;
+	gid_t gid, group_gid;
+} owner_memo;
+
+static int resolve_owner(uid_t *uid, gid_t *gid, owner_memo *memo, const tend_service *s,
+			 const tend_secret_decl *decl)
 {
 	const char *owner = decl->owner ? decl->owner : "root";
-	struct passwd *pw = getpwnam(owner);
+	struct passwd *pw;
 	struct group *gr;
 
-	if (!pw) {
-		tend_error_set("service %s, secret %s: no user '%s' on this host", s->name, decl->name,
-			       owner);
-		return TEND_ENOTFOUND;
-	}
-	*uid = pw->pw_uid;
-	*gid = pw->pw_gid;
-	if (decl->group) {
-		if (!(gr = getgrnam(decl->group))) {
-			tend_error_set("service %s, secret %s: no group '%s' on this host", s->name,
-				       decl->name, decl->group);
+	if (!memo->owner || strcmp(memo->owner, owner)) {
+		if (!(pw = getpwnam(owner))) {
+			tend_error_set("service %s, secret %s: no user '%s' on this host", s->name,
+				       decl->name, owner);
 			return TEND_ENOTFOUND;
 		}
-		*gid = gr->gr_gid;
+		memo->owner = owner;
+		memo->uid = pw->pw_uid;
+		memo->gid = pw->pw_gid;
+	}
+	*uid = memo->uid;
+	*gid = memo->gid;
+	if (decl->group) {
+		if (!memo->group || strcmp(memo->group, decl->group)) {
+			if (!(gr = getgrnam(decl->group))) {
+				tend_error_set("service %s, secret %s: no group '%s' on this host", s->name,
+					       decl->name, decl->group);
+				return TEND_ENOTFOUND;
+			}
+			memo->group = decl->group;
+			memo->group_gid = gr->gr_gid;
+		}
+		*gid = memo->group_gid;
 	}
 	return 0;
 }
@@ -304,6 +323,7 @@ static int resolve_owner(uid_t *uid, gid_t *gid, const tend_service *s, const te
 static int collect_secrets(tend_desired *d, const tend_config *cfg)
 {
 	tend_age_identities *ids = NULL;
+	owner_memo memo = { NULL, NULL, 0, 0, 0 };
 	size_t i, k, r;
 	int error = 0;
 
@@ -326,7 +346,7 @@ static int collect_secrets(tend_desired *d, const tend_config *cfg)
 				if (error)
 					break;
 			}
-			if ((error = resolve_owner(&uid, &gid, s, decl)) < 0 ||
+			if ((error = resolve_owner(&uid, &gid, &memo, s, decl)) < 0 ||
 			    (error = decrypt_secret(&plain, d, s, decl, ids)) < 0)
 				break;
 			if (asprintf(&dest, "%s/%s/%s", cfg->secrets_root, s->name, decl->name) < 0) {
@@ -361,19 +381,18 @@ int tend_desired_prepare(tend_desired *d, const tend_config *cfg, const char *kn
 			 tend_buf *build_log)
 {
 	tend_render_options ro = TEND_RENDER_OPTIONS_INIT;
-	tend_render_result *stamped = NULL, *plain = NULL;
+	tend_render_result *r = NULL;
 	int error;
 
 	ro.secrets_root = cfg->secrets_root;
-	/* this host's outputs (the routes file when it runs the proxy), stamped;
-	 * every host's inputs, unstamped; not the whole fleet's outputs twice */
-	if ((error = tend_render_host_opts(&stamped, d->manifest, cfg->host, d->commit, &ro)) < 0 ||
-	    (error = tend_render_inputs_opts(&plain, d->manifest, NULL, &ro)) < 0) {
+	/* the routes file when this host runs the proxy, stamped; every host's
+	 * inputs, unstamped; in one pass (routes and index collected once) */
+	if ((error = tend_render_agent_opts(&r, d->manifest, cfg->host, d->commit, NULL, &ro)) < 0) {
 		tend_error_prefix("commit %.12s: render: ", d->commit);
 		goto out;
 	}
-	if ((error = write_inputs(d, plain)) < 0 ||
-	    (error = collect_routes(d, cfg, stamped)) < 0 ||
+	if ((error = write_inputs(d, r)) < 0 ||
+	    (error = collect_routes(d, cfg, r)) < 0 ||
 	    (error = collect_secrets(d, cfg)) < 0)
 		goto out;
 	if (known_system) {
@@ -386,7 +405,6 @@ int tend_desired_prepare(tend_desired *d, const tend_config *cfg, const char *kn
 	if ((error = tend_nix_build_system(&d->system, cfg, d->rev_dir, d->flake_attr, build_log)) < 0)
 		tend_error_prefix("commit %.12s: ", d->commit);
 out:
-	tend_render_result_free(stamped);
-	tend_render_result_free(plain);
+	tend_render_result_free(r);
 	return error;
 }

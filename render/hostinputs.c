@@ -5,7 +5,6 @@
 #include "render/render_int.h"
 #include "util/error.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,138 +195,113 @@ out:
 	return error;
 }
 
-/* ---- JSON pieces ------------------------------------------------------- */
+/* ---- JSON pieces --------------------------------------------------------
+ * Written straight into the output in the layout tend_render_json_dump gives
+ * a document (keys in strcmp order, the writer checks it): building, dumping
+ * and freeing a jansson document per host was most of a fleet render. */
 
-static char *secret_path(const tend_render_eff *eff, const char *service, const char *name)
+/* <secrets root>/<service>/<name>, or null when the secret is not named */
+static void secret_path(tend_jw *w, tend_buf *scratch, const tend_render_eff *eff,
+			const char *service, const char *name)
 {
-	char *s = NULL;
-
-	if (!name)
-		return NULL;
-	return asprintf(&s, "%s/%s/%s", eff->secrets_root, service, name) < 0 ? NULL : s;
-}
-
-static int set_secret_path(json_t *obj, const char *key, const tend_render_eff *eff,
-			   const char *service, const char *name)
-{
-	char *path;
-	int error;
-
-	if (!name)
-		return tend_json_set(obj, key, json_null());
-	if (!(path = secret_path(eff, service, name)))
-		return -1;
-	error = tend_json_set(obj, key, json_string(path));
-	free(path);
-	return error;
-}
-
-/* An object of n key/value pairs, values stolen (released on failure; a NULL
- * value fails, as json_pack's would): json_pack without parsing a format
- * string per object, which was a tenth of rendering a fleet's inputs. */
-static json_t *obj_of(size_t n, ...)
-{
-	json_t *o = json_object();
-	va_list ap;
-	size_t i;
-	int ok = o != NULL;
-
-	va_start(ap, n);
-	for (i = 0; i < n; i++) {
-		const char *k = va_arg(ap, const char *);
-		json_t *v = va_arg(ap, json_t *);
-
-		if (!ok || !v) {
-			json_decref(v);
-			ok = 0;
-		} else if (json_object_set_new_nocheck(o, k, v) < 0) {   /* v released */
-			ok = 0;
-		}
+	if (!name) {
+		tend_jw_null(w);
+		return;
 	}
-	va_end(ap);
-	if (!ok) {
-		json_decref(o);
-		return NULL;
-	}
-	return o;
+	tend_buf_clear(scratch);
+	if (!w->error &&
+	    ((w->error = tend_buf_puts(scratch, eff->secrets_root)) < 0 ||
+	     (w->error = tend_buf_putc(scratch, '/')) < 0 || (w->error = tend_buf_puts(scratch, service)) < 0 ||
+	     (w->error = tend_buf_putc(scratch, '/')) < 0 || (w->error = tend_buf_puts(scratch, name)) < 0))
+		return;
+	tend_jw_strn(w, scratch->ptr, scratch->size);
 }
 
-/* json_pack's "s": NULL for a NULL string (the object then fails). */
-static json_t *str(const char *s)
+static void probe_json(tend_jw *w, const tend_probe *p)
 {
-	return s ? json_string(s) : NULL;
+	tend_jw_obj(w);
+	if (p->kind == TEND_PROBE_COMMAND) {
+		TEND_JW_KEY(w, "command");
+		tend_jw_str_array(w, p->argv, p->argc);
+	}
+	TEND_JW_KEY(w, "grace_ms");
+	tend_jw_int(w, (long long)p->grace_ms);
+	if (p->kind == TEND_PROBE_HTTP) {
+		TEND_JW_KEY(w, "http");
+		tend_jw_obj(w);
+		TEND_JW_KEY(w, "body");
+		tend_jw_str_or_null(w, p->body_match);
+		TEND_JW_KEY(w, "status");
+		tend_jw_int(w, p->expect_status ? p->expect_status : 200);
+		TEND_JW_KEY(w, "url");
+		tend_jw_str(w, p->url ? p->url : "");
+		tend_jw_end(w);
+	}
+	TEND_JW_KEY(w, "interval_ms");
+	tend_jw_int(w, (long long)p->interval_ms);
+	TEND_JW_KEY(w, "retries");
+	tend_jw_int(w, (int)p->retries);
+	if (p->kind == TEND_PROBE_TCP) {
+		TEND_JW_KEY(w, "tcp");
+		tend_jw_obj(w);
+		TEND_JW_KEY(w, "host");
+		tend_jw_str(w, p->host ? p->host : "");
+		TEND_JW_KEY(w, "port");
+		tend_jw_int(w, p->port);
+		tend_jw_end(w);
+	}
+	TEND_JW_KEY(w, "timeout_ms");
+	tend_jw_int(w, (long long)p->timeout_ms);
+	tend_jw_end(w);
 }
 
-static json_t *probe_json(const tend_probe *p)
+static void health_json(tend_jw *w, const tend_service *s)
 {
-	json_t *o = obj_of(4, "interval_ms", json_integer((json_int_t)p->interval_ms),
-			   "timeout_ms", json_integer((json_int_t)p->timeout_ms),
-			   "grace_ms", json_integer((json_int_t)p->grace_ms),
-			   "retries", json_integer((int)p->retries));
-	int error = -1;
-
-	if (!o)
-		return NULL;
-	switch (p->kind) {
-	case TEND_PROBE_HTTP:
-		error = tend_json_set(o, "http", obj_of(3, "url", str(p->url ? p->url : ""),
-							"status", json_integer(p->expect_status ? p->expect_status : 200),
-							"body", tend_json_str_or_null(p->body_match)));
-		break;
-	case TEND_PROBE_TCP:
-		error = tend_json_set(o, "tcp", obj_of(2, "host", str(p->host ? p->host : ""),
-						       "port", json_integer(p->port)));
-		break;
-	case TEND_PROBE_COMMAND:
-		error = tend_json_set(o, "command", tend_json_str_array(p->argv, p->argc));
-		break;
-	}
-	if (error < 0) {
-		json_decref(o);
-		return NULL;
-	}
-	return o;
-}
-
-static json_t *health_json(const tend_service *s)
-{
-	json_t *startup = json_array(), *liveness = json_array();
 	size_t i;
 
-	if (!startup || !liveness)
-		goto fail;
+	tend_jw_obj(w);
+	TEND_JW_KEY(w, "liveness");
+	tend_jw_arr(w);
 	for (i = 0; i < s->n_probes; i++)
-		if (tend_json_append(s->probes[i].phase == TEND_PROBE_STARTUP ? startup : liveness,
-				     probe_json(&s->probes[i])) < 0)
-			goto fail;
-	return obj_of(2, "startup", startup, "liveness", liveness);
-fail:
-	json_decref(startup);
-	json_decref(liveness);
-	return NULL;
+		if (s->probes[i].phase != TEND_PROBE_STARTUP)
+			probe_json(w, &s->probes[i]);
+	tend_jw_end(w);
+	TEND_JW_KEY(w, "startup");
+	tend_jw_arr(w);
+	for (i = 0; i < s->n_probes; i++)
+		if (s->probes[i].phase == TEND_PROBE_STARTUP)
+			probe_json(w, &s->probes[i]);
+	tend_jw_end(w);
+	tend_jw_end(w);
 }
 
-static json_t *secrets_json(const tend_service *s, const tend_render_eff *eff)
+static void secrets_json(tend_jw *w, tend_buf *scratch, const tend_service *s,
+			 const tend_render_eff *eff)
 {
-	json_t *arr = json_array(), *o;
 	char mode[16];
 	size_t i;
 
-	if (!arr)
-		return NULL;
+	tend_jw_arr(w);
 	for (i = 0; i < s->n_secrets; i++) {
 		const tend_secret_decl *d = &s->secrets[i];
 
 		snprintf(mode, sizeof(mode), "%04o", d->mode & 07777);
-		o = obj_of(5, "name", str(d->name),
-			   "owner", str(d->owner ? d->owner : "root"), "group", str(d->group ? d->group : "root"),
-			   "mode", str(mode), "restart", tend_json_str_array(d->restart, d->n_restart));
-		if (!o || set_secret_path(o, "path", eff, s->name, d->name) < 0 || tend_json_append(arr, o) < 0) {
-			json_decref(arr);
-			return NULL;
-		}
+		tend_jw_obj(w);
+		TEND_JW_KEY(w, "group");
+		tend_jw_str(w, d->group ? d->group : "root");
+		TEND_JW_KEY(w, "mode");
+		tend_jw_str(w, mode);
+		TEND_JW_KEY(w, "name");
+		tend_jw_str(w, d->name);
+		TEND_JW_KEY(w, "owner");
+		tend_jw_str(w, d->owner ? d->owner : "root");
+		TEND_JW_KEY(w, "path");
+		secret_path(w, scratch, eff, s->name, d->name);
+		TEND_JW_KEY(w, "restart");
+		tend_jw_str_array(w, d->restart, d->n_restart);
+		tend_jw_end(w);
 	}
-	return arr;
+	tend_jw_end(w);
 }
 
 static const char *host_address(const tend_manifest *m, const char *host)
@@ -337,64 +311,76 @@ static const char *host_address(const tend_manifest *m, const char *host)
 	return h < 0 ? NULL : m->hosts[h].address;
 }
 
-static json_t *service_json(const tend_manifest *m, const tend_service *s, const tend_render_eff *eff)
+static int service_json(tend_jw *w, tend_buf *scratch, const tend_manifest *m,
+			const tend_service *s, const tend_render_eff *eff)
 {
-	json_t *o = json_object(), *settings;
 	const char **deps = NULL;
 	size_t n_deps = 0, i;
+	int error;
 
-	if (!o)
-		return NULL;
-	if (tend_manifest_service_deps(&deps, &n_deps, m, s) < 0)
-		goto fail;
-	if (s->settings) {
-		if (!(settings = tend_render_yaml_to_json(s->settings))) {
-			char *pos = tend_render_pos_str(&s->pos);
-			tend_error_prefix("%ssettings: ", pos ? pos : "");
-			free(pos);
-			goto fail_set;
-		}
-	} else {
-		settings = json_object();
-	}
-	if (tend_json_set(o, "settings", settings) < 0 ||
-	    tend_json_set(o, "depends_on", json_array()) < 0 ||
-	    tend_json_set(o, "provides", tend_json_str_array(s->provides, s->n_provides)) < 0 ||
-	    tend_json_set(o, "health", health_json(s)) < 0 ||
-	    tend_json_set(o, "secrets", secrets_json(s, eff)) < 0)
-		goto fail;
-	for (i = 0; i < n_deps; i++)
-		if (tend_json_append(json_object_get(o, "depends_on"), json_string(deps[i])) < 0)
-			goto fail;
+	if ((error = tend_manifest_service_deps(&deps, &n_deps, m, s)) < 0)
+		return error;
+	tend_jw_obj(w);
 	if (s->database) {
 		const tend_database_req *d = s->database;
 		const tend_service *p = provider_of(m, d->provider, d->engine);
-		json_t *db = obj_of(6, "engine", str(d->engine), "name", str(d->name),
-				       "user", str(d->user), "provider", tend_json_str_or_null(p ? p->name : NULL),
-				       "provider_host", tend_json_str_or_null(p ? p->host : NULL),
-				       "provider_address", tend_json_str_or_null(p ? host_address(m, p->host) : NULL));
 
-		if (!db || tend_json_set(o, "database", db) < 0 ||
-		    set_secret_path(db, "password_file", eff, s->name, d->password_secret) < 0)
-			goto fail;
+		TEND_JW_KEY(w, "database");
+		tend_jw_obj(w);
+		TEND_JW_KEY(w, "engine");
+		tend_jw_str(w, d->engine);
+		TEND_JW_KEY(w, "name");
+		tend_jw_str(w, d->name);
+		TEND_JW_KEY(w, "password_file");
+		secret_path(w, scratch, eff, s->name, d->password_secret);
+		TEND_JW_KEY(w, "provider");
+		tend_jw_str_or_null(w, p ? p->name : NULL);
+		TEND_JW_KEY(w, "provider_address");
+		tend_jw_str_or_null(w, p ? host_address(m, p->host) : NULL);
+		TEND_JW_KEY(w, "provider_host");
+		tend_jw_str_or_null(w, p ? p->host : NULL);
+		TEND_JW_KEY(w, "user");
+		tend_jw_str(w, d->user);
+		tend_jw_end(w);
 	}
+	TEND_JW_KEY(w, "depends_on");
+	tend_jw_arr(w);
+	for (i = 0; i < n_deps; i++)
+		tend_jw_str(w, deps[i]);
+	tend_jw_end(w);
+	free(deps);
+	TEND_JW_KEY(w, "health");
+	health_json(w, s);
 	if (s->oidc) {
-		json_t *oi = obj_of(3, "client_id", str(s->oidc->client_id),
-				       "redirect_uris", tend_json_str_array(s->oidc->redirect_uris, s->oidc->n_redirect_uris),
-				       "provider", tend_json_str_or_null(s->oidc->provider));
-
-		if (!oi || tend_json_set(o, "oidc", oi) < 0 ||
-		    set_secret_path(oi, "client_secret_file", eff, s->name, s->oidc->client_secret) < 0)
-			goto fail;
+		TEND_JW_KEY(w, "oidc");
+		tend_jw_obj(w);
+		TEND_JW_KEY(w, "client_id");
+		tend_jw_str(w, s->oidc->client_id);
+		TEND_JW_KEY(w, "client_secret_file");
+		secret_path(w, scratch, eff, s->name, s->oidc->client_secret);
+		TEND_JW_KEY(w, "provider");
+		tend_jw_str_or_null(w, s->oidc->provider);
+		TEND_JW_KEY(w, "redirect_uris");
+		tend_jw_str_array(w, s->oidc->redirect_uris, s->oidc->n_redirect_uris);
+		tend_jw_end(w);
 	}
-	free(deps);
-	return o;
-fail:
-	tend_error_set("out of memory");
-fail_set:
-	free(deps);
-	json_decref(o);
-	return NULL;
+	TEND_JW_KEY(w, "provides");
+	tend_jw_str_array(w, s->provides, s->n_provides);
+	TEND_JW_KEY(w, "secrets");
+	secrets_json(w, scratch, s, eff);
+	TEND_JW_KEY(w, "settings");
+	if (s->settings) {
+		if (!w->error && tend_render_yaml_write_json(w, s->settings) == TEND_EINVALID) {
+			char *pos = tend_render_pos_str(&s->pos);
+			tend_error_prefix("%ssettings: ", pos ? pos : "");
+			free(pos);
+		}
+	} else {
+		tend_jw_obj(w);
+		tend_jw_end(w);
+	}
+	tend_jw_end(w);
+	return w->error;
 }
 
 static int db_cmp(const void *a, const void *b, void *ctx)
@@ -420,138 +406,179 @@ static int oidc_cmp(const void *a, const void *b, void *ctx)
 	return *(const size_t *)a < *(const size_t *)b ? -1 : *(const size_t *)a > *(const size_t *)b;
 }
 
-static json_t *databases_json(const tend_manifest *m, const idx_list *l, const tend_render_eff *eff)
+static void databases_json(tend_jw *w, tend_buf *scratch, const tend_manifest *m, const idx_list *l,
+			   const tend_render_eff *eff)
 {
-	json_t *arr = json_array(), *o;
 	size_t i;
 
-	if (!arr)
-		return NULL;
 	if (l->n > 1)
 		qsort_r(l->items, l->n, sizeof(*l->items), db_cmp, (void *)m);
+	tend_jw_arr(w);
 	for (i = 0; i < l->n; i++) {
 		const tend_service *s = &m->services[l->items[i]];
 		const tend_database_req *d = s->database;
 
-		o = obj_of(7, "engine", str(d->engine), "name", str(d->name),
-			      "user", str(d->user), "owner_service", str(s->name), "owner_host", str(s->host),
-			      "provider", tend_json_str_or_null(d->provider),
-			      "extensions", tend_json_str_array(d->extensions, d->n_extensions));
-		if (!o || set_secret_path(o, "password_file", eff, s->name, d->password_secret) < 0 ||
-		    tend_json_append(arr, o) < 0) {
-			json_decref(arr);
-			return NULL;
-		}
+		tend_jw_obj(w);
+		TEND_JW_KEY(w, "engine");
+		tend_jw_str(w, d->engine);
+		TEND_JW_KEY(w, "extensions");
+		tend_jw_str_array(w, d->extensions, d->n_extensions);
+		TEND_JW_KEY(w, "name");
+		tend_jw_str(w, d->name);
+		TEND_JW_KEY(w, "owner_host");
+		tend_jw_str(w, s->host);
+		TEND_JW_KEY(w, "owner_service");
+		tend_jw_str(w, s->name);
+		TEND_JW_KEY(w, "password_file");
+		secret_path(w, scratch, eff, s->name, d->password_secret);
+		TEND_JW_KEY(w, "provider");
+		tend_jw_str_or_null(w, d->provider);
+		TEND_JW_KEY(w, "user");
+		tend_jw_str(w, d->user);
+		tend_jw_end(w);
 	}
-	return arr;
+	tend_jw_end(w);
 }
 
-static json_t *oidc_json(const tend_manifest *m, const idx_list *l, const tend_render_eff *eff)
+static void oidc_json(tend_jw *w, tend_buf *scratch, const tend_manifest *m, const idx_list *l,
+		      const tend_render_eff *eff)
 {
-	json_t *arr = json_array(), *o;
 	size_t i;
 
-	if (!arr)
-		return NULL;
 	if (l->n > 1)
 		qsort_r(l->items, l->n, sizeof(*l->items), oidc_cmp, (void *)m);
+	tend_jw_arr(w);
 	for (i = 0; i < l->n; i++) {
 		const tend_service *s = &m->services[l->items[i]];
 
-		o = obj_of(4, "client_id", str(s->oidc->client_id),
-			      "redirect_uris", tend_json_str_array(s->oidc->redirect_uris, s->oidc->n_redirect_uris),
-			      "service", str(s->name), "service_host", str(s->host));
-		if (!o || set_secret_path(o, "client_secret_file", eff, s->name, s->oidc->client_secret) < 0 ||
-		    tend_json_append(arr, o) < 0) {
-			json_decref(arr);
-			return NULL;
-		}
+		tend_jw_obj(w);
+		TEND_JW_KEY(w, "client_id");
+		tend_jw_str(w, s->oidc->client_id);
+		TEND_JW_KEY(w, "client_secret_file");
+		secret_path(w, scratch, eff, s->name, s->oidc->client_secret);
+		TEND_JW_KEY(w, "redirect_uris");
+		tend_jw_str_array(w, s->oidc->redirect_uris, s->oidc->n_redirect_uris);
+		TEND_JW_KEY(w, "service");
+		tend_jw_str(w, s->name);
+		TEND_JW_KEY(w, "service_host");
+		tend_jw_str(w, s->host);
+		tend_jw_end(w);
 	}
-	return arr;
+	tend_jw_end(w);
 }
 
-static json_t *routes_json(const tend_route *routes, size_t n)
+static void routes_json(tend_jw *w, const tend_route *routes, size_t n)
 {
-	json_t *arr = json_array(), *o;
 	size_t i;
 
-	if (!arr)
-		return NULL;
+	tend_jw_arr(w);
 	for (i = 0; i < n; i++) {
 		const tend_route *r = &routes[i];
 
-		o = obj_of(7, "service", str(r->svc->name),
-			      "domain", str(r->domain), "path_prefix", str(r->prefix), "upstream", str(r->upstream),
-			      "auth", json_boolean(r->auth), "tls", tend_json_str_or_null(r->resolver ? r->resolver->name : NULL),
-			      "middlewares", tend_json_str_array(r->svc->proxy->middlewares, r->svc->proxy->n_middlewares));
-		if (tend_json_append(arr, o) < 0) {
-			json_decref(arr);
-			return NULL;
-		}
+		tend_jw_obj(w);
+		TEND_JW_KEY(w, "auth");
+		tend_jw_bool(w, r->auth);
+		TEND_JW_KEY(w, "domain");
+		tend_jw_str(w, r->domain);
+		TEND_JW_KEY(w, "middlewares");
+		tend_jw_str_array(w, r->svc->proxy->middlewares, r->svc->proxy->n_middlewares);
+		TEND_JW_KEY(w, "path_prefix");
+		tend_jw_str(w, r->prefix);
+		TEND_JW_KEY(w, "service");
+		tend_jw_str(w, r->svc->name);
+		TEND_JW_KEY(w, "tls");
+		tend_jw_str_or_null(w, r->resolver ? r->resolver->name : NULL);
+		TEND_JW_KEY(w, "upstream");
+		tend_jw_str(w, r->upstream);
+		tend_jw_end(w);
 	}
-	return arr;
+	tend_jw_end(w);
 }
 
-int tend_render_host_inputs_build(json_t **out, const tend_manifest *m, const tend_render_index *ix,
+int tend_render_host_inputs_write(tend_buf *out, const tend_manifest *m, const tend_render_index *ix,
 				  size_t host_i, const tend_route *routes, size_t n,
 				  const char *commit, const tend_render_eff *eff)
 {
 	const tend_host *h = &m->hosts[host_i];
 	const host_bucket *b = &ix->hosts[host_i];
 	const tend_service *proxy_svc = m->proxy ? find_service(m, m->proxy->service) : NULL;
-	json_t *doc = NULL, *services = NULL, *v;
+	tend_buf scratch = TEND_BUF_INIT;
+	tend_jw *w;
 	size_t i;
-	int error = TEND_ERROR;
+	int error;
 
-	*out = NULL;
-	if (!(doc = json_object()) || !(services = json_object()))
-		goto oom;
-	if (tend_json_set(doc, "generated_by", json_string("tend")) < 0 ||
-	    tend_json_set(doc, "commit", tend_json_str_or_null(commit)) < 0 ||
-	    tend_json_set(doc, "fleet", obj_of(3, "name", str(m->fleet), "domain", str(m->domain),
-						  "internal_cidrs",
-						  tend_json_str_array(m->internal_cidrs, m->n_internal_cidrs))) < 0 ||
-	    tend_json_set(doc, "host", obj_of(6, "name", str(h->name),
-						 "address", str(h->address), "role", tend_json_str_or_null(h->role),
-						 "flake_attr", str(h->flake_attr ? h->flake_attr : h->name),
-						 "agent_port", json_integer(h->agent_port ? h->agent_port : m->agent_port),
-						 "age_recipient", tend_json_str_or_null(h->age_recipient))) < 0 ||
-	    tend_json_set(doc, "secrets_root", json_string(eff->secrets_root)) < 0)
-		goto oom;
-	for (i = 0; i < b->services.n; i++) {
+	if (!(w = malloc(sizeof(*w)))) {
+		tend_error_set("out of memory");
+		return TEND_ERROR;
+	}
+	tend_jw_init(w, out);
+	tend_jw_obj(w);
+	TEND_JW_KEY(w, "commit");
+	tend_jw_str_or_null(w, commit);
+	if (b->db_provider || b->databases.n) {
+		TEND_JW_KEY(w, "databases");
+		databases_json(w, &scratch, m, &b->databases, eff);
+	}
+	TEND_JW_KEY(w, "fleet");
+	tend_jw_obj(w);
+	TEND_JW_KEY(w, "domain");
+	tend_jw_str(w, m->domain);
+	TEND_JW_KEY(w, "internal_cidrs");
+	tend_jw_str_array(w, m->internal_cidrs, m->n_internal_cidrs);
+	TEND_JW_KEY(w, "name");
+	tend_jw_str(w, m->fleet);
+	tend_jw_end(w);
+	TEND_JW_KEY(w, "generated_by");
+	tend_jw_str(w, "tend");
+	TEND_JW_KEY(w, "host");
+	tend_jw_obj(w);
+	TEND_JW_KEY(w, "address");
+	tend_jw_str(w, h->address);
+	TEND_JW_KEY(w, "age_recipient");
+	tend_jw_str_or_null(w, h->age_recipient);
+	TEND_JW_KEY(w, "agent_port");
+	tend_jw_int(w, h->agent_port ? h->agent_port : m->agent_port);
+	TEND_JW_KEY(w, "flake_attr");
+	tend_jw_str(w, h->flake_attr ? h->flake_attr : h->name);
+	TEND_JW_KEY(w, "name");
+	tend_jw_str(w, h->name);
+	TEND_JW_KEY(w, "role");
+	tend_jw_str_or_null(w, h->role);
+	tend_jw_end(w);
+	if (b->oidc_provider || b->oidc.n) {
+		TEND_JW_KEY(w, "oidc_clients");
+		oidc_json(w, &scratch, m, &b->oidc, eff);
+	}
+	if (proxy_svc && !strcmp(proxy_svc->host, h->name)) {
+		TEND_JW_KEY(w, "proxy");
+		tend_jw_obj(w);
+		TEND_JW_KEY(w, "kind");
+		tend_jw_str(w, m->proxy->kind == TEND_PROXY_CADDY ? "caddy" : "traefik");
+		TEND_JW_KEY(w, "routes");
+		routes_json(w, routes, n);
+		TEND_JW_KEY(w, "routes_file");
+		tend_jw_str(w, m->proxy->routes_file);
+		TEND_JW_KEY(w, "service");
+		tend_jw_str(w, m->proxy->service);
+		tend_jw_end(w);
+	}
+	TEND_JW_KEY(w, "secrets_root");
+	tend_jw_str(w, eff->secrets_root);
+	TEND_JW_KEY(w, "services");
+	tend_jw_obj(w);
+	/* services are sorted by name, and each bucket lists them in that order */
+	for (i = 0; i < b->services.n && !w->error; i++) {
 		const tend_service *s = &m->services[b->services.items[i]];
 
-		if (!(v = service_json(m, s, eff))) {
-			error = TEND_EINVALID;
-			goto out;
-		}
-		if (tend_json_set(services, s->name, v) < 0)
-			goto oom;
+		tend_jw_key(w, s->name);
+		if (service_json(w, &scratch, m, s, eff) < 0 && !w->error)
+			w->error = TEND_ERROR;
 	}
-	if (json_object_set(doc, "services", services) < 0)
-		goto oom;
-	if ((b->db_provider || b->databases.n) &&
-	    tend_json_set(doc, "databases", databases_json(m, &b->databases, eff)) < 0)
-		goto oom;
-	if ((b->oidc_provider || b->oidc.n) &&
-	    tend_json_set(doc, "oidc_clients", oidc_json(m, &b->oidc, eff)) < 0)
-		goto oom;
-	if (proxy_svc && !strcmp(proxy_svc->host, h->name)) {
-		if (tend_json_set(doc, "proxy", obj_of(4, "service", str(m->proxy->service),
-							  "kind", str(m->proxy->kind == TEND_PROXY_CADDY ? "caddy" : "traefik"),
-							  "routes_file", str(m->proxy->routes_file),
-							  "routes", routes_json(routes, n))) < 0)
-			goto oom;
-	}
-	*out = doc;
-	doc = NULL;
-	error = 0;
-	goto out;
-oom:
-	tend_error_set("out of memory");
-out:
-	json_decref(doc);
-	json_decref(services);
+	tend_jw_end(w);
+	tend_jw_end(w);
+	error = tend_jw_finish(w);
+	free(w);
+	tend_buf_dispose(&scratch);
 	return error;
 }
 
@@ -561,6 +588,8 @@ int tend_render_host_inputs_doc(json_t **out, const tend_manifest *m, const char
 	tend_render_index *ix = NULL;
 	tend_render_eff eff;
 	tend_route *routes = NULL;
+	tend_buf buf = TEND_BUF_INIT;
+	json_error_t jerr;
 	size_t n = 0;
 	long h;
 	int error;
@@ -574,8 +603,15 @@ int tend_render_host_inputs_doc(json_t **out, const tend_manifest *m, const char
 	if ((error = tend_render_routes_collect(&routes, &n, m)) < 0 ||
 	    (error = tend_render_index_build(&ix, m)) < 0)
 		goto out;
-	error = tend_render_host_inputs_build(out, m, ix, (size_t)h, routes, n, commit, &eff);
+	if ((error = tend_render_host_inputs_write(&buf, m, ix, (size_t)h, routes, n, commit, &eff)) < 0)
+		goto out;
+	/* the document is the text read back: one way to render the inputs */
+	if (!(*out = json_loadb(buf.ptr, buf.size, JSON_ALLOW_NUL, &jerr))) {
+		tend_error_set("render: host inputs do not read back: %s", jerr.text);
+		error = TEND_ERROR;
+	}
 out:
+	tend_buf_dispose(&buf);
 	tend_render_index_free(ix);
 	tend_render_routes_free(routes, n);
 	return error;

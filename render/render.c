@@ -68,8 +68,7 @@ static int render_routes_file(tend_render_result *r, size_t *cap, const tend_man
 		return TEND_EINVALID;
 	}
 	if (p->kind == TEND_PROXY_TRAEFIK) {
-		if ((error = tend_render_traefik_build(&doc, m, routes, n, eff)) < 0 ||
-		    (error = tend_render_traefik_yaml(&data, &len, doc, commit)) < 0)
+		if ((error = tend_render_traefik_file(&data, &len, m, routes, n, eff, commit)) < 0)
 			goto out;
 		error = add_output(r, cap, svc->host, TEND_OUTPUT_ROUTES, "routes/traefik.yml",
 				   p->routes_file, 1, data, len);
@@ -85,16 +84,27 @@ out:
 	return error;
 }
 
-/* What to render: every host (only_host NULL) or one host's outputs; the proxy's
- * routes file or not. One code path, so a subset is byte-identical to the same
- * outputs of the whole fleet. */
-static int render_select(tend_render_result **out, const tend_manifest *m, const char *commit,
-			 const tend_render_options *opts, const char *only_host, int want_routes)
+/* What to render: every host's inputs or only_host's (each stamped with
+ * inputs_commit), and the proxy's routes file (stamped with routes_commit) or
+ * not, or only when only_host runs the proxy. One code path, so a subset is
+ * byte-identical to the same outputs of the whole fleet. */
+typedef struct {
+	const char *only_host;      /* NULL: no host filter */
+	int all_inputs;             /* every host's inputs even with only_host */
+	const char *inputs_commit;
+	int want_routes;
+	const char *routes_commit;
+} render_sel;
+
+static int render_select(tend_render_result **out, const tend_manifest *m,
+			 const tend_render_options *opts, const render_sel *sel)
 {
 	tend_render_result *r = calloc(1, sizeof(*r));
 	tend_render_index *ix = NULL;
 	tend_render_eff eff;
 	tend_route *routes = NULL;
+	const char *only_host = sel->only_host;
+	const char *commit = sel->want_routes ? sel->routes_commit : sel->inputs_commit;
 	size_t n_routes = 0, cap = 0, i, first = 0, end = m->n_hosts;
 	int error = TEND_ERROR;
 
@@ -111,8 +121,10 @@ static int render_select(tend_render_result **out, const tend_manifest *m, const
 			error = TEND_ENOTFOUND;
 			goto out;
 		}
-		first = (size_t)hi;
-		end = first + 1;
+		if (!sel->all_inputs) {
+			first = (size_t)hi;
+			end = first + 1;
+		}
 	}
 	tend_render_eff_init(&eff, m, opts);
 	/* the routes and the index cover the whole fleet: a host's inputs name
@@ -123,27 +135,27 @@ static int render_select(tend_render_result **out, const tend_manifest *m, const
 	for (i = first; i < end; i++) {
 		const char *name = m->hosts[i].name;
 		char path[512], dest[512];
-		json_t *doc = NULL;
-		char *data = NULL;
-		size_t len = 0;
+		tend_buf data = TEND_BUF_INIT;
+		size_t len;
 
-		if ((error = tend_render_host_inputs_build(&doc, m, ix, i, routes, n_routes, commit, &eff)) < 0)
+		if ((error = tend_render_host_inputs_write(&data, m, ix, i, routes, n_routes,
+							   sel->inputs_commit, &eff)) < 0) {
+			tend_buf_dispose(&data);
 			goto out;
-		error = tend_render_json_dump(&data, &len, doc);
-		json_decref(doc);
-		if (error < 0)
-			goto out;
+		}
+		len = data.size;
 		snprintf(path, sizeof(path), "hosts/%s.json", name);
 		snprintf(dest, sizeof(dest), ".tend/hosts/%s.json", name);
-		if ((error = add_output(r, &cap, name, TEND_OUTPUT_HOST_INPUTS, path, dest, 0, data, len)) < 0)
+		if ((error = add_output(r, &cap, name, TEND_OUTPUT_HOST_INPUTS, path, dest, 0,
+					tend_buf_detach(&data), len)) < 0)
 			goto out;
 	}
-	if (want_routes && m->proxy) {
+	if (sel->want_routes && m->proxy) {
 		const tend_service *ps = tend_manifest_service(m, m->proxy->service);
 
 		/* an unknown proxy service is an error whichever host asks */
 		if ((!only_host || !ps || !strcmp(ps->host, only_host)) &&
-		    (error = render_routes_file(r, &cap, m, routes, n_routes, commit, &eff)) < 0)
+		    (error = render_routes_file(r, &cap, m, routes, n_routes, sel->routes_commit, &eff)) < 0)
 			goto out;
 	}
 	if (r->n_outputs > 1)
@@ -161,19 +173,34 @@ out:
 int tend_render_fleet_opts(tend_render_result **out, const tend_manifest *m, const char *commit,
 			   const tend_render_options *opts)
 {
-	return render_select(out, m, commit, opts, NULL, 1);
+	render_sel sel = { NULL, 1, commit, 1, commit };
+
+	return render_select(out, m, opts, &sel);
 }
 
 int tend_render_host_opts(tend_render_result **out, const tend_manifest *m, const char *host,
 			  const char *commit, const tend_render_options *opts)
 {
-	return render_select(out, m, commit, opts, host, 1);
+	render_sel sel = { host, 0, commit, 1, commit };
+
+	return render_select(out, m, opts, &sel);
 }
 
 int tend_render_inputs_opts(tend_render_result **out, const tend_manifest *m, const char *commit,
 			    const tend_render_options *opts)
 {
-	return render_select(out, m, commit, opts, NULL, 0);
+	render_sel sel = { NULL, 1, commit, 0, NULL };
+
+	return render_select(out, m, opts, &sel);
+}
+
+int tend_render_agent_opts(tend_render_result **out, const tend_manifest *m, const char *host,
+			   const char *commit, const char *inputs_commit,
+			   const tend_render_options *opts)
+{
+	render_sel sel = { host, 1, inputs_commit, 1, commit };
+
+	return render_select(out, m, opts, &sel);
 }
 
 int tend_render_fleet(tend_render_result **out, const tend_manifest *m, const char *commit)

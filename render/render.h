@@ -63,6 +63,14 @@ int tend_render_host_opts(tend_render_result **out, const tend_manifest *m, cons
 /* Every host's inputs (hosts/<host>.json) and no routes file. */
 int tend_render_inputs_opts(tend_render_result **out, const tend_manifest *m, const char *commit,
 			    const tend_render_options *opts);
+/* What host's agent writes, in one pass over the fleet: every host's inputs
+ * stamped with inputs_commit (NULL: unstamped, the revision's .tend/), and the
+ * routes file stamped with commit when host runs the proxy. Each output is
+ * byte-identical to the same output of tend_render_fleet_opts with that
+ * output's commit. TEND_ENOTFOUND when host is not in the fleet. */
+int tend_render_agent_opts(tend_render_result **out, const tend_manifest *m, const char *host,
+			   const char *commit, const char *inputs_commit,
+			   const tend_render_options *opts);
 void tend_render_result_free(tend_render_result *r);
 
 /* One host's outputs: a pointer into r->outputs and their count (0 and NULL when

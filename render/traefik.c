@@ -4,12 +4,25 @@
 #include "render/render_int.h"
 #include "util/error.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MW_AUTH "tend-forward-auth"
 #define MW_REDIRECT "tend-redirect-https"
 #define ROUTER_REDIRECT "tend-redirect-http"
+
+/* ["s"]: json_pack without parsing a format per router */
+static json_t *one_string(const char *s)
+{
+	json_t *a = json_array();
+
+	if (a && tend_json_append(a, json_string(s)) < 0) {
+		json_decref(a);
+		return NULL;
+	}
+	return a;
+}
 
 static json_t *router_for(const tend_route *r, const tend_render_eff *eff)
 {
@@ -30,11 +43,11 @@ static json_t *router_for(const tend_route *r, const tend_render_eff *eff)
 	    tend_json_set(router, "service", json_string(r->svc->name)) < 0)
 		goto fail;
 	if (r->resolver) {
-		if (tend_json_set(router, "entryPoints", json_pack("[s]", eff->entry_https)) < 0 ||
+		if (tend_json_set(router, "entryPoints", one_string(eff->entry_https)) < 0 ||
 		    !(tls = json_object()) || tend_json_set(router, "tls", tls) < 0 ||
 		    tend_json_set(tls, "certResolver", json_string(r->resolver->name)) < 0)
 			goto fail;
-	} else if (tend_json_set(router, "entryPoints", json_pack("[s]", eff->entry_http)) < 0) {
+	} else if (tend_json_set(router, "entryPoints", one_string(eff->entry_http)) < 0) {
 		goto fail;
 	}
 	if (r->auth && tend_json_append(mws, json_string(MW_AUTH)) < 0)
@@ -158,8 +171,8 @@ int tend_render_traefik_build(json_t **out, const tend_manifest *m, const tend_r
 		/* Lowest priority: plain-HTTP routes (no resolver) still win on the http entry point. */
 		if (!(redirect = json_object()) || tend_json_set(routers, ROUTER_REDIRECT, redirect) < 0 ||
 		    tend_json_set(redirect, "rule", json_string("PathPrefix(`/`)")) < 0 ||
-		    tend_json_set(redirect, "entryPoints", json_pack("[s]", eff->entry_http)) < 0 ||
-		    tend_json_set(redirect, "middlewares", json_pack("[s]", MW_REDIRECT)) < 0 ||
+		    tend_json_set(redirect, "entryPoints", one_string(eff->entry_http)) < 0 ||
+		    tend_json_set(redirect, "middlewares", one_string(MW_REDIRECT)) < 0 ||
 		    tend_json_set(redirect, "service", json_string("noop@internal")) < 0 ||
 		    tend_json_set(redirect, "priority", json_integer(1)) < 0)
 			goto oom;
@@ -222,6 +235,250 @@ int tend_render_traefik_doc(json_t **out, const tend_manifest *m, const tend_ren
 	error = tend_render_traefik_build(out, m, routes, n, &eff);
 	tend_render_routes_free(routes, n);
 	return error;
+}
+
+static int rule_check(const char *rule, const char **err, size_t *at);
+
+/* ---- the file, streamed --------------------------------------------------
+ * The routes file is the document above emitted as block YAML; written here
+ * straight from the routes in that emitter's layout (keys sorted, strings
+ * double-quoted), since building and freeing a jansson document of a router
+ * and a service per route was most of rendering it. Whatever the document's
+ * checks could refuse (a rule, an empty resolver name, a name taken twice or
+ * reserved) sends the render down the document path for its exact message. */
+
+typedef struct {
+	tend_buf *b;
+	int error;
+} yw;
+
+static void y_raw(yw *w, const char *s, size_t len)
+{
+	if (!w->error)
+		w->error = tend_buf_put(w->b, s, len);
+}
+
+#define Y_LIT(w, lit) y_raw((w), "" lit "", sizeof(lit) - 1)
+
+static void y_str(yw *w, const char *s)
+{
+	if (!w->error)
+		w->error = tend_render_yaml_put_quoted(w->b, s, strlen(s));
+}
+
+/* indent spaces, then the key and ':' */
+static void y_key(yw *w, unsigned indent, const char *key)
+{
+	static const char spaces[] = "                ";
+
+	if (indent < sizeof(spaces))
+		y_raw(w, spaces, indent);
+	if (!w->error)
+		w->error = tend_render_yaml_put_key(w->b, key);
+}
+
+static int route_name_cmp(const void *a, const void *b)
+{
+	return strcmp((*(const tend_route *const *)a)->svc->name, (*(const tend_route *const *)b)->svc->name);
+}
+
+static int rule_of(tend_buf *rule, const tend_route *r)
+{
+	tend_buf_clear(rule);
+	if (!strcmp(r->prefix, "/"))
+		return tend_buf_printf(rule, "Host(`%s`)", r->domain);
+	return tend_buf_printf(rule, "Host(`%s`) && PathPrefix(`%s`)", r->domain, r->prefix);
+}
+
+/* A router as router_for builds it (indent 4: its name; 6: its fields). */
+static void y_router(yw *w, const tend_route *r, const char *rule, const tend_render_eff *eff)
+{
+	size_t i;
+
+	y_key(w, 4, r->svc->name);
+	Y_LIT(w, "\n      entryPoints:\n        - ");
+	y_str(w, r->resolver ? eff->entry_https : eff->entry_http);
+	if (r->auth || r->svc->proxy->n_middlewares) {
+		Y_LIT(w, "\n      middlewares:");
+		if (r->auth) {
+			Y_LIT(w, "\n        - ");
+			y_str(w, MW_AUTH);
+		}
+		for (i = 0; i < r->svc->proxy->n_middlewares; i++) {
+			const char *name = r->svc->proxy->middlewares[i];
+
+			Y_LIT(w, "\n        - ");
+			if (strchr(name, '@')) {
+				y_str(w, name);
+			} else if (!w->error) {   /* an unqualified name means @file */
+				size_t nl = strlen(name);
+				char *q = malloc(nl + 6);
+
+				if (!q) {
+					tend_error_set("out of memory");
+					w->error = TEND_ERROR;
+					return;
+				}
+				memcpy(q, name, nl);
+				memcpy(q + nl, "@file", 6);
+				y_str(w, q);
+				free(q);
+			}
+		}
+	}
+	Y_LIT(w, "\n      rule: ");
+	y_str(w, rule);
+	Y_LIT(w, "\n      service: ");
+	y_str(w, r->svc->name);
+	if (r->resolver) {
+		Y_LIT(w, "\n      tls:\n        certResolver: ");
+		y_str(w, r->resolver->name);
+	}
+	Y_LIT(w, "\n");
+}
+
+static void y_redirect_router(yw *w, const tend_render_eff *eff)
+{
+	y_key(w, 4, ROUTER_REDIRECT);
+	Y_LIT(w, "\n      entryPoints:\n        - ");
+	y_str(w, eff->entry_http);
+	Y_LIT(w, "\n      middlewares:\n        - ");
+	y_str(w, MW_REDIRECT);
+	Y_LIT(w, "\n      priority: 1\n      rule: ");
+	y_str(w, "PathPrefix(`/`)");
+	Y_LIT(w, "\n      service: ");
+	y_str(w, "noop@internal");
+	Y_LIT(w, "\n");
+}
+
+static void y_middlewares(yw *w, const tend_manifest *m, int need_auth, int need_redirect,
+			  const tend_render_eff *eff)
+{
+	char port[16];
+	size_t i;
+
+	if (!need_auth && !need_redirect)
+		return;
+	Y_LIT(w, "  middlewares:\n");
+	if (need_auth) {
+		const tend_auth_config *a = m->auth;
+
+		Y_LIT(w, "    " MW_AUTH ":\n      forwardAuth:\n        address: ");
+		y_str(w, a->forward_auth_url);
+		if (a->n_response_headers) {
+			Y_LIT(w, "\n        authResponseHeaders:");
+			for (i = 0; i < a->n_response_headers; i++) {
+				Y_LIT(w, "\n          - ");
+				y_str(w, a->response_headers[i]);
+			}
+		}
+		Y_LIT(w, "\n        trustForwardHeader: true\n");
+	}
+	if (need_redirect) {
+		Y_LIT(w, "    " MW_REDIRECT ":\n      redirectScheme:\n        permanent: true\n");
+		if (eff->https_port != 443) {
+			snprintf(port, sizeof(port), "%d", eff->https_port);
+			Y_LIT(w, "        port: ");
+			y_str(w, port);
+			Y_LIT(w, "\n");
+		}
+		Y_LIT(w, "        scheme: \"https\"\n");
+	}
+}
+
+/* 1: written; 0: the document path must say what is wrong; < 0: an error. */
+static int stream_file(tend_buf *b, const tend_manifest *m, const tend_route *routes, size_t n,
+		       const tend_render_eff *eff, const char *commit)
+{
+	const tend_route **byname = NULL;
+	tend_buf rule = TEND_BUF_INIT;
+	yw w = { b, 0 };
+	int need_auth = 0, any_tls = 0, redirect, done = 0, rc = 0;
+	const char *err;
+	size_t i, at;
+
+	if (n && !(byname = malloc(n * sizeof(*byname)))) {
+		tend_error_set("out of memory");
+		return TEND_ERROR;
+	}
+	for (i = 0; i < n; i++) {
+		byname[i] = &routes[i];
+		need_auth |= routes[i].auth;
+		any_tls |= routes[i].resolver != NULL;
+		if ((routes[i].auth && (!m->auth || !m->auth->forward_auth_url)) ||
+		    (routes[i].resolver && !*routes[i].resolver->name) ||
+		    !strcmp(routes[i].svc->name, ROUTER_REDIRECT))
+			goto out;   /* the document's checks say what */
+	}
+	if (n > 1)
+		qsort(byname, n, sizeof(*byname), route_name_cmp);
+	for (i = 1; i < n; i++)
+		if (!strcmp(byname[i]->svc->name, byname[i - 1]->svc->name))
+			goto out;   /* two routes: the document path names the one it meets first */
+	redirect = m->proxy->redirect_http && any_tls;
+	if (tend_buf_printf(b, "# Generated by tend from commit %s. Do not edit: changes are overwritten.\n",
+			    commit ? commit : "(working tree)") < 0) {
+		rc = TEND_ERROR;
+		goto out;
+	}
+	Y_LIT(&w, "http:\n");
+	y_middlewares(&w, m, need_auth, redirect, eff);
+	if (!n && !redirect) {
+		Y_LIT(&w, "  routers: {}\n");
+	} else {
+		Y_LIT(&w, "  routers:\n");
+		for (i = 0; i <= n && !w.error; i++) {
+			/* the redirect router in its place among the names */
+			if (redirect && (i == n || strcmp(ROUTER_REDIRECT, byname[i]->svc->name) < 0) &&
+			    (i == 0 || strcmp(ROUTER_REDIRECT, byname[i - 1]->svc->name) > 0))
+				y_redirect_router(&w, eff);
+			if (i == n)
+				break;
+			if ((rc = rule_of(&rule, byname[i])) < 0)
+				goto out;
+			if (rule_check(rule.ptr, &err, &at) < 0)
+				goto out;
+			y_router(&w, byname[i], rule.ptr, eff);
+		}
+	}
+	if (!n) {
+		Y_LIT(&w, "  services: {}\n");
+	} else {
+		Y_LIT(&w, "  services:\n");
+		for (i = 0; i < n && !w.error; i++) {
+			y_key(&w, 4, byname[i]->svc->name);
+			Y_LIT(&w, "\n      loadBalancer:\n        servers:\n          - url: ");
+			y_str(&w, byname[i]->upstream);
+			Y_LIT(&w, "\n");
+		}
+	}
+	if ((rc = w.error) == 0)
+		done = 1;
+out:
+	tend_buf_dispose(&rule);
+	free(byname);
+	return rc < 0 ? rc : done;
+}
+
+int tend_render_traefik_file(char **out, size_t *len, const tend_manifest *m, const tend_route *routes,
+			     size_t n, const tend_render_eff *eff, const char *commit)
+{
+	tend_buf b = TEND_BUF_INIT;
+	json_t *doc = NULL;
+	int rc;
+
+	if ((rc = stream_file(&b, m, routes, n, eff, commit)) == 1) {
+		*len = b.size;
+		*out = tend_buf_detach(&b);
+		return 0;
+	}
+	tend_buf_dispose(&b);
+	if (rc < 0)
+		return rc;
+	if ((rc = tend_render_traefik_build(&doc, m, routes, n, eff)) == 0)
+		rc = tend_render_traefik_yaml(out, len, doc, commit);
+	json_decref(doc);
+	return rc;
 }
 
 /* ---- checks ------------------------------------------------------------ */

@@ -28,7 +28,7 @@ static int put_indent(tend_buf *out, unsigned indent)
 }
 
 /* A YAML double-quoted scalar; the JSON escapes are a subset of YAML's. */
-static int put_quoted(tend_buf *out, const char *s, size_t len)
+int tend_render_yaml_put_quoted(tend_buf *out, const char *s, size_t len)
 {
 	size_t i;
 	int error;
@@ -77,18 +77,20 @@ static int key_needs_quotes(const char *k)
 		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
 		      (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' || *p == '.'))
 			return 1;
+	if (p - k > 5)          /* longer than any reserved word */
+		return 0;
 	for (i = 0; reserved[i]; i++)
 		if (!strcasecmp(k, reserved[i]))
 			return 1;
 	return 0;
 }
 
-static int put_key(tend_buf *out, const char *k)
+int tend_render_yaml_put_key(tend_buf *out, const char *k)
 {
 	int error;
 
 	if (key_needs_quotes(k))
-		error = put_quoted(out, k, strlen(k));
+		error = tend_render_yaml_put_quoted(out, k, strlen(k));
 	else
 		error = tend_buf_puts(out, k);
 	return error ? error : tend_buf_putc(out, ':');
@@ -100,9 +102,20 @@ static int put_scalar(tend_buf *out, const json_t *v)
 
 	switch (json_typeof(v)) {
 	case JSON_STRING:
-		return put_quoted(out, json_string_value(v), json_string_length(v));
-	case JSON_INTEGER:
-		return tend_buf_printf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		return tend_render_yaml_put_quoted(out, json_string_value(v), json_string_length(v));
+	case JSON_INTEGER: {   /* without printf: a routes file holds thousands */
+		char *p = num + sizeof(num);
+		json_int_t x = json_integer_value(v);
+		unsigned long long u = x < 0 ? 0ULL - (unsigned long long)x : (unsigned long long)x;
+
+		do {
+			*--p = (char)('0' + u % 10);
+			u /= 10;
+		} while (u);
+		if (x < 0)
+			*--p = '-';
+		return tend_buf_put(out, p, (size_t)(num + sizeof(num) - p));
+	}
 	case JSON_REAL:
 		snprintf(num, sizeof(num), "%.15g", json_real_value(v));
 		if (!strpbrk(num, ".eE"))
@@ -127,9 +140,14 @@ static int is_block(const json_t *v)
 	return (json_is_object(v) && json_object_size(v)) || (json_is_array(v) && json_array_size(v));
 }
 
-static int cmp_str(const void *a, const void *b)
+typedef struct {
+	const char *key;
+	const json_t *value;
+} member;
+
+static int cmp_member(const void *a, const void *b)
 {
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
+	return strcmp(((const member *)a)->key, ((const member *)b)->key);
 }
 
 static int emit(tend_buf *out, const json_t *v, unsigned indent, int inline_first, unsigned depth);
@@ -138,40 +156,45 @@ static int emit_object(tend_buf *out, const json_t *obj, unsigned indent, int in
 		       unsigned depth)
 {
 	size_t n = json_object_size(obj), i = 0;
-	const char **keys;
+	member small[16], *members = small;   /* most objects are small */
 	const char *k;
 	json_t *val;
 	int error = 0;
 
-	if (!(keys = malloc(n * sizeof(*keys)))) {
+	if (n > sizeof(small) / sizeof(small[0]) && !(members = malloc(n * sizeof(*members)))) {
 		tend_error_set("out of memory");
 		return TEND_ERROR;
 	}
-	json_object_foreach((json_t *)obj, k, val)
-		keys[i++] = k;
+	/* keys with their values: no lookup per key once sorted */
+	json_object_foreach((json_t *)obj, k, val) {
+		members[i].key = k;
+		members[i++].value = val;
+	}
 	if (n > 1)
-		qsort(keys, n, sizeof(*keys), cmp_str);
+		qsort(members, n, sizeof(*members), cmp_member);
 	for (i = 0; i < n && !error; i++) {
-		val = json_object_get(obj, keys[i]);
+		const json_t *v = members[i].value;
+
 		if (!(i == 0 && inline_first))
 			error = put_indent(out, indent);
 		if (!error)
-			error = put_key(out, keys[i]);
+			error = tend_render_yaml_put_key(out, members[i].key);
 		if (error)
 			break;
-		if (is_block(val)) {
+		if (is_block(v)) {
 			error = tend_buf_putc(out, '\n');
 			if (!error)
-				error = emit(out, val, indent + 2, 0, depth + 1);
+				error = emit(out, v, indent + 2, 0, depth + 1);
 		} else {
 			error = tend_buf_putc(out, ' ');
 			if (!error)
-				error = put_scalar(out, val);
+				error = put_scalar(out, v);
 			if (!error)
 				error = tend_buf_putc(out, '\n');
 		}
 	}
-	free(keys);
+	if (members != small)
+		free(members);
 	return error;
 }
 
@@ -244,7 +267,11 @@ static json_t *string_node(const tend_yaml_node *n)
 	return v;
 }
 
-static json_t *plain_scalar(const tend_yaml_node *n)
+/* What a scalar is in JSON: one classification for the document builder
+ * and the streaming writer, so both type every value the same way. */
+typedef enum { SC_STRING, SC_NULL, SC_TRUE, SC_FALSE, SC_INT, SC_REAL, SC_FAIL } scalar_kind;
+
+static scalar_kind classify_plain(const tend_yaml_node *n, long long *ll_out, double *d_out)
 {
 	const char *s = n->value;
 	const char *digits = s + (*s == '-' || *s == '+');
@@ -252,11 +279,11 @@ static json_t *plain_scalar(const tend_yaml_node *n)
 	char *end;
 
 	if (tend_yaml_is_null(n))
-		return json_null();
+		return SC_NULL;
 	if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE"))
-		return json_true();
+		return SC_TRUE;
 	if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE"))
-		return json_false();
+		return SC_FALSE;
 	if (all_in(digits, "0123456789") ||
 	    (!strncmp(s, "0x", 2) && all_in(s + 2, "0123456789abcdefABCDEF")) ||
 	    (!strncmp(s, "0o", 2) && all_in(s + 2, "01234567"))) {
@@ -265,9 +292,11 @@ static json_t *plain_scalar(const tend_yaml_node *n)
 			ll = strtoll(s + 2, &end, 8);
 		else
 			ll = strtoll(s, &end, !strncmp(s, "0x", 2) ? 16 : 10);
-		if (errno == 0 && *end == '\0')
-			return json_integer(ll);
-		return string_node(n);   /* too large for an integer: keep the text */
+		if (errno == 0 && *end == '\0') {
+			*ll_out = ll;
+			return SC_INT;
+		}
+		return SC_STRING;   /* too large for an integer: keep the text */
 	}
 	/* [-+]? ( . digits | digits [. digits*] ) ( [eE] [-+]? digits )? */
 	{
@@ -291,15 +320,24 @@ static json_t *plain_scalar(const tend_yaml_node *n)
 		}
 		if (mant && *p == '\0' && (strchr(s, '.') || strpbrk(s, "eE"))) {
 			d = strtod(s, NULL);
-			if (isfinite(d))
-				return json_real(d);
+			if (isfinite(d)) {
+				*d_out = d;
+				return SC_REAL;
+			}
 		}
 		if (!strcasecmp(digits, ".inf") || !strcasecmp(s, ".nan")) {
 			tend_error_set("line %u, column %u: '%s' has no JSON form", n->line, n->col, s);
-			return NULL;
+			return SC_FAIL;
 		}
 	}
-	return string_node(n);
+	return SC_STRING;
+}
+
+static scalar_kind classify(const tend_yaml_node *n, long long *ll, double *d)
+{
+	if (!n->plain || (n->tag && (!strcmp(n->tag, "tag:yaml.org,2002:str") || !strcmp(n->tag, "!!str"))))
+		return SC_STRING;
+	return classify_plain(n, ll, d);
 }
 
 static json_t *to_json(const tend_yaml_node *n, unsigned depth)
@@ -312,10 +350,21 @@ static json_t *to_json(const tend_yaml_node *n, unsigned depth)
 		return NULL;
 	}
 	switch (n->kind) {
-	case TEND_YAML_SCALAR:
-		if (!n->plain || (n->tag && (!strcmp(n->tag, "tag:yaml.org,2002:str") || !strcmp(n->tag, "!!str"))))
-			return string_node(n);
-		return plain_scalar(n);
+	case TEND_YAML_SCALAR: {
+		long long ll = 0;
+		double d = 0;
+
+		switch (classify(n, &ll, &d)) {
+		case SC_NULL: return json_null();
+		case SC_TRUE: return json_true();
+		case SC_FALSE: return json_false();
+		case SC_INT: return json_integer(ll);
+		case SC_REAL: return json_real(d);
+		case SC_FAIL: return NULL;
+		case SC_STRING: break;
+		}
+		return string_node(n);
+	}
 	case TEND_YAML_SEQ:
 		if (!(v = json_array()))
 			return NULL;
@@ -357,4 +406,106 @@ json_t *tend_render_yaml_to_json(const tend_yaml_node *node)
 	if (!node)
 		return json_null();
 	return to_json(node, 0);
+}
+
+/* ---- YAML nodes streamed as JSON ---------------------------------------- */
+
+/* Mapping keys in strcmp order (the order json_dumps sorts them in); keys
+ * are distinct, the parser refuses duplicates. */
+static void sort_keys(size_t *ix, const tend_yaml_node *map)
+{
+	size_t i, j;
+
+	for (i = 0; i < map->count; i++) {
+		size_t x = ix[i];
+
+		for (j = i; j > 0 && strcmp(map->keys[ix[j - 1]]->value, map->keys[x]->value) > 0; j--)
+			ix[j] = ix[j - 1];
+		ix[j] = x;
+	}
+}
+
+static int key_cmp_ix(const void *a, const void *b, void *ctx)
+{
+	const tend_yaml_node *map = ctx;
+
+	return strcmp(map->keys[*(const size_t *)a]->value, map->keys[*(const size_t *)b]->value);
+}
+
+static int write_json(tend_jw *w, const tend_yaml_node *n, unsigned depth)
+{
+	size_t i, small[16], *ix = small;
+	long long ll = 0;
+	double d = 0;
+
+	if (depth > 64)
+		return TEND_EINVALID;
+	switch (n->kind) {
+	case TEND_YAML_SCALAR:
+		switch (classify(n, &ll, &d)) {
+		case SC_NULL: tend_jw_null(w); break;
+		case SC_TRUE: tend_jw_bool(w, 1); break;
+		case SC_FALSE: tend_jw_bool(w, 0); break;
+		case SC_INT: tend_jw_int(w, ll); break;
+		case SC_REAL: tend_jw_real(w, d); break;
+		case SC_FAIL: return TEND_EINVALID;
+		case SC_STRING: tend_jw_strn(w, n->value, n->len); break;
+		}
+		return w->error;
+	case TEND_YAML_SEQ:
+		tend_jw_arr(w);
+		for (i = 0; i < n->count && !w->error; i++)
+			if (write_json(w, n->items[i], depth + 1) < 0)
+				return w->error ? w->error : TEND_EINVALID;
+		tend_jw_end(w);
+		return w->error;
+	case TEND_YAML_MAP:
+		for (i = 0; i < n->count; i++)
+			if (strlen(n->keys[i]->value) != n->keys[i]->len)
+				return TEND_EINVALID;
+		if (n->count > sizeof(small) / sizeof(small[0]) && !(ix = malloc(n->count * sizeof(*ix)))) {
+			tend_error_set("out of memory");
+			return TEND_ERROR;
+		}
+		for (i = 0; i < n->count; i++)
+			ix[i] = i;
+		if (ix == small)
+			sort_keys(ix, n);
+		else
+			qsort_r(ix, n->count, sizeof(*ix), key_cmp_ix, (void *)n);
+		tend_jw_obj(w);
+		for (i = 0; i < n->count && !w->error; i++) {
+			tend_jw_key(w, n->keys[ix[i]]->value);
+			if (write_json(w, n->items[ix[i]], depth + 1) < 0) {
+				if (!w->error)
+					w->error = TEND_EINVALID;
+				break;
+			}
+		}
+		if (ix != small)
+			free(ix);
+		tend_jw_end(w);
+		return w->error;
+	}
+	return TEND_EINVALID;
+}
+
+int tend_render_yaml_write_json(tend_jw *w, const tend_yaml_node *node)
+{
+	json_t *v;
+	int error;
+
+	if (!node) {
+		tend_jw_null(w);
+		return w->error;
+	}
+	if ((error = write_json(w, node, 0)) < 0 && error != TEND_ERROR && error != TEND_ELIMIT) {
+		/* the message and its position: what building the document says */
+		if ((v = tend_render_yaml_to_json(node)))
+			json_decref(v);
+		else
+			error = TEND_EINVALID;
+		w->error = error;
+	}
+	return error;
 }

@@ -2,6 +2,7 @@
  * copied, but every use is charged the aliased subtree's expanded weight, so
  * "billion laughs" documents hit max_nodes long before they cost anything. */
 #include "util/yaml.h"
+#include "util/yaml_fast.h"
 #include "util/arena.h"
 #include "util/buf.h"
 #include "util/error.h"
@@ -14,12 +15,6 @@
 
 const tend_yaml_limits tend_yaml_default_limits = {
 	4u << 20, 64, 64, 1000000
-};
-
-struct tend_yaml_doc {
-	tend_arena *arena;
-	const char *file;
-	tend_yaml_node *root;
 };
 
 typedef struct {
@@ -258,8 +253,8 @@ static int on_alias(builder *b, const yaml_event_t *ev)
 	return fail(b, TEND_EINVALID, line, col, "unknown alias *%s", name);
 }
 
-int tend_yaml_parse(tend_yaml_doc **out, const char *file, const char *data, size_t len,
-		    const tend_yaml_limits *limits, tend_yaml_error *err)
+int tend_yaml__parse_libyaml(tend_yaml_doc **out, const char *file, const char *data, size_t len,
+			     const tend_yaml_limits *limits, tend_yaml_error *err)
 {
 	yaml_parser_t parser;
 	yaml_event_t ev;
@@ -358,6 +353,23 @@ out:
 	return error;
 }
 
+int tend_yaml_parse(tend_yaml_doc **out, const char *file, const char *data, size_t len,
+		    const tend_yaml_limits *limits, tend_yaml_error *err)
+{
+	const tend_yaml_limits *lim = limits ? limits : &tend_yaml_default_limits;
+	int rc;
+
+	*out = NULL;
+	if (err)
+		memset(err, 0, sizeof(*err));
+	/* plain block documents (every manifest) directly; anything else, and
+	 * every error and cap message, through libyaml */
+	if (len <= lim->max_bytes &&
+	    (rc = tend_yaml__parse_fast(out, file, data, len, lim)) != TEND_YAML_DECLINED)
+		return rc;
+	return tend_yaml__parse_libyaml(out, file, data, len, limits, err);
+}
+
 int tend_yaml_parse_file(tend_yaml_doc **out, const char *path, const char *display,
 			 const tend_yaml_limits *limits, tend_yaml_error *err)
 {
@@ -425,6 +437,16 @@ int tend_yaml_is_null(const tend_yaml_node *node)
 		return 1;
 	if (node->kind != TEND_YAML_SCALAR || !node->plain)
 		return 0;
-	return node->len == 0 || !strcmp(node->value, "~") || !strcmp(node->value, "null") ||
-	       !strcmp(node->value, "Null") || !strcmp(node->value, "NULL");
+	/* by length first: asked for every field read */
+	switch (node->len) {
+	case 0:
+		return 1;
+	case 1:
+		return node->value[0] == '~';
+	case 4:
+		return !strcmp(node->value, "null") || !strcmp(node->value, "Null") ||
+		       !strcmp(node->value, "NULL");
+	default:
+		return 0;
+	}
 }

@@ -1,7 +1,9 @@
 /* A YAML document as a tree whose every node remembers its line and column,
  * parsed with libyaml under caps on size, depth, aliases and expanded node
- * count, so a YAML bomb is refused in milliseconds. Used by the manifest, the
- * agent configuration and sops files. Nodes live in the document's arena. */
+ * count, so a YAML bomb is refused in milliseconds (plain block documents,
+ * which manifests are, take a direct path to the same tree: util/yaml_fast.h).
+ * Used by the manifest, the agent configuration and sops files. Nodes live in
+ * the document's arena. */
 #ifndef TEND_UTIL_YAML_H
 #define TEND_UTIL_YAML_H
 

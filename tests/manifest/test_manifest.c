@@ -5,10 +5,12 @@
 #include "manifest/manifest.h"
 #include "util/buf.h"
 #include "util/error.h"
+#include "util/fs.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void expect_errors(const char *fleet, const char *const *svcs, const char *expected)
 {
@@ -188,6 +190,58 @@ static void test_unreadable_source_is_invalid(void **state)
 	assert_null(m);
 	assert_int_equal(diags.count, 0);    /* and no "unknown service 'b'" cascade */
 	tend_diags_dispose(&diags);
+}
+
+/* Secret files are looked up in the repository directory: regular files
+ * only (a link as the file is refused, a link to a directory on the way is
+ * followed), in any directory, each lookup for itself. */
+static void test_secret_files_on_disk(void **state)
+{
+	char *dir = test_tmpdir_make("manifest-secrets"), *target, *link, *text = NULL;
+	tend_diags diags = { NULL, 0, 0, 0 };
+	tend_manifest *m = NULL;
+	tend_buf out = TEND_BUF_INIT;
+	size_t i;
+
+	(void)state;
+	test_write_file(dir, "fleet.yaml", FLEET);
+	test_write_file(dir, "services/a/service.yaml",
+			"name: a\nhost: apps1\nsecrets:\n"
+			"  - {name: one, file: secrets/a/one.age}\n"
+			"  - {name: two, file: vault/two.age}\n"
+			"  - {name: three, file: secrets/a/three.age}\n"
+			"  - {name: gone, file: secrets/a/gone.age}\n"
+			"  - {name: link, file: secrets/a/link.age}\n"
+			"  - {name: dir, file: secrets/a}\n"
+			"  - {name: via, file: linked/a/one.age}\n"
+			"  - {name: top, file: top.age}\n");
+	test_write_file(dir, "secrets/a/one.age", "x");
+	test_write_file(dir, "secrets/a/three.age", "x");
+	test_write_file(dir, "vault/two.age", "x");
+	test_write_file(dir, "top.age", "x");
+	target = tend_path_join(dir, "secrets/a/one.age");
+	link = tend_path_join(dir, "secrets/a/link.age");
+	assert_int_equal(symlink(target, link), 0);
+	free(link);
+	free(target);
+	link = tend_path_join(dir, "linked");
+	assert_int_equal(symlink("secrets", link), 0);
+	free(link);
+	assert_int_equal(tend_manifest_load(&m, &diags, dir), TEND_EINVALID);
+	for (i = 0; i < diags.count; i++) {
+		char *line = tend_diag_format(&diags.items[i]);
+		tend_buf_puts(&out, line);
+		tend_buf_putc(&out, '\n');
+		free(line);
+	}
+	text = out.ptr;
+	assert_string_equal(text,
+		"services/a/service.yaml:7:24: error: secrets[3].file: 'secrets/a/gone.age' does not exist in the repository\n"
+		"services/a/service.yaml:8:24: error: secrets[4].file: 'secrets/a/link.age' does not exist in the repository\n"
+		"services/a/service.yaml:9:23: error: secrets[5].file: 'secrets/a' does not exist in the repository\n");
+	tend_buf_dispose(&out);
+	tend_diags_dispose(&diags);
+	test_tmpdir_remove(dir);
 }
 
 /* ---- rules --------------------------------------------------------------------- */
@@ -410,6 +464,7 @@ int main(void)
 		cmocka_unit_test(test_defaults_and_sorting),
 		cmocka_unit_test(test_homelab_model),
 		cmocka_unit_test(test_unreadable_source_is_invalid),
+		cmocka_unit_test(test_secret_files_on_disk),
 		cmocka_unit_test(test_rule_unknown_keys_everywhere),
 		cmocka_unit_test(test_rules),
 	};

@@ -1,6 +1,7 @@
 /* The render entry points: one host's outputs (what its agent writes) and
  * every host's inputs are byte for byte the same outputs as the whole fleet's
- * render (examples/homelab, with and without a commit stamp), and writing a
+ * render (examples/homelab, with and without a commit stamp), so is what an
+ * agent renders in one pass (inputs unstamped, its routes stamped), and writing a
  * host's outputs again leaves the files alone. */
 #include "tests/render/fixture.h"
 
@@ -62,6 +63,41 @@ static void check_hosts(const tend_manifest *m, const char *commit)
 	tend_render_result_free(all);
 }
 
+/* What an agent renders in one pass: every host's inputs unstamped, its own
+ * routes file stamped; each output the fleet render's with that stamp. */
+static void check_agent(const tend_manifest *m, const char *commit)
+{
+	tend_render_result *stamped = fx_render(m, commit, NULL), *plain = fx_render(m, NULL, NULL);
+	tend_render_result *r = NULL;
+	size_t h, i, routes_seen = 0;
+
+	for (h = 0; h < m->n_hosts; h++) {
+		const char *host = m->hosts[h].name;
+		size_t want = m->n_hosts;
+
+		assert_int_equal(tend_render_agent_opts(&r, m, host, commit, NULL, NULL), 0);
+		for (i = 0; i < r->n_outputs; i++) {
+			const tend_render_output *o = &r->outputs[i];
+			const tend_render_result *ref = o->kind == TEND_OUTPUT_ROUTES ? stamped : plain;
+
+			if (o->kind == TEND_OUTPUT_ROUTES) {
+				assert_string_equal(o->host, host);
+				routes_seen++;
+				want++;
+			}
+			assert_same_output(o, tend_render_result_find(ref, o->host, o->path));
+		}
+		assert_int_equal(r->n_outputs, want);
+		tend_render_result_free(r);
+		r = NULL;
+	}
+	assert_int_equal(routes_seen, m->proxy ? 1 : 0);
+	assert_int_equal(tend_render_agent_opts(&r, m, "no-such-host", commit, NULL, NULL), TEND_ENOTFOUND);
+	assert_null(r);
+	tend_render_result_free(stamped);
+	tend_render_result_free(plain);
+}
+
 static void test_host_and_inputs_match_fleet(void **state)
 {
 	tend_manifest *m = homelab();
@@ -70,6 +106,7 @@ static void test_host_and_inputs_match_fleet(void **state)
 	assert_true(m->n_hosts > 1);
 	check_hosts(m, "0123456789abcdef0123456789abcdef01234567");
 	check_hosts(m, NULL);
+	check_agent(m, "0123456789abcdef0123456789abcdef01234567");
 	tend_manifest_free(m);
 }
 

@@ -1,7 +1,9 @@
 /* The Traefik renderer (render/traefik.c): routers, services, middlewares and
  * the TLS resolver per route on small fleets; the YAML reads back as the same
- * document; ajv accepts it against Traefik's v3 schema; tend's own checks. */
+ * document; ajv accepts it against Traefik's v3 schema; tend's own checks; the
+ * file written straight from the routes is the document's emitted bytes. */
 #include "tests/render/fixture.h"
+#include "render/render_int.h"
 
 static const char *const FLEET =
 	"fleet: t\n"
@@ -356,6 +358,87 @@ static void test_redirect_port_and_off(void **state)
 	}
 }
 
+/* The routes file as streamed from the routes is byte for byte the document
+ * emitted, with and without a commit. */
+static void assert_stream_is_document(const tend_manifest *m, const tend_render_options *opts)
+{
+	static const char *const commits[] = { NULL, "0123456789abcdef0123456789abcdef01234567" };
+	tend_render_eff eff;
+	tend_route *routes = NULL;
+	size_t n = 0, i;
+
+	tend_render_eff_init(&eff, m, opts);
+	assert_int_equal(tend_render_routes_collect(&routes, &n, m), 0);
+	for (i = 0; i < 2; i++) {
+		json_t *doc = NULL;
+		char *want = NULL, *got = NULL;
+		size_t wlen = 0, glen = 0;
+
+		assert_int_equal(tend_render_traefik_build(&doc, m, routes, n, &eff), 0);
+		assert_int_equal(tend_render_traefik_yaml(&want, &wlen, doc, commits[i]), 0);
+		assert_int_equal(tend_render_traefik_file(&got, &glen, m, routes, n, &eff, commits[i]), 0);
+		if (glen != wlen || memcmp(got, want, wlen))
+			fail_msg("streamed:\n%s\ndocument:\n%s", got, want);
+		free(want);
+		free(got);
+		json_decref(doc);
+	}
+	tend_render_routes_free(routes, n);
+}
+
+static void test_stream_is_document(void **state)
+{
+	static const char *const fleets[] = {
+		/* names around the redirect router's, names YAML would read as
+		 * other types, middlewares, auth, a route without TLS */
+		"fleet: q\ndomain: test\nhosts:\n  gw: {address: 10.3.0.1}\n"
+		"proxy: {service: traefik, kind: traefik, routes_file: /etc/traefik/tend.yml,"
+		" tls: {le: {kind: acme, email: a@b.test}, in: {kind: internal, suffixes: [.in.test]}}}\n"
+		"auth: {service: sso, forward_auth_url: 'http://10.3.0.1:9/auth', response_headers: [X-A]}\n",
+		"fleet: q\ndomain: test\nhosts:\n  gw: {address: 10.3.0.1}\n"
+		"proxy: {service: traefik, kind: traefik, routes_file: /etc/traefik/tend.yml,"
+		" ports: {https: 9443}, entrypoints: {http: h, https: s}, tls: {le: {kind: acme}}}\n"
+		"auth: {service: sso, forward_auth_url: 'http://10.3.0.1:9/auth'}\n",
+		"fleet: q\ndomain: test\nhosts:\n  gw: {address: 10.3.0.1}\n"
+		"proxy: {service: traefik, kind: traefik, routes_file: /etc/traefik/tend.yml}\n",
+	};
+	static const char *const svcs[] = {
+		"traefik", "name: traefik\nhost: gw\n",
+		"sso", "name: sso\nhost: gw\nprovides: [forward-auth]\n",
+		"aaa", "name: aaa\nhost: gw\nproxy: {domain: aaa.in.test, port: 1}\n",
+		"tend-a", "name: tend-a\nhost: gw\nproxy: {domain: a.example.org, port: 2, auth: true}\n",
+		"tend-z", "name: tend-z\nhost: gw\nproxy: {domain: z.example.org, path_prefix: /z, port: 3,"
+			  " middlewares: [m1, m2@docker]}\n",
+		"yes", "name: yes\nhost: gw\nproxy: {domain: yes.in.test, port: 4}\n",
+		"on", "name: on\nhost: gw\nproxy: {domain: on.example.org, port: 5, tls: le}\n",
+		"zzz", "name: zzz\nhost: gw\nproxy: {domain: zzz.example.org, upstream: 'http://[::1]:6'}\n",
+		NULL
+	};
+	fixture *f = *state;
+	size_t i;
+
+	assert_stream_is_document(f->m, NULL);
+	for (i = 0; i < sizeof(fleets) / sizeof(fleets[0]); i++) {
+		char *dir;
+		tend_manifest *m;
+
+		if (i == 2) {   /* no auth provider: no auth routes */
+			static const char *const plain[] = {
+				"traefik", "name: traefik\nhost: gw\n",
+				"b", "name: b\nhost: gw\nproxy: {domain: b.test, port: 1}\n",
+				NULL
+			};
+			dir = fx_repo("traefik-stream", fleets[i], plain);
+		} else {
+			dir = fx_repo("traefik-stream", fleets[i], svcs);
+		}
+		m = fx_load(dir);
+		assert_stream_is_document(m, NULL);
+		tend_manifest_free(m);
+		test_tmpdir_remove(dir);
+	}
+}
+
 static void test_same_input_same_bytes(void **state)
 {
 	fixture *f = *state;
@@ -380,6 +463,7 @@ int main(void)
 		cmocka_unit_test(test_yaml_reads_back),
 		cmocka_unit_test(test_ajv_accepts_yaml_and_json),
 		cmocka_unit_test(test_same_input_same_bytes),
+		cmocka_unit_test(test_stream_is_document),
 	};
 	const struct CMUnitTest plain[] = {
 		cmocka_unit_test(test_emitter_quotes),
