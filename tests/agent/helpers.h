@@ -200,4 +200,72 @@ static inline long test_http(const char *method, const char *url, const char *co
 	tend_buf_dispose(&discard);
 	return code;
 }
+
+#include <jansson.h>
+
+/* A running agent's /v1/status (base: "http://127.0.0.1:PORT"), or NULL when
+ * it does not answer. Caller decrefs. */
+static inline json_t *test_agent_status(const char *base)
+{
+	tend_buf b = TEND_BUF_INIT;
+	char url[128];
+	json_t *j = NULL;
+
+	snprintf(url, sizeof(url), "%s/v1/status", base);
+	if (test_http("GET", url, NULL, NULL, 0, &b) == 200)
+		j = json_loads(b.ptr, 0, NULL);
+	tend_buf_dispose(&b);
+	return j;
+}
+
+/* Wait until the agent reports phase (and, if given, that applied commit);
+ * fails with the last phase seen and the agent's log otherwise. */
+static inline void test_agent_wait_phase(const char *base, const char *log_path, const char *phase,
+					 const char *applied, long timeout_ms)
+{
+	long long end = test_now_ms() + timeout_ms;
+	char last[256] = "";
+	char *log;
+
+	do {
+		json_t *j = test_agent_status(base);
+
+		if (j) {
+			const char *p = json_string_value(json_object_get(j, "phase"));
+			const char *a = json_string_value(json_object_get(j, "applied_commit"));
+
+			snprintf(last, sizeof(last), "%s at %s", p ? p : "?", a ? a : "-");
+			if (p && !strcmp(p, phase) && (!applied || (a && !strcmp(a, applied)))) {
+				json_decref(j);
+				return;
+			}
+			json_decref(j);
+		}
+		test_sleep_ms(100);
+	} while (test_now_ms() < end);
+	log = test_read_file(log_path);
+	fail_msg("agent never reached %s (last: %s); log:\n%s", phase, last, log ? log : "");
+}
+
+/* A /metrics sample's value (name with its labels, at the start of a line),
+ * -1 when absent. */
+static inline double test_agent_metric(const char *base, const char *name)
+{
+	tend_buf b = TEND_BUF_INIT;
+	char url[128], *p;
+	size_t n = strlen(name);
+	double v = -1;
+
+	snprintf(url, sizeof(url), "%s/metrics", base);
+	if (test_http("GET", url, NULL, NULL, 0, &b) == 200 && b.ptr) {
+		for (p = b.ptr; (p = strstr(p, name)); p++) {
+			if ((p == b.ptr || p[-1] == '\n') && p[n] == ' ') {
+				v = strtod(p + n + 1, NULL);
+				break;
+			}
+		}
+	}
+	tend_buf_dispose(&b);
+	return v;
+}
 #endif

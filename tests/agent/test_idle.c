@@ -36,20 +36,6 @@ static void write_config(idle *r, const char *poll)
 	free(yaml);
 }
 
-static char *commit(idle *r, const char *message)
-{
-	tend_buf out = TEND_BUF_INIT;
-	char *hash;
-
-	assert_int_equal(test_sh(NULL, r->repo,
-		"git add -A && git -c user.name=op -c user.email=op@lab.test commit -q -m '%s'",
-		message), 0);
-	assert_int_equal(test_sh(&out, r->repo, "git rev-parse HEAD"), 0);
-	hash = strndup(out.ptr, 40);
-	tend_buf_dispose(&out);
-	return hash;
-}
-
 static int setup(void **state)
 {
 	idle *r = calloc(1, sizeof(*r));
@@ -102,39 +88,16 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* A sample of /metrics (name with labels), -1 when absent. */
-static double metric(idle *r, const char *name)
-{
-	tend_buf b = TEND_BUF_INIT;
-	char url[96], *p;
-	double v = -1;
-
-	snprintf(url, sizeof(url), "%s/metrics", r->base);
-	if (test_http("GET", url, NULL, NULL, 0, &b) == 200 && b.ptr) {
-		for (p = b.ptr; (p = strstr(p, name)); p++) {
-			if ((p == b.ptr || p[-1] == '\n') && p[strlen(name)] == ' ') {
-				v = strtod(p + strlen(name) + 1, NULL);
-				break;
-			}
-		}
-	}
-	tend_buf_dispose(&b);
-	return v;
-}
-
 #define WORKERS "tend_worker_runs_total"
 #define UNCHANGED "tend_polls_total{result=\"unchanged\"}"
 #define FULL "tend_polls_total{result=\"reconciled\"}"
 
 static const char *applied(idle *r, char *buf, size_t size)
 {
-	tend_buf b = TEND_BUF_INIT;
-	char url[96];
-	json_t *j = NULL;
+	json_t *j = test_agent_status(r->base);
 
 	buf[0] = '\0';
-	snprintf(url, sizeof(url), "%s/v1/status", r->base);
-	if (test_http("GET", url, NULL, NULL, 0, &b) == 200 && (j = json_loads(b.ptr, 0, NULL))) {
+	if (j) {
 		const char *a = json_string_value(json_object_get(j, "applied_commit"));
 		const char *p = json_string_value(json_object_get(j, "phase"));
 
@@ -142,7 +105,6 @@ static const char *applied(idle *r, char *buf, size_t size)
 			snprintf(buf, size, "%s", a);
 		json_decref(j);
 	}
-	tend_buf_dispose(&b);
 	return buf;
 }
 
@@ -166,7 +128,7 @@ static double wait_metric(idle *r, const char *name, double min, long timeout_ms
 	long long end = test_now_ms() + timeout_ms;
 	double v;
 
-	while ((v = metric(r, name)) < min && test_now_ms() < end)
+	while ((v = test_agent_metric(r->base, name)) < min && test_now_ms() < end)
 		test_sleep_ms(20);
 	return v;
 }
@@ -209,50 +171,50 @@ static void test_idle_polls(void **state)
 	pid_t agent;
 
 	write_config(r, "{interval: 100ms, jitter: 0s, drift_interval: 1h}");
-	c1 = commit(r, "web");
+	c1 = test_git_commit_all(r->repo, "web");
 	agent = test_spawn(argv, r->log);
 	wait_applied(r, c1, 240000);
 
 	/* Unchanged remote: polls every 100 ms only look; no worker runs, and
 	 * a hand-edited route file stays until a full reconcile. */
 	assert_true(wait_metric(r, UNCHANGED, 3, 20000) >= 3);
-	w0 = metric(r, WORKERS);
-	u0 = metric(r, UNCHANGED);
-	full = metric(r, FULL);
+	w0 = test_agent_metric(r->base, WORKERS);
+	u0 = test_agent_metric(r->base, UNCHANGED);
+	full = test_agent_metric(r->base, FULL);
 	edit_route(r);
 	assert_true(wait_metric(r, UNCHANGED, u0 + 10, 20000) >= u0 + 10);
-	assert_true(metric(r, WORKERS) == w0);
-	assert_true(metric(r, FULL) == full);
+	assert_true(test_agent_metric(r->base, WORKERS) == w0);
+	assert_true(test_agent_metric(r->base, FULL) == full);
 	assert_true(route_edited(r));
 
 	/* A new commit: reconciled at the next poll (it also repairs the drift). */
 	test_write_file(r->repo, "README.md", "the fleet\n");
-	c2 = commit(r, "readme");
+	c2 = test_git_commit_all(r->repo, "readme");
 	t0 = test_now_ms();
 	wait_applied(r, c2, 60000);
 	assert_true(test_now_ms() - t0 < 30000);
-	assert_true(metric(r, WORKERS) > w0);
+	assert_true(test_agent_metric(r->base, WORKERS) > w0);
 	assert_false(route_edited(r));
 
 	/* A short drift interval: the route file edited by hand is put back by
 	 * the next drift check, with idle polls in between. */
 	reload(r, agent, "{interval: 100ms, jitter: 0s, drift_interval: 1500ms}", (int)full + 2);
-	assert_true(wait_metric(r, UNCHANGED, metric(r, UNCHANGED) + 2, 20000) > 0);
-	u0 = metric(r, UNCHANGED);
+	assert_true(wait_metric(r, UNCHANGED, test_agent_metric(r->base, UNCHANGED) + 2, 20000) > 0);
+	u0 = test_agent_metric(r->base, UNCHANGED);
 	edit_route(r);
 	t0 = test_now_ms();
 	while (route_edited(r) && test_now_ms() - t0 < 20000)
 		test_sleep_ms(20);
 	assert_false(route_edited(r));
-	assert_true(metric(r, UNCHANGED) > u0);
+	assert_true(test_agent_metric(r->base, UNCHANGED) > u0);
 
 	/* drift_interval 0: every poll is a full reconcile, as before. */
-	full = metric(r, FULL);
+	full = test_agent_metric(r->base, FULL);
 	reload(r, agent, "{interval: 100ms, jitter: 0s, drift_interval: 0}", (int)full + 1);
-	u = metric(r, UNCHANGED);
-	w0 = metric(r, WORKERS);
+	u = test_agent_metric(r->base, UNCHANGED);
+	w0 = test_agent_metric(r->base, WORKERS);
 	assert_true(wait_metric(r, WORKERS, w0 + 3, 30000) >= w0 + 3);
-	assert_true(metric(r, UNCHANGED) == u);
+	assert_true(test_agent_metric(r->base, UNCHANGED) == u);
 
 	assert_int_equal(test_signal_wait(agent, SIGTERM, 30000), 0);
 	free(c1);

@@ -34,20 +34,6 @@ static void write_web(run *r, int status, const char *body, int retries)
 	free(text);
 }
 
-static char *commit(run *r, const char *message)
-{
-	tend_buf out = TEND_BUF_INIT;
-	char *hash;
-
-	assert_int_equal(test_sh(NULL, r->repo,
-		"git add -A && git -c user.name=op -c user.email=op@lab.test commit -q -m '%s'",
-		message), 0);
-	assert_int_equal(test_sh(&out, r->repo, "git rev-parse HEAD"), 0);
-	hash = strndup(out.ptr, 40);
-	tend_buf_dispose(&out);
-	return hash;
-}
-
 static void write_config(run *r, const char *extra)
 {
 	char *yaml = NULL;
@@ -123,54 +109,11 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* The agent's /v1/status, or NULL when it does not answer. */
-static json_t *status(run *r)
-{
-	tend_buf b = TEND_BUF_INIT;
-	char url[96];
-	json_t *j = NULL;
-
-	snprintf(url, sizeof(url), "%s/v1/status", r->base);
-	if (test_http("GET", url, NULL, NULL, 0, &b) == 200)
-		j = json_loads(b.ptr, 0, NULL);
-	tend_buf_dispose(&b);
-	return j;
-}
-
-/* Wait until the agent reports phase (and, if given, that applied commit). */
-static void wait_phase(run *r, const char *phase, const char *applied, long timeout_ms)
-{
-	long long end = test_now_ms() + timeout_ms;
-	char last[256] = "";
-
-	do {
-		json_t *j = status(r);
-
-		if (j) {
-			const char *p = json_string_value(json_object_get(j, "phase"));
-			const char *a = json_string_value(json_object_get(j, "applied_commit"));
-
-			snprintf(last, sizeof(last), "%s at %s", p ? p : "?", a ? a : "-");
-			if (p && !strcmp(p, phase) && (!applied || (a && !strcmp(a, applied)))) {
-				json_decref(j);
-				return;
-			}
-			json_decref(j);
-		}
-		test_sleep_ms(100);
-	} while (test_now_ms() < end);
-	{
-		char *log = test_read_file(r->log);
-
-		fail_msg("agent never reached %s (last: %s); log:\n%s", phase, last, log ? log : "");
-	}
-}
-
 /* A service's entry in /v1/status: "health probe" ("healthy http http://..."),
  * with checked_at required when probed. Caller frees. */
 static char *service_health(run *r, const char *name)
 {
-	json_t *j = status(r), *svc;
+	json_t *j = test_agent_status(r->base), *svc;
 	char *out = NULL;
 
 	assert_non_null(j);
@@ -301,10 +244,10 @@ static void test_agent_end_to_end(void **state)
 	int wstatus;
 
 	write_web(r, 200, "one", 15);
-	c1 = commit(r, "web one");
+	c1 = test_git_commit_all(r->repo, "web one");
 	smtpd = test_smtp_start(r->smtp_port, r->maildir, NULL);
 	agent = test_spawn(argv, r->log);
-	wait_phase(r, "converged", c1, 240000);
+	test_agent_wait_phase(r->base, r->log, "converged", c1, 240000);
 	body = web_body(r);
 	assert_string_equal(body, "one");
 	free(body);
@@ -327,12 +270,12 @@ static void test_agent_end_to_end(void **state)
 	/* A broken commit, announced by a signed webhook: reconciled at once,
 	 * rolled back, one mail with the probe's output. */
 	write_web(r, 500, "broken", 15);
-	c2 = commit(r, "web broken");
+	c2 = test_git_commit_all(r->repo, "web broken");
 	t0 = test_now_ms();
 	assert_int_equal(hook(r, hook_secret), 202);
 	assert_true(wait_log_count(r, "reconcile triggered by webhook", 1, 1000));
 	assert_true(test_now_ms() - t0 < 1000);
-	wait_phase(r, "rolled-back", c1, 120000);
+	test_agent_wait_phase(r->base, r->log, "rolled-back", c1, 120000);
 	assert_int_equal(wait_mails(r, 1, 20000), 1);
 	assert_int_equal(test_maildir_count(r->maildir, &mails), 1);
 	assert_non_null(strstr(mails.ptr, "Subject: [tend] web1: rolled back at "));
@@ -361,9 +304,9 @@ static void test_agent_end_to_end(void **state)
 	 * "resolved" mail arrives once the server is back. */
 	test_smtp_stop(smtpd);
 	write_web(r, 200, "fixed", 15);
-	c3 = commit(r, "web fixed");
+	c3 = test_git_commit_all(r->repo, "web fixed");
 	assert_int_equal(hook(r, hook_secret), 202);
-	wait_phase(r, "converged", c3, 120000);
+	test_agent_wait_phase(r->base, r->log, "converged", c3, 120000);
 	expect_health(r, "web", "healthy", r->port);
 	assert_true(wait_log_count(r, "alert not sent", 1, 20000));
 	smtpd = test_smtp_start(r->smtp_port, r->maildir, NULL);
@@ -379,12 +322,12 @@ static void test_agent_end_to_end(void **state)
 	assert_true(wait_log_count(r, "SIGHUP: keeping the previous configuration: ", 1, 5000));
 	assert_true(log_count(r, "agent.yaml:") >= 1);
 	assert_int_equal(waitpid(agent, &wstatus, WNOHANG), 0);
-	wait_phase(r, "converged", c3, 1000);
+	test_agent_wait_phase(r->base, r->log, "converged", c3, 1000);
 	write_config(r, NULL);
 
 	/* SIGTERM while the probes of a new commit wait (30 s of retries): exit 0 at once. */
 	write_web(r, 500, "slow", 300);
-	free(commit(r, "web slow to fail"));
+	free(test_git_commit_all(r->repo, "web slow to fail"));
 	assert_int_equal(hook(r, hook_secret), 202);
 	t0 = test_now_ms();
 	do {
@@ -432,21 +375,21 @@ static void test_exit_after_unit_change(void **state)
 	assert_int_equal(test_sh(NULL, r->dir, "sed -i 's|switch_timeout: 20s}|switch_timeout: 20s, "
 				 "unit_file: etc/tend.service}|' agent.yaml && grep -q unit_file agent.yaml"), 0);
 	write_web(r, 200, "one", 15);
-	c1 = commit(r, "web one");
+	c1 = test_git_commit_all(r->repo, "web one");
 	agent = test_spawn(argv, r->log);
-	wait_phase(r, "converged", c1, 240000);
+	test_agent_wait_phase(r->base, r->log, "converged", c1, 240000);
 
 	/* A commit whose switch leaves the unit alone: the agent stays. */
 	write_web(r, 200, "two", 15);
-	c2 = commit(r, "web two");
+	c2 = test_git_commit_all(r->repo, "web two");
 	assert_int_equal(hook(r, hook_secret), 202);
-	wait_phase(r, "converged", c2, 120000);
+	test_agent_wait_phase(r->base, r->log, "converged", c2, 120000);
 	assert_int_equal(waitpid(agent, &wstatus, WNOHANG), 0);
 
 	/* The next switch brings a new unit. */
 	assert_int_equal(test_sh(NULL, r->dir, "ln -sfn ../store/b/tend.service etc/tend.service"), 0);
 	write_web(r, 200, "three", 15);
-	c3 = commit(r, "web three");
+	c3 = test_git_commit_all(r->repo, "web three");
 	assert_int_equal(hook(r, hook_secret), 202);
 	wstatus = test_signal_wait(agent, 0, 120000);
 	assert_true(wstatus != -1);
@@ -523,21 +466,21 @@ static void test_reexec_after_binary_change(void **state)
 	assert_true(asprintf(&bin, "%s/current/tend", r->dir) > 0);
 	argv[0] = bin;
 	write_web(r, 200, "one", 15);
-	c1 = commit(r, "web one");
+	c1 = test_git_commit_all(r->repo, "web one");
 	agent = test_spawn(argv, r->log);
-	wait_phase(r, "converged", c1, 240000);
+	test_agent_wait_phase(r->base, r->log, "converged", c1, 240000);
 	snprintf(pidline, sizeof(pidline), "agent started (pid %ld,", (long)agent);
 	assert_int_equal(log_count(r, pidline), 1);
 
 	/* The "switch" installs a new tend: the path it was started as moves on. */
 	assert_int_equal(test_sh(NULL, r->dir, "ln -sfn v2 current"), 0);
 	write_web(r, 200, "two", 15);
-	c2 = commit(r, "web two");
+	c2 = test_git_commit_all(r->repo, "web two");
 	assert_int_equal(hook(r, hook_secret), 202);
 	assert_true(wait_log_count(r, "re-executing", 2, 120000));
 	/* Same process, new binary, serving again, the reconcile recorded first. */
 	assert_true(wait_log_count(r, pidline, 2, 20000));
-	wait_phase(r, "converged", c2, 60000);
+	test_agent_wait_phase(r->base, r->log, "converged", c2, 60000);
 	assert_true(asprintf(&exe, "/proc/%ld/exe", (long)agent) > 0);
 	n = readlink(exe, link, sizeof(link) - 1);
 	assert_true(n > 0);

@@ -69,20 +69,6 @@ static void write_repo(fleet *f, int with_app, int db_status, const char *colour
 	free(text);
 }
 
-static char *commit(fleet *f, const char *message)
-{
-	tend_buf out = TEND_BUF_INIT;
-	char *hash;
-
-	assert_int_equal(test_sh(NULL, f->repo,
-		"git add -A && git -c user.name=op -c user.email=op@lab.test commit -q -m '%s'",
-		message), 0);
-	assert_int_equal(test_sh(&out, f->repo, "git rev-parse HEAD"), 0);
-	hash = strndup(out.ptr, 40);
-	tend_buf_dispose(&out);
-	return hash;
-}
-
 static int setup(void **state)
 {
 	fleet *f = calloc(1, sizeof(*f));
@@ -142,15 +128,10 @@ static int teardown(void **state)
 
 static json_t *status(fleet *f, int i)
 {
-	tend_buf b = TEND_BUF_INIT;
-	char url[96];
-	json_t *j = NULL;
+	char base[64];
 
-	snprintf(url, sizeof(url), "http://%s:%d/v1/status", addrs[i], f->agent_port[i]);
-	if (test_http("GET", url, NULL, NULL, 0, &b) == 200)
-		j = json_loads(b.ptr, 0, NULL);
-	tend_buf_dispose(&b);
-	return j;
+	snprintf(base, sizeof(base), "http://%s:%d", addrs[i], f->agent_port[i]);
+	return test_agent_status(base);
 }
 
 static char *log_of(fleet *f, int i)
@@ -213,7 +194,7 @@ static void test_three_agents_in_dependency_order(void **state)
 	int i;
 
 	write_repo(f, 0, 200, "blue");
-	c1 = commit(f, "gateway tool");
+	c1 = test_git_commit_all(f->repo, "gateway tool");
 	for (i = 0; i < 3; i++) {
 		char *config = path(f, ".yaml", hosts[i]), *logp = path(f, "/agent.log", hosts[i]);
 		char *argv[] = { (char *)TEND_BINARY, "run", "--config", config, NULL };
@@ -228,7 +209,7 @@ static void test_three_agents_in_dependency_order(void **state)
 
 	/* A database on db1 and an app on apps1 that needs it: db1 first. */
 	write_repo(f, 1, 200, "green");
-	c2 = commit(f, "db and app");
+	c2 = test_git_commit_all(f->repo, "db and app");
 	for (i = 0; i < 3; i++)
 		wait_host(f, i, "converged", c2, NULL, 180000);
 	dbdir = path(f, "/state", "db1");
@@ -248,7 +229,7 @@ static void test_three_agents_in_dependency_order(void **state)
 
 	/* db1's probe breaks: db1 rolls back, apps1 stays on c2, blocked; gw1 goes on. */
 	write_repo(f, 1, 500, "red");
-	c3 = commit(f, "db broken");
+	c3 = test_git_commit_all(f->repo, "db broken");
 	wait_host(f, 0, "rolled-back", c2, NULL, 120000);
 	wait_host(f, 1, "blocked", c2, "host db1 rolled back commit", 60000);
 	wait_host(f, 2, "converged", c3, NULL, 60000);
@@ -257,7 +238,7 @@ static void test_three_agents_in_dependency_order(void **state)
 
 	/* The fix converges both. */
 	write_repo(f, 1, 200, "yellow");
-	c4 = commit(f, "db fixed");
+	c4 = test_git_commit_all(f->repo, "db fixed");
 	for (i = 0; i < 3; i++)
 		wait_host(f, i, "converged", c4, NULL, 180000);
 
@@ -274,7 +255,7 @@ static void test_three_agents_in_dependency_order(void **state)
 			f->svc_port[1], f->svc_port[1]) > 0);
 		test_write_file(f->repo, "services/app/service.yaml", text);
 		free(text);
-		c5 = commit(f, "app only");
+		c5 = test_git_commit_all(f->repo, "app only");
 		wait_host(f, 1, "converged", c5, NULL, 60000);
 		wait_host(f, 0, "converged", c5, NULL, 10000);
 		free(c5);

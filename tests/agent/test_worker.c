@@ -42,19 +42,6 @@ static void write_web(wk *w, const char *body, const char *probe, const char *se
 	free(p);
 }
 
-static char *commit(wk *w, const char *message)
-{
-	tend_buf out = TEND_BUF_INIT;
-	char *hash;
-
-	assert_int_equal(test_sh(NULL, w->repo, "git add -A && git -c user.name=op "
-				 "-c user.email=op@lab.test commit -q -m '%s'", message), 0);
-	assert_int_equal(test_sh(&out, w->repo, "git rev-parse HEAD"), 0);
-	hash = strndup(out.ptr, 40);
-	tend_buf_dispose(&out);
-	return hash;
-}
-
 /* Relative paths throughout: they resolve against the file's directory,
  * never the agent's working directory (the test's build directory). */
 static void write_config(wk *w, const char *extra)
@@ -264,7 +251,7 @@ static void test_killed_worker_then_good_step(void **state)
 	/* This process is the test, not tend: the workers run the built binary. */
 	assert_int_equal(tend_agent_set_worker(a, TEND_BINARY), 0);
 	write_web(w, "one", NULL, NULL);
-	c1 = commit(w, "web one");
+	c1 = test_git_commit_all(w->repo, "web one");
 	assert_int_equal(step(a), 0);
 	expect_status(a, TEND_PHASE_CONVERGED, c1, NULL);
 	assert_true(wait_body(w, "one", 5000));
@@ -272,7 +259,7 @@ static void test_killed_worker_then_good_step(void **state)
 	/* The next switch waits up to 60 s: kill -9 the worker (and its switch's
 	 * process group, as a crash of both would) while it runs. */
 	write_web(w, "two", NULL, ", test_switch_sleep: 60");
-	c2 = commit(w, "web two, slow switch");
+	c2 = test_git_commit_all(w->repo, "web two, slow switch");
 	assert_true(asprintf(&pidfile, "%s/web1/switch.pid", w->root) > 0);
 	unlink(pidfile);
 	t.a = a;
@@ -311,7 +298,7 @@ static void test_killed_worker_then_good_step(void **state)
 	free(body);
 	/* And a good commit after it applies. */
 	write_web(w, "three", NULL, NULL);
-	c3 = commit(w, "web three");
+	c3 = test_git_commit_all(w->repo, "web three");
 	assert_int_equal(step(a), 0);
 	expect_status(a, TEND_PHASE_CONVERGED, c3, NULL);
 	assert_true(wait_body(w, "three", 5000));
@@ -322,49 +309,6 @@ static void test_killed_worker_then_good_step(void **state)
 	free(c1);
 	free(c2);
 	free(c3);
-}
-
-/* ---- `tend run` with the real binary ---- */
-
-static json_t *status(wk *w)
-{
-	tend_buf b = TEND_BUF_INIT;
-	char url[96];
-	json_t *j = NULL;
-
-	snprintf(url, sizeof(url), "%s/v1/status", w->base);
-	if (test_http("GET", url, NULL, NULL, 0, &b) == 200)
-		j = json_loads(b.ptr, 0, NULL);
-	tend_buf_dispose(&b);
-	return j;
-}
-
-static void wait_phase(wk *w, const char *phase, const char *applied, long timeout_ms)
-{
-	long long end = test_now_ms() + timeout_ms;
-	char last[256] = "";
-
-	do {
-		json_t *j = status(w);
-
-		if (j) {
-			const char *p = json_string_value(json_object_get(j, "phase"));
-			const char *ap = json_string_value(json_object_get(j, "applied_commit"));
-
-			snprintf(last, sizeof(last), "%s at %s", p ? p : "?", ap ? ap : "-");
-			if (p && !strcmp(p, phase) && (!applied || (ap && !strcmp(ap, applied)))) {
-				json_decref(j);
-				return;
-			}
-			json_decref(j);
-		}
-		test_sleep_ms(100);
-	} while (test_now_ms() < end);
-	{
-		char *log = test_read_file(w->log);
-
-		fail_msg("agent never reached %s (last: %s); log:\n%s", phase, last, log ? log : "");
-	}
 }
 
 static int log_count(wk *w, const char *needle)
@@ -406,21 +350,6 @@ static long hook(wk *w)
 	return code;
 }
 
-/* A /metrics sample's value (-1 when absent). */
-static double metric(wk *w, const char *name)
-{
-	tend_buf b = TEND_BUF_INIT;
-	char url[96], *p, key[128];
-	double v = -1;
-
-	snprintf(url, sizeof(url), "%s/metrics", w->base);
-	snprintf(key, sizeof(key), "\n%s ", name);
-	if (test_http("GET", url, NULL, NULL, 0, &b) == 200 && (p = strstr(b.ptr, key)))
-		v = strtod(p + strlen(key), NULL);
-	tend_buf_dispose(&b);
-	return v;
-}
-
 static void test_sighup_broken_config_steps_go_on(void **state)
 {
 	wk *w = *state;
@@ -430,9 +359,9 @@ static void test_sighup_broken_config_steps_go_on(void **state)
 	int wstatus;
 
 	write_web(w, "one", NULL, NULL);
-	c1 = commit(w, "web one");
+	c1 = test_git_commit_all(w->repo, "web one");
 	agent = test_spawn(argv, w->log);
-	wait_phase(w, "converged", c1, 240000);
+	test_agent_wait_phase(w->base, w->log, "converged", c1, 240000);
 
 	/* A broken file, then SIGHUP: the agent keeps what it adopted... */
 	write_config(w, "poll: {interval: soon}\n");
@@ -441,15 +370,15 @@ static void test_sighup_broken_config_steps_go_on(void **state)
 	assert_true(log_count(w, "agent.yaml:") >= 1);
 	/* ...and so do its workers, which never read the file: the next commit applies. */
 	write_web(w, "two", NULL, NULL);
-	c2 = commit(w, "web two");
+	c2 = test_git_commit_all(w->repo, "web two");
 	assert_int_equal(hook(w), 202);
-	wait_phase(w, "converged", c2, 120000);
+	test_agent_wait_phase(w->base, w->log, "converged", c2, 120000);
 	assert_true(wait_body(w, "two", 5000));
 	assert_int_equal(log_count(w, "failed"), 0);
 	/* The steps ran in workers: counted, with their peak memory. */
-	assert_true(metric(w, "tend_worker_runs_total") >= 2);
-	assert_true(metric(w, "tend_worker_max_resident_bytes") > 1e6);
-	assert_true(metric(w, "tend_worker_cpu_seconds_total") > 0);
+	assert_true(test_agent_metric(w->base, "tend_worker_runs_total") >= 2);
+	assert_true(test_agent_metric(w->base, "tend_worker_max_resident_bytes") > 1e6);
+	assert_true(test_agent_metric(w->base, "tend_worker_cpu_seconds_total") > 0);
 	wstatus = test_signal_wait(agent, SIGTERM, 10000);
 	assert_true(wstatus != -1 && WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0);
 	free(c1);
@@ -467,15 +396,15 @@ static void test_sigterm_during_probe_wait_leaves_change(void **state)
 	int wstatus;
 
 	write_web(w, "one", NULL, NULL);
-	c1 = commit(w, "web one");
+	c1 = test_git_commit_all(w->repo, "web one");
 	agent = test_spawn(argv, w->log);
-	wait_phase(w, "converged", c1, 240000);
+	test_agent_wait_phase(w->base, w->log, "converged", c1, 240000);
 
 	/* c2's probe waits for a file (up to 60 s of retries). */
 	assert_true(asprintf(&probe, "    - command: [test, -e, '%s/ready']\n"
 			     "      interval: 100ms\n      retries: 600\n", w->dir) > 0);
 	write_web(w, "two", probe, NULL);
-	c2 = commit(w, "web two, probe waits");
+	c2 = test_git_commit_all(w->repo, "web two, probe waits");
 	assert_int_equal(hook(w), 202);
 	assert_true(wait_body(w, "two", 120000));   /* switched; probing */
 	test_sleep_ms(300);
@@ -500,7 +429,7 @@ static void test_sigterm_during_probe_wait_leaves_change(void **state)
 	/* The next start finishes it: the probe passes now. */
 	test_write_file(w->dir, "ready", "");
 	agent = test_spawn(argv, w->log);
-	wait_phase(w, "converged", c2, 120000);
+	test_agent_wait_phase(w->base, w->log, "converged", c2, 120000);
 	assert_int_equal(tend_state_load(&st, w->state), 0);
 	assert_false(st->inflight.active);
 	assert_string_equal(st->applied_commit, c2);

@@ -116,22 +116,16 @@ static void test_http_output_capped(void **state)
 
 static void test_tcp(void **state)
 {
-	struct sockaddr_in sa;
-	socklen_t len = sizeof(sa);
+	int port;
 	tend_probe_result r;
 	tend_probe p;
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int fd;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(listen(fd, 8), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	fd = test_listen_silent(&port);
 	memset(&p, 0, sizeof(p));
 	p.kind = TEND_PROBE_TCP;
 	p.host = "127.0.0.1";
-	p.port = ntohs(sa.sin_port);
+	p.port = port;
 	p.timeout_ms = 1000;
 	p.retries = 1;
 	assert_int_equal(tend_probe_run(&r, &p, NULL), 0);
@@ -151,22 +145,16 @@ static void test_tcp(void **state)
 /* A listener that accepts connections but never answers: the per-try timeout ends each try. */
 static void test_timeout_and_deadline(void **state)
 {
-	struct sockaddr_in sa;
-	socklen_t len = sizeof(sa);
+	int port;
 	tend_probe_opts o = TEND_PROBE_OPTS_INIT;
 	tend_probe_result r;
 	tend_probe p;
 	char url[64];
 	int64_t t0;
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int fd;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(listen(fd, 8), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", ntohs(sa.sin_port));
+	fd = test_listen_silent(&port);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", port);
 	memset(&p, 0, sizeof(p));
 	p.kind = TEND_PROBE_HTTP;
 	p.url = url;

@@ -526,22 +526,16 @@ static void test_silent_server_times_out(void **state)
 	fixture *f = *state;
 	tend_source_opts opts = TEND_SOURCE_OPTS_INIT;
 	tend_source *src = NULL;
-	struct sockaddr_in sa;
-	socklen_t sl = sizeof(sa);
+	int port;
 	char *url = NULL, *mirror = tend_path_join(f->tmp, "state/mirror.git");
 	char *kh = tend_path_join(f->tmp, "known_hosts"), head[41];
 	int64_t t0, ms;
 	struct timespec ts;
-	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int lfd;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(listen(lfd, 4), 0);
-	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+	lfd = test_listen_silent(&port);
 	test_write_file(f->tmp, "known_hosts", "");
-	assert_true(asprintf(&url, "ssh://git@127.0.0.1:%d/repo.git", ntohs(sa.sin_port)) > 0);
+	assert_true(asprintf(&url, "ssh://git@127.0.0.1:%d/repo.git", port) > 0);
 	opts.url = url;
 	opts.mirror_dir = mirror;
 	opts.known_hosts = kh;

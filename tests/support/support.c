@@ -116,6 +116,20 @@ int test_have(const char *tool)
 	return rc == 0;
 }
 
+char *test_git_commit_all(const char *repo, const char *message)
+{
+	tend_buf out = TEND_BUF_INIT;
+	char *hash;
+
+	assert_int_equal(test_sh(NULL, repo, "git add -A && git -c user.name=op "
+				 "-c user.email=op@lab.test commit -q -m '%s'", message), 0);
+	assert_int_equal(test_sh(&out, repo, "git rev-parse HEAD"), 0);
+	assert_true(out.size >= 40);
+	hash = strndup(out.ptr, 40);
+	tend_buf_dispose(&out);
+	return hash;
+}
+
 void test_kill_matching(const char *needle)
 {
 	int i;
@@ -146,4 +160,21 @@ int test_free_port(void)
 	port = ntohs(sa.sin_port);
 	close(fd);
 	return port;
+}
+
+int test_listen_silent(int *out_port)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 8), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	*out_port = ntohs(sa.sin_port);
+	return fd;
 }

@@ -34,8 +34,15 @@ void test_kill_matching(const char *needle);
 
 /* A TCP port on 127.0.0.1 that the kernel just considered free. */
 int test_free_port(void);
+/* A socket listening on an ephemeral 127.0.0.1 port (*out_port) that nobody
+ * accepts or answers on: a server that connects and then stays silent. */
+int test_listen_silent(int *out_port);
 
 /* 1 if a command is on PATH (to skip, loudly, tests whose tool is missing outside CI). */
 int test_have(const char *tool);
+
+/* Commit everything in the work tree at repo (`git add -A`, author op) with
+ * message (no single quotes); asserts; returns the full hash (caller frees). */
+char *test_git_commit_all(const char *repo, const char *message);
 
 #endif
