@@ -14,11 +14,33 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+
+/* The CA file this process last handed to libgit2 (a process-wide setting),
+ * as it was then: a long-lived checker (source/watch.c) looks every few
+ * seconds, and mbedTLS parsing a system bundle costs more than the look
+ * itself. A file replaced or rewritten since (another inode, size or
+ * mtime) is read and handed over again. */
+static struct {
+	char path[4096];
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+} applied;
+
+static int applied_is(const char *path, const struct stat *st)
+{
+	return !strcmp(applied.path, path) && applied.dev == st->st_dev && applied.ino == st->st_ino &&
+	       applied.size == st->st_size && applied.mtime.tv_sec == st->st_mtim.tv_sec &&
+	       applied.mtime.tv_nsec == st->st_mtim.tv_nsec;
+}
 
 int tend_source_tls_prepare(tend_source *s, const char *url)
 {
+	struct stat st;
 	const char *ca;
-	int error;
+	int error, have;
 
 	free(s->ca_used);
 	s->ca_used = NULL;
@@ -34,6 +56,10 @@ int tend_source_tls_prepare(tend_source *s, const char *url)
 		tend_error_set("out of memory");
 		return TEND_ERROR;
 	}
+	have = stat(ca, &st) == 0;
+	if (have && applied_is(ca, &st))
+		return 0;
+	applied.path[0] = '\0';
 	if ((error = tend_tls_ca_file_check(ca)) < 0) {
 		tend_error_prefix("%s: %s: CA file ", url, s->step);
 		return error;
@@ -43,6 +69,15 @@ int tend_source_tls_prepare(tend_source *s, const char *url)
 	if (git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, ca, NULL) < 0) {
 		tend_error_set("%s: %s: CA file %s: %s", url, s->step, ca, tend_source_git_msg());
 		return TEND_EINVALID;
+	}
+	/* Remembered as it was before it was read: a change while reading is
+	 * seen at the next look. */
+	if (have && strlen(ca) < sizeof(applied.path)) {
+		snprintf(applied.path, sizeof(applied.path), "%s", ca);
+		applied.dev = st.st_dev;
+		applied.ino = st.st_ino;
+		applied.size = st.st_size;
+		applied.mtime = st.st_mtim;
 	}
 	return 0;
 }

@@ -355,6 +355,59 @@ static void test_bad_ca_file(void **state)
 	free(keyfile);
 }
 
+/* The idle-poll checker over https: one long-lived process that looks again
+ * and again. It hands its CA file to libgit2 once, yet a CA file replaced on
+ * disk is the one trusted at the next look, and restored, trusted again. */
+static void test_watch_looks_follow_the_ca_file(void **state)
+{
+	tend_source_opts o;
+	tend_source_watch *w = NULL;
+	char *basic = tend_path_join(g.tmp ? g.tmp : "/", "basic");
+	char *ca = tend_path_join(g.tmp ? g.tmp : "/", "watch-ca.pem"), *good = NULL, *rogue = NULL;
+	char head[41], c[41];
+	pid_t pid;
+	int i;
+
+	(void)state;
+	require_tools();
+	good = test_read_file(g.ca);
+	rogue = test_read_file(g.rogue_ca);
+	assert_non_null(good);
+	assert_non_null(rogue);
+	commit_push(c, "WATCH", "watched");
+	test_write_file(g.tmp, "watch-ca.pem", good);
+	o = opts_for(g.good_port, NULL);
+	o.ca_file = ca;
+	o.https_basic_file = basic;
+	assert_int_equal(tend_source_watch_open(&w, &o), 0);
+	for (i = 0; i < 3; i++) {
+		if (tend_source_watch_head(w, head) != 0)
+			fail_msg("https look %d through the checker: %s", i, tend_error_last());
+		assert_string_equal(head, c);
+	}
+	pid = tend_source_watch_pid(w);
+	assert_true(pid > 0);
+	/* Another CA in its place (a new file renamed over it, as package
+	 * managers do): refused by the same checker. */
+	test_write_file(g.tmp, "watch-ca.pem.new", rogue);
+	assert_int_equal(test_sh(NULL, g.tmp, "mv watch-ca.pem.new watch-ca.pem"), 0);
+	assert_int_equal(tend_source_watch_head(w, head), TEND_EAUTH);
+	assert_non_null(strstr(tend_error_last(), "is not trusted"));
+	assert_non_null(strstr(tend_error_last(), ca));
+	assert_int_equal(tend_source_watch_pid(w), pid);
+	/* Rewritten in place with the right CA: trusted again. */
+	test_write_file(g.tmp, "watch-ca.pem", good);
+	if (tend_source_watch_head(w, head) != 0)
+		fail_msg("https look after the CA file was restored: %s", tend_error_last());
+	assert_string_equal(head, c);
+	assert_int_equal(tend_source_watch_pid(w), pid);
+	tend_source_watch_free(w);
+	free(good);
+	free(rogue);
+	free(ca);
+	free(basic);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -363,6 +416,7 @@ int main(void)
 		cmocka_unit_test(test_default_bundle_and_ssl_cert_file),
 		cmocka_unit_test(test_hostname_mismatch),
 		cmocka_unit_test(test_bad_ca_file),
+		cmocka_unit_test(test_watch_looks_follow_the_ca_file),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
