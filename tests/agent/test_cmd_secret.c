@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NIX TEND_TESTDATA_DIR "/sops-nix"
-#define KS TEND_TESTDATA_DIR "/sops-keysource"
+#define NIX TEND_VECTORS_DIR "/sops-nix"
+#define KS TEND_VECTORS_DIR "/sops-keysource"
 
 static int run(tend_proc_result *res, const char *const *args)
 {

@@ -37,7 +37,7 @@ static void test_known_answer(void **state)
 static void test_wycheproof(void **state)
 {
 	json_error_t jerr;
-	json_t *root = json_load_file(TEND_TESTDATA_DIR "/wycheproof/hmac_sha256_test.json", 0, &jerr);
+	json_t *root = json_load_file(TEND_VECTORS_DIR "/wycheproof/hmac_sha256_test.json", 0, &jerr);
 	json_t *group, *tc;
 	size_t gi, ti;
 	int valid = 0, invalid = 0;

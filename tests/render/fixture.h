@@ -107,7 +107,7 @@ static inline char *fx_ajv(void)
 static inline int fx_ajv_validate(const char *ajv, const char *file, tend_buf *out)
 {
 	return test_sh(out, NULL, "%s validate --spec=draft7 -c ajv-formats --errors=text -s "
-		       "%s/schemas/traefik-v3-file-provider.json -d %s", ajv, TEND_TESTDATA_DIR, file);
+		       "%s/schemas/traefik-v3-file-provider.json -d %s", ajv, TEND_VECTORS_DIR, file);
 }
 
 #endif

@@ -26,7 +26,7 @@ static void test_wycheproof_aes256gcm(void **state)
 	json_t *doc, *g, *t;
 	size_t gi, ti, checked = 0, iv256 = 0, skipped = 0;
 
-	snprintf(path, sizeof(path), "%s/wycheproof/aes_gcm_test.json", TEND_TESTDATA_DIR);
+	snprintf(path, sizeof(path), "%s/wycheproof/aes_gcm_test.json", TEND_VECTORS_DIR);
 	assert_non_null(doc = json_load_file(path, 0, &err));
 	json_array_foreach(json_object_get(doc, "testGroups"), gi, g) {
 		if (json_integer_value(json_object_get(g, "keySize")) != 256 ||

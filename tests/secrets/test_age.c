@@ -15,7 +15,7 @@
 #include <sodium.h>
 #include <zlib.h>
 
-#define CCTV TEND_TESTDATA_DIR "/age-cctv"
+#define CCTV TEND_VECTORS_DIR "/age-cctv"
 
 static int inflate_all(tend_buf *out, const unsigned char *in, size_t len)
 {
@@ -341,7 +341,7 @@ static void test_age_identity_files(void **state)
 	assert_int_equal(tend_age_identities_add_data(ids, bad, strlen(bad), "bad.txt"), TEND_EINVALID);
 	/* the message names the line, never the key text */
 	assert_string_equal(tend_error_last(), "bad.txt:3: not an age identity (expected AGE-SECRET-KEY-1...)");
-	assert_int_equal(tend_age_identities_add_file(ids, TEND_TESTDATA_DIR "/sops-keysource/recipient.txt"),
+	assert_int_equal(tend_age_identities_add_file(ids, TEND_VECTORS_DIR "/sops-keysource/recipient.txt"),
 			 TEND_EINVALID);
 	assert_non_null(strstr(tend_error_last(), "public key"));
 	assert_int_equal(tend_age_identities_count(ids), 0);
@@ -369,7 +369,7 @@ static void test_pq_stanza_named(void **state)
 	tend_buf out = TEND_BUF_INIT;
 
 	assert_int_equal(tend_age_identities_new(&ids), 0);
-	assert_int_equal(tend_age_identities_add_file(ids, TEND_TESTDATA_DIR "/sops-keysource/identity.txt"), 0);
+	assert_int_equal(tend_age_identities_add_file(ids, TEND_VECTORS_DIR "/sops-keysource/identity.txt"), 0);
 	assert_int_equal(tend_age_decrypt(&out, hdr, sizeof(hdr) - 1, "pq.age", ids, NULL), TEND_ENOMATCH);
 	assert_non_null(strstr(tend_error_last(), "pq.age: no identity matched"));
 	assert_non_null(strstr(tend_error_last(), "mlkem768x25519 stanza (post-quantum age1pq recipient: not supported)"));

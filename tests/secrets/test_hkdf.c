@@ -26,7 +26,7 @@ static json_t *load(const char *name)
 	json_error_t err;
 	json_t *j;
 
-	snprintf(path, sizeof(path), "%s/wycheproof/%s", TEND_TESTDATA_DIR, name);
+	snprintf(path, sizeof(path), "%s/wycheproof/%s", TEND_VECTORS_DIR, name);
 	j = json_load_file(path, 0, &err);
 	assert_non_null(j);
 	return j;

@@ -16,7 +16,7 @@
 #include <openssl/evp.h>
 #include <sodium.h>
 
-#define NIX TEND_TESTDATA_DIR "/sops-nix"
+#define NIX TEND_VECTORS_DIR "/sops-nix"
 
 static char *read_all(const char *path)
 {
@@ -166,7 +166,7 @@ static void test_sops_tamper(void **state)
 static void test_sops_wrong_key_and_shamir(void **state)
 {
 	char *data = read_all(NIX "/secrets.yaml"), *shamir;
-	tend_age_identities *ids = ids_from(TEND_TESTDATA_DIR "/sops-keysource/identity.txt");
+	tend_age_identities *ids = ids_from(TEND_VECTORS_DIR "/sops-keysource/identity.txt");
 	tend_sops_doc *doc;
 	tend_buf b = TEND_BUF_INIT;
 

@@ -30,6 +30,11 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+# nix with the demo's own configuration (flakes, offline, the build sandbox where the kernel
+# allows it), whatever /etc/nix holds: scripts/nix-conf.sh says how builds will run.
+bash "$homelab/../../scripts/nix-conf.sh" "$work/nix"
+export NIX_CONF_DIR="$work/nix"
+
 # A python3 that has aiosmtpd (Debian's python3-aiosmtpd lives in /usr/bin/python3).
 smtp_python=python3
 python3 -c 'import aiosmtpd' 2>/dev/null || smtp_python=/usr/bin/python3
