@@ -107,6 +107,21 @@ db1_rolled_back_apps1_blocked() {
   grep -qE '^db1 .* (rolled-back|failed) ' <<<"$1" && grep -qE '^apps1 .* blocked ' <<<"$1"
 }
 
+# show_mail SUBJECT_PATTERN: the first mail whose subject matches, once the agent has sent it
+# (its alerter mails in the background: on a loaded machine that takes a few seconds).
+show_mail() {
+  local i
+  for i in $(seq 1 60); do
+    grep -q "^Subject: .*$1" mail.log 2>/dev/null && break
+    sleep 0.5
+  done
+  if ! grep -q "^Subject: .*$1" mail.log 2>/dev/null; then
+    echo "(no mail with a subject matching '$1' arrived within 30 s)"
+    return 1
+  fi
+  sed -n "/^Subject: .*$1/,/^------------ END MESSAGE/p" mail.log | grep -v '^X-Peer\|^Message-ID\|^MIME\|^Content-' || true
+}
+
 watch_fleet 90 all_converged_at
 echo "order of the first switches (from the agents' logs):"
 grep -h 'applied commit' ./*.log | sort | sed -E 's/^([^ ]+) .*switched to .*-homelab-demo-system-(.*)$/  \1  \2/'
@@ -116,18 +131,16 @@ printf '  demo_fail: true\n' >>fleet/services/postgresql/service.yaml
 printf '  dashboards: [postgresql-overview]\n' >>fleet/services/grafana/service.yaml
 git_commit "postgresql: raise shared_buffers; grafana: database dashboard"
 echo "pushed $(head_commit): postgresql: raise shared_buffers; grafana: database dashboard"
-watch_fleet 60 db1_rolled_back_apps1_blocked || true
-sleep 3
+watch_fleet 60 db1_rolled_back_apps1_blocked
 bold "the alert mail (captured by the local SMTP server)"
-sed -n '/^Subject: .*rolled back/,/^------------ END MESSAGE/p' mail.log | grep -v '^X-Peer\|^Message-ID\|^MIME\|^Content-'
+show_mail "rolled back"
 
 bold "the fix"
 sed -i '/demo_fail/d; s/shared_buffers: 512MB/shared_buffers: 1GB/' fleet/services/postgresql/service.yaml
 git_commit "postgresql: shared_buffers 1GB"
 echo "pushed $(head_commit): postgresql: shared_buffers 1GB"
 watch_fleet 60 all_converged_at
-sleep 2
-sed -n '/^Subject: .*resolved/,/^------------ END MESSAGE/p' mail.log | grep -v '^X-Peer\|^Message-ID\|^MIME\|^Content-'
+show_mail "resolved"
 
 bold "db1's history"
 "$tend" history --config db1.yaml --limit 3 | sed "s|$work/||g"
