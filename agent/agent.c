@@ -479,6 +479,15 @@ static void raise_for_report(tend_agent *a, const tend_reconcile_report *r, time
 		tend_alerter_raise(a->alerter, TEND_ALERT_ROLLBACK, r->commit,
 				   r->message ? r->message : "rolled back", d.ptr, now);
 		break;
+	case TEND_RECONCILE_REBOOT_REQUIRED:
+		tend_buf_printf(&d, "Commit %s was applied as the boot default, but its system takes "
+				"effect only at the next boot.\n\n%s\n", short_commit(r->commit),
+				r->message ? r->message : "");
+		if (r->system_after)
+			tend_buf_printf(&d, "Running now:   %s\n", r->system_after);
+		tend_alerter_raise(a->alerter, TEND_ALERT_REBOOT_REQUIRED, r->commit,
+				   r->message ? r->message : "reboot required", d.ptr, now);
+		break;
 	case TEND_RECONCILE_REFUSED:
 		tend_buf_printf(&d, "Commit %s was refused and not applied.\n\n%s\n",
 				short_commit(r->commit), r->message ? r->message : "");

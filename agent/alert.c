@@ -60,12 +60,12 @@ struct tend_alerter {
 
 static const char *const kind_names[TEND_ALERT__COUNT] = {
 	"reconcile-failed", "rollback", "refused-commit", "dependency-blocked",
-	"fetch-failing", "resolved"
+	"fetch-failing", "reboot-required", "resolved"
 };
 
 static const char *const kind_titles[TEND_ALERT__COUNT] = {
 	"reconcile failed", "rolled back", "commit refused", "blocked on a dependency",
-	"fetches failing", "resolved"
+	"fetches failing", "reboot required", "resolved"
 };
 
 const char *tend_alert_kind_name(tend_alert_kind kind)

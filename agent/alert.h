@@ -16,6 +16,7 @@ typedef enum {
 	TEND_ALERT_REFUSED_COMMIT,     /* unsigned, non-fast-forward, invalid manifests */
 	TEND_ALERT_DEPENDENCY_BLOCKED, /* blocked on another host past the deadline */
 	TEND_ALERT_FETCH_FAILING,      /* fetches failing longer than the threshold */
+	TEND_ALERT_REBOOT_REQUIRED,    /* applied; takes effect at the next boot */
 	TEND_ALERT_RESOLVED,
 	TEND_ALERT__COUNT
 } tend_alert_kind;

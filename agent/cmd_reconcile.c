@@ -62,7 +62,8 @@ static void print_report(const tend_config *cfg, const tend_reconcile_report *re
 
 static int exit_code(const tend_reconcile_report *rep)
 {
-	return rep->outcome == TEND_RECONCILE_NOTHING || rep->outcome == TEND_RECONCILE_APPLIED
+	return rep->outcome == TEND_RECONCILE_NOTHING || rep->outcome == TEND_RECONCILE_APPLIED ||
+	       rep->outcome == TEND_RECONCILE_REBOOT_REQUIRED
 		? TEND_EXIT_OK : TEND_EXIT_ERROR;
 }
 

@@ -70,7 +70,7 @@ int tend_agent_idle_begin(tend_agent_idle *s, const tend_config *cfg, tend_daemo
 void tend_agent_idle_concluded(tend_agent_idle *s, const tend_reconcile_report *r, int aborted)
 {
 	if (!aborted && (r->outcome == TEND_RECONCILE_NOTHING || r->outcome == TEND_RECONCILE_APPLIED ||
-	     r->outcome == TEND_RECONCILE_BLOCKED) && strlen(r->commit) == 40)
+	     r->outcome == TEND_RECONCILE_BLOCKED || r->outcome == TEND_RECONCILE_REBOOT_REQUIRED) && strlen(r->commit) == 40)
 		snprintf(s->head, sizeof(s->head), "%s", r->commit);
 }
 

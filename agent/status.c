@@ -9,7 +9,8 @@
 #include <string.h>
 
 static const char *const phase_names[TEND_PHASE__COUNT] = {
-	"starting", "converged", "applying", "blocked", "failed", "rolled-back"
+	"starting", "converged", "applying", "blocked", "failed", "rolled-back", "waiting",
+	"reboot-required"
 };
 
 static const char *const outcome_names[TEND_OUTCOME__COUNT] = {
@@ -305,7 +306,10 @@ static tend_agent_outcome outcome_of(tend_reconcile_outcome o)
 	case TEND_RECONCILE_NOTHING:
 	case TEND_RECONCILE_APPLIED:
 	case TEND_RECONCILE_PLANNED:
+	case TEND_RECONCILE_REBOOT_REQUIRED:
 		return TEND_OUTCOME_SUCCESS;
+	case TEND_RECONCILE_WAITING:
+		return TEND_OUTCOME_BLOCKED;
 	case TEND_RECONCILE_ROLLED_BACK:
 	case TEND_RECONCILE_ROLLBACK_FAILED:
 		return TEND_OUTCOME_ROLLED_BACK;
@@ -350,6 +354,12 @@ void tend_agent_status_record(tend_agent_status *st, const tend_reconcile_report
 		break;
 	case TEND_RECONCILE_FAILED:
 		st->phase = TEND_PHASE_FAILED;
+		break;
+	case TEND_RECONCILE_WAITING:
+		st->phase = TEND_PHASE_WAITING;
+		break;
+	case TEND_RECONCILE_REBOOT_REQUIRED:
+		st->phase = TEND_PHASE_REBOOT_REQUIRED;
 		break;
 	}
 	/* Probes ran (apply, rollback, drift repair): that is the services'

@@ -279,11 +279,15 @@ in
       wantedBy = [ "multi-user.target" ];
       after = [ "network-online.target" ];
       wants = [ "network-online.target" ];
-      # The agent runs switch-to-configuration itself: restarting it mid-switch would
-      # kill the switch (it runs in this unit's cgroup). After a switch that changed
-      # this unit, the agent records the reconcile and exits 0; Restart=always then
-      # starts the new unit (a new binary alone is re-executed in place).
+      # The agent runs switch-to-configuration in a transient unit of its own
+      # (tend-switch-to-configuration, as nixos-rebuild does), so stopping, restarting or
+      # killing this unit never kills a switch half-way; still, a switch must not restart
+      # the agent that waits for it. After a switch that changed this unit, the agent
+      # records the reconcile and exits 0; Restart=always then starts the new unit (a new
+      # binary alone is re-executed in place). A commit that removes this unit must not
+      # stop it mid-switch either (as system.autoUpgrade's nixos-upgrade.service).
       restartIfChanged = false;
+      unitConfig."X-StopOnRemoval" = false;
       # A changed configuration file is picked up with SIGHUP (kept if invalid).
       reloadTriggers = [ configText ];
       # Activation scripts expect the ordinary system PATH; git, ssh and nix are
@@ -291,6 +295,9 @@ in
       path = [ config.nix.package ];
       serviceConfig = {
         Type = "notify";
+        # SIGTERM to the agent alone, which forwards it to its workers and finishes the
+        # step it is in; what is left is killed only after TimeoutStopSec.
+        KillMode = "mixed";
         ExecStart = "${cfg.package}/bin/tend run --config /etc/tend/agent.yaml";
         ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
         Restart = "always";

@@ -452,7 +452,7 @@ static int roll_back(conv *c, const char *why, const tend_probe_failure *first_f
 	}
 	tend_nix_current_system(&current, c->cfg);
 	if (in->prev_system && (c->switch_attempted || !current || strcmp(current, in->prev_system))) {
-		if (tend_nix_switch(&sw, c->cfg, in->prev_system) < 0) {
+		if (tend_nix_switch(&sw, c->cfg, in->prev_system, NULL) < 0) {
 			healthy = 0;
 			tend_buf_printf(&c->switch_output, "rollback switch: %s\n", tend_error_last());
 		}
@@ -504,8 +504,10 @@ out:
 	return error;
 }
 
-/* The change is healthy: adopt it in the state. */
-static int finish(conv *c, const char *commit, const char *system, const char *message)
+/* The change is healthy (or, with TEND_RECONCILE_REBOOT_REQUIRED, the boot
+ * default waiting for a reboot): adopt it in the state. */
+static int finish(conv *c, const char *commit, const char *system, const char *message,
+		  tend_reconcile_outcome outcome)
 {
 	tend_state_inflight *in = &c->st->inflight;
 	tend_reconcile_report *rep = c->rep;
@@ -524,13 +526,56 @@ static int finish(conv *c, const char *commit, const char *system, const char *m
 	tend_error_clear();
 	rep->generation_after = c->st->generation;
 	tend_state_failed_clear(c->st, commit);
-	history(c, commit, "applied", message, NULL, NULL);
-	tend_report_set(rep, TEND_RECONCILE_APPLIED, "%s", message);
+	history(c, commit, tend_reconcile_outcome_name(outcome), message, NULL, NULL);
+	tend_report_set(rep, outcome, "%s", message);
 	snprintf(rep->applied_commit, sizeof(rep->applied_commit), "%s", commit);
 	if (in->backup_dir)
 		tend_dir_remove_all(in->backup_dir);
 	tend_state_inflight_clear(c->st);
 	return save(c);
+}
+
+/* "the following units failed: a.service, b.service" from switch-to-configuration's output, or NULL. */
+static char *failed_units(const tend_buf *output)
+{
+	static const char needle[] = "the following units failed: ";
+	const char *p, *end;
+
+	if (!output->ptr || !(p = memmem(output->ptr, output->size, needle, sizeof(needle) - 1)))
+		return NULL;
+	p += sizeof(needle) - 1;
+	end = memchr(p, '\n', output->size - (size_t)(p - output->ptr));
+	return strndup(p, end ? (size_t)(end - p) : output->size - (size_t)(p - output->ptr));
+}
+
+/* switch-to-configuration failed (docs/reconcile.md, "When a switch fails"): exit 100 means
+ * the new system is the boot default and takes effect at the next boot, which is not a
+ * failure (no rollback: the running system is untouched); anything else, 4 (units failed,
+ * named) included, rolls back. */
+static int switch_failed(conv *c, const char *commit, const char *to, const tend_switch_result *sw,
+			 const tend_manifest *prev_manifest)
+{
+	char *why = NULL, *units = NULL;
+	int error;
+
+	if (sw->exit_code == 100) {
+		if (asprintf(&why, "commit %.12s: switched the boot default to %s; switch-to-configuration "
+			     "exited 100: it takes effect at the next boot (reboot required)", commit, to) < 0)
+			why = NULL;
+		error = finish(c, commit, to, why ? why : "reboot required", TEND_RECONCILE_REBOOT_REQUIRED);
+		free(why);
+		return error;
+	}
+	if (sw->exit_code == 4 && (units = failed_units(&sw->output)) != NULL) {
+		if (asprintf(&why, "commit %.12s: switch failed: units failed to start: %s", commit, units) < 0)
+			why = NULL;
+	} else if (asprintf(&why, "commit %.12s: switch failed: %s", commit, tend_error_last()) < 0) {
+		why = NULL;
+	}
+	error = roll_back(c, why, NULL, prev_manifest);
+	free(units);
+	free(why);
+	return error;
 }
 
 int tend_converge(tend_reconcile_report *rep, const tend_config *cfg, tend_state *st,
@@ -546,6 +591,13 @@ int tend_converge(tend_reconcile_report *rep, const tend_config *cfg, tend_state
 
 	memset(&pf, 0, sizeof(pf));
 	c.switch_output.max = TEND_STATE_MAX_OUTPUT;
+	/* An operator's nixos-rebuild (or any switch) in progress: touch nothing, try again later. */
+	if (sw_action && tend_nix_switch_busy(cfg)) {
+		tend_report_set(rep, TEND_RECONCILE_WAITING, "commit %.12s: %s", d->commit,
+				tend_error_last());
+		error = 0;
+		goto out;
+	}
 	if ((error = backup_files(&backup, cfg, d, plan)) < 0)
 		goto out;
 	if ((error = tend_state_inflight_begin(st, d->commit, rep->system_before,
@@ -563,16 +615,21 @@ int tend_converge(tend_reconcile_report *rep, const tend_config *cfg, tend_state
 		if ((error = save(&c)) < 0)
 			goto out;
 		c.switch_attempted = 1;
-		error = tend_nix_switch(&sw, cfg, sw_action->to);
+		error = tend_nix_switch(&sw, cfg, sw_action->to, opts ? opts->abort : NULL);
 		tend_buf_put(&c.switch_output, sw.output.ptr, sw.output.size);
 		rep->generation_after = sw.generation;
-		tend_switch_result_dispose(&sw);
-		if (error < 0) {
-			if (asprintf(&why, "commit %.12s: switch failed: %s", d->commit, tend_error_last()) < 0)
-				why = NULL;
-			error = roll_back(&c, why, NULL, prev_manifest);
+		if (error < 0 && sw.interrupted) {
+			/* Stopping while the switch runs in its unit: the change stays in flight, and
+			 * the next start finishes it from the switch's recorded result. */
+			tend_switch_result_dispose(&sw);
 			goto out;
 		}
+		if (error < 0) {
+			error = switch_failed(&c, d->commit, sw_action->to, &sw, prev_manifest);
+			tend_switch_result_dispose(&sw);
+			goto out;
+		}
+		tend_switch_result_dispose(&sw);
 		free(rep->system_after);
 		rep->system_after = strdup(sw_action->to);
 	}
@@ -597,7 +654,7 @@ int tend_converge(tend_reconcile_report *rep, const tend_config *cfg, tend_state
 	if (asprintf(&msg, "applied commit %.12s%s%s", d->commit, sw_action ? ", switched to " : "",
 		     sw_action ? sw_action->to : "") < 0)
 		msg = NULL;
-	error = finish(&c, d->commit, d->system, msg ? msg : "applied");
+	error = finish(&c, d->commit, d->system, msg ? msg : "applied", TEND_RECONCILE_APPLIED);
 out:
 	tend_probe_failure_dispose(&pf);
 	tend_buf_dispose(&c.switch_output);
@@ -605,6 +662,48 @@ out:
 	free(why);
 	free(msg);
 	return error;
+}
+
+/* A change interrupted during its switch (a crash, a stop of tend, a power cut). The switch's
+ * recorded result, when the transient unit left one, is what tend would have seen; without
+ * one, a system already activated (current is the target) is switched again, as
+ * switch-to-configuration resumes an interrupted run, and then probed; one never activated
+ * is rolled back by the caller. Returns 0 when the caller goes on (probe, or roll back),
+ * 1 when this concluded the change, negative on error. */
+static int resume_switch(conv *c, tend_state_inflight *in, char **current,
+			 const tend_manifest *prev_manifest)
+{
+	tend_switch_result sw;
+	int known = 0, error;
+
+	error = tend_nix_switch_outcome(&known, &sw, c->cfg, in->target_system);
+	if (!known) {
+		tend_switch_result_dispose(&sw);
+		if (!*current || strcmp(*current, in->target_system))
+			return 0;
+		tend_buf_printf(&c->switch_output, "the switch to %s was interrupted: running it again\n",
+				in->target_system);
+		error = tend_nix_switch_again(&sw, c->cfg, in->target_system,
+					      c->opts ? c->opts->abort : NULL);
+	}
+	tend_buf_put(&c->switch_output, sw.output.ptr, sw.output.size);
+	if (sw.generation)
+		c->rep->generation_after = sw.generation;
+	if (error < 0 && sw.interrupted) {
+		tend_switch_result_dispose(&sw);
+		return error;
+	}
+	if (error < 0) {
+		error = switch_failed(c, in->commit, in->target_system, &sw, prev_manifest);
+		tend_switch_result_dispose(&sw);
+		return error < 0 ? error : 1;
+	}
+	tend_switch_result_dispose(&sw);
+	free(*current);
+	*current = NULL;
+	tend_nix_current_system(current, c->cfg);
+	tend_error_clear();
+	return 0;
 }
 
 int tend_recover(tend_reconcile_report *rep, const tend_config *cfg, tend_state *st,
@@ -637,6 +736,15 @@ int tend_recover(tend_reconcile_report *rep, const tend_config *cfg, tend_state 
 	    tend_desired_load(&prev, cfg, dir, in->prev_commit) == 0)
 		have_prev = 1;
 	free(dir);
+	/* Interrupted during the switch: how it ended decides, never the probes alone. */
+	if (in->phase == TEND_PHASE_SWITCH && in->target_system && have_now) {
+		int resumed = resume_switch(&c, in, &current, have_prev ? prev.manifest : NULL);
+
+		if (resumed != 0) {
+			error = resumed > 0 ? 0 : resumed;
+			goto out;
+		}
+	}
 	/* Not switched (no switch was needed, or it never finished): the system
 	 * on disk decides. Files written but not confirmed: probe them. */
 	if (in->phase != TEND_PHASE_ROLLBACK && in->phase != TEND_PHASE_FILES && have_now &&
@@ -649,7 +757,7 @@ int tend_recover(tend_reconcile_report *rep, const tend_config *cfg, tend_state 
 				     in->commit) < 0)
 				msg = NULL;
 			error = finish(&c, in->commit, in->target_system ? in->target_system : current,
-				       msg ? msg : "applied");
+				       msg ? msg : "applied", TEND_RECONCILE_APPLIED);
 			goto out;
 		}
 		if (pf.aborted) {

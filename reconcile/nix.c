@@ -18,8 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* The last lines of a tool's output, for a one-line error message. */
-static const char *tail_line(const tend_buf *b, char *dst, size_t size)
+const char *tend_nix_last_line(const tend_buf *b, char *dst, size_t size)
 {
 	size_t end, start;
 
@@ -98,7 +97,7 @@ int tend_nix_build_system(char **out, const tend_config *cfg, const char *flake_
 	}
 	if (res.exit_code != 0) {
 		tend_error_set("nix build %s failed (exit %d): %s", ref, res.exit_code,
-			       tail_line(&res.err, last, sizeof(last)));
+			       tend_nix_last_line(&res.err, last, sizeof(last)));
 		goto out;
 	}
 	/* [{"drvPath": "...", "outputs": {"out": "/nix/store/..."}}] */
@@ -121,102 +120,6 @@ out:
 	json_decref(root);
 	free(argv);
 	free(ref);
-	return error;
-}
-
-void tend_switch_result_dispose(tend_switch_result *res)
-{
-	if (res)
-		tend_buf_dispose(&res->output);
-}
-
-/* nix-env next to a configured nix binary, else from PATH. */
-static char *nix_env_command(const tend_config *cfg)
-{
-	const char *slash = strrchr(cfg->nix.command, '/');
-	char *cmd = NULL;
-
-	if (!slash)
-		return strdup("nix-env");
-	if (asprintf(&cmd, "%.*s/nix-env", (int)(slash - cfg->nix.command), cfg->nix.command) < 0)
-		return NULL;
-	return cmd;
-}
-
-static int run_into(tend_switch_result *out, char *const argv[], int timeout_ms, const char *what)
-{
-	tend_proc_opts opts = TEND_PROC_OPTS_INIT;
-	tend_proc_result res;
-	char last[512];
-	int error;
-
-	opts.timeout_ms = timeout_ms;
-	opts.merge_stderr = 1;
-	opts.max_output = TEND_NIX_MAX_OUTPUT;
-	if ((error = tend_proc_run(&res, argv, &opts)) < 0) {
-		tend_error_prefix("%s: ", what);
-		return error;
-	}
-	tend_buf_put(&out->output, res.out.ptr, res.out.size);
-	out->exit_code = res.exit_code;
-	out->timed_out = res.timed_out;
-	error = 0;
-	if (res.timed_out) {
-		tend_error_set("%s: killed after %d ms (time limit)", what, timeout_ms);
-		error = TEND_ETIMEOUT;
-	} else if (res.exit_code != 0) {
-		tend_error_set("%s failed (exit %d): %s", what, res.exit_code,
-			       tail_line(&res.out, last, sizeof(last)));
-		error = TEND_ERROR;
-	}
-	tend_proc_result_dispose(&res);
-	return error;
-}
-
-int tend_nix_switch(tend_switch_result *out, const tend_config *cfg, const char *store_path)
-{
-	char *nix_env = NULL, *profile_dir = NULL, *stc = NULL, *slash;
-	char *argv[6];
-	int error = TEND_ERROR, timeout;
-	long gen;
-
-	memset(out, 0, sizeof(*out));
-	out->output.max = TEND_NIX_MAX_OUTPUT;
-	if (!(nix_env = nix_env_command(cfg)) || !(profile_dir = strdup(cfg->system.profile)) ||
-	    !(stc = tend_path_join(store_path, "bin/switch-to-configuration"))) {
-		tend_error_set("out of memory");
-		goto out;
-	}
-	if ((slash = strrchr(profile_dir, '/')) && slash != profile_dir) {
-		*slash = '\0';
-		if (tend_dir_create_all(profile_dir, 0755) < 0)
-			goto out;
-	}
-	if (access(stc, X_OK) < 0) {
-		tend_error_set_errno("%s is not a NixOS system: %s", store_path, stc);
-		goto out;
-	}
-	argv[0] = nix_env;
-	argv[1] = "-p";
-	argv[2] = cfg->system.profile;
-	argv[3] = "--set";
-	argv[4] = (char *)store_path;
-	argv[5] = NULL;
-	if ((error = run_into(out, argv, 120000, "nix-env --set")) < 0)
-		goto out;
-	if (tend_nix_profile_generation(&gen, cfg->system.profile) == 0)
-		out->generation = gen;
-	argv[0] = stc;
-	argv[1] = "switch";
-	argv[2] = NULL;
-	timeout = cfg->system.switch_timeout_ms > INT_MAX ? INT_MAX : (int)cfg->system.switch_timeout_ms;
-	if ((error = run_into(out, argv, timeout, stc)) < 0)
-		goto out;
-	error = 0;
-out:
-	free(nix_env);
-	free(profile_dir);
-	free(stc);
 	return error;
 }
 

@@ -5,6 +5,7 @@
 #ifndef TEND_RECONCILE_NIX_H
 #define TEND_RECONCILE_NIX_H
 
+#include <signal.h>
 #include <stddef.h>
 #include "util/buf.h"
 
@@ -23,17 +24,51 @@ int tend_nix_build_system(char **out, const struct tend_config *cfg, const char 
 typedef struct {
 	int exit_code;         /* switch-to-configuration's exit status (128+N: signal N) */
 	int timed_out;
+	int interrupted;       /* tend was told to stop while the switch ran in its unit: it goes
+				* on there, and the next start learns how it ended */
 	long generation;       /* the profile generation now current (0: unknown) */
 	tend_buf output;       /* nix-env and switch-to-configuration, stdout and stderr merged */
 } tend_switch_result;
 
 void tend_switch_result_dispose(tend_switch_result *res);
 
-/* Activate store_path: set the profile to it (creating its directory), then
- * run <store_path>/bin/switch-to-configuration switch with the configured time
- * limit. Returns 0 when both succeeded; TEND_ERROR (or TEND_ETIMEOUT) when
- * either failed, with the error set and the output in out. */
-int tend_nix_switch(tend_switch_result *out, const struct tend_config *cfg, const char *store_path);
+/* Activate store_path as nixos-rebuild switch does (reconcile/switch.c): try-lock
+ * switch-to-configuration's lock (busy: TEND_ELOCKED, nothing touched), set the
+ * profile to it (creating its directory), then run
+ * <store_path>/bin/switch-to-configuration switch. On a host whose systemd manages
+ * the real system (/run/systemd/system exists and system.current_system is
+ * /run/current-system) it runs in the transient unit tend-switch-to-configuration,
+ * so stopping or killing tend.service does not kill it half-way, and it is never
+ * killed for a time limit; elsewhere it is tend's child, killed past
+ * system.switch_timeout. Returns 0 when it succeeded; TEND_ERROR (or
+ * TEND_ETIMEOUT) when it failed, with the error set and out->exit_code and the
+ * output in out. abort (may be NULL), set by a signal handler, stops the wait for a
+ * switch in its unit (never the switch): TEND_ERROR with out->interrupted. */
+int tend_nix_switch(tend_switch_result *out, const struct tend_config *cfg, const char *store_path,
+		    volatile sig_atomic_t *abort);
+
+/* The switch of store_path as an interrupted run (a crash, a stop of tend, a
+ * power cut) left it: waits for a transient switch unit still running, then
+ * reads the result it recorded. *known is 1 with out filled (exit code, output)
+ * when the result of a switch to store_path is on record, 0 when not (the switch
+ * never finished, or ran as tend's child and died with it). */
+int tend_nix_switch_outcome(int *known, tend_switch_result *out, const struct tend_config *cfg,
+			    const char *store_path);
+
+/* Run store_path's switch-to-configuration again (the profile already points
+ * at it): what an interrupted switch needs before its system can be trusted.
+ * Same results as tend_nix_switch. */
+int tend_nix_switch_again(tend_switch_result *out, const struct tend_config *cfg,
+			  const char *store_path, volatile sig_atomic_t *abort);
+
+/* 1 when switch-to-configuration's lock (beside system.current_system's
+ * directory: /run/nixos/switch-to-configuration.lock on NixOS) is held by
+ * another process, such as an operator's nixos-rebuild (the error then names
+ * the lock); 0 otherwise. */
+int tend_nix_switch_busy(const struct tend_config *cfg);
+
+/* The last non-empty line of a tool's output, for one-line error messages. */
+const char *tend_nix_last_line(const tend_buf *b, char *dst, size_t size);
 
 /* The store path the host runs now: readlink of system.current_system.
  * TEND_ENOTFOUND (error set) when the link does not exist. */

@@ -16,7 +16,7 @@
 
 static const char *const outcome_names[] = {
 	"nothing", "applied", "planned", "failed", "rolled-back", "rollback-failed", "refused",
-	"blocked"
+	"blocked", "waiting", "reboot-required"
 };
 
 const char *tend_reconcile_outcome_name(tend_reconcile_outcome o)

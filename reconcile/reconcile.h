@@ -20,8 +20,14 @@ typedef enum {
 	TEND_RECONCILE_ROLLED_BACK,    /* applied, failed (switch or probe), rolled back */
 	TEND_RECONCILE_ROLLBACK_FAILED,/* failed and the rollback did not become healthy either */
 	TEND_RECONCILE_REFUSED,        /* the commit was refused: signature or fast-forward */
-	TEND_RECONCILE_BLOCKED         /* the head is a commit that failed before; not retried */
+	TEND_RECONCILE_BLOCKED,        /* the head is a commit that failed before; not retried */
+	TEND_RECONCILE_WAITING,        /* another switch (an operator's) holds the switch lock:
+					* nothing touched, tried again at the next poll */
+	TEND_RECONCILE_REBOOT_REQUIRED /* applied as the boot default; switch-to-configuration
+					* exited 100: it takes effect at the next boot */
 } tend_reconcile_outcome;
+
+#define TEND_RECONCILE__LAST TEND_RECONCILE_REBOOT_REQUIRED
 
 const char *tend_reconcile_outcome_name(tend_reconcile_outcome outcome);
 

@@ -21,7 +21,7 @@ int tend_reconcile_outcome_parse(const char *name)
 {
 	int o;
 
-	for (o = TEND_RECONCILE_NOTHING; o <= TEND_RECONCILE_BLOCKED; o++)
+	for (o = TEND_RECONCILE_NOTHING; o <= TEND_RECONCILE__LAST; o++)
 		if (!strcmp(name, tend_reconcile_outcome_name((tend_reconcile_outcome)o)))
 			return o;
 	return -1;

@@ -19,6 +19,7 @@ packages=(
   libsodium-dev libcmocka-dev libssl-dev libmicrohttpd-dev zlib1g-dev
   git openssh-client openssh-server age caddy nix-bin busybox-static python3 python3-aiosmtpd
   iproute2 ca-certificates curl openssl
+  qemu-system-x86 qemu-utils debootstrap
 )
 
 logs="$here/build/logs"

@@ -101,6 +101,11 @@ int tend_proc_run(tend_proc_result *out, char *const argv[], const tend_proc_opt
 		if (outp[0] >= 0) fds[nfds++] = (struct pollfd){ outp[0], POLLIN, 0 };
 		if (errp[0] >= 0) fds[nfds++] = (struct pollfd){ errp[0], POLLIN, 0 };
 		if (inp[1] >= 0) fds[nfds++] = (struct pollfd){ inp[1], POLLOUT, 0 };
+		if (opts->abort && *opts->abort) {
+			out->aborted = 1;
+			kill(-pid, SIGKILL);
+			break;
+		}
 		if (deadline) {
 			long long left = deadline - now_ms();
 			if (left <= 0) {
@@ -110,6 +115,9 @@ int tend_proc_run(tend_proc_result *out, char *const argv[], const tend_proc_opt
 			}
 			wait_ms = (int)left;
 		}
+		/* a signal between the check above and poll() is seen within half a second */
+		if (opts->abort && (wait_ms < 0 || wait_ms > 500))
+			wait_ms = 500;
 		if (poll(fds, (nfds_t)nfds, wait_ms) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -146,7 +154,7 @@ int tend_proc_run(tend_proc_result *out, char *const argv[], const tend_proc_opt
 	}
 	/* The pipes may close before the child exits: keep honouring the deadline. */
 	for (;;) {
-		pid_t r = waitpid(pid, &status, out->timed_out ? 0 : WNOHANG);
+		pid_t r = waitpid(pid, &status, out->timed_out || out->aborted ? 0 : WNOHANG);
 		if (r == pid)
 			break;
 		if (r < 0 && errno != EINTR) {
@@ -155,6 +163,11 @@ int tend_proc_run(tend_proc_result *out, char *const argv[], const tend_proc_opt
 		}
 		if (deadline && now_ms() >= deadline && !out->timed_out) {
 			out->timed_out = 1;
+			kill(-pid, SIGKILL);
+			continue;
+		}
+		if (opts->abort && *opts->abort && !out->aborted) {
+			out->aborted = 1;
 			kill(-pid, SIGKILL);
 			continue;
 		}

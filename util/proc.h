@@ -3,6 +3,7 @@
 #ifndef TEND_UTIL_PROC_H
 #define TEND_UTIL_PROC_H
 
+#include <signal.h>
 #include <stddef.h>
 #include "util/buf.h"
 
@@ -14,13 +15,18 @@ typedef struct {
 	int timeout_ms;           /* <= 0: no limit */
 	size_t max_output;        /* cap on captured stdout and stderr each; 0: 1 MiB */
 	int merge_stderr;         /* capture stderr into the stdout buffer */
+	/* Set by a signal handler (NULL: never): stop waiting, kill the child's process group
+	 * (result: aborted). For a child that only waits on something that goes on without it,
+	 * such as systemd-run --wait. */
+	volatile sig_atomic_t *abort;
 } tend_proc_opts;
 
-#define TEND_PROC_OPTS_INIT { NULL, NULL, NULL, 0, 0, 0, 0 }
+#define TEND_PROC_OPTS_INIT { NULL, NULL, NULL, 0, 0, 0, 0, NULL }
 
 typedef struct {
 	int exit_code;     /* exit status, or 128+signal if killed by a signal */
 	int timed_out;     /* 1 if the time limit ran out and the child was killed */
+	int aborted;       /* 1 if opts->abort was set and the child was killed */
 	int truncated;     /* 1 if output went past max_output (the rest is dropped) */
 	tend_buf out;      /* stdout (and stderr if merged) */
 	tend_buf err;      /* stderr */

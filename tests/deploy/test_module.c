@@ -179,6 +179,10 @@ static void test_minimal_unit(void **state)
 	assert_string_equal(str_at(sc, "ExecStart"), exec);
 	assert_non_null(strstr(str_at(sc, "ExecReload"), "kill -HUP $MAINPID"));
 	assert_true(json_is_false(json_object_get(unit, "restartIfChanged")));
+	/* a switch (or a commit removing the unit) never stops the agent mid-switch; a stop
+	 * signals the agent alone first */
+	assert_true(json_is_false(json_object_get(json_object_get(unit, "unitConfig"), "X-StopOnRemoval")));
+	assert_string_equal(str_at(sc, "KillMode"), "mixed");
 	assert_true(list_has(json_object_get(unit, "after"), "network-online.target"));
 	assert_true(list_has(json_object_get(unit, "wants"), "network-online.target"));
 	assert_true(list_has(json_object_get(unit, "wantedBy"), "multi-user.target"));

@@ -137,7 +137,7 @@ static void test_switch_and_generations(void **state)
 	assert_int_equal(tend_nix_profile_generation(&gen, f->cfg->system.profile), TEND_ENOTFOUND);
 
 	clock_gettime(CLOCK_MONOTONIC, &a);
-	if (tend_nix_switch(&sw, f->cfg, pa) < 0)
+	if (tend_nix_switch(&sw, f->cfg, pa, NULL) < 0)
 		fail_msg("switch: %s\n%s", tend_error_last(), sw.output.ptr);
 	clock_gettime(CLOCK_MONOTONIC, &b);
 	print_message("switch took %ld ms\n",
@@ -151,7 +151,7 @@ static void test_switch_and_generations(void **state)
 	assert_true(fx_wait_listening(port, 5000));
 	assert_int_equal(test_sh(NULL, NULL, "curl -sf http://127.0.0.1:%d/ | grep -qx A", port), 0);
 
-	assert_int_equal(tend_nix_switch(&sw, f->cfg, pb), 0);
+	assert_int_equal(tend_nix_switch(&sw, f->cfg, pb, NULL), 0);
 	assert_int_equal(sw.generation, 2);
 	tend_switch_result_dispose(&sw);
 	assert_int_equal(tend_nix_current_system(&cur, f->cfg), 0);
@@ -162,7 +162,7 @@ static void test_switch_and_generations(void **state)
 	/* back to A by store path: a new generation pointing to A, never --rollback */
 	assert_int_equal(tend_nix_generation_path(&g1, f->cfg->system.profile, 1), 0);
 	assert_string_equal(g1, pa);
-	assert_int_equal(tend_nix_switch(&sw, f->cfg, g1), 0);
+	assert_int_equal(tend_nix_switch(&sw, f->cfg, g1, NULL), 0);
 	assert_int_equal(sw.generation, 3);
 	tend_switch_result_dispose(&sw);
 	assert_int_equal(tend_nix_profile_generation(&gen, f->cfg->system.profile), 0);
@@ -187,7 +187,7 @@ static void test_switch_failure_and_timeout(void **state)
 	snprintf(settings, sizeof(settings), "{\"test_port\": %d, \"test_switch_exit\": 3}", port);
 	rev = revision(f, "bad", settings);
 	p = build(f, rev);
-	assert_int_equal(tend_nix_switch(&sw, f->cfg, p), TEND_ERROR);
+	assert_int_equal(tend_nix_switch(&sw, f->cfg, p, NULL), TEND_ERROR);
 	assert_int_equal(sw.exit_code, 3);
 	assert_non_null(strstr(sw.output.ptr, "switch failed as the settings ask"));
 	assert_non_null(strstr(tend_error_last(), "failed (exit 3)"));
@@ -198,7 +198,7 @@ static void test_switch_failure_and_timeout(void **state)
 	snprintf(settings, sizeof(settings), "{\"test_port\": %d, \"test_switch_sleep\": 30}", port);
 	rev = revision(f, "slow", settings);
 	p = build(f, rev);
-	assert_int_equal(tend_nix_switch(&sw, f->cfg, p), TEND_ETIMEOUT);
+	assert_int_equal(tend_nix_switch(&sw, f->cfg, p, NULL), TEND_ETIMEOUT);
 	assert_true(sw.timed_out);
 	assert_non_null(strstr(tend_error_last(), "time limit"));
 	tend_switch_result_dispose(&sw);

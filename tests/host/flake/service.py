@@ -1,0 +1,26 @@
+#!/usr/bin/env python3
+# A lab host's service (tests/host/flake): one HTTP listener on 127.0.0.1, run by a systemd unit
+# the host's system declares. usage: service.py PORT STATUS BODY START_DELAY_S
+# It listens only after START_DELAY_S seconds, as a Type=simple service with a migration would.
+import http.server
+import sys
+import time
+
+port, status, body, delay = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3].encode(), float(sys.argv[4])
+time.sleep(delay)
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+http.server.ThreadingHTTPServer.allow_reuse_address = True
+http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()

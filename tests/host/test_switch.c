@@ -1,0 +1,200 @@
+/* The switch on a real systemd (a Debian 12 VM of tests/host/lab, tend as the unit the NixOS
+ * module declares): switch-to-configuration runs in its own transient unit, so `systemctl stop
+ * tend` and `systemctl kill -s KILL tend` in the middle of a switch do not interrupt it, and the
+ * agent that starts again records the commit applied; an operator's switch holding the lock
+ * makes tend wait; exit 4 rolls back naming the failed unit. ctest label `host`. */
+#include "tests/host/lab.h"
+
+static lab_host *h;
+
+static int group_setup(void **state)
+{
+	(void)state;
+	h = lab_host_up("switch");
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	lab_host_down(h);
+	return 0;
+}
+
+/* The web service's answer in the guest ("" when nothing answers). */
+static char *web(void)
+{
+	char *s = lab_out(h, "python3 -c \"import urllib.request as u; "
+			  "print(u.urlopen('http://127.0.0.1:8081/', timeout=3).read().decode(), end='')\" "
+			  "2>/dev/null || true");
+
+	return s ? s : strdup("");
+}
+
+static void expect_body(const char *want)
+{
+	char *got = web();
+
+	if (strcmp(got, want))
+		fail_msg("the web service answers '%s', not '%s'", got, want);
+	free(got);
+}
+
+/* The first commit converges; tend runs as the module's unit. */
+static void test_first_commit(void **state)
+{
+	char *c1;
+
+	(void)state;
+	lab_write_web(h, "one", NULL);
+	c1 = lab_push(h, "web one");
+	assert_int_equal(lab_run(h, "systemctl start tend.service"), 0);
+	if (!lab_wait_phase(h, "converged", c1, 300)) {
+		lab_run(h, "journalctl -u tend --no-pager | tail -40");
+		fail_msg("the first commit did not converge");
+	}
+	expect_body("one");
+	free(c1);
+}
+
+/* stop (SIGTERM) or kill (SIGKILL, the whole cgroup) tend while the switch's transient unit
+ * sleeps between activation and starting units: the switch still completes, and tend, started
+ * again (by systemd: the switch starts multi-user.target, which wants tend; or Restart=always),
+ * records the commit applied. A stop of tend during a switch may be reported "canceled": the
+ * switch's start of multi-user.target starts tend again, as on NixOS. */
+static void interrupt_switch(const char *body, const char *how)
+{
+	char *c, *out, *before, *after;
+
+	lab_write_web(h, body, "  lab_switch_sleep: 15\n");
+	c = lab_push(h, body);
+	if (!lab_wait_guest(h, "systemctl is-active -q tend-switch-to-configuration.service", 300)) {
+		lab_run(h, "journalctl -u tend --no-pager | tail -40");
+		fail_msg("no switch unit started for %s", body);
+	}
+	before = lab_out(h, "systemctl show -P InvocationID tend.service");
+	assert_non_null(before);
+	lab_run(h, how);
+	/* the switch goes on without tend, and completes */
+	out = lab_out(h, "systemctl is-active tend-switch-to-configuration.service || true");
+	assert_non_null(out);
+	if (strcmp(out, "active") && strcmp(out, "inactive"))
+		fail_msg("the switch unit is '%s' right after `%s`", out, how);
+	free(out);
+	assert_true(lab_wait_guest(h, "! systemctl is-active -q tend-switch-to-configuration.service", 180));
+	assert_true(lab_wait_guest(h, "test ! -e /run/nixos/start-list", 10));
+	expect_body(body);
+	/* tend did stop (another invocation runs now, or none yet) */
+	assert_int_equal(lab_run(h, "systemctl start tend.service"), 0);
+	after = lab_out(h, "systemctl show -P InvocationID tend.service");
+	assert_non_null(after);
+	if (!strcmp(before, after))
+		fail_msg("tend.service was not stopped by `%s` (invocation %s)", how, before);
+	if (!lab_wait_phase(h, "converged", c, 180)) {
+		lab_run(h, "journalctl -u tend --no-pager | tail -60");
+		fail_msg("after `%s` mid-switch, %s was not recorded converged", how, body);
+	}
+	out = lab_out(h, "tend history --config /etc/tend/agent.yaml --limit 1");
+	assert_non_null(out);
+	if (!strstr(out, "applied"))
+		fail_msg("history after `%s`:\n%s", how, out);
+	free(out);
+	free(before);
+	free(after);
+	free(c);
+}
+
+static void test_stop_during_switch(void **state)
+{
+	(void)state;
+	interrupt_switch("two", "systemctl stop tend.service");
+}
+
+static void test_kill_during_switch(void **state)
+{
+	(void)state;
+	interrupt_switch("three", "systemctl kill -s KILL tend.service");
+}
+
+/* An operator's switch holds switch-to-configuration's lock: tend waits (phase waiting), then
+ * applies once the lock is free. */
+static int operator_done(void **state)
+{
+	(void)state;
+	lab_run(h, "systemctl stop operator-switch.service 2>/dev/null || true");
+	return 0;
+}
+
+static void test_operator_lock(void **state)
+{
+	char *c, *phase = NULL;
+	int i;
+
+	(void)state;
+	assert_int_equal(lab_run(h, "mkdir -p /run/nixos && systemd-run -q --unit=operator-switch "
+				    "flock -x /run/nixos/switch-to-configuration.lock sleep 600"), 0);
+	assert_true(lab_wait_guest(h, "systemctl is-active -q operator-switch.service", 30));
+	lab_write_web(h, "four", NULL);
+	c = lab_push(h, "web four while an operator switches");
+	for (i = 0; i < 120; i++) {
+		free(phase);
+		phase = lab_status(h, "phase");
+		if (phase && !strcmp(phase, "waiting"))
+			break;
+		sleep(1);
+	}
+	assert_non_null(phase);
+	assert_string_equal(phase, "waiting");
+	free(phase);
+	expect_body("three");
+	assert_int_equal(lab_run(h, "systemctl stop operator-switch.service"), 0);
+	assert_true(lab_wait_phase(h, "converged", c, 180));
+	expect_body("four");
+	free(c);
+}
+
+/* A unit that fails to start: switch-to-configuration exits 4, tend rolls back and names it. */
+static void test_failed_unit_rolls_back(void **state)
+{
+	char *c, *err = NULL, *phase = NULL;
+	int i;
+
+	(void)state;
+	lab_write_web(h, "five", NULL);
+	test_write_file(h->repo, "services/broken/service.yaml",
+			"name: broken\nhost: switch\nsettings:\n  lab_broken: true\n");
+	c = lab_push(h, "web five and a broken unit");
+	for (i = 0; i < 300; i++) {
+		free(phase);
+		phase = lab_status(h, "phase");
+		if (phase && !strcmp(phase, "rolled-back"))
+			break;
+		sleep(1);
+	}
+	assert_non_null(phase);
+	assert_string_equal(phase, "rolled-back");
+	free(phase);
+	err = lab_status(h, "last_error");
+	assert_non_null(err);
+	if (!strstr(err, "units failed to start: lab-broken.service"))
+		fail_msg("last_error: %s", err);
+	free(err);
+	expect_body("four");
+	free(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_first_commit),
+		cmocka_unit_test(test_stop_during_switch),
+		cmocka_unit_test(test_kill_during_switch),
+		cmocka_unit_test_teardown(test_operator_lock, operator_done),
+		cmocka_unit_test(test_failed_unit_rolls_back),
+	};
+	if (!test_have("qemu-system-x86_64") || !test_have("debootstrap") || !test_have("nix-instantiate")) {
+		fprintf(stderr, "SKIP: the host lab needs qemu-system-x86_64, debootstrap and nix\n");
+		return 0;
+	}
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env python3
+# tend.service for a lab guest, made from what deploy/nixos-module.nix declares (the JSON of
+# tests/deploy/eval-module.nix on stdin), the way NixOS writes a unit from systemd.services.<name>:
+# unitConfig, description, after/wants into [Unit]; serviceConfig, restartIfChanged=false as
+# X-RestartIfChanged=false into [Service]; wantedBy into [Install]. Store paths of the stand-in
+# packages become the guest's: tend at /usr/local/bin/tend, coreutils' kill at /bin/kill.
+# usage: unit-from-module.py [EXTRA_UNIT_LINE...] < eval.json > tend.service
+import json
+import sys
+
+doc = json.load(sys.stdin)
+unit, tend_pkg = doc["unit"], doc["tendPackage"]
+
+
+def value(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def path_of(text):
+    text = text.replace(tend_pkg + "/bin/tend", "/usr/local/bin/tend")
+    # any other stand-in store path (coreutils): the guest's own tool
+    out = []
+    for word in text.split(" "):
+        if word.startswith("/nix/store/") and "/bin/" in word:
+            word = "/bin/" + word.rsplit("/bin/", 1)[1]
+        out.append(word)
+    return " ".join(out)
+
+
+lines = ["# Made by tests/host/unit-from-module.py from deploy/nixos-module.nix", "[Unit]"]
+lines.append("Description=" + unit.get("description", "tend"))
+for key, name in (("after", "After"), ("wants", "Wants")):
+    for v in unit.get(key, []):
+        lines.append("%s=%s" % (name, v))
+for k, v in sorted(unit.get("unitConfig", {}).items()):
+    lines.append("%s=%s" % (k, value(v)))
+lines.append("")
+lines.append("[Service]")
+if unit.get("restartIfChanged", True) is False:
+    lines.append("X-RestartIfChanged=false")
+for k, v in sorted(unit.get("serviceConfig", {}).items()):
+    lines.append("%s=%s" % (k, path_of(value(v))))
+lines.extend(sys.argv[1:])
+lines.append("")
+lines.append("[Install]")
+for v in unit.get("wantedBy", []):
+    lines.append("WantedBy=" + v)
+print("\n".join(lines))
