@@ -50,7 +50,7 @@ git_commit "homelab: five hosts, thirteen services"
 (cd "$work/fleet" && "$tend" validate)
 
 smtp_port="$(free_port)"
-"$smtp_python" -m aiosmtpd -n -c aiosmtpd.handlers.Debugging -l "127.0.0.1:$smtp_port" >"$work/mail.log" 2>&1 &
+"$smtp_python" -u -m aiosmtpd -n -c aiosmtpd.handlers.Debugging -l "127.0.0.1:$smtp_port" >"$work/mail.log" 2>&1 &
 pids+=($!)
 
 n=0
