@@ -390,6 +390,20 @@ out:
 	return error;
 }
 
+/* nix does not fsync what it builds: before the profile (the boot default) names a system, its
+ * files go to disk, or a power cut soon after boots a generation of empty files (seen in the
+ * lab: tend.service empty, so masked). NixOS's switch-to-configuration-ng syncs the store too,
+ * but older ones do not, and the profile is set before it runs. */
+static void store_sync(const char *store_path)
+{
+	int fd = open(store_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		syncfs(fd);
+		close(fd);
+	}
+}
+
 int tend_nix_switch(tend_switch_result *out, const tend_config *cfg, const char *store_path,
 		    volatile sig_atomic_t *abort)
 {
@@ -413,6 +427,7 @@ int tend_nix_switch(tend_switch_result *out, const tend_config *cfg, const char 
 	 * takes this lock itself, so it is released before it runs). */
 	if ((error = lock_try(&lock, cfg)) < 0)
 		goto out;
+	store_sync(store_path);
 	argv[0] = nix_env;
 	argv[1] = "-p";
 	argv[2] = cfg->system.profile;

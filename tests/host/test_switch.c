@@ -2,7 +2,9 @@
  * module declares): switch-to-configuration runs in its own transient unit, so `systemctl stop
  * tend` and `systemctl kill -s KILL tend` in the middle of a switch do not interrupt it, and the
  * agent that starts again records the commit applied; an operator's switch holding the lock
- * makes tend wait; exit 4 rolls back naming the failed unit. ctest label `host`. */
+ * makes tend wait; exit 4 rolls back naming the failed unit; after a power cut mid-switch the
+ * switch runs again before probes; a commit changing tend's own unit restarts tend with it.
+ * ctest label `host`. */
 #include "tests/host/lab.h"
 
 static lab_host *h;
@@ -183,6 +185,67 @@ static void test_failed_unit_rolls_back(void **state)
 	free(c);
 }
 
+/* A power cut in the middle of a switch (after activation, before units start): the guest boots
+ * the new generation (the profile's default), and tend runs the target's switch-to-configuration
+ * again before probing, never adopting it on probes alone. */
+static void test_crash_during_switch(void **state)
+{
+	char *c, *out;
+
+	(void)state;
+	lab_write_web(h, "six", "  lab_switch_sleep: 20\n");
+	c = lab_push(h, "web six, power cut mid-switch");
+	if (!lab_wait_guest(h, "grep -q '^sleeping' /var/lib/tend/switch/output", 300)) {
+		lab_run(h, "journalctl -u tend --no-pager | tail -40");
+		fail_msg("the switch to six never reached its activation");
+	}
+	assert_int_equal(lab_sh(NULL, 900, "%s crash %s", LAB, h->vm), 0);
+	if (!lab_wait_phase(h, "converged", c, 300)) {
+		lab_run(h, "journalctl -b -u tend -u nixos-boot --no-pager | tail -60");
+		fail_msg("after a power cut mid-switch, six was not recorded converged");
+	}
+	expect_body("six");
+	out = lab_out(h, "tend history --json --config /etc/tend/agent.yaml --limit 1");
+	assert_non_null(out);
+	if (!strstr(out, "was interrupted: running it again") || !strstr(out, "\"applied\""))
+		fail_msg("history after a power cut mid-switch:\n%s", out);
+	free(out);
+	free(c);
+}
+
+/* A commit that changes tend's own unit: the switch does not restart tend (X-RestartIfChanged
+ * =false), tend finishes the reconcile, then exits so that systemd starts it with the new unit,
+ * and reports the commit applied. */
+static void test_own_unit_changed(void **state)
+{
+	char *c, *out, *pid, *cmd = NULL;
+
+	(void)state;
+	assert_int_equal(test_sh(NULL, h->dir, "python3 %s/tests/host/unit-from-module.py "
+				 "Environment=TEND_LAB_UNIT=2 < eval.json > %s/lab/tend.service",
+				 TEND_SOURCE_DIR, h->repo), 0);
+	lab_write_web(h, "seven", NULL);
+	c = lab_push(h, "web seven and tend's unit changes");
+	if (!lab_wait_guest(h, "systemctl show -P Environment tend.service | grep -q TEND_LAB_UNIT=2", 300) ||
+	    !lab_wait_phase(h, "converged", c, 180)) {
+		lab_run(h, "journalctl -u tend --no-pager | tail -40");
+		fail_msg("tend did not restart with its new unit and record seven");
+	}
+	/* the tend that answers runs from the new unit */
+	pid = lab_out(h, "systemctl show -P MainPID tend.service");
+	assert_non_null(pid);
+	assert_true(asprintf(&cmd, "tr '\\0' '\\n' < /proc/%s/environ | grep -x TEND_LAB_UNIT=2", pid) > 0);
+	assert_int_equal(lab_run(h, cmd), 0);
+	out = lab_out(h, "journalctl -u tend --no-pager | grep -c \"unit /etc/systemd/system/tend.service changed\" || true");
+	assert_non_null(out);
+	assert_true(atoi(out) >= 1);
+	expect_body("seven");
+	free(out);
+	free(cmd);
+	free(pid);
+	free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -191,6 +254,8 @@ int main(void)
 		cmocka_unit_test(test_kill_during_switch),
 		cmocka_unit_test_teardown(test_operator_lock, operator_done),
 		cmocka_unit_test(test_failed_unit_rolls_back),
+		cmocka_unit_test(test_crash_during_switch),
+		cmocka_unit_test(test_own_unit_changed),
 	};
 	if (!test_have("qemu-system-x86_64") || !test_have("debootstrap") || !test_have("nix-instantiate")) {
 		fprintf(stderr, "SKIP: the host lab needs qemu-system-x86_64, debootstrap and nix\n");

@@ -4,7 +4,7 @@
 # - takes /run/nixos/switch-to-configuration.lock with LOCK_EX|LOCK_NB ("Could not acquire lock",
 #   exit 11 when it is held);
 # - `boot` only makes the system the boot default (the profile, which the caller set, is what
-#   the lab's boot loader boots) and exits 0;
+#   the lab's boot loader boots) and exits 0; both sync the disks first, as -ng syncs the store;
 # - exits 100 before touching any unit when the system's init-interface-version differs from the
 #   running one's ("won't take effect until you reboot");
 # - compares the running system's units with this system's: a changed active unit is stopped
@@ -13,8 +13,9 @@
 #   ones start with multi-user.target, as NixOS starts its active targets again;
 # - records the units it will start and restart in /run/nixos/start-list and restart-list before
 #   stopping anything and deletes each list when done, so an interrupted run is resumed by the next;
-# - activation points /run/current-system at this system and installs its units in
-#   /etc/systemd/system, then daemon-reload, restarts, starts;
+# - activation points /run/current-system at this system and links its units into
+#   /etc/systemd/system (links into the store, as NixOS's /etc/static), then daemon-reload,
+#   restarts, starts;
 # - "warning: the following units failed: ..." and exit 4 when a unit of this system failed.
 # Left out: the boot loader itself, the activation script's real work (users, /etc, wrappers),
 # reloads, sockets, mounts, swaps, user units and systemd's re-exec. `lab_switch_sleep` (the
@@ -99,7 +100,13 @@ def install(units, old_names):
                     os.unlink(p)
     os.makedirs(WANTS_DIR, exist_ok=True)
     for name, text in units.items():
-        write(os.path.join(UNIT_DIR, name), text)
+        # a link into this system, as NixOS's /etc/systemd/system -> /etc/static -> the store:
+        # a changed unit resolves to another store path (tend watches its own unit that way)
+        path, tmp = os.path.join(UNIT_DIR, name), os.path.join(UNIT_DIR, "." + name + ".lab-tmp")
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        os.symlink(os.path.join(OUT, "etc/systemd/system", name), tmp)
+        os.replace(tmp, path)
         link = os.path.join(WANTS_DIR, name)
         if unit_setting(text, "WantedBy") == "multi-user.target" and not os.path.lexists(link):
             os.symlink(os.path.join(UNIT_DIR, name), link)
@@ -110,6 +117,8 @@ def switch(action):
     held = lock()
     if action in ("switch", "boot"):
         say("updating the boot loader: the lab boots the system profile's default")
+    if action != "boot-activate" and not os.environ.get("NIXOS_NO_SYNC"):
+        os.sync()  # as -ng's syncfs of /nix/store: what nix built reaches the disk
     if action == "boot":
         return 0
     cur = read("/run/current-system/init-interface-version")
@@ -170,11 +179,13 @@ def switch(action):
     os.unlink(RESTART_LIST)
     if start:
         say("starting the following units: " + ", ".join(start))
+    # At boot the units start with the boot (nixos-boot runs before some of them): no waiting.
+    start_args = ["start", "--no-block"] if action == "boot-activate" else ["start"]
     for name in start + ["multi-user.target"]:
-        if systemctl("start", name) != 0 and name not in failed:
+        if systemctl(*start_args, name) != 0 and name not in failed:
             failed.append(name)
     os.unlink(START_LIST)
-    for name in units:
+    for name in units if action != "boot-activate" else []:
         if subprocess.run(["systemctl", "is-failed", "-q", name]).returncode == 0 and name not in failed:
             failed.append(name)
     del held
