@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const char *const action_names[] = {
 	"", "write_file", "remove_file", "install_secret", "remove_secret", "restart_unit",
@@ -93,8 +94,8 @@ static int change_cmp(const void *a, const void *b)
 }
 
 /* Decide whether f must be written; reason is NULL when the disk is right. */
-static int file_needs_write(const char **reason, char old_sha[65], const tend_state *st,
-			    const tend_want_file *f)
+static int file_needs_write(const char **reason, char old_sha[65], const tend_config *cfg,
+			    const tend_state *st, const tend_want_file *f)
 {
 	const tend_state_file *known = tend_state_file_get(st, f->path);
 	tend_buf disk = TEND_BUF_INIT;
@@ -102,7 +103,7 @@ static int file_needs_write(const char **reason, char old_sha[65], const tend_st
 
 	*reason = NULL;
 	old_sha[0] = '\0';
-	rc = tend_file_read(&disk, f->path, 64u << 20);
+	rc = tend_reconcile_file_read(&disk, cfg, f->path, f->kind == TEND_FILE_SECRET, 64u << 20);
 	if (rc == TEND_ENOTFOUND) {
 		tend_error_clear();
 		*reason = known ? "missing" : "new";
@@ -155,7 +156,6 @@ int tend_plan_compute(tend_plan *out, const tend_config *cfg, const tend_state *
 	size_t n = 0, i, k;
 	int error = TEND_ERROR, system_changes;
 
-	(void)cfg;
 	memset(out, 0, sizeof(*out));
 	if (d->n_files && !(changes = calloc(d->n_files, sizeof(*changes)))) {
 		tend_error_set("out of memory");
@@ -163,7 +163,7 @@ int tend_plan_compute(tend_plan *out, const tend_config *cfg, const tend_state *
 	}
 	for (i = 0; i < d->n_files; i++) {
 		file_change *c = &changes[n];
-		if ((error = file_needs_write(&c->reason, c->old_sha, st, &d->files[i])) < 0)
+		if ((error = file_needs_write(&c->reason, c->old_sha, cfg, st, &d->files[i])) < 0)
 			goto out;
 		if (!c->reason)
 			continue;
@@ -184,8 +184,19 @@ int tend_plan_compute(tend_plan *out, const tend_config *cfg, const tend_state *
 	/* Files tend wrote that the commit no longer wants (still on disk). */
 	for (i = 0; i < st->n_files; i++) {
 		const tend_state_file *sf = &st->files[i];
-		if (want_has(d, sf->path) || !tend_path_exists(sf->path))
+		struct stat sb;
+
+		if (want_has(d, sf->path))
 			continue;
+		/* beneath its root or refused: a state naming /etc/shadow must not
+		 * make tend delete it */
+		if ((error = tend_reconcile_file_stat(&sb, cfg, sf->path,
+						      sf->kind == TEND_FILE_SECRET)) == TEND_ENOTFOUND) {
+			tend_error_clear();
+			continue;
+		}
+		if (error < 0)
+			goto out;
 		if ((error = tend_plan_add(out, sf->kind == TEND_FILE_SECRET ? TEND_ACTION_REMOVE_SECRET
 					   : TEND_ACTION_REMOVE_FILE, sf->service, sf->path,
 					   sf->sha256, NULL, "no longer wanted")) < 0)

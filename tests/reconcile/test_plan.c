@@ -27,8 +27,12 @@ static int setup(void **state)
 	test_write_file(f->dir, "rev/services/app/service.yaml",
 		"name: app\nhost: h1\ndepends_on: [db]\nhealth:\n  startup:\n"
 		"    - http: {url: 'http://127.0.0.1:1/'}\n");
-	test_write_file(f->dir, "agent.yaml",
-		"host: h1\nrepository: {url: x}\nstate_dir: state\nroot: hostroot\n");
+	/* the files below live beneath both roots (util/beneath.h) */
+	if (asprintf(&path, "host: h1\nrepository: {url: x}\nstate_dir: state\nroot: %s\n"
+		     "secrets_root: %s\n", f->dir, f->dir) < 0)
+		fail();
+	test_write_file(f->dir, "agent.yaml", path);
+	free(path);
 	path = tend_path_join(f->dir, "agent.yaml");
 	assert_int_equal(tend_config_load(&f->cfg, path), 0);
 	free(path);
