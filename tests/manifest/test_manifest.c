@@ -497,6 +497,10 @@ static const rule_case rule_cases[] = {
 	{ "a routes_file leaving the root", FLEET "proxy: {service: a, kind: traefik, routes_file: /../../victim/x.yml}\n",
 	  { "a", "name: a\nhost: apps1\nproxy: {domain: a.lab.example.net, port: 1}\n" },
 	  "fleet.yaml:12:49: error: proxy.routes_file: must be a plain absolute path (no '..', '.' or empty component)\n" },
+	/* issue 17 F7: validate accepted what render refused */
+	{ "a path_prefix render cannot quote", FLEET "proxy: {service: a, kind: traefik, routes_file: /x.yml}\n",
+	  { "a", "name: a\nhost: apps1\nproxy: {domain: a.lab.example.net, port: 1, path_prefix: '/a`) || Host(`evil'}\n" },
+	  "services/a/service.yaml:3:58: error: proxy.path_prefix: cannot be rendered safely (no '`', '\"', '\\', control character or DEL)\n" },
 	{ "invalid service name", FLEET, { "my app", "name: my app\nhost: apps1\n" },
 	  "services/my app/service.yaml:1:7: error: name: invalid service name 'my app' (a letter or digit, then letters, digits, '-', '_', '.'; at most 63)\n" },
 	{ "unknown names do not cascade", FLEET, { "a", "name: a\nhost: apps1\ndepends_on: [broken]\n",
