@@ -175,10 +175,15 @@ int tend_plan_compute(tend_plan *out, const tend_config *cfg, const tend_state *
 		qsort(changes, n, sizeof(*changes), change_cmp);
 	for (i = 0; i < n; i++) {
 		const tend_want_file *f = changes[i].f;
-		if ((error = tend_plan_add(out, f->kind == TEND_FILE_SECRET ? TEND_ACTION_INSTALL_SECRET
+		/* a secret's action carries no digest: an unkeyed SHA-256 of a
+		 * short plaintext (a PIN) is the plaintext; the reason says
+		 * new / changed / drift / missing */
+		int secret = f->kind == TEND_FILE_SECRET;
+
+		if ((error = tend_plan_add(out, secret ? TEND_ACTION_INSTALL_SECRET
 					   : TEND_ACTION_WRITE_FILE, f->service, f->path,
-					   changes[i].old_sha[0] ? changes[i].old_sha : NULL,
-					   f->sha256, changes[i].reason)) < 0)
+					   !secret && changes[i].old_sha[0] ? changes[i].old_sha : NULL,
+					   secret ? NULL : f->sha256, changes[i].reason)) < 0)
 			goto out;
 	}
 	/* Files tend wrote that the commit no longer wants (still on disk). */
@@ -199,7 +204,8 @@ int tend_plan_compute(tend_plan *out, const tend_config *cfg, const tend_state *
 			goto out;
 		if ((error = tend_plan_add(out, sf->kind == TEND_FILE_SECRET ? TEND_ACTION_REMOVE_SECRET
 					   : TEND_ACTION_REMOVE_FILE, sf->service, sf->path,
-					   sf->sha256, NULL, "no longer wanted")) < 0)
+					   sf->kind == TEND_FILE_SECRET ? NULL : sf->sha256, NULL,
+					   "no longer wanted")) < 0)
 			goto out;
 	}
 	/* A secret that is new (never there before) restarts nothing: its service

@@ -139,6 +139,23 @@ static void test_reasons(void **state)
 	a = find(&p, TEND_ACTION_REMOVE_SECRET, "/gone.txt");
 	assert_non_null(a);
 	assert_string_equal(a->reason, "no longer wanted");
+	/* issue 17 F9: no digest of a secret's plaintext, in either direction
+	 * (247ba6c showed sha256("M") and sha256("G") here, and in plan --json) */
+	assert_null(a->from);
+	a = find(&p, TEND_ACTION_INSTALL_SECRET, "/missing.txt");
+	assert_null(a->from);
+	assert_null(a->to);
+	{
+		char *json = tend_plan_format_json(&p), sha[65];
+
+		tend_sha256_hex(sha, "M", 1);
+		assert_null(strstr(json, sha));
+		tend_sha256_hex(sha, "G", 1);
+		assert_null(strstr(json, sha));
+		tend_sha256_hex(sha, "C2", 2);   /* a route's digest stays: not a secret */
+		assert_non_null(strstr(json, sha));
+		free(json);
+	}
 	assert_null(find(&p, TEND_ACTION_REMOVE_FILE, "/vanished.txt"));
 	assert_null(find(&p, TEND_ACTION_SWITCH, NULL));          /* no system built: none */
 	assert_true(tend_plan_changes(&p));
