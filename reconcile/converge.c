@@ -30,6 +30,7 @@ typedef struct {
 	int64_t start;
 	tend_buf switch_output;
 	int switch_attempted;
+	tend_mask mask;          /* secret values: masked in every text kept or sent */
 } conv;
 
 static int save(conv *c)
@@ -355,16 +356,27 @@ static void history(conv *c, const char *commit, const char *outcome, const char
 	h.start = c->start;
 	h.end = tend_reconcile_now();
 	h.outcome = (char *)outcome;
-	h.message = (char *)message;
+	/* masked copies: history is kept, shown by tend history and mailed */
+	h.message = tend_mask_apply(&c->mask, message);
 	h.failed_probe = pf ? pf->failed_probe : NULL;
-	h.probe_output = pf ? pf->output : NULL;
-	h.switch_output = c->switch_output.ptr;
+	h.probe_output = tend_mask_apply(&c->mask, pf ? pf->output : NULL);
+	h.switch_output = tend_mask_apply(&c->mask, c->switch_output.ptr);
 	h.system_before = rep->system_before;
 	h.system_after = rep->system_after;
 	h.generation_before = rep->generation_before;
 	h.generation_after = rep->generation_after;
 	h.rollback_target = (char *)rollback_target;
 	tend_state_history_add(c->st, &h);
+	free(h.message);
+	free(h.probe_output);
+	free(h.switch_output);
+}
+
+/* The report's texts (status, logs, alert mails, the CLI) masked. */
+static void mask_report(conv *c)
+{
+	tend_mask_inplace(&c->mask, &c->rep->message);
+	tend_mask_inplace(&c->mask, &c->rep->probe_output);
 }
 
 static void report_probe(tend_reconcile_report *rep, const tend_probe_failure *pf)
@@ -438,6 +450,8 @@ static int roll_back(conv *c, const char *why, const tend_probe_failure *first_f
 	char *message = NULL, *current = NULL;
 	int healthy = 1, error = 0;
 
+	tend_mask_inplace(&c->mask, &reason);
+
 	memset(&again, 0, sizeof(again));
 	snprintf(commit, sizeof(commit), "%s", in->commit);
 	in->phase = TEND_PHASE_ROLLBACK;
@@ -478,7 +492,7 @@ static int roll_back(conv *c, const char *why, const tend_probe_failure *first_f
 	/* A new commit that failed is not retried; a repair of the applied commit
 	 * (drift) that failed is tried again on the next poll. */
 	if (strcmp(commit, c->st->applied_commit))
-		tend_state_failed_add(c->st, commit, tend_reconcile_now(), reason);
+		tend_state_failed_add(c->st, commit, tend_reconcile_now(), reason);   /* masked above */
 	if (in->prev_system) {
 		free(c->st->system);
 		c->st->system = strdup(in->prev_system);
@@ -536,7 +550,7 @@ int tend_converge(tend_reconcile_report *rep, const tend_config *cfg, tend_state
 		  const tend_desired *d, const tend_plan *plan,
 		  const tend_manifest *prev_manifest, const tend_reconcile_opts *opts)
 {
-	conv c = { cfg, st, rep, opts, tend_reconcile_now(), TEND_BUF_INIT, 0 };
+	conv c = { cfg, st, rep, opts, tend_reconcile_now(), TEND_BUF_INIT, 0, { NULL, 0 } };
 	const tend_action *sw_action = plan_switch(plan);
 	tend_probe_failure pf;
 	tend_switch_result sw;
@@ -545,7 +559,9 @@ int tend_converge(tend_reconcile_report *rep, const tend_config *cfg, tend_state
 
 	memset(&pf, 0, sizeof(pf));
 	c.switch_output.max = TEND_STATE_MAX_OUTPUT;
-	if ((error = backup_files(&backup, cfg, d, plan)) < 0)
+	/* before anything is written: the installed (old) values are on disk */
+	if ((error = tend_mask_collect(&c.mask, cfg, st, d)) < 0 ||
+	    (error = backup_files(&backup, cfg, d, plan)) < 0)
 		goto out;
 	if ((error = tend_state_inflight_begin(st, d->commit, rep->system_before,
 					       rep->generation_before,
@@ -598,6 +614,8 @@ int tend_converge(tend_reconcile_report *rep, const tend_config *cfg, tend_state
 		msg = NULL;
 	error = finish(&c, d->commit, d->system, msg ? msg : "applied");
 out:
+	mask_report(&c);
+	tend_mask_dispose(&c.mask);
 	tend_probe_failure_dispose(&pf);
 	tend_buf_dispose(&c.switch_output);
 	free(backup);
@@ -609,7 +627,7 @@ out:
 int tend_recover(tend_reconcile_report *rep, const tend_config *cfg, tend_state *st,
 		 const tend_reconcile_opts *opts)
 {
-	conv c = { cfg, st, rep, opts, tend_reconcile_now(), TEND_BUF_INIT, 1 };
+	conv c = { cfg, st, rep, opts, tend_reconcile_now(), TEND_BUF_INIT, 1, { NULL, 0 } };
 	tend_state_inflight *in = &st->inflight;
 	tend_desired now, prev;
 	tend_probe_failure pf;
@@ -620,6 +638,9 @@ int tend_recover(tend_reconcile_report *rep, const tend_config *cfg, tend_state 
 	memset(&now, 0, sizeof(now));
 	memset(&prev, 0, sizeof(prev));
 	c.switch_output.max = TEND_STATE_MAX_OUTPUT;
+	/* what is installed and what the backup saved (nothing decrypted here) */
+	if ((error = tend_mask_collect(&c.mask, cfg, st, NULL)) < 0)
+		return error;
 	snprintf(rep->commit, sizeof(rep->commit), "%s", in->commit);
 	rep->system_before = dup_or_null(in->prev_system);
 	rep->generation_before = in->prev_generation;
@@ -664,6 +685,8 @@ int tend_recover(tend_reconcile_report *rep, const tend_config *cfg, tend_state 
 	}
 	error = roll_back(&c, why, pf.failed_probe ? &pf : NULL, have_prev ? prev.manifest : NULL);
 out:
+	mask_report(&c);
+	tend_mask_dispose(&c.mask);
 	tend_desired_dispose(&now);
 	tend_desired_dispose(&prev);
 	tend_probe_failure_dispose(&pf);

@@ -114,6 +114,21 @@ int tend_reconcile_file_stat(struct stat *out, const tend_config *cfg, const cha
  * <state_dir>/backups/<in-flight commit>. */
 int tend_reconcile_state_check(const tend_config *cfg, const tend_state *st);
 
+/* Secret values to mask ("***") in stored or sent text (reconcile/mask.c). */
+typedef struct {
+	tend_buf *vals;
+	size_t n;
+} tend_mask;
+/* The commit's secrets (d, may be NULL), those installed (st's secret files)
+ * and those in the in-flight backup. */
+int tend_mask_collect(tend_mask *m, const tend_config *cfg, const tend_state *st,
+		      const tend_desired *d);
+int tend_mask_add(tend_mask *m, const char *v, size_t len);
+/* A copy of text with every value replaced by "***"; NULL for NULL. */
+char *tend_mask_apply(const tend_mask *m, const char *text);
+void tend_mask_inplace(const tend_mask *m, char **text);
+void tend_mask_dispose(tend_mask *m);
+
 /* <state_dir>/<name>; caller frees. */
 char *tend_reconcile_state_path(const tend_config *cfg, const char *name);
 /* Make sure revision commit is exported under <state_dir>/revisions; *out is its dir. */
