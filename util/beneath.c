@@ -17,6 +17,8 @@
 
 #define BENEATH_MAX_PATH 4096
 
+int tend_beneath_walk_only;
+
 int tend_path_rel_check(const char *rel)
 {
 	const char *p = rel, *end;
@@ -110,6 +112,8 @@ int tend_beneath_open(int *out, int dirfd, const char *root, const char *rel, in
 			       "component)", root, rel);
 		return TEND_EREFUSED;
 	}
+	if (tend_beneath_walk_only)
+		return open_walk(out, dirfd, root, rel, flags, mode);
 	memset(&how, 0, sizeof(how));
 	how.flags = (unsigned long long)(flags | O_NOFOLLOW | O_CLOEXEC);
 	how.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0;

@@ -30,6 +30,10 @@ int tend_beneath_open(int *out, int dirfd, const char *root, const char *rel, in
 int tend_beneath_parent(int *out, const char **name, int dirfd, const char *root,
 			const char *rel, mode_t dir_mode);
 
+/* Nonzero: tend_beneath_open always takes the O_NOFOLLOW walk, as on a
+ * kernel without openat2 (for the tests of that path). */
+extern int tend_beneath_walk_only;
+
 /* tend_file_read, tend_file_write_atomic and unlink for rel beneath root. */
 int tend_beneath_read(tend_buf *out, const char *root, const char *rel, size_t max);
 int tend_beneath_write_atomic(const char *root, const char *rel, const void *data, size_t len,

@@ -131,12 +131,30 @@ static void test_write_and_unlink(void **state)
 	test_tmpdir_remove(root);
 }
 
+/* The same checks through the per-component walk (kernels before 5.6, or a
+ * seccomp filter refusing openat2). */
+static int walk_only(void **state)
+{
+	(void)state;
+	tend_beneath_walk_only = 1;
+	return 0;
+}
+
+static int openat2_again(void **state)
+{
+	(void)state;
+	tend_beneath_walk_only = 0;
+	return 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lexical),
 		cmocka_unit_test(test_read),
 		cmocka_unit_test(test_write_and_unlink),
+		cmocka_unit_test_setup_teardown(test_read, walk_only, openat2_again),
+		cmocka_unit_test_setup_teardown(test_write_and_unlink, walk_only, openat2_again),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
