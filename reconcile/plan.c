@@ -129,6 +129,27 @@ static int file_needs_write(const char **reason, char old_sha[65], const tend_co
 	return 0;
 }
 
+/* 1 when sf's file holds exactly what tend recorded writing, 0 when not (or
+ * when it is not a regular file), negative on a read error. */
+static int still_written(const tend_config *cfg, const tend_state_file *sf)
+{
+	tend_buf disk = TEND_BUF_INIT;
+	char sha[65];
+	int rc;
+
+	rc = tend_reconcile_file_read(&disk, cfg, sf->path, sf->kind == TEND_FILE_SECRET, 64u << 20);
+	if (rc == TEND_ENOTFOUND || rc == TEND_ELIMIT || rc == TEND_EREFUSED) {
+		tend_error_clear();
+		tend_buf_dispose_secure(&disk);
+		return 0;
+	}
+	if (rc < 0)
+		return rc;
+	tend_sha256_hex(sha, disk.ptr ? disk.ptr : "", disk.size);
+	tend_buf_dispose_secure(&disk);
+	return !strcmp(sha, sf->sha256);
+}
+
 static int want_has(const tend_desired *d, const char *path)
 {
 	size_t i;
@@ -202,6 +223,13 @@ int tend_plan_compute(tend_plan *out, const tend_config *cfg, const tend_state *
 		}
 		if (error < 0)
 			goto out;
+		/* only what tend wrote, unchanged since: with root "/" every path
+		 * is beneath the root, and a file edited by hand (or one a
+		 * tampered state names) is not tend's to delete */
+		if ((error = still_written(cfg, sf)) < 0)
+			goto out;
+		if (!error)
+			continue;
 		if ((error = tend_plan_add(out, sf->kind == TEND_FILE_SECRET ? TEND_ACTION_REMOVE_SECRET
 					   : TEND_ACTION_REMOVE_FILE, sf->service, sf->path,
 					   sf->kind == TEND_FILE_SECRET ? NULL : sf->sha256, NULL,

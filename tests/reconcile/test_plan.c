@@ -128,6 +128,8 @@ static void test_reasons(void **state)
 	test_write_file(f->dir, "gone.txt", "G");                 /* tend wrote it, no longer wanted */
 	wrote(f, "gone.txt", "G", TEND_FILE_SECRET);
 	wrote(f, "vanished.txt", "V", TEND_FILE_ROUTE);           /* and already gone: nothing */
+	test_write_file(f->dir, "edited.txt", "hand edit");       /* tend's, edited since: kept */
+	wrote(f, "edited.txt", "E", TEND_FILE_ROUTE);
 
 	assert_int_equal(tend_plan_compute(&p, f->cfg, f->st, &f->d, "/nix/store/a"), 0);
 	assert_null(find(&p, TEND_ACTION_WRITE_FILE, "/same.txt"));
@@ -157,6 +159,10 @@ static void test_reasons(void **state)
 		free(json);
 	}
 	assert_null(find(&p, TEND_ACTION_REMOVE_FILE, "/vanished.txt"));
+	/* issue 17 F13 with root "/" (every path beneath it): a recorded file
+	 * whose content is not what tend wrote is not deleted. 247ba6c removed
+	 * it as "no longer wanted". */
+	assert_null(find(&p, TEND_ACTION_REMOVE_FILE, "/edited.txt"));
 	assert_null(find(&p, TEND_ACTION_SWITCH, NULL));          /* no system built: none */
 	assert_true(tend_plan_changes(&p));
 	tend_plan_dispose(&p);
