@@ -138,7 +138,8 @@ static int still_written(const tend_config *cfg, const tend_state_file *sf)
 	int rc;
 
 	rc = tend_reconcile_file_read(&disk, cfg, sf->path, sf->kind == TEND_FILE_SECRET, 64u << 20);
-	if (rc == TEND_ENOTFOUND || rc == TEND_ELIMIT || rc == TEND_EREFUSED) {
+	if (rc == TEND_ENOTFOUND || rc == TEND_ELIMIT || rc == TEND_EREFUSED ||
+	    rc == TEND_EINVALID) {   /* not there, or not a file tend could have written */
 		tend_error_clear();
 		tend_buf_dispose_secure(&disk);
 		return 0;

@@ -206,6 +206,7 @@ static int open_root(int *out, const char *root)
 
 int tend_beneath_read(tend_buf *out, const char *root, const char *rel, size_t max)
 {
+	struct stat st;
 	int rfd = -1, fd = -1, error;
 	char *path = NULL;
 
@@ -217,6 +218,15 @@ int tend_beneath_read(tend_buf *out, const char *root, const char *rel, size_t m
 	error = TEND_ERROR;
 	if (!(path = tend_path_join(root, rel)))
 		goto out;
+	if (fstat(fd, &st) < 0) {
+		tend_error_set_errno("%s", path);
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {   /* a FIFO or device would block or never end */
+		tend_error_set("%s: not a regular file", path);
+		error = TEND_EINVALID;
+		goto out;
+	}
 	error = tend_fd_read(out, fd, path, max);
 out:
 	if (fd >= 0)

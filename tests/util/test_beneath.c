@@ -74,6 +74,13 @@ static void test_read(void **state)
 	assert_int_equal(tend_beneath_read(&b, root, "inside/link.txt", 0), TEND_EREFUSED);
 	assert_int_equal(tend_beneath_read(&b, root, "inside/../../x", 0), TEND_EREFUSED);
 	assert_int_equal(tend_beneath_read(&b, root, "inside/none", 0), TEND_ENOTFOUND);
+	assert_int_equal(tend_beneath_read(&b, root, "inside", 0), TEND_EINVALID);   /* a directory */
+	{
+		char *fifo = tend_path_join(root, "inside/fifo");
+		assert_int_equal(mkfifo(fifo, 0600), 0);   /* never blocks the read */
+		assert_int_equal(tend_beneath_read(&b, root, "inside/fifo", 0), TEND_EINVALID);
+		free(fifo);
+	}
 	assert_null(b.ptr);
 	test_tmpdir_remove(outside);
 	test_tmpdir_remove(root);
