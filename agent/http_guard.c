@@ -1,10 +1,6 @@
-/* The endpoint's guard. Slow clients: libmicrohttpd's own timeout counts only
- * idle time, so a client sending a byte every few seconds held a connection
- * for ever; here every connection's current request has a deadline, and a
- * timer thread shuts down (shutdown(2), never close) the socket of one that
- * passed it, which makes libmicrohttpd close it. The entry is removed under
- * the lock in the close notification, before libmicrohttpd closes the
- * descriptor, so a shutdown never reaches a reused descriptor. */
+/* The endpoint's guard: connection accounting, a whole-request deadline cut
+ * by a timer thread with shutdown(2), the fair-share accept policy, and the
+ * webhook's delivery-id dedupe and trigger interval. */
 #include "agent/http_guard.h"
 #include "agent/http.h"
 #include "agent/log.h"
@@ -63,7 +59,12 @@ static int same_address(const struct sockaddr *a, socklen_t alen, const struct s
 }
 
 /* Every 200 ms: cut connections past their deadline, fire a folded delivery
- * whose interval ended. */
+ * whose interval ended. libmicrohttpd's own timeout counts only idle time, so
+ * a client sending a byte every few seconds held a connection for ever. The
+ * socket is shut down, never closed: libmicrohttpd sees the end and closes
+ * it. An entry leaves the list under the lock in the close notification,
+ * before libmicrohttpd closes the descriptor, so a shutdown never reaches a
+ * reused descriptor. */
 static void *timer_main(void *arg)
 {
 	tend_http_guard *g = arg;

@@ -1,7 +1,6 @@
 /* Secret values masked ("***") in every text a reconcile stores or sends:
- * history (message, probe and switch output), the report (status, logs,
- * alert mails) and the failed-commit reasons. The values are the commit's
- * decrypted secrets and those installed on the host or saved in a backup. */
+ * history, the report (status, logs, mails) and failed-commit reasons; the
+ * values are the commit's secrets and those installed or in a backup. */
 #include "reconcile/internal.h"
 #include "util/beneath.h"
 #include "util/error.h"
