@@ -317,10 +317,17 @@ int tend_yaml__parse_libyaml(tend_yaml_doc **out, const char *file, const char *
 			 * gives a byte offset, not a mark */
 			if (parser.error == YAML_READER_ERROR)
 				offset_position(&line, &col, data, len, parser.problem_offset);
-			if (parser.error == YAML_READER_ERROR && parser.problem_value != -1)
+			/* the value is an octet (bad UTF-8) or a code point (a
+			 * control character, U+0080 say) */
+			if (parser.error == YAML_READER_ERROR && parser.problem_value >= 0 &&
+			    (parser.problem_value < 0x80 || (parser.problem && strstr(parser.problem, "octet"))))
 				error = fail(&b, TEND_EINVALID, line, col, "%s (byte 0x%02X)",
 					     parser.problem ? parser.problem : "invalid character",
 					     (unsigned)parser.problem_value & 0xff);
+			else if (parser.error == YAML_READER_ERROR && parser.problem_value >= 0)
+				error = fail(&b, TEND_EINVALID, line, col, "%s (U+%04X)",
+					     parser.problem ? parser.problem : "invalid character",
+					     (unsigned)parser.problem_value);
 			else
 				error = fail(&b, TEND_EINVALID, line, col, "%s%s%s",
 					     parser.problem ? parser.problem : "syntax error",
