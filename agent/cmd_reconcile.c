@@ -6,6 +6,7 @@
 #include "reconcile/reconcile.h"
 #include "state/state.h"
 #include "util/error.h"
+#include "util/text.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -36,9 +37,21 @@ static void catch_stop_signals(void)
 }
 
 /* A label, then text with every line indented under it. */
-static void print_indented(const char *label, const char *text)
+/* Everything printed from a report or the history passes through here or
+ * print_indented: a message, a probe's output or a peer's error may hold
+ * terminal escapes (a probed body), stripped (util/text.h). s may be NULL. */
+static void print_clean(const char *prefix, const char *s, const char *suffix)
 {
-	const char *p = text;
+	char *clean = tend_text_clean_dup(s ? s : "", 0);
+
+	printf("%s%s%s", prefix, clean ? clean : "", suffix);
+	free(clean);
+}
+
+static void print_indented(const char *label, const char *raw)
+{
+	char *text = tend_text_clean_dup(raw, 1);
+	const char *p = text ? text : "";
 
 	printf("%s\n", label);
 	while (*p) {
@@ -48,14 +61,15 @@ static void print_indented(const char *label, const char *text)
 		if (*p)
 			p++;
 	}
+	free(text);
 }
 
 static void print_report(const tend_config *cfg, const tend_reconcile_report *rep)
 {
-	printf("%s: %s: %s\n", cfg->host, tend_reconcile_outcome_name(rep->outcome),
-	       rep->message ? rep->message : "");
+	printf("%s: %s: ", cfg->host, tend_reconcile_outcome_name(rep->outcome));
+	print_clean("", rep->message, "\n");
 	if (rep->failed_probe)
-		printf("  failing probe: %s\n", rep->failed_probe);
+		print_clean("  failing probe: ", rep->failed_probe, "\n");
 	if (rep->probe_output && *rep->probe_output)
 		print_indented("  probe output:", rep->probe_output);
 }
@@ -248,16 +262,19 @@ int tend_cmd_history(int argc, char **argv)
 		for (i = st->n_history; i-- > first;) {
 			const tend_state_history *h = &st->history[i];
 			char when[32];
+			char *outcome = tend_text_clean_dup(h->outcome ? h->outcome : "?", 0);
+
 			fmt_time(when, sizeof(when), h->start);
-			printf("%s  %.12s  %-15s gen %ld -> %ld  %s\n", when, h->commit,
-			       h->outcome ? h->outcome : "?", h->generation_before, h->generation_after,
-			       h->message ? h->message : "");
+			printf("%s  %.12s  %-15s gen %ld -> %ld  ", when, h->commit,
+			       outcome ? outcome : "?", h->generation_before, h->generation_after);
+			free(outcome);
+			print_clean("", h->message, "\n");
 			if (h->failed_probe)
-				printf("    failing probe: %s\n", h->failed_probe);
+				print_clean("    failing probe: ", h->failed_probe, "\n");
 			if (h->probe_output && *h->probe_output)
 				print_indented("    probe output:", h->probe_output);
 			if (h->rollback_target)
-				printf("    rolled back to: %s\n", h->rollback_target);
+				print_clean("    rolled back to: ", h->rollback_target, "\n");
 		}
 	}
 	code = TEND_EXIT_OK;

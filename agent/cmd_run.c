@@ -11,6 +11,7 @@
 #include "state/state.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/text.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -68,16 +69,25 @@ static const char *or_dash(const char *s)
 	return s && *s ? s : "-";
 }
 
+/* A peer's fields are stripped when fetched (agent/fleet_status.c); this
+ * host's own status too, through the same fetch. Stripped again here so no
+ * path to the table can print an escape. */
 static void print_row(const tend_fleet_host_status *st)
 {
 	char gen[32] = "-";
+	char *phase = tend_text_clean_dup(st->reachable ? st->phase : "unreachable", 0);
+	char *applied = tend_text_clean_dup(or_dash(st->applied_commit), 0);
+	char *target = tend_text_clean_dup(or_dash(st->target_commit), 0);
+	char *err = tend_text_clean_dup(st->reachable ? or_dash(st->last_error) : or_dash(st->error), 0);
 
 	if (st->generation >= 0)
 		snprintf(gen, sizeof(gen), "%lld", st->generation);
 	printf("%-16s %-22s %-12s %-12.12s %-12.12s %-5s %s\n", st->host, st->address,
-	       st->reachable ? st->phase : "unreachable", or_dash(st->applied_commit),
-	       or_dash(st->target_commit), gen,
-	       st->reachable ? or_dash(st->last_error) : or_dash(st->error));
+	       or_dash(phase), or_dash(applied), or_dash(target), gen, or_dash(err));
+	free(phase);
+	free(applied);
+	free(target);
+	free(err);
 }
 
 static json_t *row_json(const tend_fleet_host_status *st)

@@ -1,7 +1,10 @@
 /* tend validate: load the fleet's manifests and report every problem, as
- * "path:line:col: error: message" lines on stderr or as JSON on stdout. */
+ * "path:line:col: error: message" lines on stderr or as JSON on stdout. A
+ * fleet that loads is rendered too (in memory): what render refuses, validate
+ * refuses, with the position render names. */
 #include "agent/cli.h"
 #include "manifest/manifest.h"
+#include "render/render.h"
 #include "util/error.h"
 
 #include <getopt.h>
@@ -49,6 +52,32 @@ oom:
 	return -1;
 }
 
+/* A render error ("file:line:col: message", or without the position) as a
+ * diagnostic at that position. */
+static void add_render_diag(tend_diags *diags, const char *msg)
+{
+	tend_pos pos = { NULL, 0, 0 };
+	const char *p;
+	char *file = NULL;
+
+	for (p = strchr(msg, ':'); p; p = strchr(p + 1, ':')) {
+		unsigned line, col;
+		int used = 0;
+
+		if (sscanf(p, ":%u:%u: %n", &line, &col, &used) == 2 && used > 0) {
+			if (!(file = strndup(msg, (size_t)(p - msg))))
+				break;
+			pos.file = file;
+			pos.line = line;
+			pos.col = col;
+			msg = p + used;
+			break;
+		}
+	}
+	tend_diags_add(diags, TEND_DIAG_ERROR, &pos, "%s", msg);
+	free(file);
+}
+
 int tend_cmd_validate(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -59,6 +88,7 @@ int tend_cmd_validate(int argc, char **argv)
 	};
 	const char *repo = ".";
 	tend_manifest *m = NULL;
+	tend_render_result *r = NULL;
 	tend_diags diags = { NULL, 0, 0, 0 };
 	int json = 0, c, rc, code = TEND_EXIT_ERROR;
 	size_t i;
@@ -81,6 +111,15 @@ int tend_cmd_validate(int argc, char **argv)
 		tend_cli_error("%s", tend_error_last());
 		goto out;
 	}
+	if (m && (rc = tend_render_fleet(&r, m, NULL)) < 0) {
+		if (rc != TEND_EINVALID) {
+			tend_cli_error("%s", tend_error_last());
+			goto out;
+		}
+		add_render_diag(&diags, tend_error_last());
+		tend_manifest_free(m);
+		m = NULL;
+	}
 	tend_diags_sort(&diags);
 	if (json) {
 		if (print_json(&diags, m) < 0)
@@ -98,6 +137,7 @@ int tend_cmd_validate(int argc, char **argv)
 	}
 	code = m ? TEND_EXIT_OK : TEND_EXIT_ERROR;
 out:
+	tend_render_result_free(r);
 	tend_manifest_free(m);
 	tend_diags_dispose(&diags);
 	return code;

@@ -6,6 +6,7 @@
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/curl_lazy.h"
+#include "util/text.h"
 
 #include <curl/curl.h>
 #include <git2.h>
@@ -80,16 +81,23 @@ int tend_fleet_status_fetch(tend_fleet_host_status *out, const char *host,
 			out->error = NULL;
 		goto out;
 	}
+	/* a peer's text goes to terminals (tend status --fleet) and logs:
+	 * stripped of control characters here, where it enters */
 	out->applied_commit = jdup(j, "applied_commit");
 	out->target_commit = jdup(j, "target_commit");
 	out->phase = jdup(j, "phase");
 	out->last_error = jdup(j, "last_error");
+	tend_text_strip_controls(out->applied_commit, 0);
+	tend_text_strip_controls(out->target_commit, 0);
+	tend_text_strip_controls(out->phase, 0);
+	tend_text_strip_controls(out->last_error, 0);
 	if (json_is_integer(json_object_get(j, "generation")))
 		out->generation = json_integer_value(json_object_get(j, "generation"));
 	out->reachable = out->phase != NULL;
 	if (!out->reachable && asprintf(&out->error, "%s: no phase in the status document", url) < 0)
 		out->error = NULL;
 out:
+	tend_text_strip_controls(out->error, 0);   /* may quote the body (a JSON error) */
 	json_decref(j);
 	tend_buf_dispose(&body);
 	return 0;

@@ -1,7 +1,9 @@
 /* libmicrohttpd request handling. Bodies are only accepted on /v1/hook and
  * are capped (Content-Length checked up front, chunked bodies counted); the
- * webhook's HMAC is checked over the exact bytes received. */
+ * webhook's HMAC is checked over the exact bytes received. Connection caps,
+ * the request deadline and the webhook's dedupe and rate limit: http_guard.c. */
 #include "agent/http.h"
+#include "agent/http_guard.h"
 #include "agent/log.h"
 #include "agent/webhook.h"
 #include "util/buf.h"
@@ -27,6 +29,7 @@ struct tend_http {
 	void (*on_hook)(void *ctx);
 	void *hook_ctx;
 	tend_agent_status *status;
+	tend_http_guard *guard;
 	int port;
 };
 
@@ -79,7 +82,7 @@ static void count_hook(tend_http *h, int accepted)
 
 static enum MHD_Result handle_hook(tend_http *h, struct MHD_Connection *c, request *req)
 {
-	const char *sig;
+	const char *sig, *id;
 	int ok;
 
 	if (req->too_big) {
@@ -100,9 +103,25 @@ static enum MHD_Result handle_hook(tend_http *h, struct MHD_Connection *c, reque
 							: "no webhook secret configured");
 		return reply_error(c, MHD_HTTP_UNAUTHORIZED, "signature required");
 	}
-	tend_log(TEND_LOG_INFO, "webhook accepted: fetching now");
-	if (h->on_hook)
-		h->on_hook(h->hook_ctx);
+	id = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-GitHub-Delivery");
+	if (!id)
+		id = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Gitea-Delivery");
+	if (!id)
+		id = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Gogs-Delivery");
+	if (!id)
+		id = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Tend-Delivery");
+	switch (tend_http_guard_hook(h->guard, id)) {
+	case TEND_HOOK_DUPLICATE:
+		/* a replay (or a redelivery): answered, so a sender stops retrying */
+		tend_log(TEND_LOG_INFO, "webhook: delivery seen before, ignored");
+		return reply(c, MHD_HTTP_OK, "application/json", "{\"triggered\": false, \"duplicate\": true}\n", 0);
+	case TEND_HOOK_FOLDED:
+		tend_log(TEND_LOG_DEBUG, "webhook accepted: folded into the next fetch");
+		break;
+	case TEND_HOOK_FIRED:
+		tend_log(TEND_LOG_INFO, "webhook accepted: fetching now");
+		break;
+	}
 	return reply(c, MHD_HTTP_ACCEPTED, "application/json", "{\"triggered\": true}\n", 0);
 }
 
@@ -167,8 +186,11 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		      enum MHD_RequestTerminationCode toe)
 {
+	tend_http *h = cls;
 	request *req = *con_cls;
 
+	(void)toe;
+	tend_http_guard_request_done(h->guard, c);
 	if (req) {
 		tend_buf_dispose(&req->body);
 		free(req);
@@ -242,18 +264,20 @@ int tend_http_start(tend_http **out, const tend_http_opts *opts)
 	h->on_hook = opts->on_hook;
 	h->hook_ctx = opts->hook_ctx;
 	h->status = opts->status;
-	if (tend_http_set_hook_secret(h, opts->hook_secret, opts->hook_secret_len) < 0)
+	if (tend_http_set_hook_secret(h, opts->hook_secret, opts->hook_secret_len) < 0 ||
+	    tend_http_guard_new(&h->guard, h->on_hook, h->hook_ctx) < 0)
 		goto fail;
 	/* The server's thread must never run the agent's signal handlers. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old_mask);
-	h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handler, h,
+	h->mhd = MHD_start_daemon(flags, 0, tend_http_guard_accept, h->guard, handler, h,
 				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
 				  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-				  MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64,
-				  MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)16,
-				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
+				  MHD_OPTION_CONNECTION_LIMIT, (unsigned int)TEND_HTTP_MAX_CONNECTIONS,
+				  MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)TEND_HTTP_MAX_PER_ADDRESS,
+				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)TEND_HTTP_IDLE_TIMEOUT_S,
 				  MHD_OPTION_NOTIFY_COMPLETED, completed, h,
+				  MHD_OPTION_NOTIFY_CONNECTION, tend_http_guard_notify, h->guard,
 				  MHD_OPTION_END);
 	pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
 	if (!h->mhd) {
@@ -280,8 +304,10 @@ void tend_http_stop(tend_http *h)
 {
 	if (!h)
 		return;
+	tend_http_guard_stop(h->guard);   /* no socket shut down while the daemon stops */
 	if (h->mhd)
 		MHD_stop_daemon(h->mhd);
+	tend_http_guard_free(h->guard);
 	tend_http_set_hook_secret(h, NULL, 0);
 	pthread_mutex_destroy(&h->lock);
 	free(h);

@@ -17,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	tend_allowed_signers *as = NULL;
 
 	if (tend_allowed_signers_parse(&as, "fuzz", (const char *)data, size) == 0) {
-		tend_allowed_signers_check(as, blob, sizeof(blob), "git", 1700000000);
+		tend_allowed_signers_check(as, blob, sizeof(blob), "git", 1700000000, 1800000000);
 		tend_allowed_signers_free(as);
 	}
 	return 0;

@@ -1,12 +1,14 @@
 /* libFuzzer target: the manifest loader on one service.yaml (from memory, via
  * tend_manifest_load_sources) next to a fixed fleet.yaml, so the parser, the
  * typed getters and the cross-reference rules all see hostile input. An input
- * starting with "#fleet\n" is used as fleet.yaml instead (with fixed services). */
+ * starting with "#fleet\n" is used as fleet.yaml instead (with fixed services):
+ * its proxy.routes_file reaches the plain-path check (util/beneath.h). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "manifest/manifest.h"
+#include "util/beneath.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -24,10 +26,14 @@ static const char authentik[] =
 	"name: authentik\nhost: apps1\nprovides: [oidc, forward-auth]\n"
 	"database: {engine: postgresql, name: ak, user: ak}\n";
 
+/* The loader's own lookup is beneath the repository without links
+ * (util/beneath.h); here its lexical half, on the fuzzed secret paths. */
 static int exists(const char *rel, void *payload)
 {
 	(void)payload;
-	return strncmp(rel, "secrets/", 8) == 0;
+	while (*rel == '/')
+		rel++;
+	return strncmp(rel, "secrets/", 8) == 0 && tend_path_rel_check(rel) == 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

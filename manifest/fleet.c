@@ -1,6 +1,7 @@
 /* fleet.yaml into the model: fleet facts, hosts, the proxy with its TLS
  * resolvers, the forward-auth provider and alert settings. */
 #include "manifest/internal.h"
+#include "util/beneath.h"
 #include "util/error.h"
 
 #include <string.h>
@@ -94,6 +95,12 @@ static void parse_proxy(tend_manifest *m, tend_fleet_aux *fa, tend_mctx *c,
 		size_t o2 = tend_mctx_push(c, "routes_file");
 		tend_mctx_error(c, tend_yaml_map_get(p, "routes_file"),
 				"must be an absolute path on the proxy's host");
+		tend_mctx_pop(c, o2);
+	} else if (px->routes_file && tend_path_rel_check(px->routes_file + 1) < 0) {
+		/* written beneath the agent's root: a ".." would leave it */
+		size_t o2 = tend_mctx_push(c, "routes_file");
+		tend_mctx_error(c, tend_yaml_map_get(p, "routes_file"),
+				"must be a plain absolute path (no '..', '.' or empty component)");
 		tend_mctx_pop(c, o2);
 	}
 	if ((sub = tend_mctx_enter_map(c, p, "entrypoints", 0, pair_keys))) {

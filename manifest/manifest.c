@@ -3,6 +3,7 @@
  * cross-references, and hand out the model only when it has no errors. */
 #include "manifest/internal.h"
 #include "util/error.h"
+#include "util/beneath.h"
 #include "util/fs.h"
 
 #include <dirent.h>
@@ -223,45 +224,25 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(((const tend_manifest_source *)a)->name, ((const tend_manifest_source *)b)->name);
 }
 
-/* Paths are resolved relative to descriptors of the repository and of its
- * services/ directory (fstatat, openat): a thousand services mean thousands of
- * lookups, and walking the repository's absolute path for each was a good part
- * of a load's system time. The secrets' first directory (secrets/) is opened
- * once too: the same resolution, a component fewer per lookup. */
+/* Paths are resolved beneath a descriptor of the repository, following no
+ * symbolic link at any component (util/beneath.h): a committed link to a
+ * directory or file outside the repository must not make a secret or a
+ * manifest "exist" (docs/security.md, symbolic links). */
 typedef struct {
 	int repo_fd;
-	int dir_fd;            /* the first component's directory, or -1 */
-	char dir[256];         /* its name */
 } repo_paths;
 
 static int file_exists(const char *rel, void *payload)
 {
 	repo_paths *rp = payload;
-	const char *slash;
-	struct stat st;
-	size_t n;
 
 	while (*rel == '/')   /* relative to the repository, as tend_path_join made it */
 		rel++;
-	if ((slash = strchr(rel, '/')) && slash[1] && slash[1] != '/' &&
-	    (n = (size_t)(slash - rel)) < sizeof(rp->dir)) {
-		if (rp->dir_fd < 0 || strncmp(rp->dir, rel, n) || rp->dir[n]) {
-			if (rp->dir_fd >= 0)
-				close(rp->dir_fd);
-			memcpy(rp->dir, rel, n);
-			rp->dir[n] = '\0';
-			/* following a link, as the component would be followed in a path */
-			rp->dir_fd = openat(rp->repo_fd, rp->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-		}
-		if (rp->dir_fd >= 0)
-			/* AT_SYMLINK_NOFOLLOW: a symbolic link could point outside the repository */
-			return fstatat(rp->dir_fd, slash + 1, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-			       S_ISREG(st.st_mode);
-	}
-	return fstatat(rp->repo_fd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+	return tend_beneath_is_file(rp->repo_fd, rel);
 }
 
-/* Read a document (name relative to dir_fd) under the YAML size cap; on
+/* Read a document (name relative to dir_fd, reached without following a
+ * link) under the YAML size cap; on
  * failure add a diagnostic and return 1 (so the caller keeps a placeholder),
  * or a negative code. path names it in errors. */
 static int read_doc(tend_buf *buf, tend_diags *diags, int dir_fd, const char *name,
@@ -273,18 +254,27 @@ static int read_doc(tend_buf *buf, tend_diags *diags, int dir_fd, const char *na
 	int fd, rc = 1;
 
 	/* O_NONBLOCK: a FIFO in its place must not block the open; fstat rejects it */
-	if ((fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0) {
-		if (errno == ENOENT) {
+	if ((rc = tend_beneath_open(&fd, dir_fd, ".", name, O_RDONLY | O_NONBLOCK, 0)) < 0) {
+		if (rc == TEND_ENOTFOUND) {
+			tend_error_clear();
 			tend_diags_add(diags, TEND_DIAG_ERROR, &p, "file not found");
 			return 1;
 		}
-		if (errno == ENXIO || errno == ELOOP) {   /* a socket; a dangling link loop */
+		if (rc == TEND_EREFUSED) {   /* never read: its target could be any host file */
+			tend_error_clear();
+			tend_diags_add(diags, TEND_DIAG_ERROR, &p, "a symbolic link (or one on its path): "
+				       "tend follows no link in the repository");
+			return 1;
+		}
+		if (errno == ENXIO) {   /* a socket */
+			tend_error_clear();
 			tend_diags_add(diags, TEND_DIAG_ERROR, &p, "not a regular file");
 			return 1;
 		}
 		tend_error_set_errno("cannot read %s", path);
 		return TEND_ERROR;
 	}
+	rc = 1;
 	if (fstat(fd, &st) < 0) {
 		tend_error_set_errno("cannot read %s", path);
 		rc = TEND_ERROR;
@@ -371,19 +361,20 @@ int tend_manifest_load(tend_manifest **out, tend_diags *diags, const char *repo_
 		fleet_rc = -1;  /* absent: load_impl says so */
 	}
 
-	if ((sdir_fd = openat(repo_fd, "services", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0 &&
+	if ((sdir_fd = openat(repo_fd, "services", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0 &&
 	    (d = fdopendir(sdir_fd))) {
 		sdir_fd = -1;   /* owned by d now */
 		while ((de = readdir(d))) {
 			if (de->d_name[0] == '.')
 				continue;
-			/* the type from the directory entry when the file system gives it;
-			 * stat (following links, as before) otherwise */
-			if (de->d_type != DT_DIR) {
-				if (de->d_type != DT_UNKNOWN && de->d_type != DT_LNK)
+			/* the type from the directory entry when the file system gives
+			 * it; lstat otherwise. A link is kept: reading it is refused
+			 * with a diagnostic, rather than the service silently missing */
+			if (de->d_type != DT_DIR && de->d_type != DT_LNK) {
+				if (de->d_type != DT_UNKNOWN)
 					continue;
-				rc = fstatat(dirfd(d), de->d_name, &st, 0);
-				if (rc < 0 || !S_ISDIR(st.st_mode))
+				rc = fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW);
+				if (rc < 0 || !(S_ISDIR(st.st_mode) || S_ISLNK(st.st_mode)))
 					continue;
 			}
 			if (n == cap) {
@@ -399,6 +390,10 @@ int tend_manifest_load(tend_manifest **out, tend_diags *diags, const char *repo_
 				goto out;
 			n++;
 		}
+	} else if (errno == ELOOP) {
+		tend_error_set("%s: a symbolic link: tend follows no link in the repository", sdir);
+		error = TEND_EREFUSED;
+		goto out;
 	} else if (errno != ENOENT) {
 		tend_error_set_errno("cannot list %s", sdir);
 		goto out;
@@ -412,8 +407,7 @@ int tend_manifest_load(tend_manifest **out, tend_diags *diags, const char *repo_
 		if (asprintf(&rel, "services/%s/service.yaml", srcs[i].name) < 0)
 			goto out;
 		full = tend_path_join(repo_dir, rel);
-		/* rel + 9: "<name>/service.yaml" under services/ */
-		rc = full ? read_doc(&bufs[i], diags, dirfd(d), rel + 9, full, rel) : TEND_ERROR;
+		rc = full ? read_doc(&bufs[i], diags, repo_fd, rel, full, rel) : TEND_ERROR;
 		free(rel);
 		free(full);
 		if (rc < 0)
@@ -424,12 +418,8 @@ int tend_manifest_load(tend_manifest **out, tend_diags *diags, const char *repo_
 		}
 	}
 	rp.repo_fd = repo_fd;
-	rp.dir_fd = -1;
-	rp.dir[0] = '\0';
 	error = load_impl(out, diags, errors_before, fleet_rc == 0 ? (fleet.ptr ? fleet.ptr : "") : NULL, fleet.size,
 			  fleet_rc > 0, srcs, n, file_exists, &rp);
-	if (rp.dir_fd >= 0)
-		close(rp.dir_fd);
 out:
 	if (d)
 		closedir(d);

@@ -225,6 +225,11 @@ int tend_manifest_load_sources(tend_manifest **out, tend_diags *diags,
 			       const tend_manifest_source *services, size_t n_services,
 			       tend_manifest_exists_fn exists, void *payload);
 
+/* 1 when s can be rendered into a route (a Traefik backquoted rule argument,
+ * a Caddy matcher) as it is: no '`', '"', '\\', control character or DEL.
+ * validate and render apply this one check (a path_prefix, a domain). */
+int tend_manifest_route_text_ok(const char *s);
+
 const tend_host *tend_manifest_host(const tend_manifest *m, const char *name);
 const tend_service *tend_manifest_service(const tend_manifest *m, const char *name);
 

@@ -59,6 +59,14 @@ static void parse_database(tend_service *svc, tend_svc_aux *aux, tend_mctx *c,
 	tend_mctx_pop(c, old);
 }
 
+int tend_manifest_route_text_ok(const char *s)
+{
+	for (; s && *s; s++)
+		if (*s == '`' || *s == '"' || *s == '\\' || (unsigned char)*s < 0x20 || *s == 0x7f)
+			return 0;
+	return s != NULL;
+}
+
 static void parse_route(tend_service *svc, tend_svc_aux *aux, tend_mctx *c,
 			const tend_yaml_node *root)
 {
@@ -82,6 +90,12 @@ static void parse_route(tend_service *svc, tend_svc_aux *aux, tend_mctx *c,
 	    px->path_prefix[0] != '/') {
 		size_t o2 = tend_mctx_push(c, "path_prefix");
 		tend_mctx_error(c, tend_yaml_map_get(r, "path_prefix"), "must start with '/'");
+		tend_mctx_pop(c, o2);
+	} else if (px->path_prefix && !tend_manifest_route_text_ok(px->path_prefix)) {
+		/* what render would refuse: refused here, with its position */
+		size_t o2 = tend_mctx_push(c, "path_prefix");
+		tend_mctx_error(c, tend_yaml_map_get(r, "path_prefix"),
+				"cannot be rendered safely (no '`', '\"', '\\', control character or DEL)");
 		tend_mctx_pop(c, o2);
 	}
 	if (!px->path_prefix)

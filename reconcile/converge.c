@@ -7,6 +7,7 @@
 #include "reconcile/internal.h"
 #include "reconcile/nix.h"
 #include "util/error.h"
+#include "util/beneath.h"
 #include "util/fs.h"
 #include "util/proc.h"
 
@@ -29,26 +30,12 @@ typedef struct {
 	int64_t start;
 	tend_buf switch_output;
 	int switch_attempted;
+	tend_mask mask;          /* secret values: masked in every text kept or sent */
 } conv;
 
 static int save(conv *c)
 {
 	return tend_state_save(c->st, c->cfg->state_dir, c->cfg->history_limit);
-}
-
-static int parent_dir(const char *path)
-{
-	char *dir = strdup(path), *slash;
-	int error = 0;
-
-	if (!dir)
-		return TEND_ERROR;
-	if ((slash = strrchr(dir, '/')) && slash != dir) {
-		*slash = '\0';
-		error = tend_dir_create_all(dir, 0755);
-	}
-	free(dir);
-	return error;
 }
 
 /* ---- backups ------------------------------------------------------------ */
@@ -86,18 +73,22 @@ static int backup_files(char **out_dir, const tend_config *cfg, const tend_desir
 		struct stat sb;
 		char bname[32], *bpath;
 		json_t *e;
-		int had, rc;
+		int had, rc, secret;
 
 		if (a->kind != TEND_ACTION_WRITE_FILE && a->kind != TEND_ACTION_INSTALL_SECRET &&
 		    a->kind != TEND_ACTION_REMOVE_FILE && a->kind != TEND_ACTION_REMOVE_SECRET)
 			continue;
 		w = want_find(d, a->path);
-		had = lstat(a->path, &sb) == 0 && S_ISREG(sb.st_mode);
+		secret = a->kind == TEND_ACTION_INSTALL_SECRET || a->kind == TEND_ACTION_REMOVE_SECRET;
+		rc = tend_reconcile_file_stat(&sb, cfg, a->path, secret);
+		if (rc < 0 && rc != TEND_ENOTFOUND)
+			goto out;
+		tend_error_clear();
+		had = rc == 0 && S_ISREG(sb.st_mode);
 		e = json_pack("{s:s, s:b, s:o, s:o, s:s, s:o}", "path", a->path, "had", had,
 			      "new_sha256", w ? json_string(w->sha256) : json_null(),
 			      "service", a->service ? json_string(a->service) : json_null(),
-			      "kind", (w ? w->kind : (a->kind == TEND_ACTION_REMOVE_SECRET ?
-				       TEND_FILE_SECRET : TEND_FILE_ROUTE)) == TEND_FILE_SECRET ? "secret" : "route",
+			      "kind", secret ? "secret" : "route",
 			      "backup", json_null());
 		if (!e || json_array_append_new(index, e) < 0) {
 			tend_error_set("out of memory");
@@ -108,7 +99,7 @@ static int backup_files(char **out_dir, const tend_config *cfg, const tend_desir
 		snprintf(bname, sizeof(bname), "%zu", n++);
 		if (!(bpath = tend_path_join(dir, bname)))
 			goto out;
-		rc = tend_file_read(&old, a->path, 64u << 20);
+		rc = tend_reconcile_file_read(&old, cfg, a->path, secret, 64u << 20);
 		if (rc == 0)
 			rc = tend_file_write_atomic(bpath, old.ptr, old.size, 0600, (uid_t)-1, (gid_t)-1);
 		tend_buf_dispose_secure(&old);
@@ -175,7 +166,7 @@ static int load_index(json_t **out, const char *backup_dir)
 }
 
 /* Put every file of the backup back as it was (absent files removed). */
-static int restore_files(const char *backup_dir)
+static int restore_files(const tend_config *cfg, const char *backup_dir)
 {
 	json_t *index = NULL, *e;
 	size_t i;
@@ -186,22 +177,30 @@ static int restore_files(const char *backup_dir)
 	json_array_foreach(index, i, e) {
 		const char *path = json_string_value(json_object_get(e, "path"));
 		const char *bname = json_string_value(json_object_get(e, "backup"));
+		const char *kind = json_string_value(json_object_get(e, "kind"));
+		int secret = kind && !strcmp(kind, "secret");
 		tend_buf data = TEND_BUF_INIT;
 		char *bpath;
 
 		if (!path)
 			continue;
 		if (!bname) {
-			if (unlink(path) < 0 && errno != ENOENT) {
-				tend_error_set_errno("restoring %s: unlink", path);
+			if (tend_reconcile_file_unlink(cfg, path, secret) < 0) {
+				tend_error_prefix("restoring %s: ", path);
 				failed = 1;
 			}
 			continue;
 		}
+		if (tend_path_rel_check(bname) < 0 || strchr(bname, '/')) {
+			tend_error_set("%s/%s: backup name '%s' is not a plain name", backup_dir,
+				       INDEX_FILE, bname);
+			failed = 1;
+			continue;
+		}
 		if (!(bpath = tend_path_join(backup_dir, bname)))
 			return TEND_ERROR;
-		if (tend_file_read(&data, bpath, 64u << 20) < 0 || parent_dir(path) < 0 ||
-		    tend_file_write_atomic(path, data.ptr, data.size,
+		if (tend_file_read(&data, bpath, 64u << 20) < 0 ||
+		    tend_reconcile_file_write(cfg, path, secret, data.ptr, data.size,
 					   (mode_t)json_integer_value(json_object_get(e, "mode")),
 					   (uid_t)json_integer_value(json_object_get(e, "uid")),
 					   (gid_t)json_integer_value(json_object_get(e, "gid"))) < 0) {
@@ -246,7 +245,7 @@ static int adopt_files(tend_state *st, const char *backup_dir)
 
 /* ---- applying ---------------------------------------------------------- */
 
-static int apply_files(const tend_desired *d, const tend_plan *plan)
+static int apply_files(const tend_config *cfg, const tend_desired *d, const tend_plan *plan)
 {
 	size_t i;
 
@@ -255,8 +254,9 @@ static int apply_files(const tend_desired *d, const tend_plan *plan)
 		const tend_want_file *w;
 
 		if (a->kind == TEND_ACTION_REMOVE_FILE || a->kind == TEND_ACTION_REMOVE_SECRET) {
-			if (unlink(a->path) < 0 && errno != ENOENT) {
-				tend_error_set_errno("removing %s", a->path);
+			if (tend_reconcile_file_unlink(cfg, a->path,
+						       a->kind == TEND_ACTION_REMOVE_SECRET) < 0) {
+				tend_error_prefix("removing %s: ", a->path);
 				return TEND_ERROR;
 			}
 			continue;
@@ -265,8 +265,8 @@ static int apply_files(const tend_desired *d, const tend_plan *plan)
 			continue;
 		if (!(w = want_find(d, a->path)))
 			continue;
-		if (parent_dir(w->path) < 0 ||
-		    tend_file_write_atomic(w->path, w->data, w->len, w->mode, w->uid, w->gid) < 0) {
+		if (tend_reconcile_file_write(cfg, w->path, w->kind == TEND_FILE_SECRET, w->data, w->len,
+					      w->mode, w->uid, w->gid) < 0) {
 			tend_error_prefix("writing %s: ", w->path);
 			return TEND_ERROR;
 		}
@@ -356,16 +356,27 @@ static void history(conv *c, const char *commit, const char *outcome, const char
 	h.start = c->start;
 	h.end = tend_reconcile_now();
 	h.outcome = (char *)outcome;
-	h.message = (char *)message;
+	/* masked copies: history is kept, shown by tend history and mailed */
+	h.message = tend_mask_apply(&c->mask, message);
 	h.failed_probe = pf ? pf->failed_probe : NULL;
-	h.probe_output = pf ? pf->output : NULL;
-	h.switch_output = c->switch_output.ptr;
+	h.probe_output = tend_mask_apply(&c->mask, pf ? pf->output : NULL);
+	h.switch_output = tend_mask_apply(&c->mask, c->switch_output.ptr);
 	h.system_before = rep->system_before;
 	h.system_after = rep->system_after;
 	h.generation_before = rep->generation_before;
 	h.generation_after = rep->generation_after;
 	h.rollback_target = (char *)rollback_target;
 	tend_state_history_add(c->st, &h);
+	free(h.message);
+	free(h.probe_output);
+	free(h.switch_output);
+}
+
+/* The report's texts (status, logs, alert mails, the CLI) masked. */
+static void mask_report(conv *c)
+{
+	tend_mask_inplace(&c->mask, &c->rep->message);
+	tend_mask_inplace(&c->mask, &c->rep->probe_output);
 }
 
 static void report_probe(tend_reconcile_report *rep, const tend_probe_failure *pf)
@@ -439,12 +450,14 @@ static int roll_back(conv *c, const char *why, const tend_probe_failure *first_f
 	char *message = NULL, *current = NULL;
 	int healthy = 1, error = 0;
 
+	tend_mask_inplace(&c->mask, &reason);
+
 	memset(&again, 0, sizeof(again));
 	snprintf(commit, sizeof(commit), "%s", in->commit);
 	in->phase = TEND_PHASE_ROLLBACK;
 	if (save(c) < 0)
 		goto out;
-	if (in->backup_dir && restore_files(in->backup_dir) < 0) {
+	if (in->backup_dir && restore_files(c->cfg, in->backup_dir) < 0) {
 		healthy = 0;
 		tend_buf_printf(&c->switch_output, "restoring files: %s\n", tend_error_last());
 	} else if (in->backup_dir && restart_restored(in->backup_dir, &c->switch_output) < 0) {
@@ -479,7 +492,7 @@ static int roll_back(conv *c, const char *why, const tend_probe_failure *first_f
 	/* A new commit that failed is not retried; a repair of the applied commit
 	 * (drift) that failed is tried again on the next poll. */
 	if (strcmp(commit, c->st->applied_commit))
-		tend_state_failed_add(c->st, commit, tend_reconcile_now(), reason);
+		tend_state_failed_add(c->st, commit, tend_reconcile_now(), reason);   /* masked above */
 	if (in->prev_system) {
 		free(c->st->system);
 		c->st->system = strdup(in->prev_system);
@@ -582,7 +595,7 @@ int tend_converge(tend_reconcile_report *rep, const tend_config *cfg, tend_state
 		  const tend_desired *d, const tend_plan *plan,
 		  const tend_manifest *prev_manifest, const tend_reconcile_opts *opts)
 {
-	conv c = { cfg, st, rep, opts, tend_reconcile_now(), TEND_BUF_INIT, 0 };
+	conv c = { cfg, st, rep, opts, tend_reconcile_now(), TEND_BUF_INIT, 0, { NULL, 0 } };
 	const tend_action *sw_action = plan_switch(plan);
 	tend_probe_failure pf;
 	tend_switch_result sw;
@@ -598,14 +611,16 @@ int tend_converge(tend_reconcile_report *rep, const tend_config *cfg, tend_state
 		error = 0;
 		goto out;
 	}
-	if ((error = backup_files(&backup, cfg, d, plan)) < 0)
+	/* before anything is written: the installed (old) values are on disk */
+	if ((error = tend_mask_collect(&c.mask, cfg, st, d)) < 0 ||
+	    (error = backup_files(&backup, cfg, d, plan)) < 0)
 		goto out;
 	if ((error = tend_state_inflight_begin(st, d->commit, rep->system_before,
 					       rep->generation_before,
 					       sw_action ? sw_action->to : NULL, backup, c.start)) < 0 ||
 	    (error = save(&c)) < 0)
 		goto out;
-	if (apply_files(d, plan) < 0 || restart_units(plan, &c.switch_output) < 0) {
+	if (apply_files(cfg, d, plan) < 0 || restart_units(plan, &c.switch_output) < 0) {
 		why = strdup(tend_error_last());
 		error = roll_back(&c, why, NULL, prev_manifest);
 		goto out;
@@ -656,6 +671,8 @@ int tend_converge(tend_reconcile_report *rep, const tend_config *cfg, tend_state
 		msg = NULL;
 	error = finish(&c, d->commit, d->system, msg ? msg : "applied", TEND_RECONCILE_APPLIED);
 out:
+	mask_report(&c);
+	tend_mask_dispose(&c.mask);
 	tend_probe_failure_dispose(&pf);
 	tend_buf_dispose(&c.switch_output);
 	free(backup);
@@ -709,7 +726,7 @@ static int resume_switch(conv *c, tend_state_inflight *in, char **current,
 int tend_recover(tend_reconcile_report *rep, const tend_config *cfg, tend_state *st,
 		 const tend_reconcile_opts *opts)
 {
-	conv c = { cfg, st, rep, opts, tend_reconcile_now(), TEND_BUF_INIT, 1 };
+	conv c = { cfg, st, rep, opts, tend_reconcile_now(), TEND_BUF_INIT, 1, { NULL, 0 } };
 	tend_state_inflight *in = &st->inflight;
 	tend_desired now, prev;
 	tend_probe_failure pf;
@@ -720,6 +737,9 @@ int tend_recover(tend_reconcile_report *rep, const tend_config *cfg, tend_state 
 	memset(&now, 0, sizeof(now));
 	memset(&prev, 0, sizeof(prev));
 	c.switch_output.max = TEND_STATE_MAX_OUTPUT;
+	/* what is installed and what the backup saved (nothing decrypted here) */
+	if ((error = tend_mask_collect(&c.mask, cfg, st, NULL)) < 0)
+		return error;
 	snprintf(rep->commit, sizeof(rep->commit), "%s", in->commit);
 	rep->system_before = dup_or_null(in->prev_system);
 	rep->generation_before = in->prev_generation;
@@ -773,6 +793,8 @@ int tend_recover(tend_reconcile_report *rep, const tend_config *cfg, tend_state 
 	}
 	error = roll_back(&c, why, pf.failed_probe ? &pf : NULL, have_prev ? prev.manifest : NULL);
 out:
+	mask_report(&c);
+	tend_mask_dispose(&c.mask);
 	tend_desired_dispose(&now);
 	tend_desired_dispose(&prev);
 	tend_probe_failure_dispose(&pf);

@@ -10,15 +10,18 @@
 #include "secrets/identity.h"
 #include "secrets/sops.h"
 #include "util/error.h"
+#include "util/beneath.h"
 #include "util/fs.h"
 #include "util/rewrite.h"
 
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void want_file_dispose(tend_want_file *f)
 {
@@ -152,44 +155,58 @@ oom:
 
 /* The NixOS inputs of every host (a host's flake may read its peers':
  * docs/render.md promises .tend/hosts/<host>.json for every host) into
- * <rev>/.tend/, unstamped. */
+ * <rev>/.tend/, unstamped; beneath the revision without following a link (a
+ * committed .tend link to elsewhere is refused, not written through). */
 static int write_inputs(const tend_desired *d, const tend_render_result *r)
 {
-	char *made = NULL;   /* the last directory created: all inputs share one */
+	int rev_fd = -1, dfd = -1, error = 0;
+	char *made = NULL;   /* the last directory opened: all inputs share one */
 	size_t i;
-	int error = 0;
 
+	if ((rev_fd = open(d->rev_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		tend_error_set_errno("%s", d->rev_dir);
+		return TEND_ERROR;
+	}
 	for (i = 0; i < r->n_outputs && !error; i++) {
 		const tend_render_output *o = &r->outputs[i];
-		char *path, *slash;
+		const char *slash, *name;
+		char *path;
 
 		if (o->kind != TEND_OUTPUT_HOST_INPUTS || o->dest_absolute)
 			continue;
-		if (strstr(o->dest, "..") || !(path = tend_path_join(d->rev_dir, o->dest))) {
+		if (!(slash = strrchr(o->dest, '/')) || tend_path_rel_check(o->dest) < 0) {
 			tend_error_set("render: bad destination %s", o->dest);
 			error = TEND_ERROR;
 			break;
 		}
-		slash = strrchr(path, '/');
-		*slash = '\0';
-		if (!made || strcmp(made, path)) {
+		if (!made || strncmp(made, o->dest, (size_t)(slash - o->dest)) ||
+		    made[slash - o->dest]) {
 			free(made);
-			if (!(made = strdup(path))) {
+			if (dfd >= 0)
+				close(dfd);
+			dfd = -1;
+			if (!(made = strndup(o->dest, (size_t)(slash - o->dest)))) {
 				tend_error_set("out of memory");
 				error = TEND_ERROR;
-			} else {
-				error = tend_dir_create_all(path, 0755);
+				break;
 			}
+			if ((error = tend_beneath_parent(&dfd, &name, rev_fd, d->rev_dir, o->dest, 0755)) < 0)
+				break;
 		}
-		*slash = '/';
-		if (!error)
-			/* no fsync: the exported revision is a re-creatable
-			 * build input, not state (made again from the commit),
-			 * and every plan or reconcile compares each input here
-			 * before the Nix step reads it (util/rewrite.h) */
-			error = tend_file_rewrite(path, o->data, o->len, 0644);
+		if (!(path = tend_path_join(d->rev_dir, o->dest))) {
+			error = TEND_ERROR;
+			break;
+		}
+		/* no fsync: the exported revision is a re-creatable build
+		 * input, not state (made again from the commit), and every plan
+		 * or reconcile compares each input here before the Nix step
+		 * reads it (util/rewrite.h) */
+		error = tend_file_rewrite_at(dfd, slash + 1, path, o->data, o->len, 0644);
 		free(path);
 	}
+	if (dfd >= 0)
+		close(dfd);
+	close(rev_fd);
 	free(made);
 	return error;
 }
@@ -201,6 +218,7 @@ static int collect_routes(tend_desired *d, const tend_config *cfg, const tend_re
 
 	o = tend_render_result_host(r, cfg->host, &n);
 	for (i = 0; i < n; i++) {
+		const char *root, *rel;
 		char *dest;
 		int error;
 
@@ -209,6 +227,13 @@ static int collect_routes(tend_desired *d, const tend_config *cfg, const tend_re
 		if (!(dest = tend_path_join(cfg->root, o[i].dest))) {
 			tend_error_set("out of memory");
 			return TEND_ERROR;
+		}
+		/* validate refuses such a routes_file already; this is the
+		 * last line before a write outside the root */
+		if (tend_reconcile_file_where(&root, &rel, cfg, dest, 0) < 0) {
+			free(dest);
+			tend_error_prefix("proxy.routes_file %s: ", o[i].dest);
+			return TEND_EREFUSED;
 		}
 		error = add_file(d, dest, o[i].data, o[i].len, o[i].mode ? o[i].mode : 0644,
 				 TEND_FILE_ROUTE,
@@ -230,14 +255,15 @@ static int decrypt_secret(tend_buf *out, const tend_desired *d, const tend_servi
 	tend_sops_doc *doc = NULL;
 	const tend_sops_node *node;
 	tend_sops_format fmt;
-	char *path = NULL;
+	const char *rel = decl->file;
 	int error = TEND_ERROR;
 
-	if (strstr(decl->file, "..") || !(path = tend_path_join(d->rev_dir, decl->file))) {
-		tend_error_set("%s: secret '%s': bad file '%s'", s->pos.file, decl->name, decl->file);
-		return TEND_EINVALID;
-	}
-	if ((error = tend_file_read(&raw, path, 16u << 20)) < 0)
+	while (*rel == '/')   /* relative to the repository, as validate took it */
+		rel++;
+	/* beneath the revision, no link followed: a committed link (to a
+	 * directory on the way, or the file itself) could name any file of the
+	 * host, which would be decrypted and installed */
+	if ((error = tend_beneath_read(&raw, d->rev_dir, rel, 16u << 20)) < 0)
 		goto out;
 	if ((fmt = tend_sops_detect(raw.ptr, raw.size, decl->file)) != TEND_SOPS_AUTO) {
 		if ((error = tend_sops_decrypt(&doc, raw.ptr, raw.size, decl->file, fmt, ids, NULL)) < 0)
@@ -271,7 +297,6 @@ out:
 	}
 	tend_sops_doc_free(doc);
 	tend_buf_dispose(&raw);
-	free(path);
 	return error;
 }
 

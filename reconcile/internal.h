@@ -4,6 +4,7 @@
 #ifndef TEND_RECONCILE_INTERNAL_H
 #define TEND_RECONCILE_INTERNAL_H
 
+#include <sys/stat.h>
 #include <signal.h>
 #include <sys/types.h>
 #include "agent/config.h"
@@ -92,6 +93,41 @@ int tend_converge(tend_reconcile_report *rep, const tend_config *cfg, tend_state
 /* Finish or undo a change a crash left in flight (st->inflight.active). */
 int tend_recover(tend_reconcile_report *rep, const tend_config *cfg, tend_state *st,
 		 const tend_reconcile_opts *opts);
+
+/* Files tend installs live beneath a root: routes beneath cfg->root, secrets
+ * beneath cfg->secrets_root. Every read, write and removal of one goes
+ * through these, beneath that root and following no link (util/beneath.h);
+ * a path outside its root (a tampered state file, a bad routes_file) is
+ * TEND_EREFUSED, naming it. */
+int tend_reconcile_file_where(const char **root, const char **rel, const tend_config *cfg,
+			      const char *path, int secret);
+int tend_reconcile_file_read(tend_buf *out, const tend_config *cfg, const char *path, int secret,
+			     size_t max);
+int tend_reconcile_file_write(const tend_config *cfg, const char *path, int secret,
+			      const void *data, size_t len, mode_t mode, uid_t uid, gid_t gid);
+int tend_reconcile_file_unlink(const tend_config *cfg, const char *path, int secret);
+/* 0 and *st when path is there (not a link), TEND_ENOTFOUND when absent. */
+int tend_reconcile_file_stat(struct stat *out, const tend_config *cfg, const char *path,
+			     int secret);
+/* Refuse a state whose recorded paths lie outside the roots: every files[]
+ * entry beneath its root, in_flight.backup_dir exactly
+ * <state_dir>/backups/<in-flight commit>. */
+int tend_reconcile_state_check(const tend_config *cfg, const tend_state *st);
+
+/* Secret values to mask ("***") in stored or sent text (reconcile/mask.c). */
+typedef struct {
+	tend_buf *vals;
+	size_t n;
+} tend_mask;
+/* The commit's secrets (d, may be NULL), those installed (st's secret files)
+ * and those in the in-flight backup. */
+int tend_mask_collect(tend_mask *m, const tend_config *cfg, const tend_state *st,
+		      const tend_desired *d);
+int tend_mask_add(tend_mask *m, const char *v, size_t len);
+/* A copy of text with every value replaced by "***"; NULL for NULL. */
+char *tend_mask_apply(const tend_mask *m, const char *text);
+void tend_mask_inplace(const tend_mask *m, char **text);
+void tend_mask_dispose(tend_mask *m);
 
 /* <state_dir>/<name>; caller frees. */
 char *tend_reconcile_state_path(const tend_config *cfg, const char *name);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const char *const action_names[] = {
 	"", "write_file", "remove_file", "install_secret", "remove_secret", "restart_unit",
@@ -93,8 +94,8 @@ static int change_cmp(const void *a, const void *b)
 }
 
 /* Decide whether f must be written; reason is NULL when the disk is right. */
-static int file_needs_write(const char **reason, char old_sha[65], const tend_state *st,
-			    const tend_want_file *f)
+static int file_needs_write(const char **reason, char old_sha[65], const tend_config *cfg,
+			    const tend_state *st, const tend_want_file *f)
 {
 	const tend_state_file *known = tend_state_file_get(st, f->path);
 	tend_buf disk = TEND_BUF_INIT;
@@ -102,7 +103,7 @@ static int file_needs_write(const char **reason, char old_sha[65], const tend_st
 
 	*reason = NULL;
 	old_sha[0] = '\0';
-	rc = tend_file_read(&disk, f->path, 64u << 20);
+	rc = tend_reconcile_file_read(&disk, cfg, f->path, f->kind == TEND_FILE_SECRET, 64u << 20);
 	if (rc == TEND_ENOTFOUND) {
 		tend_error_clear();
 		*reason = known ? "missing" : "new";
@@ -126,6 +127,28 @@ static int file_needs_write(const char **reason, char old_sha[65], const tend_st
 	else
 		tend_buf_dispose(&disk);
 	return 0;
+}
+
+/* 1 when sf's file holds exactly what tend recorded writing, 0 when not (or
+ * when it is not a regular file), negative on a read error. */
+static int still_written(const tend_config *cfg, const tend_state_file *sf)
+{
+	tend_buf disk = TEND_BUF_INIT;
+	char sha[65];
+	int rc;
+
+	rc = tend_reconcile_file_read(&disk, cfg, sf->path, sf->kind == TEND_FILE_SECRET, 64u << 20);
+	if (rc == TEND_ENOTFOUND || rc == TEND_ELIMIT || rc == TEND_EREFUSED ||
+	    rc == TEND_EINVALID) {   /* not there, or not a file tend could have written */
+		tend_error_clear();
+		tend_buf_dispose_secure(&disk);
+		return 0;
+	}
+	if (rc < 0)
+		return rc;
+	tend_sha256_hex(sha, disk.ptr ? disk.ptr : "", disk.size);
+	tend_buf_dispose_secure(&disk);
+	return !strcmp(sha, sf->sha256);
 }
 
 static int want_has(const tend_desired *d, const char *path)
@@ -155,7 +178,6 @@ int tend_plan_compute(tend_plan *out, const tend_config *cfg, const tend_state *
 	size_t n = 0, i, k;
 	int error = TEND_ERROR, system_changes;
 
-	(void)cfg;
 	memset(out, 0, sizeof(*out));
 	if (d->n_files && !(changes = calloc(d->n_files, sizeof(*changes)))) {
 		tend_error_set("out of memory");
@@ -163,7 +185,7 @@ int tend_plan_compute(tend_plan *out, const tend_config *cfg, const tend_state *
 	}
 	for (i = 0; i < d->n_files; i++) {
 		file_change *c = &changes[n];
-		if ((error = file_needs_write(&c->reason, c->old_sha, st, &d->files[i])) < 0)
+		if ((error = file_needs_write(&c->reason, c->old_sha, cfg, st, &d->files[i])) < 0)
 			goto out;
 		if (!c->reason)
 			continue;
@@ -175,20 +197,44 @@ int tend_plan_compute(tend_plan *out, const tend_config *cfg, const tend_state *
 		qsort(changes, n, sizeof(*changes), change_cmp);
 	for (i = 0; i < n; i++) {
 		const tend_want_file *f = changes[i].f;
-		if ((error = tend_plan_add(out, f->kind == TEND_FILE_SECRET ? TEND_ACTION_INSTALL_SECRET
+		/* a secret's action carries no digest: an unkeyed SHA-256 of a
+		 * short plaintext (a PIN) is the plaintext; the reason says
+		 * new / changed / drift / missing */
+		int secret = f->kind == TEND_FILE_SECRET;
+
+		if ((error = tend_plan_add(out, secret ? TEND_ACTION_INSTALL_SECRET
 					   : TEND_ACTION_WRITE_FILE, f->service, f->path,
-					   changes[i].old_sha[0] ? changes[i].old_sha : NULL,
-					   f->sha256, changes[i].reason)) < 0)
+					   !secret && changes[i].old_sha[0] ? changes[i].old_sha : NULL,
+					   secret ? NULL : f->sha256, changes[i].reason)) < 0)
 			goto out;
 	}
 	/* Files tend wrote that the commit no longer wants (still on disk). */
 	for (i = 0; i < st->n_files; i++) {
 		const tend_state_file *sf = &st->files[i];
-		if (want_has(d, sf->path) || !tend_path_exists(sf->path))
+		struct stat sb;
+
+		if (want_has(d, sf->path))
+			continue;
+		/* beneath its root or refused: a state naming /etc/shadow must not
+		 * make tend delete it */
+		if ((error = tend_reconcile_file_stat(&sb, cfg, sf->path,
+						      sf->kind == TEND_FILE_SECRET)) == TEND_ENOTFOUND) {
+			tend_error_clear();
+			continue;
+		}
+		if (error < 0)
+			goto out;
+		/* only what tend wrote, unchanged since: with root "/" every path
+		 * is beneath the root, and a file edited by hand (or one a
+		 * tampered state names) is not tend's to delete */
+		if ((error = still_written(cfg, sf)) < 0)
+			goto out;
+		if (!error)
 			continue;
 		if ((error = tend_plan_add(out, sf->kind == TEND_FILE_SECRET ? TEND_ACTION_REMOVE_SECRET
 					   : TEND_ACTION_REMOVE_FILE, sf->service, sf->path,
-					   sf->sha256, NULL, "no longer wanted")) < 0)
+					   sf->kind == TEND_FILE_SECRET ? NULL : sf->sha256, NULL,
+					   "no longer wanted")) < 0)
 			goto out;
 	}
 	/* A secret that is new (never there before) restarts nothing: its service

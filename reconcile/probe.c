@@ -6,6 +6,7 @@
 #include "reconcile/internal.h"
 #include "util/error.h"
 #include "util/proc.h"
+#include "util/text.h"
 #include "util/tls.h"
 #include "util/curl_lazy.h"
 
@@ -371,6 +372,12 @@ int tend_probe_run(tend_probe_result *out, const tend_probe *p, const tend_probe
 			break;
 		default:
 			rprintf(&out->output, "unknown probe kind");
+		}
+		/* a probed body or command output is shown in terminals (tend
+		 * reconcile, tend history), kept and mailed: no escapes */
+		if (out->output.ptr) {
+			tend_text_strip_controls(out->output.ptr, 1);
+			out->output.size = strlen(out->output.ptr);
 		}
 		if (ok) {
 			out->healthy = 1;

@@ -6,13 +6,17 @@
 #include "reconcile/nix.h"
 #include "source/source.h"
 #include "util/error.h"
+#include "util/beneath.h"
 #include "util/fs.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *const outcome_names[] = {
 	"nothing", "applied", "planned", "failed", "rolled-back", "rollback-failed", "refused",
@@ -57,6 +61,101 @@ void tend_reconcile_report_dispose(tend_reconcile_report *rep)
 	tend_plan_dispose(&rep->plan);
 	tend_service_health_free(rep->services, rep->n_services);
 	memset(rep, 0, sizeof(*rep));
+}
+
+int tend_reconcile_file_where(const char **root, const char **rel, const tend_config *cfg,
+			      const char *path, int secret)
+{
+	*root = secret ? cfg->secrets_root : cfg->root;
+	if (!*root)
+		*root = "/";
+	if (!path || !(*rel = tend_path_beneath(*root, path))) {
+		tend_error_set("%s: outside the %s %s (or not a plain path): refusing to touch it",
+			       path ? path : "(no path)", secret ? "secrets root" : "root", *root);
+		return TEND_EREFUSED;
+	}
+	return 0;
+}
+
+int tend_reconcile_file_read(tend_buf *out, const tend_config *cfg, const char *path, int secret,
+			     size_t max)
+{
+	const char *root, *rel;
+	int error;
+
+	if ((error = tend_reconcile_file_where(&root, &rel, cfg, path, secret)) < 0)
+		return error;
+	return tend_beneath_read(out, root, rel, max);
+}
+
+int tend_reconcile_file_write(const tend_config *cfg, const char *path, int secret,
+			      const void *data, size_t len, mode_t mode, uid_t uid, gid_t gid)
+{
+	const char *root, *rel;
+	int error;
+
+	if ((error = tend_reconcile_file_where(&root, &rel, cfg, path, secret)) < 0)
+		return error;
+	return tend_beneath_write_atomic(root, rel, data, len, mode, uid, gid);
+}
+
+int tend_reconcile_file_unlink(const tend_config *cfg, const char *path, int secret)
+{
+	const char *root, *rel;
+	int error;
+
+	if ((error = tend_reconcile_file_where(&root, &rel, cfg, path, secret)) < 0)
+		return error;
+	return tend_beneath_unlink(root, rel);
+}
+
+int tend_reconcile_file_stat(struct stat *out, const tend_config *cfg, const char *path,
+			     int secret)
+{
+	const char *root, *rel;
+	int rfd = -1, fd = -1, error;
+
+	if ((error = tend_reconcile_file_where(&root, &rel, cfg, path, secret)) < 0)
+		return error;
+	if ((rfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		tend_error_set_errno("%s", root);
+		return errno == ENOENT ? TEND_ENOTFOUND : TEND_ERROR;
+	}
+	if ((error = tend_beneath_open(&fd, rfd, root, rel, O_PATH, 0)) == 0 && fstat(fd, out) < 0) {
+		tend_error_set_errno("%s", path);
+		error = TEND_ERROR;
+	}
+	if (fd >= 0)
+		close(fd);
+	close(rfd);
+	return error;
+}
+
+int tend_reconcile_state_check(const tend_config *cfg, const tend_state *st)
+{
+	const char *root, *rel;
+	char *want = NULL, *name = NULL;
+	size_t i;
+	int error = 0;
+
+	for (i = 0; i < st->n_files && !error; i++)
+		if ((error = tend_reconcile_file_where(&root, &rel, cfg, st->files[i].path,
+						       st->files[i].kind == TEND_FILE_SECRET)) < 0)
+			tend_error_prefix("%s/state.json: files[%zu]: ", cfg->state_dir, i);
+	if (error || !st->inflight.active || !st->inflight.backup_dir)
+		return error;
+	if (asprintf(&name, "backups/%s", st->inflight.commit) < 0 ||
+	    !(want = tend_reconcile_state_path(cfg, name))) {
+		want = NULL;
+		error = TEND_ERROR;
+	} else if (strcmp(want, st->inflight.backup_dir)) {
+		tend_error_set("%s/state.json: in_flight.backup_dir %s is not %s: refusing to use it",
+			       cfg->state_dir, st->inflight.backup_dir, want);
+		error = TEND_EREFUSED;
+	}
+	free(name);
+	free(want);
+	return error;
 }
 
 char *tend_reconcile_state_path(const tend_config *cfg, const char *name)
@@ -273,7 +372,8 @@ int tend_reconcile_once(tend_reconcile_report *out, const tend_config *cfg,
 			opts = &unlocked;
 		}
 	}
-	if (error < 0 || (error = tend_state_load(&st, cfg->state_dir)) < 0)
+	if (error < 0 || (error = tend_state_load(&st, cfg->state_dir)) < 0 ||
+	    (error = tend_reconcile_state_check(cfg, st)) < 0)
 		goto out;
 	if (beside) {
 		char *tmpl = tend_reconcile_state_path(cfg, "plan-XXXXXX");
@@ -424,7 +524,8 @@ int tend_reconcile_rollback(tend_reconcile_report *out, const tend_config *cfg,
 		opts = &defaults;
 	memset(out, 0, sizeof(*out));
 	if ((error = tend_state_lock_take(&lock, cfg->state_dir)) < 0 ||
-	    (error = tend_state_load(&st, cfg->state_dir)) < 0)
+	    (error = tend_state_load(&st, cfg->state_dir)) < 0 ||
+	    (error = tend_reconcile_state_check(cfg, st)) < 0)
 		goto out;
 	if (st->inflight.active) {
 		error = tend_recover(out, cfg, st, opts);

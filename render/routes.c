@@ -161,16 +161,6 @@ static int route_cmp(const void *a, const void *b)
 	return strcmp(x->svc->name, y->svc->name);
 }
 
-/* Characters that would break out of a Traefik backquoted argument or a Caddy
- * matcher; the manifest validates domains, this keeps the renderers safe anyway. */
-static int unsafe_text(const char *s)
-{
-	for (; *s; s++)
-		if (*s == '`' || *s == '"' || *s == '\\' || (unsigned char)*s < 0x20 || *s == 0x7f)
-			return 1;
-	return 0;
-}
-
 int tend_render_routes_collect(tend_route **out, size_t *n, const tend_manifest *m)
 {
 	tend_route *routes = NULL;
@@ -196,7 +186,10 @@ int tend_render_routes_collect(tend_route **out, size_t *n, const tend_manifest 
 		r->domain = svc->proxy->domain;
 		r->prefix = svc->proxy->path_prefix ? svc->proxy->path_prefix : "/";
 		r->auth = svc->proxy->auth;
-		if (unsafe_text(r->domain) || unsafe_text(r->prefix) || r->prefix[0] != '/') {
+		/* validate refuses these already (the same check, with a
+		 * position); a model built otherwise still renders safely */
+		if (!tend_manifest_route_text_ok(r->domain) || !tend_manifest_route_text_ok(r->prefix) ||
+		    r->prefix[0] != '/') {
 			char *pos = tend_render_pos_str(&svc->proxy->pos);
 			tend_error_set("%sproxy: domain '%s' or path_prefix '%s' cannot be rendered safely",
 				       pos ? pos : "", r->domain, r->prefix);

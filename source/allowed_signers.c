@@ -346,7 +346,7 @@ static int namespace_allowed(const char *list, const char *ns)
 }
 
 int tend_allowed_signers_check(const tend_allowed_signers *as, const unsigned char *blob, size_t len,
-			       const char *ns, int64_t when)
+			       const char *ns, int64_t when, int64_t now)
 {
 	char fp[TEND_SSH_FINGERPRINT_SIZE];
 	const char *why = NULL;
@@ -364,6 +364,10 @@ int tend_allowed_signers_check(const tend_allowed_signers *as, const unsigned ch
 			why = "not yet valid (valid-after) at the commit time";
 		else if (when >= sg->valid_before)
 			why = "expired (valid-before) at the commit time";
+		else if (now < sg->valid_after)
+			why = "not yet valid (valid-after) by this host's clock";
+		else if (now >= sg->valid_before)
+			why = "expired (valid-before) by this host's clock";
 		else
 			return 0;
 		why_line = sg->line;

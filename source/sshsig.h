@@ -53,10 +53,12 @@ void tend_allowed_signers_free(tend_allowed_signers *as);
 size_t tend_allowed_signers_count(const tend_allowed_signers *as);
 
 /* Is the key blob allowed to sign in namespace ns at time when (seconds since
- * the epoch; the commit's committer time)? 0 if so; TEND_ENOMATCH when the key
- * is not listed, TEND_EREFUSED when listed but not for ns or not at that time;
- * the message says why. */
+ * the epoch; the commit's committer time) and still at now (this host's
+ * clock: a committer date is whatever the signer wrote, so a key expired
+ * today must not sign a commit dated back into its validity)? 0 if so;
+ * TEND_ENOMATCH when the key is not listed, TEND_EREFUSED when listed but not
+ * for ns or not at either time; the message says why. */
 int tend_allowed_signers_check(const tend_allowed_signers *as, const unsigned char *blob, size_t len,
-			       const char *ns, int64_t when);
+			       const char *ns, int64_t when, int64_t now);
 
 #endif

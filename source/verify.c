@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Cap on the commits checked in one range (a runaway range is an error, not a hang). */
 #define VERIFY_MAX_COMMITS 100000
@@ -75,7 +76,7 @@ static int check_signature(tend_source *s, const git_oid *oid)
 	have_sig = 1;
 	tend_ssh_fingerprint(fp, parsed.pubkey, parsed.pubkey_len);
 	if ((rc = tend_allowed_signers_check(s->signers, parsed.pubkey, parsed.pubkey_len, "git",
-					     (int64_t)git_commit_time(c))) < 0) {
+					     (int64_t)git_commit_time(c), (int64_t)time(NULL))) < 0) {
 		if (rc == -1)
 			goto out;
 		error = refuse(c, tend_error_last());

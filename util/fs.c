@@ -13,16 +13,25 @@
 
 int tend_file_read(tend_buf *out, const char *path, size_t max)
 {
-	int error = TEND_ERROR, fd;
-	struct stat st;
-	char chunk[65536];
-	ssize_t n;
-	size_t total = 0, used = 0;   /* used: bytes of chunk ever written, the ones to wipe */
+	int error, fd;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
 		tend_error_set_errno("%s", path);
 		return errno == ENOENT ? TEND_ENOTFOUND : TEND_ERROR;
 	}
+	error = tend_fd_read(out, fd, path, max);
+	close(fd);
+	return error;
+}
+
+int tend_fd_read(tend_buf *out, int fd, const char *path, size_t max)
+{
+	int error = TEND_ERROR;
+	struct stat st;
+	char chunk[65536];
+	ssize_t n;
+	size_t total = 0, used = 0;   /* used: bytes of chunk ever written, the ones to wipe */
+
 	if (fstat(fd, &st) < 0) {
 		tend_error_set_errno("%s", path);
 		goto out;
@@ -65,7 +74,6 @@ out:
 	/* only what was read into it: wiping all 64 KiB for a 1 KiB file was a
 	 * fifth of a manifest load */
 	sodium_memzero(chunk, used);
-	close(fd);
 	return error;
 }
 
@@ -100,19 +108,43 @@ int tend_dir_fsync(const char *dir)
 int tend_file_write_atomic(const char *path, const void *data, size_t len,
 			   mode_t mode, uid_t uid, gid_t gid)
 {
+	const char *slash = strrchr(path, '/');
+	char *dir = NULL;
+	int dfd = -1, error = TEND_ERROR;
+
+	if (!(dir = dir_of(path))) {
+		tend_error_set("out of memory");
+		goto out;
+	}
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		tend_error_set_errno("%s", dir);
+		goto out;
+	}
+	error = tend_file_write_atomic_at(dfd, slash ? slash + 1 : path, path, data, len, mode, uid, gid);
+out:
+	if (dfd >= 0)
+		close(dfd);
+	free(dir);
+	return error;
+}
+
+int tend_file_write_atomic_at(int dirfd, const char *name, const char *path, const void *data,
+			      size_t len, mode_t mode, uid_t uid, gid_t gid)
+{
 	int error = TEND_ERROR, fd = -1;
-	char *dir = NULL, *tmp = NULL;
+	char *tmp = NULL;
 	const char *p = data;
 	size_t left = len;
 
-	if (!(dir = dir_of(path)))
-		goto out;
-	if (asprintf(&tmp, "%s.tend-tmp.%ld", path, (long)getpid()) < 0) {
+	if (asprintf(&tmp, "%s.tend-tmp.%ld", name, (long)getpid()) < 0) {
 		tmp = NULL;
+		tend_error_set("out of memory");
 		goto out;
 	}
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0) {
-		tend_error_set_errno("%s", tmp);
+	/* a leftover of a crashed run (same pid after a reboot) goes first: O_EXCL */
+	unlinkat(dirfd, tmp, 0);
+	if ((fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0) {
+		tend_error_set_errno("%s.tend-tmp", path);
 		goto out;
 	}
 	while (left) {
@@ -120,7 +152,7 @@ int tend_file_write_atomic(const char *path, const void *data, size_t len,
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			tend_error_set_errno("write %s", tmp);
+			tend_error_set_errno("write %s", path);
 			goto out;
 		}
 		p += n;
@@ -136,29 +168,31 @@ int tend_file_write_atomic(const char *path, const void *data, size_t len,
 		goto out;
 	}
 	if (fsync(fd) < 0) {
-		tend_error_set_errno("fsync %s", tmp);
+		tend_error_set_errno("fsync %s", path);
 		goto out;
 	}
 	if (close(fd) < 0) {
 		fd = -1;
-		tend_error_set_errno("close %s", tmp);
+		tend_error_set_errno("close %s", path);
 		goto out;
 	}
 	fd = -1;
-	if (rename(tmp, path) < 0) {
+	/* renameat replaces a link in name's place, never what it points to */
+	if (renameat(dirfd, tmp, dirfd, name) < 0) {
 		tend_error_set_errno("rename %s", path);
 		goto out;
 	}
-	if (tend_dir_fsync(dir) < 0)
+	if (fsync(dirfd) < 0 && errno != EINVAL) {
+		tend_error_set_errno("fsync the directory of %s", path);
 		goto out;
+	}
 	error = 0;
 out:
 	if (fd >= 0)
 		close(fd);
 	if (error < 0 && tmp)
-		unlink(tmp);
+		unlinkat(dirfd, tmp, 0);
 	free(tmp);
-	free(dir);
 	return error;
 }
 

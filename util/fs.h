@@ -11,11 +11,16 @@
 /* Read a whole file into out (appending). Fails with TEND_ELIMIT, naming the
  * file, when it is larger than max bytes (0: no cap). TEND_ENOTFOUND if absent. */
 int tend_file_read(tend_buf *out, const char *path, size_t max);
+/* The same from an open descriptor (read to its end; not closed). */
+int tend_fd_read(tend_buf *out, int fd, const char *path, size_t max);
 
 /* Write data to path atomically with the given mode. If uid/gid are not -1
  * the temporary file is chowned before the rename. */
 int tend_file_write_atomic(const char *path, const void *data, size_t len,
 			   mode_t mode, uid_t uid, gid_t gid);
+/* The same for name in the directory dirfd (path names it in messages). */
+int tend_file_write_atomic_at(int dirfd, const char *name, const char *path, const void *data,
+			      size_t len, mode_t mode, uid_t uid, gid_t gid);
 
 /* mkdir -p with the given mode for created directories. */
 int tend_dir_create_all(const char *path, mode_t mode);

@@ -13,5 +13,8 @@
  * torn by a power cut is rewritten then. Not for state or installed files
  * (tend_file_write_atomic). Returns 0 or a negative TEND_E* code. */
 int tend_file_rewrite(const char *path, const void *data, size_t len, unsigned mode);
+/* The same for name in the directory dirfd (path names it in messages). */
+int tend_file_rewrite_at(int dirfd, const char *name, const char *path, const void *data,
+			 size_t len, unsigned mode);
 
 #endif

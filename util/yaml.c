@@ -253,13 +253,34 @@ static int on_alias(builder *b, const yaml_event_t *ev)
 	return fail(b, TEND_EINVALID, line, col, "unknown alias *%s", name);
 }
 
+/* Line and column (1-based, the column in characters as libyaml counts
+ * them) of byte offset off in data. */
+static void offset_position(unsigned *line, unsigned *col, const char *data, size_t len,
+			    size_t off)
+{
+	size_t i;
+
+	*line = 1;
+	*col = 1;
+	for (i = 0; i < off && i < len; i++) {
+		unsigned char c = (unsigned char)data[i];
+
+		if (c == '\n') {
+			(*line)++;
+			*col = 1;
+		} else if ((c & 0xc0) != 0x80) {   /* not a UTF-8 continuation byte */
+			(*col)++;
+		}
+	}
+}
+
 int tend_yaml__parse_libyaml(tend_yaml_doc **out, const char *file, const char *data, size_t len,
 			     const tend_yaml_limits *limits, tend_yaml_error *err)
 {
 	yaml_parser_t parser;
 	yaml_event_t ev;
 	builder b;
-	int error = TEND_ERROR, done = 0, have_parser = 0;
+	int error = TEND_ERROR, done = 0, have_parser = 0, documents = 0;
 
 	*out = NULL;
 	memset(&b, 0, sizeof(b));
@@ -289,10 +310,28 @@ int tend_yaml__parse_libyaml(tend_yaml_doc **out, const char *file, const char *
 		int rc = 0;
 
 		if (!yaml_parser_parse(&parser, &ev)) {
-			error = fail(&b, TEND_EINVALID, (unsigned)parser.problem_mark.line + 1,
-				     (unsigned)parser.problem_mark.column + 1, "%s%s%s",
-				     parser.problem ? parser.problem : "syntax error",
-				     parser.context ? " " : "", parser.context ? parser.context : "");
+			unsigned line = (unsigned)parser.problem_mark.line + 1;
+			unsigned col = (unsigned)parser.problem_mark.column + 1;
+
+			/* the reader (a NUL, a control character, invalid UTF-8)
+			 * gives a byte offset, not a mark */
+			if (parser.error == YAML_READER_ERROR)
+				offset_position(&line, &col, data, len, parser.problem_offset);
+			/* the value is an octet (bad UTF-8) or a code point (a
+			 * control character, U+0080 say) */
+			if (parser.error == YAML_READER_ERROR && parser.problem_value >= 0 &&
+			    (parser.problem_value < 0x80 || (parser.problem && strstr(parser.problem, "octet"))))
+				error = fail(&b, TEND_EINVALID, line, col, "%s (byte 0x%02X)",
+					     parser.problem ? parser.problem : "invalid character",
+					     (unsigned)parser.problem_value & 0xff);
+			else if (parser.error == YAML_READER_ERROR && parser.problem_value >= 0)
+				error = fail(&b, TEND_EINVALID, line, col, "%s (U+%04X)",
+					     parser.problem ? parser.problem : "invalid character",
+					     (unsigned)parser.problem_value);
+			else
+				error = fail(&b, TEND_EINVALID, line, col, "%s%s%s",
+					     parser.problem ? parser.problem : "syntax error",
+					     parser.context ? " " : "", parser.context ? parser.context : "");
 			goto out;
 		}
 		switch (ev.type) {
@@ -328,7 +367,14 @@ int tend_yaml__parse_libyaml(tend_yaml_doc **out, const char *file, const char *
 		case YAML_ALIAS_EVENT:
 			rc = on_alias(&b, &ev);
 			break;
-		case YAML_DOCUMENT_END_EVENT:
+		case YAML_DOCUMENT_START_EVENT:
+			/* one document a file: what follows a second "---" would
+			 * otherwise be ignored, garbage included */
+			if (documents++)
+				rc = fail(&b, TEND_EINVALID, (unsigned)ev.start_mark.line + 1,
+					  (unsigned)ev.start_mark.column + 1,
+					  "a second YAML document: tend reads one document a file");
+			break;
 		case YAML_STREAM_END_EVENT:
 			done = 1;
 			break;

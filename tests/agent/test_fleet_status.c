@@ -188,6 +188,21 @@ static void test_unreachable_dependency_waits(void **state)
 	tend_fleet_host_status_dispose(&st);
 }
 
+/* Issue 17 F12: a peer's status text (its last error) reached `tend status
+ * --fleet` and the fleet's waiting messages with its terminal escapes. Now
+ * stripped where it enters. Fails on 247ba6c (ESC and BEL kept). */
+static void test_peer_text_stripped(void **state)
+{
+	fixture *f = *state;
+	tend_fleet_host_status st;
+
+	set(&f->db_st, TEND_PHASE_FAILED, f->c1, f->c2, "boom \x1b]0;pwned\x07\x1b[2J done");
+	assert_int_equal(tend_fleet_status_fetch(&st, "db1", "127.0.0.2", tend_http_port(f->db), 2000), 0);
+	assert_true(st.reachable);
+	assert_string_equal(st.last_error, "boom ?]0;pwned??[2J done");
+	tend_fleet_host_status_dispose(&st);
+}
+
 static void test_not_a_status_document(void **state)
 {
 	fixture *f = *state;
@@ -228,6 +243,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failed_dependency_blocks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unreachable_dependency_waits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_a_status_document, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_peer_text_stripped, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,6 +9,11 @@
 #include <ctype.h>
 #include <jansson.h>
 #include <math.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 /* ---- A strict parser for the Prometheus text exposition format 0.0.4 ----
  * Checks: metric and label names, label value escapes, float values, HELP and
@@ -411,6 +416,132 @@ static void test_bind_errors(void **state)
 	}
 }
 
+/* ---- slow clients ---- */
+
+/* Connections from 127.0.0.<first>..<first+n_addr-1>, per_addr each, that
+ * send the start of a request and then one byte at a time, never finishing
+ * it; a thread keeps them trickling and counts those the server closed. */
+typedef struct {
+	int fds[512];
+	int n, closed;
+	int stop;
+	pthread_mutex_t lock;
+	pthread_t thread;
+} trickle;
+
+static void *trickle_main(void *arg)
+{
+	trickle *t = arg;
+	int i, stop = 0;
+
+	while (!stop) {
+		pthread_mutex_lock(&t->lock);
+		for (i = 0; i < t->n; i++) {
+			char b;
+
+			if (t->fds[i] < 0)
+				continue;
+			if (send(t->fds[i], "x", 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 ||
+			    recv(t->fds[i], &b, 1, MSG_DONTWAIT) == 0) {
+				close(t->fds[i]);
+				t->fds[i] = -1;
+				t->closed++;
+			}
+		}
+		stop = t->stop;
+		pthread_mutex_unlock(&t->lock);
+		test_sleep_ms(300);
+	}
+	return NULL;
+}
+
+static void trickle_start(trickle *t, int port, int first, int n_addr, int per_addr)
+{
+	const char *start = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+	int a, k;
+
+	memset(t, 0, sizeof(*t));
+	pthread_mutex_init(&t->lock, NULL);
+	for (a = 0; a < n_addr; a++)
+		for (k = 0; k < per_addr; k++) {
+			struct sockaddr_in src = { 0 }, dst = { 0 };
+			int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+			assert_true(fd >= 0);
+			src.sin_family = dst.sin_family = AF_INET;
+			src.sin_addr.s_addr = htonl(0x7f000000u | (unsigned)(first + a));
+			dst.sin_addr.s_addr = htonl(0x7f000001u);
+			dst.sin_port = htons((uint16_t)port);
+			assert_int_equal(bind(fd, (struct sockaddr *)&src, sizeof(src)), 0);
+			assert_int_equal(connect(fd, (struct sockaddr *)&dst, sizeof(dst)), 0);
+			send(fd, start, strlen(start), MSG_NOSIGNAL);
+			t->fds[t->n++] = fd;
+		}
+	assert_int_equal(pthread_create(&t->thread, NULL, trickle_main, t), 0);
+}
+
+static int trickle_closed(trickle *t)
+{
+	int n;
+
+	pthread_mutex_lock(&t->lock);
+	n = t->closed;
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}
+
+static void trickle_stop(trickle *t)
+{
+	int i;
+
+	pthread_mutex_lock(&t->lock);
+	t->stop = 1;
+	pthread_mutex_unlock(&t->lock);
+	pthread_join(t->thread, NULL);
+	for (i = 0; i < t->n; i++)
+		if (t->fds[i] >= 0)
+			close(t->fds[i]);
+	pthread_mutex_destroy(&t->lock);
+}
+
+/* Issue 17 F11: 80 connections from 5 loopback addresses trickling a byte
+ * at a time kept /healthz unreachable for the whole attack (only idle time
+ * counted). Now /healthz and /v1/status answer during it, and every
+ * trickling connection is cut by the request deadline while it still
+ * trickles. Fails on 247ba6c (/healthz got no answer). */
+static void test_slow_clients_do_not_starve(void **state)
+{
+	fixture *f = *state;
+	trickle t;
+	long long until;
+
+	trickle_start(&t, tend_http_port(f->http), 2, 5, 16);
+	test_sleep_ms(500);   /* the attack is in place: every slot it can get */
+	assert_int_equal(get(f, "GET", "/healthz", NULL), 200);
+	assert_int_equal(get(f, "GET", "/v1/status", NULL), 200);
+	/* the deadline cuts them all, however they trickle (a bound of three
+	 * deadlines: a liveness check, not a timing one) */
+	until = test_now_ms() + 3 * TEND_HTTP_REQUEST_DEADLINE_MS + 2000;
+	while (trickle_closed(&t) < t.n && test_now_ms() < until)
+		test_sleep_ms(100);
+	assert_int_equal(trickle_closed(&t), t.n);
+	trickle_stop(&t);
+}
+
+/* The same from many addresses, each within the per-address cap, filling
+ * the total: the fair share keeps room for a new address. */
+static void test_many_addresses_leave_room(void **state)
+{
+	fixture *f = *state;
+	trickle t;
+
+	trickle_start(&t, tend_http_port(f->http), 10,
+		      TEND_HTTP_MAX_CONNECTIONS / 4, 4);   /* as many as the total cap */
+	test_sleep_ms(500);
+	assert_int_equal(get(f, "GET", "/healthz", NULL), 200);
+	trickle_stop(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -419,6 +550,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_metrics_parse, setup, teardown),
 		cmocka_unit_test(test_parser_rejects_bad_exposition),
 		cmocka_unit_test_setup_teardown(test_bind_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slow_clients_do_not_starve, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_addresses_leave_room, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

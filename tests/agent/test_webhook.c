@@ -281,6 +281,53 @@ static void test_secret_swap(void **state)
 	assert_int_equal(hooks(f), 0);
 }
 
+/* Issue 17, webhook replay: 300 replays of one signed delivery started 88
+ * reconciles in 3 s. Now a delivery id seen before is answered 200 and
+ * ignored: one trigger. Fails on 247ba6c (300 triggers). */
+static void test_replayed_delivery_triggers_once(void **state)
+{
+	fixture *f = *state;
+	const char *body = "{\"ref\":\"refs/heads/main\",\"after\":\"4b825dc6\"}";
+	char hdr[160];
+	const char *headers[] = { hdr, "X-GitHub-Delivery: 72d3162e-cc78-11e3-81ab-4c9367dc0958", NULL };
+	int i;
+
+	sign(hdr, sizeof(hdr), "X-Hub-Signature-256", body);
+	assert_int_equal(test_http("POST", f->url, headers, body, strlen(body), NULL), 202);
+	for (i = 0; i < 300; i++)
+		assert_int_equal(test_http("POST", f->url, headers, body, strlen(body), NULL), 200);
+	test_sleep_ms(TEND_HTTP_HOOK_INTERVAL_MS + 500);   /* nothing folded to fire later either */
+	assert_int_equal(hooks(f), 1);
+}
+
+/* Distinct deliveries (or a replay with a forged delivery id: the id is not
+ * signed) in a burst: at most one trigger per interval, the rest folded into
+ * one more at the interval's end, none lost. Fails on 247ba6c (one trigger
+ * each). */
+static void test_delivery_burst_rate_limited(void **state)
+{
+	fixture *f = *state;
+	const char *body = "{\"ref\":\"refs/heads/main\"}";
+	char hdr[160], id[64];
+	const char *headers[] = { hdr, id, NULL };
+	long long start, took;
+	int i, n;
+
+	sign(hdr, sizeof(hdr), "X-Hub-Signature-256", body);
+	start = test_now_ms();
+	for (i = 0; i < 50; i++) {
+		snprintf(id, sizeof(id), "X-GitHub-Delivery: forged-%d", i);
+		assert_int_equal(test_http("POST", f->url, headers, body, strlen(body), NULL), 202);
+	}
+	took = test_now_ms() - start;
+	/* the folded trigger comes when the interval ends */
+	while (hooks(f) < 2 && test_now_ms() - start < took + 3 * TEND_HTTP_HOOK_INTERVAL_MS)
+		test_sleep_ms(20);
+	n = hooks(f);
+	assert_true(n >= 2);
+	assert_true(n <= 2 + took / TEND_HTTP_HOOK_INTERVAL_MS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -293,6 +340,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_wrong_signature_is_401_and_no_fetch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_oversized_body_is_413, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_secret_swap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replayed_delivery_triggers_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delivery_burst_rate_limited, setup, teardown),
 	};
 
 	if (sodium_init() < 0)

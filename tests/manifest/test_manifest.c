@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void expect_errors(const char *fleet, const char *const *svcs, const char *expected)
@@ -192,9 +193,18 @@ static void test_unreadable_source_is_invalid(void **state)
 	tend_diags_dispose(&diags);
 }
 
+static void target_symlink(const char *dir, const char *rel, const char *link)
+{
+	char *target = tend_path_join(dir, rel);
+
+	assert_int_equal(symlink(target, link), 0);
+	free(target);
+}
+
 /* Secret files are looked up in the repository directory: regular files
- * only (a link as the file is refused, a link to a directory on the way is
- * followed), in any directory, each lookup for itself. */
+ * only, reached without a link (a link as the file is refused, and so is a
+ * link to a directory on the way: issue 17 F3, it could lead out of the
+ * repository), in any directory, each lookup for itself. */
 static void test_secret_files_on_disk(void **state)
 {
 	char *dir = test_tmpdir_make("manifest-secrets"), *target, *link, *text = NULL;
@@ -238,13 +248,64 @@ static void test_secret_files_on_disk(void **state)
 	assert_string_equal(text,
 		"services/a/service.yaml:7:24: error: secrets[3].file: 'secrets/a/gone.age' does not exist in the repository\n"
 		"services/a/service.yaml:8:24: error: secrets[4].file: 'secrets/a/link.age' does not exist in the repository\n"
-		"services/a/service.yaml:9:23: error: secrets[5].file: 'secrets/a' does not exist in the repository\n");
+		"services/a/service.yaml:9:23: error: secrets[5].file: 'secrets/a' does not exist in the repository\n"
+		"services/a/service.yaml:10:23: error: secrets[6].file: 'linked/a/one.age' does not exist in the repository\n");
 	tend_buf_dispose(&out);
 	tend_diags_dispose(&diags);
 	test_tmpdir_remove(dir);
 }
 
 /* ---- rules --------------------------------------------------------------------- */
+
+/* issue 17 F4: fleet.yaml or a service.yaml committed as a link to a host
+ * file (or a service directory that is a link) is refused without being
+ * read: its content appears in no diagnostic. */
+static void test_linked_manifests_not_read(void **state)
+{
+	char *dir = test_tmpdir_make("manifest-links"), *outside, *link, *text = NULL;
+	tend_diags diags = { NULL, 0, 0, 0 };
+	tend_manifest *m = NULL;
+	tend_buf out = TEND_BUF_INIT;
+	size_t i;
+
+	(void)state;
+	outside = test_tmpdir_make("manifest-links-outside");
+	test_write_file(outside, "host-file", "name: leaked-host-secret\n  : [\n");
+	test_write_file(outside, "svc/service.yaml", "name: c\nhost: apps1\nleaked-host-secret: 1\n");
+	test_write_file(dir, "real/fleet.yaml", FLEET);
+	test_write_file(dir, "services/a/service.yaml", "name: a\nhost: apps1\n");
+	link = tend_path_join(dir, "services/b");
+	assert_int_equal(mkdir(link, 0755), 0);
+	free(link);
+	link = tend_path_join(dir, "services/b/service.yaml");
+	target_symlink(outside, "host-file", link);
+	free(link);
+	link = tend_path_join(dir, "services/c");
+	target_symlink(outside, "svc", link);
+	free(link);
+	link = tend_path_join(dir, "fleet.yaml");
+	assert_int_equal(symlink("real/fleet.yaml", link), 0);   /* even inside the repository */
+	free(link);
+	assert_int_equal(tend_manifest_load(&m, &diags, dir), TEND_EINVALID);
+	assert_null(m);
+	tend_diags_sort(&diags);
+	for (i = 0; i < diags.count; i++) {
+		char *line = tend_diag_format(&diags.items[i]);
+		tend_buf_puts(&out, line);
+		tend_buf_putc(&out, '\n');
+		free(line);
+	}
+	text = out.ptr;
+	assert_null(strstr(text, "leaked-host-secret"));
+	assert_non_null(strstr(text, "fleet.yaml: error: a symbolic link (or one on its path): "
+			       "tend follows no link in the repository\n"));
+	assert_non_null(strstr(text, "services/b/service.yaml: error: a symbolic link"));
+	assert_non_null(strstr(text, "services/c/service.yaml: error: a symbolic link"));
+	tend_buf_dispose(&out);
+	tend_diags_dispose(&diags);
+	test_tmpdir_remove(outside);
+	test_tmpdir_remove(dir);
+}
 
 static void test_rule_unknown_keys_everywhere(void **state)
 {
@@ -432,6 +493,14 @@ static const rule_case rule_cases[] = {
 		"a", "name: a\nhost: apps1\ndatabase: {engine: postgresql, name: a, user: a}\n",
 		"b", "name: b\nhost: apps1\ndatabase: {engine: postgresql, name: b, user: b, provider: postgresql}\n" },
 	  "services/postgresql/service.yaml:4:1: error: did not find expected ',' or ']' while parsing a flow sequence\n" },
+	/* issue 17 F1: validate accepted it and reconcile wrote two levels above root */
+	{ "a routes_file leaving the root", FLEET "proxy: {service: a, kind: traefik, routes_file: /../../victim/x.yml}\n",
+	  { "a", "name: a\nhost: apps1\nproxy: {domain: a.lab.example.net, port: 1}\n" },
+	  "fleet.yaml:12:49: error: proxy.routes_file: must be a plain absolute path (no '..', '.' or empty component)\n" },
+	/* issue 17 F7: validate accepted what render refused */
+	{ "a path_prefix render cannot quote", FLEET "proxy: {service: a, kind: traefik, routes_file: /x.yml}\n",
+	  { "a", "name: a\nhost: apps1\nproxy: {domain: a.lab.example.net, port: 1, path_prefix: '/a`) || Host(`evil'}\n" },
+	  "services/a/service.yaml:3:58: error: proxy.path_prefix: cannot be rendered safely (no '`', '\"', '\\', control character or DEL)\n" },
 	{ "invalid service name", FLEET, { "my app", "name: my app\nhost: apps1\n" },
 	  "services/my app/service.yaml:1:7: error: name: invalid service name 'my app' (a letter or digit, then letters, digits, '-', '_', '.'; at most 63)\n" },
 	{ "unknown names do not cascade", FLEET, { "a", "name: a\nhost: apps1\ndepends_on: [broken]\n",
@@ -465,6 +534,7 @@ int main(void)
 		cmocka_unit_test(test_homelab_model),
 		cmocka_unit_test(test_unreadable_source_is_invalid),
 		cmocka_unit_test(test_secret_files_on_disk),
+		cmocka_unit_test(test_linked_manifests_not_read),
 		cmocka_unit_test(test_rule_unknown_keys_everywhere),
 		cmocka_unit_test(test_rules),
 	};

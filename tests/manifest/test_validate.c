@@ -89,6 +89,32 @@ static void test_bad_usage(void **state)
 	tend_proc_result_dispose(&res);
 }
 
+/* Issue 17 item 2: what render refuses, validate refuses, at render's
+ * position: a Caddy fleet with a service naming Traefik middlewares. Fails
+ * on 247ba6c (validate said valid; render refused). */
+static void test_render_refusals_are_validate_errors(void **state)
+{
+	char *dir = test_tmpdir_make("validate-render");
+	const char *args[] = { "validate", "--repo", dir, NULL };
+	tend_proc_result res;
+
+	(void)state;
+	test_write_file(dir, "fleet.yaml",
+			"fleet: t\ndomain: lab.test\nhosts:\n  h1: {address: 10.0.0.1}\n"
+			"proxy: {service: caddy, kind: caddy, routes_file: /etc/caddy/tend.json}\n");
+	test_write_file(dir, "services/caddy/service.yaml", "name: caddy\nhost: h1\n");
+	test_write_file(dir, "services/web/service.yaml",
+			"name: web\nhost: h1\nproxy:\n  domain: web.lab.test\n  port: 80\n"
+			"  middlewares: [strip-prefix]\n");
+	assert_int_equal(test_tend(&res, NULL, args), 0);
+	assert_int_equal(res.exit_code, 1);
+	assert_string_equal(res.err.ptr, "services/web/service.yaml:3:1: error: proxy.middlewares name "
+			    "Traefik middlewares; the fleet's proxy is Caddy\n");
+	assert_true(res.out.size == 0);
+	tend_proc_result_dispose(&res);
+	test_tmpdir_remove(dir);
+}
+
 static void test_default_repo_is_cwd(void **state)
 {
 	const char *args[] = { "validate", NULL };
@@ -321,6 +347,7 @@ int main(void)
 		cmocka_unit_test(test_homelab_json),
 		cmocka_unit_test(test_homelab_secrets_decrypt),
 		cmocka_unit_test(test_default_repo_is_cwd),
+		cmocka_unit_test(test_render_refusals_are_validate_errors),
 		cmocka_unit_test(test_invalid_json),
 		cmocka_unit_test(test_bad_usage),
 		cmocka_unit_test(test_every_fixture_is_listed),

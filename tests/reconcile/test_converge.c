@@ -239,6 +239,44 @@ static void test_secrets(void **state)
 }
 
 
+/* Issue 17 F8: a probe whose output holds a secret value (the commit's new
+ * one, or the installed one it replaces) kept it in history, the report and
+ * the alert mail. Now each is "***". Fails on 247ba6c: the history's probe
+ * output held both values. */
+static void test_secret_masked_in_probe_output(void **state)
+{
+	e2e *e = *state;
+	char *out = NULL;
+	const char *decl = "secrets:\n  - {name: token, file: secrets/web.age}\n";
+	tend_state *st;
+	const tend_state_history *h;
+
+	encrypt_secret(e, "secrets/web.age", "pin-4711-old");
+	write_web(e, 200, "one", decl);
+	free(commit(e, "web with a token"));
+	assert_int_equal(tend(e, NULL, "reconcile", NULL, NULL), 0);
+	encrypt_secret(e, "secrets/web.age", "pin-0815-new");
+	write_web(e, 500, "debug: token pin-0815-new, was pin-4711-old", decl);
+	free(commit(e, "new token, web prints it"));
+	assert_int_equal(tend(e, &out, "reconcile", NULL, NULL), 1);
+	expect_contains(out, "rolled-back");
+	expect_contains(out, "debug: token ***, was ***");
+	assert_null(strstr(out, "pin-0815-new"));
+	assert_null(strstr(out, "pin-4711-old"));
+	free(out);
+	st = load_state(e);
+	h = &st->history[st->n_history - 1];
+	assert_non_null(h->probe_output);
+	assert_non_null(strstr(h->probe_output, "debug: token ***, was ***"));
+	assert_null(strstr(h->probe_output, "pin-0815-new"));
+	assert_null(strstr(h->probe_output, "pin-4711-old"));
+	tend_state_free(st);
+	assert_int_equal(tend(e, &out, "history", "--json", NULL), 0);
+	assert_null(strstr(out, "pin-0815-new"));
+	assert_null(strstr(out, "pin-4711-old"));
+	free(out);
+}
+
 /* A switch that fails is rolled back like a failed probe; rollback --to picks
  * a generation by number. */
 static void test_failed_switch_and_rollback_to(void **state)
@@ -299,6 +337,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_apply_rollback_fix_drift, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_secrets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_secret_masked_in_probe_output, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_switch_and_rollback_to, setup, teardown),
 	};
 	if (!test_have("nix") || !test_have("git") || !test_have("curl") || !test_have("python3") ||

@@ -27,8 +27,12 @@ static int setup(void **state)
 	test_write_file(f->dir, "rev/services/app/service.yaml",
 		"name: app\nhost: h1\ndepends_on: [db]\nhealth:\n  startup:\n"
 		"    - http: {url: 'http://127.0.0.1:1/'}\n");
-	test_write_file(f->dir, "agent.yaml",
-		"host: h1\nrepository: {url: x}\nstate_dir: state\nroot: hostroot\n");
+	/* the files below live beneath both roots (util/beneath.h) */
+	if (asprintf(&path, "host: h1\nrepository: {url: x}\nstate_dir: state\nroot: %s\n"
+		     "secrets_root: %s\n", f->dir, f->dir) < 0)
+		fail();
+	test_write_file(f->dir, "agent.yaml", path);
+	free(path);
 	path = tend_path_join(f->dir, "agent.yaml");
 	assert_int_equal(tend_config_load(&f->cfg, path), 0);
 	free(path);
@@ -124,6 +128,8 @@ static void test_reasons(void **state)
 	test_write_file(f->dir, "gone.txt", "G");                 /* tend wrote it, no longer wanted */
 	wrote(f, "gone.txt", "G", TEND_FILE_SECRET);
 	wrote(f, "vanished.txt", "V", TEND_FILE_ROUTE);           /* and already gone: nothing */
+	test_write_file(f->dir, "edited.txt", "hand edit");       /* tend's, edited since: kept */
+	wrote(f, "edited.txt", "E", TEND_FILE_ROUTE);
 
 	assert_int_equal(tend_plan_compute(&p, f->cfg, f->st, &f->d, "/nix/store/a"), 0);
 	assert_null(find(&p, TEND_ACTION_WRITE_FILE, "/same.txt"));
@@ -135,7 +141,28 @@ static void test_reasons(void **state)
 	a = find(&p, TEND_ACTION_REMOVE_SECRET, "/gone.txt");
 	assert_non_null(a);
 	assert_string_equal(a->reason, "no longer wanted");
+	/* issue 17 F9: no digest of a secret's plaintext, in either direction
+	 * (247ba6c showed sha256("M") and sha256("G") here, and in plan --json) */
+	assert_null(a->from);
+	a = find(&p, TEND_ACTION_INSTALL_SECRET, "/missing.txt");
+	assert_null(a->from);
+	assert_null(a->to);
+	{
+		char *json = tend_plan_format_json(&p), sha[65];
+
+		tend_sha256_hex(sha, "M", 1);
+		assert_null(strstr(json, sha));
+		tend_sha256_hex(sha, "G", 1);
+		assert_null(strstr(json, sha));
+		tend_sha256_hex(sha, "C2", 2);   /* a route's digest stays: not a secret */
+		assert_non_null(strstr(json, sha));
+		free(json);
+	}
 	assert_null(find(&p, TEND_ACTION_REMOVE_FILE, "/vanished.txt"));
+	/* issue 17 F13 with root "/" (every path beneath it): a recorded file
+	 * whose content is not what tend wrote is not deleted. 247ba6c removed
+	 * it as "no longer wanted". */
+	assert_null(find(&p, TEND_ACTION_REMOVE_FILE, "/edited.txt"));
 	assert_null(find(&p, TEND_ACTION_SWITCH, NULL));          /* no system built: none */
 	assert_true(tend_plan_changes(&p));
 	tend_plan_dispose(&p);

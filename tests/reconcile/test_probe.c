@@ -21,6 +21,7 @@ static int start_http(void **state)
 	http_dir = test_tmpdir_make("probe");
 	test_write_file(http_dir, "ok.txt", "all good\n");
 	test_write_file(http_dir, "big.txt", "");
+	test_write_file(http_dir, "escapes.txt", "pwned \x1b]0;title\x07\x1b[2J\x9b" "31m end\n");
 	assert_int_equal(test_sh(NULL, http_dir, "head -c 100000 /dev/zero | tr '\\0' x > big.txt"), 0);
 	http_port = test_free_port();
 	snprintf(port, sizeof(port), "%d", http_port);
@@ -96,6 +97,25 @@ static void test_http(void **state)
 	assert_int_equal(tend_probe_run(&r, &p, NULL), TEND_ERROR);
 	assert_non_null(strstr(r.output.ptr, "does not contain \"bad news\""));
 	assert_non_null(strstr(r.output.ptr, "all good"));
+	tend_probe_result_dispose(&r);
+}
+
+/* Issue 17 F12: a probed body's terminal escapes reached tend reconcile's
+ * and tend history's output (and the history, and mails). Now the output
+ * keeps its text and line feeds, every control character is '?'. Fails on
+ * 247ba6c (the ESC bytes were kept). */
+static void test_http_output_stripped(void **state)
+{
+	tend_probe_result r;
+	tend_probe p = http_probe("/escapes.txt", 200, "never there");
+
+	(void)state;
+	p.retries = 1;
+	assert_int_equal(tend_probe_run(&r, &p, NULL), TEND_ERROR);
+	assert_null(strchr(r.output.ptr, '\x1b'));
+	assert_null(strchr(r.output.ptr, '\x07'));
+	assert_non_null(strstr(r.output.ptr, "pwned ?]0;title??[2J?31m end\n"));
+	assert_int_equal(r.output.size, strlen(r.output.ptr));
 	tend_probe_result_dispose(&r);
 }
 
@@ -272,6 +292,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_http),
 		cmocka_unit_test(test_http_output_capped),
+		cmocka_unit_test(test_http_output_stripped),
 		cmocka_unit_test(test_tcp),
 		cmocka_unit_test(test_timeout_and_deadline),
 		cmocka_unit_test(test_command_grace_retries),

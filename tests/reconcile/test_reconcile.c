@@ -240,6 +240,65 @@ static void test_signatures(void **state)
 }
 
 
+/* Issue 17 F13, F14: a state file naming paths outside the roots (a files[]
+ * entry tend "wrote", an in-flight backup directory) made tend delete them.
+ * Now the state is refused, naming the entry, and they stay. Both fail on
+ * 247ba6c: victim/x.yml was removed as "no longer wanted", victim/ as the
+ * finished change's backups. */
+static void test_state_files_outside_roots_refused(void **state)
+{
+	e2e *e = *state;
+	char *victim = NULL, *file = NULL, *out = NULL, sha[65];
+	tend_state *st;
+
+	assert_true(asprintf(&victim, "%s/victim", e->dir) > 0);
+	assert_true(asprintf(&file, "%s/x.yml", victim) > 0);
+	test_write_file(victim, "x.yml", "keep me");
+	write_web(e, 200, "one", NULL);
+	free(commit(e, "web one"));
+
+	tend_sha256_hex(sha, "keep me", 7);
+	assert_int_equal(mkdir(e->state_dir, 0700), 0);
+	st = tend_state_new();
+	assert_int_equal(tend_state_file_set(st, file, sha, "web", TEND_FILE_ROUTE), 0);
+	assert_int_equal(tend_state_save(st, e->state_dir, 0), 0);
+	tend_state_free(st);
+	tend(e, &out, "reconcile", NULL, NULL);
+	assert_int_equal(access(file, F_OK), 0);   /* first: what 247ba6c got wrong */
+	expect_contains(out, "state.json: files[0]: ");
+	expect_contains(out, "/victim/x.yml: outside the root ");
+	free(out);
+	assert_int_not_equal(tend(e, NULL, "reconcile", NULL, NULL), 0);
+	free(file);
+	free(victim);
+}
+
+static void test_state_backup_dir_outside_refused(void **state)
+{
+	e2e *e = *state;
+	char *victim = NULL, *file = NULL, *out = NULL;
+	tend_state *st;
+
+	assert_true(asprintf(&victim, "%s/victim", e->dir) > 0);
+	assert_true(asprintf(&file, "%s/x.yml", victim) > 0);
+	test_write_file(victim, "x.yml", "keep me");
+	write_web(e, 200, "one", NULL);
+	free(commit(e, "web one"));
+	assert_int_equal(mkdir(e->state_dir, 0700), 0);
+	st = tend_state_new();
+	assert_int_equal(tend_state_inflight_begin(st, "1111111111111111111111111111111111111111",
+						   NULL, 0, NULL, victim, 1), 0);
+	assert_int_equal(tend_state_save(st, e->state_dir, 0), 0);
+	tend_state_free(st);
+	tend(e, &out, "reconcile", NULL, NULL);
+	assert_int_equal(access(file, F_OK), 0);   /* first: what 247ba6c got wrong */
+	expect_contains(out, "in_flight.backup_dir ");
+	free(out);
+	assert_int_not_equal(tend(e, NULL, "reconcile", NULL, NULL), 0);
+	free(file);
+	free(victim);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -247,6 +306,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sigterm_during_probes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_non_fast_forward, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_signatures, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_files_outside_roots_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_backup_dir_outside_refused, setup, teardown),
 	};
 	if (!test_have("nix") || !test_have("git") || !test_have("curl") || !test_have("python3") ||
 	    !test_have("age")) {

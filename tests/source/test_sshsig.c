@@ -175,8 +175,8 @@ static void test_allowed_signers(void **state)
 	tend_buf_dispose(&out);
 	assert_int_equal(tend_allowed_signers_parse(&as, "allowed", text, strlen(text)), 0);
 	assert_int_equal(tend_allowed_signers_count(as), 2);
-	assert_int_equal(tend_allowed_signers_check(as, sig.pubkey, sig.pubkey_len, "git", 1700000000), 0);
-	assert_int_equal(tend_allowed_signers_check(as, sig.pubkey, sig.pubkey_len, "mail", 1700000000), TEND_EREFUSED);
+	assert_int_equal(tend_allowed_signers_check(as, sig.pubkey, sig.pubkey_len, "git", 1700000000, 1700000000), 0);
+	assert_int_equal(tend_allowed_signers_check(as, sig.pubkey, sig.pubkey_len, "mail", 1700000000, 1700000000), TEND_EREFUSED);
 	assert_non_null(strstr(tend_error_last(), "allowed:3"));
 	tend_allowed_signers_free(as);
 	free(text);
@@ -184,7 +184,7 @@ static void test_allowed_signers(void **state)
 	/* Only the other key: not listed, named by fingerprint. */
 	assert_true(asprintf(&text, "carol@example.org %s\n", other) > 0);
 	assert_int_equal(tend_allowed_signers_parse(&as, "allowed", text, strlen(text)), 0);
-	assert_int_equal(tend_allowed_signers_check(as, sig.pubkey, sig.pubkey_len, "git", 1700000000), TEND_ENOMATCH);
+	assert_int_equal(tend_allowed_signers_check(as, sig.pubkey, sig.pubkey_len, "git", 1700000000, 1700000000), TEND_ENOMATCH);
 	assert_non_null(strstr(tend_error_last(), "not in allowed_signers (SHA256:"));
 	tend_allowed_signers_free(as);
 	free(text);
@@ -192,11 +192,20 @@ static void test_allowed_signers(void **state)
 	/* A validity window is honoured against the given time. */
 	assert_true(asprintf(&text, "a@x valid-after=\"20230101Z\",valid-before=\"20240101000000Z\" %s\n", key) > 0);
 	assert_int_equal(tend_allowed_signers_parse(&as, "allowed", text, strlen(text)), 0);
-	assert_int_equal(tend_allowed_signers_check(as, sig.pubkey, sig.pubkey_len, "git", 1690000000), 0);
-	assert_int_equal(tend_allowed_signers_check(as, sig.pubkey, sig.pubkey_len, "git", 1600000000), TEND_EREFUSED);
+	assert_int_equal(tend_allowed_signers_check(as, sig.pubkey, sig.pubkey_len, "git", 1690000000, 1690000000), 0);
+	assert_int_equal(tend_allowed_signers_check(as, sig.pubkey, sig.pubkey_len, "git", 1600000000, 1600000000), TEND_EREFUSED);
 	assert_non_null(strstr(tend_error_last(), "valid-after"));
-	assert_int_equal(tend_allowed_signers_check(as, sig.pubkey, sig.pubkey_len, "git", 1704067200), TEND_EREFUSED);
+	assert_int_equal(tend_allowed_signers_check(as, sig.pubkey, sig.pubkey_len, "git", 1704067200, 1704067200), TEND_EREFUSED);
 	assert_non_null(strstr(tend_error_last(), "valid-before"));
+	/* issue 17 F10: inside the window at the (signer-chosen) commit time is
+	 * not enough; this host's clock must be inside it too. 247ba6c had no
+	 * such check and accepted both. */
+	assert_int_equal(tend_allowed_signers_check(as, sig.pubkey, sig.pubkey_len, "git", 1690000000,
+						    1704067200), TEND_EREFUSED);
+	assert_non_null(strstr(tend_error_last(), "expired (valid-before) by this host's clock"));
+	assert_int_equal(tend_allowed_signers_check(as, sig.pubkey, sig.pubkey_len, "git", 1690000000,
+						    1600000000), TEND_EREFUSED);
+	assert_non_null(strstr(tend_error_last(), "not yet valid (valid-after) by this host's clock"));
 	tend_allowed_signers_free(as);
 	free(text);
 

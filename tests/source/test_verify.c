@@ -220,6 +220,39 @@ static void test_force_push_refused(void **state)
 	assert_refused(c3, "rewrite", "not signed");
 }
 
+/* Issue 17 F10: a key whose valid-before is past signs a commit whose
+ * committer date is set back into the window: refused by this host's clock.
+ * Fails on 247ba6c (accepted: only the commit date was checked). */
+static void test_expired_key_backdated_commit_refused(void **state)
+{
+	fixture *f = *state;
+	tend_source_opts opts = TEND_SOURCE_OPTS_INIT;
+	tend_source *src = NULL;
+	char c1[41], head[41], *mirror = tend_path_join(f->tmp, "state/mirror3.git");
+	char *signers = tend_path_join(f->tmp, "expired_signers");
+
+	assert_int_equal(test_sh(NULL, f->tmp,
+				 "echo \"op@example.org namespaces=\\\"git\\\",valid-after=\\\"20190101Z\\\","
+				 "valid-before=\\\"20200101Z\\\" $(cut -d' ' -f1,2 key.pub)\" > expired_signers"), 0);
+	opts.url = f->url;
+	opts.branch = "main";
+	opts.mirror_dir = mirror;
+	opts.allowed_signers = signers;
+	assert_int_equal(tend_source_open(&src, &opts), 0);
+	test_write_file(f->work, "fleet.yaml", "backdated");
+	assert_int_equal(test_sh(NULL, f->work, GIT " add -A && GIT_COMMITTER_DATE='2019-06-01T00:00:00Z' "
+				 "GIT_AUTHOR_DATE='2019-06-01T00:00:00Z' " GIT " -c user.signingkey=%s/key "
+				 "commit -S -q -m backdated", f->tmp), 0);
+	assert_int_equal(tend_source_resolve(c1, f->work, "HEAD"), 0);
+	assert_int_equal(test_sh(NULL, f->work, "git push -q --force origin HEAD:main"), 0);
+	assert_int_equal(tend_source_poll(src, head, NULL), 0);
+	assert_int_equal(tend_source_verify_range(src, NULL, c1, 0), TEND_EREFUSED);
+	assert_non_null(strstr(tend_error_last(), "is expired (valid-before) by this host's clock"));
+	tend_source_free(src);
+	free(signers);
+	free(mirror);
+}
+
 static void test_without_allowed_signers(void **state)
 {
 	fixture *f = *state;
@@ -254,6 +287,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tampered_signature_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_force_push_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_without_allowed_signers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_expired_key_backdated_commit_refused, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -52,6 +52,52 @@ static void test_syntax_error_position(void **state)
 	assert_non_null(strstr(tend_error_last(), "s.yaml:"));
 }
 
+/* Issue 17 F5: everything after a second document was ignored, even
+ * garbage. Fails on 247ba6c (both parsed, as the first document alone). */
+static void test_second_document_refused(void **state)
+{
+	const char *two = "a: 1\n---\nb: 2\n", *garbage = "a: 1\n...\n: : [\n";
+	tend_yaml_doc *doc;
+	tend_yaml_error err;
+
+	(void)state;
+	assert_int_equal(tend_yaml_parse(&doc, "m.yaml", two, strlen(two), NULL, &err), TEND_EINVALID);
+	assert_string_equal(tend_error_last(),
+			    "m.yaml:2:1: a second YAML document: tend reads one document a file");
+	assert_int_equal(err.line, 2);
+	assert_int_equal(tend_yaml_parse(&doc, "m.yaml", garbage, strlen(garbage), NULL, &err),
+			 TEND_EINVALID);
+	assert_int_equal(err.line, 3);
+	/* one document with explicit markers is still one */
+	assert_int_equal(tend_yaml_parse(&doc, "m.yaml", "---\na: 1\n...\n", 13, NULL, &err), 0);
+	tend_yaml_doc_free(doc);
+}
+
+/* Issue 17 F6: a NUL, a control character or invalid UTF-8 was reported at
+ * 1:1 wherever it was. Fails on 247ba6c (1:1 for all three). */
+static void test_bad_byte_position(void **state)
+{
+	static const struct { const char *src; size_t len; unsigned line, col; const char *msg; } cases[] = {
+		{ "a: 1\nb: x\0y\n", 12, 2, 5, "b.yaml:2:5: control characters are not allowed (byte 0x00)" },
+		{ "a: 1\nbb: 2\nc: \x01\n", 17, 3, 4, "b.yaml:3:4: control characters are not allowed (byte 0x01)" },
+		{ "a: \xc3\xa9t\xc3\xa9\nb: \xff\n", 16, 2, 4, NULL },
+		{ "a: 1\nb: x\xc2\x80\n", 12, 2, 5, "b.yaml:2:5: control characters are not allowed (U+0080)" },
+	};
+	tend_yaml_doc *doc;
+	tend_yaml_error err;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(tend_yaml_parse(&doc, "b.yaml", cases[i].src, cases[i].len, NULL, &err),
+				 TEND_EINVALID);
+		if (cases[i].msg)
+			assert_string_equal(tend_error_last(), cases[i].msg);
+		assert_int_equal(err.line, cases[i].line);
+		assert_int_equal(err.col, cases[i].col);
+	}
+}
+
 static void test_alias_shared_and_counted(void **state)
 {
 	const char *src = "base: &b {x: 1}\nuse: *b\n";
@@ -147,6 +193,8 @@ int main(void)
 		cmocka_unit_test(test_positions),
 		cmocka_unit_test(test_duplicate_key),
 		cmocka_unit_test(test_syntax_error_position),
+		cmocka_unit_test(test_second_document_refused),
+		cmocka_unit_test(test_bad_byte_position),
 		cmocka_unit_test(test_alias_shared_and_counted),
 		cmocka_unit_test(test_recursive_alias_refused),
 		cmocka_unit_test(test_bomb_refused_fast),
