@@ -166,7 +166,7 @@ def switch(action):
     os.replace(tmp, "/run/current-system")
     install(units, old_names)
     pause = float(read(OUT + "/switch-sleep", "0") or 0)
-    if pause > 0:
+    if pause > 0 and action != "boot-activate":
         say("sleeping %gs between activation and starting units (lab_switch_sleep)" % pause)
         time.sleep(pause)
     say("reloading the systemd manager...")
