@@ -152,8 +152,6 @@ static void test_operator_lock(void **state)
 	assert_int_equal(lab_run(h, "systemctl stop operator-switch.service"), 0);
 	assert_true(lab_wait_phase(h, "converged", c, 180));
 	expect_body("four");
-	/* the next commits do without it */
-	assert_int_equal(test_sh(NULL, h->repo, "git rm -q -r services/broken"), 0);
 	free(c);
 }
 
@@ -184,6 +182,8 @@ static void test_failed_unit_rolls_back(void **state)
 		fail_msg("last_error: %s", err);
 	free(err);
 	expect_body("four");
+	/* the next commits do without it */
+	assert_int_equal(test_sh(NULL, h->repo, "git rm -q -r services/broken"), 0);
 	free(c);
 }
 
@@ -227,7 +227,7 @@ static void test_own_unit_changed(void **state)
 				 "Environment=TEND_LAB_UNIT=2 < eval.json > %s/lab/tend.service",
 				 TEND_SOURCE_DIR, h->repo), 0);
 	lab_write_web(h, "seven", NULL);
-	c = lab_push(h, "web seven and tend's unit changes");
+	c = lab_push(h, "web seven and a new unit for tend");
 	if (!lab_wait_guest(h, "systemctl show -P Environment tend.service | grep -q TEND_LAB_UNIT=2", 300) ||
 	    !lab_wait_phase(h, "converged", c, 180)) {
 		lab_run(h, "journalctl -u tend --no-pager | tail -40");
@@ -248,6 +248,44 @@ static void test_own_unit_changed(void **state)
 	free(c);
 }
 
+/* switch-to-configuration exits 100 (the new init needs a reboot): nothing rolls back, the new
+ * generation is the boot default (phase reboot-required), and after the reboot the host runs it
+ * and tend reports it converged. */
+static void test_reboot_required(void **state)
+{
+	char *c, *phase = NULL, *booted;
+	int i;
+
+	(void)state;
+	lab_write_web(h, "eight", "  lab_init: v2\n");
+	c = lab_push(h, "web eight with a new init");
+	for (i = 0; i < 300; i++) {
+		free(phase);
+		phase = lab_status(h, "phase");
+		if (phase && !strcmp(phase, "reboot-required"))
+			break;
+		sleep(1);
+	}
+	assert_non_null(phase);
+	assert_string_equal(phase, "reboot-required");
+	free(phase);
+	expect_body("seven");   /* the running system is untouched */
+	assert_int_equal(lab_run(h, "test \"$(readlink -f /nix/var/nix/profiles/system)\" != "
+				    "\"$(readlink -f /run/current-system)\""), 0);
+	assert_int_equal(lab_sh(NULL, 900, "%s reboot %s", LAB, h->vm), 0);
+	booted = lab_out(h, "test \"$(readlink -f /run/booted-system)\" = "
+			    "\"$(readlink -f /nix/var/nix/profiles/system)\" && echo booted-new");
+	assert_non_null(booted);
+	assert_string_equal(booted, "booted-new");
+	free(booted);
+	if (!lab_wait_phase(h, "converged", c, 300)) {
+		lab_run(h, "journalctl -b -u tend --no-pager | tail -30");
+		fail_msg("after the reboot, eight was not reported converged");
+	}
+	expect_body("eight");
+	free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -258,6 +296,7 @@ int main(void)
 		cmocka_unit_test(test_failed_unit_rolls_back),
 		cmocka_unit_test(test_crash_during_switch),
 		cmocka_unit_test(test_own_unit_changed),
+		cmocka_unit_test(test_reboot_required),
 	};
 	if (!test_have("qemu-system-x86_64") || !test_have("debootstrap") || !test_have("nix-instantiate")) {
 		fprintf(stderr, "SKIP: the host lab needs qemu-system-x86_64, debootstrap and nix\n");
