@@ -14,6 +14,7 @@
 #include "agent/log.h"
 #include "agent/webhook.h"
 #include "agent/worker.h"
+#include "reconcile/nix.h"
 #include "reconcile/reconcile.h"
 #include "util/fs.h"
 
@@ -49,6 +50,7 @@ struct tend_agent {
 	char *unit_file;                /* system.unit_file as configured at start */
 	char *unit_target;              /* what it resolved to then; NULL: not watched */
 	tend_agent_idle idle;           /* timer polls that only look at the remote head */
+	time_t overdue_mailed;          /* start of the switch last reported past its limit */
 };
 
 static void watch_unit(tend_agent *a);
@@ -387,12 +389,27 @@ typedef struct {
 	size_t len;
 } start_args;
 
+/* Before anything that needs the network: the applied commit's secrets back in place (a
+ * reboot emptied /run). A failure is logged; the reconciles that follow still try. */
+static void restore_secrets(tend_agent *a)
+{
+	tend_secrets_restored r;
+
+	if (tend_reconcile_secrets_restore(&r, a->cfg) < 0)
+		tend_log(TEND_LOG_WARNING, "cannot restore the secrets of the applied commit: %s",
+			 tend_error_last());
+	else if (r.installed)
+		tend_log(TEND_LOG_NOTICE, "restored %zu of %zu secrets of commit %.12s from local state",
+			 r.installed, r.secrets, r.commit);
+}
+
 static int start_http(void *ctx)
 {
 	start_args *s = ctx;
 	tend_agent *a = s->a;
 	int error;
 
+	restore_secrets(a);
 	if ((error = http_start(&a->http, a, a->cfg, s->secret, s->len)) < 0)
 		return error;
 	/* Mails go out from their own thread: a mail server that hangs never
@@ -488,6 +505,13 @@ static void raise_for_report(tend_agent *a, const tend_reconcile_report *r, time
 		tend_alerter_raise(a->alerter, TEND_ALERT_REBOOT_REQUIRED, r->commit,
 				   r->message ? r->message : "reboot required", d.ptr, now);
 		break;
+	case TEND_RECONCILE_HELD:
+		tend_buf_printf(&d, "%s\n\ntend does not switch this host forward again until a new "
+				"commit arrives or an operator runs `tend resume --config FILE` on it.\n",
+				r->message ? r->message : "");
+		tend_alerter_raise(a->alerter, TEND_ALERT_HELD, r->commit,
+				   r->message ? r->message : "held", d.ptr, now);
+		break;
 	case TEND_RECONCILE_REFUSED:
 		tend_buf_printf(&d, "Commit %s was refused and not applied.\n\n%s\n",
 				short_commit(r->commit), r->message ? r->message : "");
@@ -514,6 +538,58 @@ static double elapsed(const struct timespec *t0)
 	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
+/* Applied live, but the kernel, initrd or kernel modules are the booted system's no more:
+ * one mail per applied commit, open until a boot runs them (system.autoUpgrade's test). */
+static void raise_reboot(tend_agent *a, const tend_reconcile_report *r)
+{
+	char summary[256];
+
+	snprintf(summary, sizeof(summary), "commit %.12s changed the kernel, initrd or kernel "
+		 "modules: they take effect at the next boot", r->applied_commit);
+	tend_alerter_raise(a->alerter, TEND_ALERT_REBOOT_REQUIRED, r->applied_commit, summary,
+			   "The running system was switched live; /run/booted-system still names "
+			   "the kernel, initrd and modules\nthe host booted with. Reboot to run the "
+			   "new ones (tend_reboot_required is 1 until then).\n", time(NULL));
+}
+
+/* While a worker runs (about once a second): a switch in its transient unit past
+ * system.switch_timeout is reported once (status, log, one mail) and left to finish; killing
+ * switch-to-configuration half-way would leave the host between two systems. */
+static void switch_watch(void *ctx)
+{
+	tend_agent *a = ctx;
+	char *target = NULL, commit[41] = "", summary[512];
+	time_t since, now = time(NULL);
+	uint64_t limit = a->cfg->system.switch_timeout_ms / 1000;
+
+	if (!tend_nix_switch_running(&target, &since, a->cfg)) {
+		tend_agent_status_lock(&a->status);
+		a->status.switch_overdue = 0;
+		tend_agent_status_unlock(&a->status);
+		return;
+	}
+	if (now < since || (uint64_t)(now - since) < limit || since == a->overdue_mailed) {
+		free(target);
+		return;
+	}
+	a->overdue_mailed = since;
+	tend_agent_status_lock(&a->status);
+	a->status.switch_overdue = 1;
+	if (a->status.target_commit)
+		snprintf(commit, sizeof(commit), "%s", a->status.target_commit);
+	tend_agent_status_unlock(&a->status);
+	snprintf(summary, sizeof(summary), "the switch to %s has run for %lld s, past "
+		 "system.switch_timeout (%llu s); tend waits for it and does not stop it",
+		 target, (long long)(now - since), (unsigned long long)limit);
+	tend_log(TEND_LOG_WARNING, "%s", summary);
+	tend_alerter_raise(a->alerter, TEND_ALERT_SWITCH_OVERDUE, commit, summary,
+			   "switch-to-configuration runs in the transient unit "
+			   "tend-switch-to-configuration.service; its output so far is in\n"
+			   "<state_dir>/switch/output and in `journalctl -u tend-switch-to-configuration`.\n"
+			   "tend records the outcome when it ends.\n", now);
+	free(target);
+}
+
 /* The worker for this step: the adopted configuration, the abort flag, and
  * the daemon's step limit as the longest any worker may take. */
 static void worker_opts(tend_worker_opts *w, const tend_agent *a, volatile sig_atomic_t *abort)
@@ -526,6 +602,8 @@ static void worker_opts(tend_worker_opts *w, const tend_agent *a, volatile sig_a
 	w->config_len = a->cfg_len;
 	w->abort = abort;
 	w->limit_ms = a->daemon.step_limit_ms ? a->daemon.step_limit_ms : 2 * 3600 * 1000;
+	w->tick = switch_watch;
+	w->tick_ctx = (void *)a;
 }
 
 static void count_worker(tend_agent *a, const tend_worker_usage *u)
@@ -761,10 +839,14 @@ conclude_plan:
 	tend_agent_idle_concluded(&a->idle, &plan, *args->abort);
 	if (plan.outcome == TEND_RECONCILE_APPLIED && !check_unit(a))
 		check_binary(a);
-	if (plan.outcome == TEND_RECONCILE_NOTHING || plan.outcome == TEND_RECONCILE_APPLIED)
-		tend_alerter_resolve(a->alerter, plan.applied_commit, time(NULL));
-	else
+	if (plan.outcome == TEND_RECONCILE_NOTHING || plan.outcome == TEND_RECONCILE_APPLIED) {
+		tend_alerter_resolve_keep(a->alerter, plan.applied_commit, time(NULL),
+					  plan.reboot_required ? TEND_ALERT_REBOOT_REQUIRED : -1);
+		if (plan.reboot_required)
+			raise_reboot(a, &plan);
+	} else {
 		raise_for_report(a, &plan, time(NULL));
+	}
 	tend_reconcile_report_dispose(&plan);
 	return rc;
 failed:

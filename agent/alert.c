@@ -60,12 +60,12 @@ struct tend_alerter {
 
 static const char *const kind_names[TEND_ALERT__COUNT] = {
 	"reconcile-failed", "rollback", "refused-commit", "dependency-blocked",
-	"fetch-failing", "reboot-required", "resolved"
+	"fetch-failing", "reboot-required", "switch-overdue", "held", "resolved"
 };
 
 static const char *const kind_titles[TEND_ALERT__COUNT] = {
 	"reconcile failed", "rolled back", "commit refused", "blocked on a dependency",
-	"fetches failing", "reboot required", "resolved"
+	"fetches failing", "reboot required", "switch running long", "held (operator's rollback kept)", "resolved"
 };
 
 const char *tend_alert_kind_name(tend_alert_kind kind)
@@ -464,20 +464,24 @@ out:
 	return error;
 }
 
-static int resolve_locked(tend_alerter *a, const char *commit, time_t now)
+static int resolve_locked(tend_alerter *a, const char *commit, time_t now, int keep)
 {
 	tend_buf b = TEND_BUF_INIT;
 	char *c, *subject = NULL, when[32], since[32];
-	size_t i;
+	size_t i, kept = 0;
 	int error;
 
-	if (a->n_open == 0)
+	for (i = 0; i < a->n_open; i++)
+		kept += (int)a->open[i].kind == keep;
+	if (a->n_open == kept)
 		return 0;
 	c = clean_commit(commit);
 	format_time(when, now);
 	tend_buf_printf(&b, "Host:    %s\nCommit:  %s\nTime:    %s\n\n"
 			"The host is healthy again. Resolved:\n", a->host, c, when);
 	for (i = 0; i < a->n_open; i++) {
+		if ((int)a->open[i].kind == keep)
+			continue;
 		format_time(since, a->open[i].since);
 		tend_buf_printf(&b, "  - %s at %s (since %s): %s\n", kind_names[a->open[i].kind],
 				a->open[i].commit, since, a->open[i].summary);
@@ -486,11 +490,15 @@ static int resolve_locked(tend_alerter *a, const char *commit, time_t now)
 		subject = NULL;
 	if ((error = enqueue(a, TEND_ALERT_RESOLVED, c, subject, tend_buf_detach(&b), now)) < 0)
 		goto out;
-	for (i = 0; i < a->n_open; i++) {
+	for (i = 0, kept = 0; i < a->n_open; i++) {
+		if ((int)a->open[i].kind == keep) {
+			a->open[kept++] = a->open[i];
+			continue;
+		}
 		free(a->open[i].commit);
 		free(a->open[i].summary);
 	}
-	a->n_open = 0;
+	a->n_open = kept;
 	tend_log(TEND_LOG_NOTICE, "alert queued: %s", a->queue[a->n_queue - 1].subject);
 	save(a);
 	error = 1;
@@ -513,10 +521,15 @@ int tend_alerter_raise(tend_alerter *a, tend_alert_kind kind, const char *commit
 
 int tend_alerter_resolve(tend_alerter *a, const char *commit, time_t now)
 {
+	return tend_alerter_resolve_keep(a, commit, now, -1);
+}
+
+int tend_alerter_resolve_keep(tend_alerter *a, const char *commit, time_t now, int keep)
+{
 	int r;
 
 	pthread_mutex_lock(&a->lock);
-	r = resolve_locked(a, commit, now);
+	r = resolve_locked(a, commit, now, keep);
 	pthread_mutex_unlock(&a->lock);
 	return r;
 }

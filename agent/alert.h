@@ -17,6 +17,8 @@ typedef enum {
 	TEND_ALERT_DEPENDENCY_BLOCKED, /* blocked on another host past the deadline */
 	TEND_ALERT_FETCH_FAILING,      /* fetches failing longer than the threshold */
 	TEND_ALERT_REBOOT_REQUIRED,    /* applied; takes effect at the next boot */
+	TEND_ALERT_SWITCH_OVERDUE,     /* a switch runs past system.switch_timeout */
+	TEND_ALERT_HELD,               /* an operator's rollback kept: not switched forward */
 	TEND_ALERT_RESOLVED,
 	TEND_ALERT__COUNT
 } tend_alert_kind;
@@ -48,6 +50,9 @@ int tend_alerter_raise(tend_alerter *a, tend_alert_kind kind, const char *commit
 /* The host is healthy at commit: if problems were raised, queue one
  * "resolved" mail naming them and forget them. Returns 1 when queued. */
 int tend_alerter_resolve(tend_alerter *a, const char *commit, time_t now);
+/* The same, keeping the problems of kind keep open (-1: none kept): a reboot still
+ * required is not resolved by an otherwise healthy reconcile. */
+int tend_alerter_resolve_keep(tend_alerter *a, const char *commit, time_t now, int keep);
 
 /* Send the pending mails that are due. Failures are logged and retried
  * later; returns the number of mails sent. Takes up to the SMTP time limit

@@ -52,14 +52,17 @@ const tend_cli_command tend_cli_commands[] = {
 	  "on the host changes. Exit 0 when there is nothing to do, 2 when there is, 1 on error.\n",
 	  tend_cmd_plan },
 	{ "reconcile", "fetch, verify, render and converge this host once",
-	  "usage: tend reconcile --once --config FILE [--retry] [--allow-non-fast-forward]\n"
+	  "usage: tend reconcile --once --config FILE [--retry] [--allow-non-fast-forward] [--now]\n"
 	  "\n"
 	  "Run one reconcile. Exit 0 when the host converged (or had nothing to do),\n"
 	  "1 on error or when a change was rolled back.\n"
 	  "\n"
 	  "  --retry                    apply a commit that failed before\n"
 	  "  --allow-non-fast-forward   accept a branch head that does not descend from\n"
-	  "                             the applied commit, for this reconcile only\n",
+	  "                             the applied commit, for this reconcile only\n"
+	  "  --now                      apply even outside the host's apply_window\n"
+	  "                             (fleet.yaml); without it a closed window means\n"
+	  "                             outcome waiting, exit 1\n",
 	  tend_cmd_reconcile },
 	{ "run", "run the agent: poll, reconcile, alert, serve status",
 	  "usage: tend run --config FILE [-n]\n"
@@ -96,8 +99,23 @@ const tend_cli_command tend_cli_commands[] = {
 	  "it, and probe. The commit rolled away from is not re-applied until a new commit\n"
 	  "arrives or 'tend reconcile --once --retry'. Exit 0 when healthy, 1 otherwise.\n",
 	  tend_cmd_rollback },
-	{ "secret", "decrypt an age or sops file",
+	{ "resume", "lift a hold: switch a host an operator rolled back forward again",
+	  "usage: tend resume --config FILE\n"
+	  "\n"
+	  "A host that runs another system than the one tend applied (an older generation\n"
+	  "booted from the boot menu, or 'nixos-rebuild switch --rollback') is held: tend\n"
+	  "does not switch it forward again until a new commit arrives. 'tend resume' lifts\n"
+	  "the hold: the agent's next reconcile (within a poll interval) switches to the\n"
+	  "applied commit's system again. Exit 0 when the hold was lifted.\n",
+	  tend_cmd_resume },
+	{ "secret", "decrypt an age or sops file; install the applied commit's secrets",
 	  "usage: tend secret decrypt [-i IDENTITY]... [--passphrase-file F] FILE [--extract PATH]\n"
+	  "       tend secret install --config FILE\n"
+	  "\n"
+	  "install: write this host's secrets of the commit it runs (from the state\n"
+	  "directory's mirror, with the configured identities; no network, no build)\n"
+	  "where they are missing or differ. The NixOS module's tend-secrets unit runs\n"
+	  "it at boot, before the services; the agent does it when it starts.\n"
 	  "\n"
 	  "Print the plaintext of an age file, or the decrypted sops document (or one\n"
 	  "value with --extract '[\"a\"][\"b\"]'). The format is detected: age (binary or\n"

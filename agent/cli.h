@@ -52,6 +52,7 @@ int tend_cmd_run(int argc, char **argv);
 int tend_cmd_status(int argc, char **argv);
 int tend_cmd_history(int argc, char **argv);
 int tend_cmd_rollback(int argc, char **argv);
+int tend_cmd_resume(int argc, char **argv);
 int tend_cmd_secret(int argc, char **argv);
 /* Internal: the agent's worker process (agent/cmd_worker.c, agent/worker.h). */
 int tend_cmd_worker(int argc, char **argv);

@@ -88,6 +88,7 @@ int tend_cmd_reconcile(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "retry", no_argument, NULL, 'r' },
 		{ "allow-non-fast-forward", no_argument, NULL, 'f' },
+		{ "now", no_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -98,10 +99,11 @@ int tend_cmd_reconcile(int argc, char **argv)
 	int once = 0, c, code = TEND_EXIT_ERROR;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "oc:rfh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "oc:rfnh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'o': once = 1; break;
 		case 'c': config = optarg; break;
+		case 'n': ro.now = 1; break;
 		case 'r': ro.retry = 1; break;
 		case 'f': ro.allow_non_fast_forward = 1; break;
 		case 'h': return tend_cli_usage("reconcile", stdout, TEND_EXIT_OK);
@@ -174,6 +176,38 @@ int tend_cmd_rollback(int argc, char **argv)
 	code = exit_code(&rep);
 	tend_reconcile_report_dispose(&rep);
 out:
+	tend_config_free(cfg);
+	return code;
+}
+
+int tend_cmd_resume(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	tend_config *cfg = NULL;
+	const char *config = NULL;
+	int c, code;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': config = optarg; break;
+		case 'h': return tend_cli_usage("resume", stdout, TEND_EXIT_OK);
+		default: return tend_cli_usage("resume", stderr, TEND_EXIT_ERROR);
+		}
+	}
+	if ((code = tend_cli_config_load(&cfg, "resume", config, optind != argc)) != TEND_EXIT_OK)
+		return code;
+	if (tend_reconcile_resume(cfg) < 0) {
+		tend_cli_error("resume: %s", tend_error_last());
+		code = TEND_EXIT_ERROR;
+	} else {
+		printf("%s: the hold is lifted: the next reconcile switches to the applied commit's "
+		       "system again\n", cfg->host);
+	}
 	tend_config_free(cfg);
 	return code;
 }

@@ -82,8 +82,9 @@ static void print_row(const tend_fleet_host_status *st)
 
 	if (st->generation >= 0)
 		snprintf(gen, sizeof(gen), "%lld", st->generation);
-	printf("%-16s %-22s %-12s %-12.12s %-12.12s %-5s %s\n", st->host, st->address,
-	       or_dash(phase), or_dash(applied), or_dash(target), gen, or_dash(err));
+	printf("%-16s %-22s %-15s %-12.12s %-12.12s %-5s %-6s %s\n", st->host, st->address,
+	       or_dash(phase), or_dash(applied), or_dash(target), gen,
+	       !st->reachable ? "-" : st->reboot_required ? "yes" : "no", or_dash(err));
 	free(phase);
 	free(applied);
 	free(target);
@@ -102,6 +103,7 @@ static json_t *row_json(const tend_fleet_host_status *st)
 	json_object_set_new(o, "applied_commit", st->applied_commit ? json_string(st->applied_commit) : json_null());
 	json_object_set_new(o, "target_commit", st->target_commit ? json_string(st->target_commit) : json_null());
 	json_object_set_new(o, "generation", st->generation >= 0 ? json_integer(st->generation) : json_null());
+	json_object_set_new(o, "reboot_required", json_boolean(st->reboot_required));
 	json_object_set_new(o, "last_error", st->last_error ? json_string(st->last_error) : json_null());
 	json_object_set_new(o, "error", st->error ? json_string(st->error) : json_null());
 	return o;
@@ -181,8 +183,8 @@ int tend_cmd_status(int argc, char **argv)
 	}
 	rows = json_array();
 	if (!json)
-		printf("%-16s %-22s %-12s %-12s %-12s %-5s %s\n", "HOST", "ADDRESS", "PHASE",
-		       "APPLIED", "TARGET", "GEN", "LAST ERROR");
+		printf("%-16s %-22s %-15s %-12s %-12s %-5s %-6s %s\n", "HOST", "ADDRESS", "PHASE",
+		       "APPLIED", "TARGET", "GEN", "REBOOT", "LAST ERROR");
 	for (i = 0; i < (fleet ? m->n_hosts : 1); i++) {
 		tend_fleet_host_status st;
 		char addr[300];

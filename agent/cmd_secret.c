@@ -1,6 +1,9 @@
 /* tend secret decrypt: print an age file's plaintext or a sops document
- * (or one value of it), detecting the format, with the identities given. */
+ * (or one value of it), detecting the format, with the identities given.
+ * tend secret install: the applied commit's secrets from local state (boot). */
 #include "agent/cli.h"
+#include "agent/config.h"
+#include "reconcile/reconcile.h"
 #include "secrets/decrypt.h"
 #include "secrets/identity.h"
 #include "util/error.h"
@@ -43,6 +46,42 @@ out:
 	return rc;
 }
 
+/* tend secret install --config FILE: what the module's tend-secrets unit runs at boot. */
+static int install(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	tend_secrets_restored r;
+	tend_config *cfg = NULL;
+	const char *config = NULL;
+	int c, code;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': config = optarg; break;
+		case 'h': return tend_cli_usage("secret", stdout, TEND_EXIT_OK);
+		default: return tend_cli_usage("secret", stderr, TEND_EXIT_ERROR);
+		}
+	}
+	if ((code = tend_cli_config_load(&cfg, "secret install", config, optind != argc)) != TEND_EXIT_OK)
+		return code;
+	if (tend_reconcile_secrets_restore(&r, cfg) < 0) {
+		tend_cli_error("secret install: %s", tend_error_last());
+		code = TEND_EXIT_ERROR;
+	} else if (!r.commit[0]) {
+		printf("%s: nothing applied yet: no secrets to install\n", cfg->host);
+	} else {
+		printf("%s: commit %.12s: %zu secret%s, %zu installed\n", cfg->host, r.commit,
+		       r.secrets, r.secrets == 1 ? "" : "s", r.installed);
+	}
+	tend_config_free(cfg);
+	return code;
+}
+
 int tend_cmd_secret(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -60,8 +99,10 @@ int tend_cmd_secret(int argc, char **argv)
 
 	if (tend_cli_wants_help(argc, argv))
 		return tend_cli_usage("secret", stdout, TEND_EXIT_OK);
+	if (argc >= 2 && !strcmp(argv[1], "install"))
+		return install(argc - 1, argv + 1);
 	if (argc < 2 || strcmp(argv[1], "decrypt")) {
-		tend_cli_error("expected 'tend secret decrypt ...'");
+		tend_cli_error("expected 'tend secret decrypt ...' or 'tend secret install ...'");
 		return tend_cli_usage("secret", stderr, TEND_EXIT_ERROR);
 	}
 	argc--;

@@ -93,6 +93,7 @@ int tend_fleet_status_fetch(tend_fleet_host_status *out, const char *host,
 	tend_text_strip_controls(out->last_error, 0);
 	if (json_is_integer(json_object_get(j, "generation")))
 		out->generation = json_integer_value(json_object_get(j, "generation"));
+	out->reboot_required = json_is_true(json_object_get(j, "reboot_required"));
 	out->reachable = out->phase != NULL;
 	if (!out->reachable && asprintf(&out->error, "%s: no phase in the status document", url) < 0)
 		out->error = NULL;

@@ -18,6 +18,7 @@ typedef struct {
 	char *phase;              /* "converged", "rolled-back", ... (NULL if unreachable) */
 	char *last_error;         /* may be NULL */
 	long long generation;     /* -1 unknown */
+	int reboot_required;      /* its agent says the host must reboot to run what it applied */
 } tend_fleet_host_status;
 
 /* GET http://address:port/v1/status (loopback, LAN) within timeout_ms. Returns

@@ -7,6 +7,7 @@
 #include "util/error.h"
 
 #include <stdio.h>
+#include <unistd.h>
 #include <string.h>
 #include <time.h>
 
@@ -35,6 +36,14 @@ static int watch_open(tend_source_watch **out, const tend_config *cfg)
 	return tend_source_watch_open(out, &so);
 }
 
+static int resume_asked(const tend_config *cfg)
+{
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/%s", cfg->state_dir, TEND_RESUME_FILE);
+	return access(path, F_OK) == 0;
+}
+
 static int look(tend_agent_idle *s, const tend_config *cfg, tend_daemon_trigger trigger)
 {
 	char head[41];
@@ -42,6 +51,10 @@ static int look(tend_agent_idle *s, const tend_config *cfg, tend_daemon_trigger 
 	if (trigger != TEND_TRIGGER_TIMER || s->force_full || !s->head[0] ||
 	    !cfg->poll.drift_interval_ms || now_ms() - s->last_full_ms >= cfg->poll.drift_interval_ms)
 		return 0;
+	if (resume_asked(cfg))
+		return 0;   /* tend resume: the hold is lifted by a full reconcile, now */
+	if (s->window_opens && time(NULL) >= s->window_opens)
+		return 0;   /* the apply window opened */
 	if (!s->watch && watch_open(&s->watch, cfg) < 0) {
 		tend_log(TEND_LOG_DEBUG, "remote head check: %s", tend_error_last());
 		return 0;
@@ -63,6 +76,7 @@ int tend_agent_idle_begin(tend_agent_idle *s, const tend_config *cfg, tend_daemo
 		return 1;
 	s->head[0] = '\0';
 	s->force_full = 0;
+	s->window_opens = 0;
 	s->last_full_ms = now_ms();
 	return 0;
 }
@@ -70,8 +84,12 @@ int tend_agent_idle_begin(tend_agent_idle *s, const tend_config *cfg, tend_daemo
 void tend_agent_idle_concluded(tend_agent_idle *s, const tend_reconcile_report *r, int aborted)
 {
 	if (!aborted && (r->outcome == TEND_RECONCILE_NOTHING || r->outcome == TEND_RECONCILE_APPLIED ||
-	     r->outcome == TEND_RECONCILE_BLOCKED || r->outcome == TEND_RECONCILE_REBOOT_REQUIRED) && strlen(r->commit) == 40)
+	     r->outcome == TEND_RECONCILE_BLOCKED || r->outcome == TEND_RECONCILE_REBOOT_REQUIRED ||
+	     r->outcome == TEND_RECONCILE_HELD ||
+	     (r->outcome == TEND_RECONCILE_WAITING && r->window_opens)) && strlen(r->commit) == 40) {
 		snprintf(s->head, sizeof(s->head), "%s", r->commit);
+		s->window_opens = r->outcome == TEND_RECONCILE_WAITING ? (time_t)r->window_opens : 0;
+	}
 }
 
 void tend_agent_idle_reset(tend_agent_idle *s)

@@ -17,6 +17,8 @@ typedef struct {
 	char head[41];             /* the head the last full step concluded for; "": the next step is full */
 	uint64_t last_full_ms;     /* monotonic start of the last full step */
 	int force_full;            /* the next step is full (configuration reloaded) */
+	time_t window_opens;       /* the concluded step waits for the apply window: a full
+				      step once it opens (0: none) */
 } tend_agent_idle;
 
 /* At the start of a step: 1 when it only looked, as it may: a timer poll,

@@ -10,7 +10,7 @@
 
 static const char *const phase_names[TEND_PHASE__COUNT] = {
 	"starting", "converged", "applying", "blocked", "failed", "rolled-back", "waiting",
-	"reboot-required"
+	"reboot-required", "held"
 };
 
 static const char *const outcome_names[TEND_OUTCOME__COUNT] = {
@@ -154,11 +154,13 @@ int tend_agent_status_json(char **out, tend_agent_status *st)
 			"health", tend_health_name(st->services[i].health),
 			"probe", str_or_null(st->services[i].probe),
 			"checked_at", time_or_null((time_t)st->services[i].checked_at)));
-	root = json_pack("{s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:s, s:o, s:o, s:s}",
+	root = json_pack("{s:s, s:o, s:o, s:s, s:b, s:b, s:o, s:o, s:o, s:s, s:o, s:o, s:s}",
 		"host", st->host,
 		"applied_commit", str_or_null(st->applied_commit),
 		"target_commit", str_or_null(st->target_commit),
 		"phase", tend_agent_phase_name(st->phase),
+		"switch_overdue", st->switch_overdue,
+		"reboot_required", st->reboot_required,
 		"last_error", str_or_null(st->last_error),
 		"generation", st->generation >= 0 ? json_integer(st->generation) : json_null(),
 		"services", svcs ? svcs : json_object(),
@@ -240,6 +242,12 @@ int tend_agent_status_metrics(char **out, tend_agent_status *st)
 	for (i = 0; i < TEND_PHASE__COUNT; i++)
 		tend_buf_printf(&b, "tend_phase{phase=\"%s\"} %d\n", phase_names[i],
 				st->phase == (tend_agent_phase)i);
+	family(&b, "tend_reboot_required", "gauge",
+	       "1 when the host must reboot to run what tend applied (kernel, initrd, modules or init).");
+	tend_buf_printf(&b, "tend_reboot_required %d\n", st->reboot_required ? 1 : 0);
+	family(&b, "tend_switch_overdue", "gauge",
+	       "1 while a switch runs past system.switch_timeout (tend waits for it).");
+	tend_buf_printf(&b, "tend_switch_overdue %d\n", st->switch_overdue ? 1 : 0);
 	family(&b, "tend_generation", "gauge", "The active system profile generation (-1 unknown).");
 	tend_buf_printf(&b, "tend_generation %lld\n", st->generation);
 	family(&b, "tend_reconciles_total", "counter", "Reconciles run, by outcome.");
@@ -309,6 +317,7 @@ static tend_agent_outcome outcome_of(tend_reconcile_outcome o)
 	case TEND_RECONCILE_REBOOT_REQUIRED:
 		return TEND_OUTCOME_SUCCESS;
 	case TEND_RECONCILE_WAITING:
+	case TEND_RECONCILE_HELD:
 		return TEND_OUTCOME_BLOCKED;
 	case TEND_RECONCILE_ROLLED_BACK:
 	case TEND_RECONCILE_ROLLBACK_FAILED:
@@ -361,7 +370,13 @@ void tend_agent_status_record(tend_agent_status *st, const tend_reconcile_report
 	case TEND_RECONCILE_REBOOT_REQUIRED:
 		st->phase = TEND_PHASE_REBOOT_REQUIRED;
 		break;
+	case TEND_RECONCILE_HELD:
+		st->phase = TEND_PHASE_HELD;
+		break;
 	}
+	st->switch_overdue = 0;
+	if (r->outcome != TEND_RECONCILE_PLANNED)
+		st->reboot_required = r->reboot_required || r->outcome == TEND_RECONCILE_REBOOT_REQUIRED;
 	/* Probes ran (apply, rollback, drift repair): that is the services'
 	 * health now. Otherwise the last results stand. */
 	if (r->n_services)

@@ -19,6 +19,9 @@ typedef enum {
 	TEND_PHASE_ROLLED_BACK,
 	TEND_PHASE_WAITING,        /* another switch holds switch-to-configuration's lock */
 	TEND_PHASE_REBOOT_REQUIRED,/* the applied system takes effect at the next boot */
+	TEND_PHASE_HELD,           /* the host runs another system than tend applied (an
+				      operator's rollback): not switched until a new commit
+				      or tend resume */
 	TEND_PHASE__COUNT
 } tend_agent_phase;
 
@@ -40,6 +43,9 @@ typedef struct tend_agent_status {
 	tend_agent_phase phase;
 	char *last_error;          /* one line, NULL when the last reconcile succeeded */
 	long long generation;      /* system profile generation; -1 unknown */
+	int switch_overdue;        /* a switch runs past system.switch_timeout, waited for */
+	int reboot_required;       /* the running kernel/initrd/modules are not the booted ones,
+				      or an applied system waits for the next boot */
 	tend_service_health *services; /* this host's services as the last probes saw them */
 	size_t n_services;
 

@@ -134,7 +134,7 @@ static int worker_run(json_t **answer, tend_worker_usage *usage, const tend_work
 {
 	tend_buf out = TEND_BUF_INIT;
 	struct rusage ru;
-	uint64_t deadline = w->limit_ms ? now_ms() + w->limit_ms : 0;
+	uint64_t deadline = w->limit_ms ? now_ms() + w->limit_ms : 0, next_tick = now_ms() + 1000;
 	int in_fd = -1, pipefd[2] = { -1, -1 }, status = 0, reaped = 0, forwarded = 0;
 	int killed_for_time = 0, too_big = 0, error = TEND_ERROR;
 	json_error_t jerr;
@@ -168,6 +168,10 @@ static int worker_run(json_t **answer, tend_worker_usage *usage, const tend_work
 		if (w->abort && *w->abort && !forwarded) {
 			kill(pid, SIGTERM);   /* it finishes or undoes, records, answers */
 			forwarded = 1;
+		}
+		if (w->tick && now_ms() >= next_tick) {
+			w->tick(w->tick_ctx);
+			next_tick = now_ms() + 1000;
 		}
 		if (deadline && !killed_for_time && now_ms() >= deadline) {
 			kill(pid, SIGKILL);

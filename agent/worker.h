@@ -25,6 +25,9 @@ typedef struct {
 	volatile sig_atomic_t *abort; /* once nonzero: SIGTERM to the worker, which
 					 finishes or undoes and answers (may be NULL) */
 	uint64_t limit_ms;            /* killed (SIGKILL) after this long; 0: never */
+	void (*tick)(void *ctx);      /* called about once a second while the worker runs,
+					 in the supervisor (may be NULL) */
+	void *tick_ctx;
 } tend_worker_opts;
 
 /* What one worker cost (wait4's rusage: the worker and the children it waited for). */

@@ -326,5 +326,29 @@ in
         LimitCORE = 0;
       };
     };
+
+    # Secrets at boot: /run is empty after a reboot, and the agent's first reconcile may wait
+    # for the network, the repository or other hosts. This puts the applied commit's secrets
+    # back from local state (the state directory's mirror and the identities) before sysinit
+    # ends, so every ordinary service starts after it, as sops-nix and agenix decrypt during
+    # activation. Nothing applied yet, or a failure: the boot goes on (the agent tries again).
+    systemd.services.tend-secrets = {
+      description = "tend: the applied commit's secrets, from local state";
+      wantedBy = [ "sysinit.target" ];
+      before = [ "sysinit.target" "tend.service" ];
+      after = [ "local-fs.target" ];
+      unitConfig.DefaultDependencies = false;
+      # a switch never needs it again: the agent installs secrets as it applies commits
+      restartIfChanged = false;
+      serviceConfig = {
+        Type = "oneshot";
+        RemainAfterExit = true;
+        ExecStart = "${cfg.package}/bin/tend secret install --config /etc/tend/agent.yaml";
+        User = "root";
+        Group = "root";
+        UMask = "0077";
+        LimitCORE = 0;
+      };
+    };
   };
 }

@@ -3,16 +3,17 @@
 #include "manifest/internal.h"
 #include "util/beneath.h"
 #include "util/error.h"
+#include "util/window.h"
 
 #include <string.h>
 
 /* ---- fleet.yaml --------------------------------------------------------- */
 
 static const char *const fleet_keys[] = { "fleet", "domain", "network", "agent_port", "hosts",
-					  "proxy", "auth", "alerts", NULL };
+					  "proxy", "auth", "alerts", "apply_window", NULL };
 static const char *const network_keys[] = { "internal_cidrs", NULL };
 static const char *const host_keys[] = { "address", "role", "flake_attr", "age_recipient",
-					 "agent_port", NULL };
+					 "agent_port", "apply_window", NULL };
 static const char *const proxy_keys[] = { "service", "kind", "routes_file", "entrypoints", "ports",
 					  "redirect_http", "tls", NULL };
 static const char *const pair_keys[] = { "http", "https", NULL };
@@ -21,9 +22,29 @@ static const char *const auth_keys[] = { "service", "forward_auth_url", "respons
 static const char *const alerts_keys[] = { "email", NULL };
 static const char *const email_keys[] = { "to", "from", "smtp_url", NULL };
 
-static void parse_host(tend_host *h, tend_host_aux *ha, tend_mctx *c, const tend_yaml_node *key,
-		       const tend_yaml_node *v, int fleet_port)
+/* map[key], when present, a window as util/window.h reads it: *out keeps the text. */
+static void parse_window(char **out, tend_mctx *c, const tend_yaml_node *map, const char *key)
 {
+	tend_window w;
+	char *text = NULL;
+
+	if (tend_mctx_string(&text, NULL, c, map, key, 0) < 0 || !text)
+		return;
+	if (tend_window_parse(&w, text) < 0) {
+		size_t old = tend_mctx_push(c, key);
+
+		tend_mctx_error(c, tend_yaml_map_get(map, key), "%s", tend_error_last());
+		tend_error_clear();
+		tend_mctx_pop(c, old);
+		return;
+	}
+	*out = text;
+}
+
+static void parse_host(tend_host *h, tend_host_aux *ha, tend_mctx *c, const tend_yaml_node *key,
+		       const tend_yaml_node *v, const tend_manifest *m)
+{
+	int fleet_port = m->agent_port;
 	size_t old = tend_mctx_push(c, key->value);
 
 	h->name = tend_mctx_strdup(c, key);
@@ -52,6 +73,8 @@ static void parse_host(tend_host *h, tend_host_aux *ha, tend_mctx *c, const tend
 		tend_mctx_pop(c, o2);
 	}
 	tend_mctx_port(&h->agent_port, NULL, c, v, "agent_port", 0);
+	h->apply_window = m->apply_window;
+	parse_window(&h->apply_window, c, v, "apply_window");
 out:
 	if (!h->flake_attr)
 		h->flake_attr = h->name;
@@ -240,6 +263,7 @@ int tend_manifest__parse_fleet(tend_manifest *m, tend_fleet_aux *fa, tend_host_a
 		tend_mctx_pop(c, old);
 	}
 	tend_mctx_port(&m->agent_port, NULL, c, root, "agent_port", 0);
+	parse_window(&m->apply_window, c, root, "apply_window");
 	hosts = tend_mctx_field(c, root, "hosts", 1);
 	if (hosts) {
 		size_t old = tend_mctx_push(c, "hosts");
@@ -252,7 +276,7 @@ int tend_manifest__parse_fleet(tend_manifest *m, tend_fleet_aux *fa, tend_host_a
 				return TEND_ERROR;
 			for (i = 0; i < hosts->count; i++)
 				parse_host(&m->hosts[i], &(*haux)[i], c, hosts->keys[i], hosts->items[i],
-					   m->agent_port);
+					   m);
 			m->n_hosts = hosts->count;
 		} else if (hosts->kind == TEND_YAML_MAP) {
 			tend_mctx_error(c, hosts, "a fleet needs at least one host");

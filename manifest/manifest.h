@@ -54,6 +54,8 @@ typedef struct {
 	char *flake_attr;      /* nixosConfigurations.<flake_attr>; defaults to name */
 	char *age_recipient;   /* age1... or ssh-ed25519 ...; may be NULL */
 	int agent_port;        /* tend agent's HTTP endpoint port (fleet default 8470) */
+	char *apply_window;    /* when changes may be applied ("Sun 03:00-05:00", util/window.h;
+				  the fleet's default when not its own); NULL: any time */
 	tend_pos pos;
 } tend_host;
 
@@ -186,6 +188,7 @@ typedef struct tend_manifest {
 	char **internal_cidrs; /* network facts (may be empty) */
 	size_t n_internal_cidrs;
 	int agent_port;        /* default for hosts */
+	char *apply_window;    /* default for hosts (NULL: any time) */
 	tend_host *hosts;      /* sorted by name */
 	size_t n_hosts;
 	tend_service *services;/* sorted by name */

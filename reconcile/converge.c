@@ -495,6 +495,8 @@ static int roll_back(conv *c, const char *why, const tend_probe_failure *first_f
 		tend_state_failed_add(c->st, commit, tend_reconcile_now(), reason);   /* masked above */
 	if (in->prev_system) {
 		free(c->st->system);
+		free(c->st->reboot_boot_id);
+		c->st->reboot_boot_id = NULL;
 		c->st->system = strdup(in->prev_system);
 		c->st->generation = rep->generation_after;
 	}
@@ -532,6 +534,16 @@ static int finish(conv *c, const char *commit, const char *system, const char *m
 	if (system) {
 		free(c->st->system);
 		c->st->system = strdup(system);
+	}
+	free(c->st->reboot_boot_id);
+	c->st->reboot_boot_id = NULL;
+	if (outcome == TEND_RECONCILE_REBOOT_REQUIRED) {
+		char id[64];
+
+		/* the running system stays until the next boot; this boot's id tells the next
+		 * reconciles that it still waits (not an operator's rollback) */
+		tend_nix_boot_id(id, sizeof(id));
+		c->st->reboot_boot_id = strdup(id);
 	}
 	tend_nix_profile_generation(&c->st->generation, c->cfg->system.profile);
 	if (!rep->system_after)
@@ -693,7 +705,12 @@ static int resume_switch(conv *c, tend_state_inflight *in, char **current,
 	tend_switch_result sw;
 	int known = 0, error;
 
-	error = tend_nix_switch_outcome(&known, &sw, c->cfg, in->target_system);
+	error = tend_nix_switch_outcome(&known, &sw, c->cfg, in->target_system,
+					c->opts ? c->opts->abort : NULL);
+	if (error < 0 && sw.interrupted) {
+		tend_switch_result_dispose(&sw);
+		return error;
+	}
 	if (!known) {
 		tend_switch_result_dispose(&sw);
 		if (!*current || strcmp(*current, in->target_system))

@@ -255,3 +255,56 @@ out:
 	free(dir);
 	return error;
 }
+
+/* The same boot file in both systems: two links to one target, or two files of one content
+ * (the host lab's stand-in systems carry their "kernel" as a file), or absent from both. */
+static int boot_file_same(const char *booted, const char *current, const char *name)
+{
+	char *a = tend_path_join(booted, name), *b = tend_path_join(current, name);
+	char la[PATH_MAX], lb[PATH_MAX];
+	ssize_t na, nb;
+	tend_buf ca = TEND_BUF_INIT, cb = TEND_BUF_INIT;
+	int same = 0;
+
+	if (!a || !b)
+		goto out;
+	na = readlink(a, la, sizeof(la) - 1);
+	nb = readlink(b, lb, sizeof(lb) - 1);
+	if (na >= 0 || nb >= 0) {
+		same = na >= 0 && nb >= 0 && na == nb && !memcmp(la, lb, (size_t)na);
+		goto out;
+	}
+	if (!tend_path_exists(a) && !tend_path_exists(b)) {
+		same = 1;
+		goto out;
+	}
+	same = tend_file_read(&ca, a, 1u << 20) == 0 && tend_file_read(&cb, b, 1u << 20) == 0 &&
+	       ca.size == cb.size && (!ca.size || !memcmp(ca.ptr, cb.ptr, ca.size));
+out:
+	tend_error_clear();
+	tend_buf_dispose(&ca);
+	tend_buf_dispose(&cb);
+	free(a);
+	free(b);
+	return same;
+}
+
+int tend_nix_reboot_required(const tend_config *cfg)
+{
+	static const char *const names[] = { "kernel", "initrd", "kernel-modules" };
+	const char *cs = cfg->system.current_system, *slash = strrchr(cs, '/');
+	char *booted = NULL, *b = NULL, *c = NULL;
+	size_t i;
+	int required = 0;
+
+	if (asprintf(&booted, "%.*s/booted-system", slash ? (int)(slash - cs) : 0, cs) < 0)
+		return 0;
+	/* both resolved: each system's own files, not the links' */
+	if ((b = realpath(booted, NULL)) && (c = realpath(cs, NULL)) && strcmp(b, c))
+		for (i = 0; i < sizeof(names) / sizeof(names[0]) && !required; i++)
+			required = !boot_file_same(b, c, names[i]);
+	free(booted);
+	free(b);
+	free(c);
+	return required;
+}

@@ -7,6 +7,7 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <time.h>
 #include "util/buf.h"
 
 struct tend_config;
@@ -51,9 +52,16 @@ int tend_nix_switch(tend_switch_result *out, const struct tend_config *cfg, cons
  * power cut) left it: waits for a transient switch unit still running, then
  * reads the result it recorded. *known is 1 with out filled (exit code, output)
  * when the result of a switch to store_path is on record, 0 when not (the switch
- * never finished, or ran as tend's child and died with it). */
+ * never finished, or ran as tend's child and died with it). abort ends the wait
+ * for a unit still running: TEND_ERROR with out->interrupted. */
 int tend_nix_switch_outcome(int *known, tend_switch_result *out, const struct tend_config *cfg,
-			    const char *store_path);
+			    const char *store_path, volatile sig_atomic_t *abort);
+
+/* 1 when a switch tend started in its transient unit has not ended yet (during this
+ * boot), with *target its store path (caller frees) and *since when it started
+ * (wall clock); 0 otherwise. Reads only files in the state directory: the
+ * supervisor calls it while a worker runs the switch. */
+int tend_nix_switch_running(char **target, time_t *since, const struct tend_config *cfg);
 
 /* Run store_path's switch-to-configuration again (the profile already points
  * at it): what an interrupted switch needs before its system can be trusted.
@@ -66,6 +74,16 @@ int tend_nix_switch_again(tend_switch_result *out, const struct tend_config *cfg
  * another process, such as an operator's nixos-rebuild (the error then names
  * the lock); 0 otherwise. */
 int tend_nix_switch_busy(const struct tend_config *cfg);
+
+/* 1 when the current system's kernel, initrd or kernel-modules are not the booted system's
+ * (booted-system beside system.current_system: /run/booted-system), as NixOS's
+ * system.autoUpgrade decides a reboot: symlinks compare by target, files by content. 0 when
+ * they are the same, or nothing was booted from a system (no booted-system). */
+int tend_nix_reboot_required(const struct tend_config *cfg);
+
+/* This boot's id (/proc/sys/kernel/random/boot_id), "" when unreadable: tells a record made
+ * before a reboot or power cut from one made during this boot. */
+void tend_nix_boot_id(char *dst, size_t size);
 
 /* The last non-empty line of a tool's output, for one-line error messages. */
 const char *tend_nix_last_line(const tend_buf *b, char *dst, size_t size);

@@ -8,6 +8,7 @@
 #include "util/error.h"
 #include "util/beneath.h"
 #include "util/fs.h"
+#include "util/window.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +21,7 @@
 
 static const char *const outcome_names[] = {
 	"nothing", "applied", "planned", "failed", "rolled-back", "rollback-failed", "refused",
-	"blocked", "waiting", "reboot-required"
+	"blocked", "waiting", "reboot-required", "held"
 };
 
 const char *tend_reconcile_outcome_name(tend_reconcile_outcome o)
@@ -261,6 +262,31 @@ static void load_prev(tend_desired *prev, int *have, tend_source *src, const cha
 	tend_error_clear();
 }
 
+/* Changes to apply, and the host's apply_window (fleet.yaml) is closed: fetched, verified,
+ * built and planned, not applied; the report says when the window opens. */
+static int outside_window(tend_reconcile_report *rep, const tend_desired *d, const char *host)
+{
+	const tend_host *h = tend_manifest_host(d->manifest, host);
+	time_t now = time(NULL), opens;
+	tend_window w;
+	struct tm tm;
+	char when[64] = "?";
+
+	if (!h || !h->apply_window || tend_window_parse(&w, h->apply_window) < 0 ||
+	    tend_window_contains(&w, now)) {
+		tend_error_clear();
+		return 0;
+	}
+	opens = tend_window_next(&w, now);
+	if (opens && localtime_r(&opens, &tm))
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M %Z", &tm);
+	rep->window_opens = (int64_t)opens;
+	tend_report_set(rep, TEND_RECONCILE_WAITING, "commit %.12s: waiting for window %s (opens %s): "
+			"%zu action%s planned; `tend reconcile --once --now` applies at once", d->commit,
+			h->apply_window, when, rep->plan.count, rep->plan.count == 1 ? "" : "s");
+	return 1;
+}
+
 /* Steps after the lock is held and the state loaded, shared by reconcile and
  * the hand-driven rollback: prepare `commit`, plan, converge. force_system
  * (may be NULL) replaces the built system. */
@@ -296,6 +322,9 @@ static int reconcile_commit(tend_reconcile_report *rep, const tend_config *cfg, 
 		goto out;
 	}
 	if ((error = tend_plan_compute(&rep->plan, cfg, st, &d, rep->system_before)) < 0)
+		goto out;
+	if ((!opts->plan_only || opts->settle_unchanged) && !opts->now && tend_plan_changes(&rep->plan) &&
+	    outside_window(rep, &d, cfg->host))
 		goto out;
 	if (opts->plan_only && !(opts->settle_unchanged && !tend_plan_changes(&rep->plan))) {
 		tend_report_set(rep, rep->plan.count ? TEND_RECONCILE_PLANNED : TEND_RECONCILE_NOTHING,
@@ -341,6 +370,74 @@ static void observe_system(tend_reconcile_report *rep, const tend_config *cfg)
 	tend_nix_current_system(&rep->system_before, cfg);
 	tend_nix_profile_generation(&rep->generation_before, cfg->system.profile);
 	tend_error_clear();
+}
+
+/* No new commit, and the host runs another system than the one tend applied. While the boot
+ * in which switch-to-configuration exited 100 lasts, that is the reboot still to come;
+ * otherwise an operator booted an older generation or rolled back by hand, and switching
+ * forward again would undo their escape from a bad system: tend holds until a new commit
+ * arrives or `tend resume` leaves <state_dir>/resume. Returns 1 with the report set when it
+ * holds, 0 to go on, negative on error. */
+static int hold_check(tend_reconcile_report *out, const tend_config *cfg, tend_state *st,
+		      const tend_reconcile_opts *opts, int beside)
+{
+	const char *current = out->system_before;
+	char id[64], *resume;
+	int error = 0;
+
+	if (!st->system || !current)
+		return 0;
+	if (!strcmp(current, st->system)) {
+		if (st->reboot_boot_id && !beside) {
+			/* rebooted into it: the reboot is behind */
+			free(st->reboot_boot_id);
+			st->reboot_boot_id = NULL;
+			error = tend_state_save(st, cfg->state_dir, cfg->history_limit);
+		}
+		return error;
+	}
+	tend_nix_boot_id(id, sizeof(id));
+	if (st->reboot_boot_id && !strcmp(st->reboot_boot_id, id)) {
+		tend_report_set(out, TEND_RECONCILE_REBOOT_REQUIRED, "commit %.12s: %s is the boot "
+				"default and takes effect at the next boot; %s runs until then",
+				st->applied_commit, st->system, current);
+		return 1;
+	}
+	if (!(resume = tend_reconcile_state_path(cfg, TEND_RESUME_FILE)))
+		return TEND_ERROR;
+	if (tend_path_exists(resume)) {
+		/* the operator said to go on: the plan switches forward; the real pass consumes it */
+		if (!opts->plan_only && !beside && unlink(resume) < 0 && errno != ENOENT) {
+			tend_error_set_errno("cannot remove %s", resume);
+			error = TEND_ERROR;
+		}
+		free(resume);
+		return error;
+	}
+	free(resume);
+	tend_report_set(out, TEND_RECONCILE_HELD, "holding: the host runs %s, not %s that tend "
+			"applied at commit %.12s (an older generation was booted or rolled back to by "
+			"hand); tend switches again at a new commit or after `tend resume`",
+			current, st->system, st->applied_commit);
+	return 1;
+}
+
+int tend_reconcile_resume(const tend_config *cfg)
+{
+	char *path = tend_reconcile_state_path(cfg, TEND_RESUME_FILE);
+	static const char text[] = "switch forward at the next reconcile (tend resume)\n";
+	int error;
+
+	if (!path)
+		return TEND_ERROR;
+	if (!tend_path_exists(cfg->state_dir)) {
+		tend_error_set("%s does not exist: tend has applied nothing on this host", cfg->state_dir);
+		free(path);
+		return TEND_ENOTFOUND;
+	}
+	error = tend_file_write_atomic(path, text, sizeof(text) - 1, 0600, (uid_t)-1, (gid_t)-1);
+	free(path);
+	return error;
 }
 
 int tend_reconcile_once(tend_reconcile_report *out, const tend_config *cfg,
@@ -416,6 +513,11 @@ int tend_reconcile_once(tend_reconcile_report *out, const tend_config *cfg,
 	snprintf(out->commit, sizeof(out->commit), "%s", head);
 	snprintf(out->applied_commit, sizeof(out->applied_commit), "%s", st->applied_commit);
 	observe_system(out, cfg);
+	if ((!strcmp(head, st->applied_commit) || (tend_state_failed_has(st, head) && !opts->retry)) &&
+	    (rc = hold_check(out, cfg, st, opts, beside)) != 0) {
+		error = rc < 0 ? rc : 0;
+		goto out;
+	}
 	if (tend_state_failed_has(st, head) && !opts->retry) {
 		char reason[1100] = "", applied[41];
 		size_t i;
@@ -467,6 +569,9 @@ verify:
 	if (!opts->plan_only || opts->settle_unchanged)
 		tend_source_prune(revs, st->applied_commit[0] ? st->applied_commit : NULL, head);
 out:
+	/* what the host runs now against what it booted, whatever this reconcile did */
+	if (error == 0)
+		out->reboot_required = tend_nix_reboot_required(cfg);
 	if (beside && revs)
 		tend_dir_remove_all(revs);
 	free(revs);

@@ -23,11 +23,14 @@ typedef enum {
 	TEND_RECONCILE_BLOCKED,        /* the head is a commit that failed before; not retried */
 	TEND_RECONCILE_WAITING,        /* another switch (an operator's) holds the switch lock:
 					* nothing touched, tried again at the next poll */
-	TEND_RECONCILE_REBOOT_REQUIRED /* applied as the boot default; switch-to-configuration
+	TEND_RECONCILE_REBOOT_REQUIRED,/* applied as the boot default; switch-to-configuration
 					* exited 100: it takes effect at the next boot */
+	TEND_RECONCILE_HELD            /* the host runs another system than tend applied (an
+					* older generation booted, a rollback by hand) and no new
+					* commit: nothing switched until one arrives or tend resume */
 } tend_reconcile_outcome;
 
-#define TEND_RECONCILE__LAST TEND_RECONCILE_REBOOT_REQUIRED
+#define TEND_RECONCILE__LAST TEND_RECONCILE_HELD
 
 const char *tend_reconcile_outcome_name(tend_reconcile_outcome outcome);
 
@@ -42,9 +45,10 @@ typedef struct {
 	 * full reconcile would, instead of stopping at the plan. The agent's first
 	 * pass uses it, so an unaffected commit costs one pass, not two. */
 	int settle_unchanged;
+	int now;                       /* apply outside the host's apply_window (--now) */
 } tend_reconcile_opts;
 
-#define TEND_RECONCILE_OPTS_INIT { 0, 0, 0, 0, NULL, 0 }
+#define TEND_RECONCILE_OPTS_INIT { 0, 0, 0, 0, NULL, 0, 0 }
 
 typedef enum {
 	TEND_ACTION_WRITE_FILE = 1,    /* a rendered file (a route file) */
@@ -115,9 +119,34 @@ typedef struct {
 	size_t n_services;
 	int planned_beside_agent;      /* plan_only while another tend held the state lock:
 					* planned from the mirror as last fetched */
+	int64_t window_opens;          /* outcome waiting for the host's apply_window: when it
+					* opens next (Unix time); 0 otherwise */
+	int reboot_required;           /* afterwards, the running system's kernel, initrd or
+					* kernel modules are not the booted system's: they take
+					* effect at the next boot (tend_nix_reboot_required) */
 } tend_reconcile_report;
 
 void tend_reconcile_report_dispose(tend_reconcile_report *report);
+
+typedef struct {
+	char commit[41];               /* whose secrets ("" when nothing was applied yet) */
+	size_t secrets;                /* this host's secrets at that commit */
+	size_t installed;              /* of them, written (missing or different on disk) */
+} tend_secrets_restored;
+
+/* Install the secrets of the commit this host runs (of the change in flight, if any) from
+ * the state directory alone: its mirror, the recorded system, the configured identities; no
+ * fetch, no build, no other host (reconcile/restore.c). What `tend secret install` and the
+ * agent's start do, so services find their secrets after a reboot before any network. */
+int tend_reconcile_secrets_restore(tend_secrets_restored *out, const struct tend_config *cfg);
+
+/* <state_dir>/resume, left by `tend resume`: the next reconcile of a held host (outcome
+ * held: it runs another system than tend applied, with no new commit) switches it forward
+ * again, and removes the file. */
+#define TEND_RESUME_FILE "resume"
+
+/* Lift a hold: write <state_dir>/resume (the state directory must exist). */
+int tend_reconcile_resume(const struct tend_config *cfg);
 
 /* Run one reconcile for cfg->host. Returns 0 when it ran to a conclusion (see
  * out->outcome, including rolled back and refused), negative on an error that

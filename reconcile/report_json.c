@@ -98,6 +98,8 @@ json_t *tend_reconcile_report_to_json(const tend_reconcile_report *r)
 		put(o, "plan", json_incref(plan), &failed);
 		put(o, "services", json_incref(svcs), &failed);
 		put(o, "planned_beside_agent", json_boolean(r->planned_beside_agent), &failed);
+		put(o, "reboot_required", json_boolean(r->reboot_required), &failed);
+		put(o, "window_opens", json_integer(r->window_opens), &failed);
 	}
 	json_decref(plan);
 	json_decref(svcs);
@@ -268,6 +270,18 @@ int tend_reconcile_report_from_json(tend_reconcile_report *out, const json_t *j)
 		goto fail;
 	}
 	out->planned_beside_agent = json_is_true(v);
+	v = json_object_get(j, "reboot_required");
+	if (v && !json_is_boolean(v)) {
+		error = bad("reboot_required", "is not true or false");
+		goto fail;
+	}
+	out->reboot_required = json_is_true(v);
+	v = json_object_get(j, "window_opens");
+	if (v && !json_is_integer(v)) {
+		error = bad("window_opens", "is not an integer");
+		goto fail;
+	}
+	out->window_opens = v ? (int64_t)json_integer_value(v) : 0;
 	return 0;
 fail:
 	tend_reconcile_report_dispose(out);

@@ -189,8 +189,9 @@ static void unit_state(char *dst, size_t size)
 	tend_proc_result_dispose(&res);
 }
 
-/* A switch unit started by an earlier tend may still run: it is waited for, never stopped. */
-static void unit_wait_inactive(void)
+/* A switch unit started by an earlier tend may still run: it is waited for, never stopped.
+ * abort (may be NULL) ends the wait: TEND_ERROR, the unit still running. */
+static int unit_wait_inactive(const char *store_path, volatile sig_atomic_t *abort)
 {
 	char state[64];
 
@@ -198,9 +199,45 @@ static void unit_wait_inactive(void)
 		unit_state(state, sizeof(state));
 		if (strcmp(state, "active") && strcmp(state, "activating") &&
 		    strcmp(state, "deactivating") && strcmp(state, "reloading"))
-			return;
+			return 0;
+		if (abort && *abort) {
+			tend_error_set("stopping while %s (a switch to %s) still runs; the next start "
+				       "waits for it again", SWITCH_UNIT, store_path);
+			return TEND_ERROR;
+		}
 		sleep_ms(500);
 	}
+}
+
+void tend_nix_boot_id(char *dst, size_t size)
+{
+	tend_buf b = TEND_BUF_INIT;
+
+	dst[0] = '\0';
+	if (tend_file_read(&b, "/proc/sys/kernel/random/boot_id", 64) == 0 && b.ptr)
+		snprintf(dst, size, "%.*s", (int)strcspn(b.ptr, "\n"), b.ptr);
+	tend_error_clear();
+	tend_buf_dispose(&b);
+}
+
+/* <state_dir>/switch/started, written just before the unit starts: what the supervisor reads
+ * to tell a switch running past system.switch_timeout (tend_nix_switch_running). */
+static int started_write(const tend_config *cfg, const char *store_path)
+{
+	char *path = switch_file(cfg, "started"), *text = NULL, id[64];
+	int error = TEND_ERROR;
+
+	tend_nix_boot_id(id, sizeof(id));
+	if (!path || asprintf(&text, "TEND_SWITCH_TARGET=%s\nBOOT_ID=%s\nSTARTED=%lld\n", store_path,
+			      id, (long long)time(NULL)) < 0) {
+		tend_error_set("out of memory");
+		goto out;
+	}
+	error = tend_file_write_atomic(path, text, strlen(text), 0600, (uid_t)-1, (gid_t)-1);
+out:
+	free(path);
+	free(text);
+	return error;
 }
 
 /* NAME's value in the environment the unit's ExecStopPost wrote (NAME=value lines), or "". */
@@ -293,7 +330,10 @@ static int unit_run(tend_switch_result *out, const tend_config *cfg, const char 
 	}
 	if (tend_dir_create_all(dir, 0700) < 0)
 		goto out;
-	unit_wait_inactive();
+	if (unit_wait_inactive(store_path, abort) < 0) {
+		out->interrupted = 1;
+		goto out;
+	}
 	/* append, not truncate: ExecStopPost opens the output again and would empty it */
 	if ((unlink(rpath) < 0 && errno != ENOENT) || (unlink(opath) < 0 && errno != ENOENT)) {
 		tend_error_set_errno("clearing %s", dir);
@@ -310,6 +350,8 @@ static int unit_run(tend_switch_result *out, const tend_config *cfg, const char 
 		tend_error_set("out of memory");
 		goto out;
 	}
+	if (started_write(cfg, store_path) < 0)
+		goto out;
 	{
 		char *argv[] = { "systemd-run", "-E", "LOCALE_ARCHIVE", "-E", "NIXOS_INSTALL_BOOTLOADER",
 				 "-E", target,
@@ -462,12 +504,42 @@ int tend_nix_switch_again(tend_switch_result *out, const tend_config *cfg, const
 }
 
 int tend_nix_switch_outcome(int *known, tend_switch_result *out, const tend_config *cfg,
-			    const char *store_path)
+			    const char *store_path, volatile sig_atomic_t *abort)
 {
 	memset(out, 0, sizeof(*out));
 	out->output.max = TEND_NIX_MAX_OUTPUT;
 	*known = 0;
-	if (in_unit(cfg))
-		unit_wait_inactive();
+	if (in_unit(cfg) && unit_wait_inactive(store_path, abort) < 0) {
+		out->interrupted = 1;
+		return TEND_ERROR;
+	}
 	return result_read(known, out, cfg, store_path);
+}
+
+int tend_nix_switch_running(char **target, time_t *since, const tend_config *cfg)
+{
+	char *spath = switch_file(cfg, "started"), *rpath = switch_file(cfg, "result");
+	char path[PATH_MAX], id[64], now_id[64], when[32];
+	tend_buf b = TEND_BUF_INIT;
+	int running = 0;
+
+	*target = NULL;
+	*since = 0;
+	if (!spath || !rpath || tend_path_exists(rpath) ||
+	    tend_file_read(&b, spath, 16 * 1024) < 0 || !b.ptr)
+		goto out;
+	env_get(path, sizeof(path), &b, "TEND_SWITCH_TARGET");
+	env_get(id, sizeof(id), &b, "BOOT_ID");
+	env_get(when, sizeof(when), &b, "STARTED");
+	tend_nix_boot_id(now_id, sizeof(now_id));
+	if (!path[0] || !when[0] || strcmp(id, now_id) || !(*target = strdup(path)))
+		goto out;
+	*since = (time_t)strtoll(when, NULL, 10);
+	running = 1;
+out:
+	tend_error_clear();
+	tend_buf_dispose(&b);
+	free(spath);
+	free(rpath);
+	return running;
 }

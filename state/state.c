@@ -80,6 +80,7 @@ void tend_state_free(tend_state *st)
 	if (!st)
 		return;
 	free(st->system);
+	free(st->reboot_boot_id);
 	for (i = 0; i < st->n_files; i++) {
 		free(st->files[i].path);
 		free(st->files[i].service);
@@ -310,6 +311,7 @@ int tend_state_parse(tend_state **out, const char *display, const char *data, si
 	hash_str(&r, st->applied_commit, sizeof(st->applied_commit), root, "applied_commit");
 	st->system = opt_str(&r, root, "system");
 	st->generation = (long)opt_int(&r, root, "generation");
+	st->reboot_boot_id = opt_str(&r, root, "reboot_pending_boot");
 	read_files(&r, st, opt_array(&r, root, "files"));
 	read_inflight(&r, st, json_object_get(root, "in_flight"));
 	read_failed(&r, st, opt_array(&r, root, "failed_commits"));
@@ -407,6 +409,8 @@ static json_t *state_json(const tend_state *st, unsigned history_limit)
 	put_str(root, "applied_commit", st->applied_commit);
 	put_str(root, "system", st->system);
 	json_object_set_new(root, "generation", json_integer(st->generation));
+	if (st->reboot_boot_id)
+		put_str(root, "reboot_pending_boot", st->reboot_boot_id);
 	arr = json_array();
 	for (i = 0; i < st->n_files; i++) {
 		o = json_object();

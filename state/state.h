@@ -72,6 +72,9 @@ typedef struct tend_state {
 	char applied_commit[41];   /* "" when nothing applied yet */
 	char *system;              /* store path of the system tend last activated (may be NULL) */
 	long generation;           /* its profile generation (0: unknown) */
+	char *reboot_boot_id;      /* switch-to-configuration exited 100 during this boot
+				      (/proc/sys/kernel/random/boot_id): system is the boot
+				      default and waits for a reboot; NULL otherwise */
 	tend_state_file *files;    /* every file tend wrote, sorted by path */
 	size_t n_files;
 	tend_state_inflight inflight;

@@ -81,6 +81,7 @@ in
   enabled = out ? systemd;
   configFile = out.environment.etc."tend/agent.yaml".text or null;
   unit = out.systemd.services.tend or null;
+  secretsUnit = out.systemd.services.tend-secrets or null;
   firewallPorts = out.networking.firewall.allowedTCPPorts or [ ];
   systemPackages = out.environment.systemPackages or [ ];
   failedAssertions = map (a: a.message) (b.filter (a: !a.assertion) (out.assertions or [ ]));

@@ -194,6 +194,22 @@ static void test_minimal_unit(void **state)
 	assert_int_equal(json_array_size(json_object_get(r, "firewallPorts")), 0);
 	assert_int_equal(json_array_size(json_object_get(r, "failedAssertions")), 0);
 
+	/* Secrets at boot: a oneshot before sysinit.target (so before every ordinary service) and
+	 * before the agent, installing the applied commit's secrets from local state. */
+	unit = json_object_get(r, "secretsUnit");
+	sc = json_object_get(unit, "serviceConfig");
+	assert_string_equal(str_at(sc, "Type"), "oneshot");
+	assert_true(json_is_true(json_object_get(sc, "RemainAfterExit")));
+	free(exec);
+	assert_true(asprintf(&exec, "%s/bin/tend secret install --config /etc/tend/agent.yaml",
+			     str_at(r, "tendPackage")) > 0);
+	assert_string_equal(str_at(sc, "ExecStart"), exec);
+	assert_true(json_is_false(json_object_get(json_object_get(unit, "unitConfig"), "DefaultDependencies")));
+	assert_true(list_has(json_object_get(unit, "before"), "sysinit.target"));
+	assert_true(list_has(json_object_get(unit, "before"), "tend.service"));
+	assert_true(list_has(json_object_get(unit, "after"), "local-fs.target"));
+	assert_true(list_has(json_object_get(unit, "wantedBy"), "sysinit.target"));
+
 	/* The configuration file: JSON (hence YAML), documented keys only, defaults. */
 	cfg = json_loads(str_at(r, "configFile"), 0, &jerr);
 	assert_non_null(cfg);

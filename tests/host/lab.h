@@ -22,6 +22,7 @@ typedef struct {
 	char *repo;       /* the operator's repository (work tree) on the host */
 	char *ssh;        /* GIT_SSH_COMMAND reaching the guest */
 	int agent_port;   /* the guest's agent port forwarded to loopback */
+	char *age_recipient; /* the public key of the guest's age identity (/etc/tend/age.key) */
 } lab_host;
 
 /* A shell command with a time limit of its own (a VM's boot under TCG takes more than the
@@ -90,6 +91,18 @@ static inline char *lab_out(lab_host *h, const char *cmd)
 	return s;
 }
 
+/* CMD's output in the guest printed to stderr (what a failing test shows), whatever its exit. */
+static inline void lab_show(lab_host *h, const char *cmd)
+{
+	tend_buf out = TEND_BUF_INIT;
+	char *q = lab_quote(cmd);
+
+	lab_sh(&out, 120, "%s run %s %s", LAB, h->vm, q);
+	fprintf(stderr, "--- %s\n%s", cmd, out.ptr ? out.ptr : "");
+	tend_buf_dispose(&out);
+	free(q);
+}
+
 static inline int lab_run(lab_host *h, const char *cmd)
 {
 	char *q = lab_quote(cmd);
@@ -99,7 +112,8 @@ static inline int lab_run(lab_host *h, const char *cmd)
 	return code;
 }
 
-/* The agent's /v1/status field (phase, applied_commit, ...) as a string, NULL when absent. */
+/* The agent's /v1/status field (phase, applied_commit, ...) as a string ("true"/"false" for a
+ * boolean), NULL when absent. */
 static inline char *lab_status(lab_host *h, const char *field)
 {
 	tend_buf out = TEND_BUF_INIT;
@@ -111,6 +125,8 @@ static inline char *lab_status(lab_host *h, const char *field)
 		v = json_object_get(j, field);
 		if (json_is_string(v))
 			s = strdup(json_string_value(v));
+		else if (json_is_boolean(v))
+			s = strdup(json_is_true(v) ? "true" : "false");
 		json_decref(j);
 	}
 	tend_buf_dispose(&out);
@@ -225,10 +241,11 @@ static inline lab_host *lab_host_up(const char *vm)
 	}
 	assert_true(asprintf(&user,
 		"{\"enable\": true, \"hostName\": \"%s\", \"repository\": {\"url\": \"/srv/fleet.git\"}, "
-		"\"pollInterval\": \"2s\", \"driftInterval\": \"10m\", \"ageIdentityFiles\": [], "
+		"\"pollInterval\": \"2s\", \"driftInterval\": \"10m\", "
+		"\"ageIdentityFiles\": [\"/etc/tend/age.key\"], "
 		"\"listen\": {\"address\": \"0.0.0.0\", \"port\": 8470}, "
 		"\"settings\": {\"nix\": {\"command\": \"/usr/bin/nix\", \"build_timeout\": \"10m\"}, "
-		"\"probes\": {\"deadline\": \"2m\"}}}", vm) > 0);
+		"\"probes\": {\"deadline\": \"2m\"}, \"system\": {\"switch_timeout\": \"8s\"}}}", vm) > 0);
 	test_write_file(h->dir, "user.json", user);
 	free(user);
 	assert_int_equal(test_sh(NULL, h->dir,
@@ -236,15 +253,24 @@ static inline lab_host *lab_host_up(const char *vm)
 		"--arg module %s/deploy/nixos-module.nix --arg user 'builtins.readFile %s/user.json' "
 		"--argstr hostName %s > eval.json && "
 		"python3 -c 'import json,sys; print(json.load(open(\"eval.json\"))[\"configFile\"])' > agent.yaml && "
-		"python3 %s/tests/host/unit-from-module.py < eval.json > %s/lab/tend.service",
-		TEND_SOURCE_DIR, TEND_SOURCE_DIR, h->dir, vm, TEND_SOURCE_DIR, h->repo), 0);
+		"python3 %s/tests/host/unit-from-module.py < eval.json > %s/lab/tend.service && "
+		"python3 %s/tests/host/unit-from-module.py --key secretsUnit < eval.json > tend-secrets.service && "
+		"age-keygen -o age.key 2>/dev/null",
+		TEND_SOURCE_DIR, TEND_SOURCE_DIR, h->dir, vm, TEND_SOURCE_DIR, h->repo, TEND_SOURCE_DIR), 0);
+	assert_int_equal(test_sh(&out, h->dir, "sed -n 's/^# public key: //p' age.key"), 0);
+	assert_true(out.ptr && !strncmp(out.ptr, "age1", 4));
+	h->age_recipient = strndup(out.ptr, strcspn(out.ptr, "\n"));
+	tend_buf_dispose(&out);
 
 	/* The guest: a bare repository to push to, the agent's configuration, the same unit. */
 	assert_int_equal(lab_run(h, "git init -q --bare -b main /srv/fleet.git && mkdir -p /etc/tend"), 0);
 	assert_int_equal(lab_sh(NULL, 60, "%s copy %s %s/agent.yaml /etc/tend/agent.yaml && "
+				"%s copy %s %s/age.key /etc/tend/age.key && "
+				"%s copy %s %s/tend-secrets.service /etc/systemd/system/tend-secrets.service && "
 				"%s copy %s %s/lab/tend.service /etc/systemd/system/tend.service",
-				LAB, vm, h->dir, LAB, vm, h->repo), 0);
-	assert_int_equal(lab_run(h, "systemctl daemon-reload && systemctl enable -q tend.service"), 0);
+				LAB, vm, h->dir, LAB, vm, h->dir, LAB, vm, h->dir, LAB, vm, h->repo), 0);
+	assert_int_equal(lab_run(h, "chmod 0600 /etc/tend/age.key && systemctl daemon-reload && "
+				    "systemctl enable -q tend-secrets.service tend.service"), 0);
 	return h;
 }
 
@@ -256,6 +282,7 @@ static inline void lab_host_down(lab_host *h)
 		lab_sh(NULL, 60, "%s down %s", LAB, h->vm);
 	free(h->repo);
 	free(h->ssh);
+	free(h->age_recipient);
 	test_tmpdir_remove(h->dir);
 	free(h);
 }

@@ -3,7 +3,8 @@
  * tend` and `systemctl kill -s KILL tend` in the middle of a switch do not interrupt it, and the
  * agent that starts again records the commit applied; an operator's switch holding the lock
  * makes tend wait; exit 4 rolls back naming the failed unit; after a power cut mid-switch the
- * switch runs again before probes; a commit changing tend's own unit restarts tend with it.
+ * switch runs again before probes; a commit changing tend's own unit or binary restarts tend
+ * with it; a switch past system.switch_timeout is reported, never stopped.
  * ctest label `host`. */
 #include "tests/host/lab.h"
 
@@ -52,7 +53,7 @@ static void test_first_commit(void **state)
 	c1 = lab_push(h, "web one");
 	assert_int_equal(lab_run(h, "systemctl start tend.service"), 0);
 	if (!lab_wait_phase(h, "converged", c1, 300)) {
-		lab_run(h, "journalctl -u tend --no-pager | tail -40");
+		lab_show(h, "journalctl -u tend --no-pager | tail -40");
 		fail_msg("the first commit did not converge");
 	}
 	expect_body("one");
@@ -71,7 +72,7 @@ static void interrupt_switch(const char *body, const char *how)
 	lab_write_web(h, body, "  lab_switch_sleep: 15\n");
 	c = lab_push(h, body);
 	if (!lab_wait_guest(h, "systemctl is-active -q tend-switch-to-configuration.service", 300)) {
-		lab_run(h, "journalctl -u tend --no-pager | tail -40");
+		lab_show(h, "journalctl -u tend --no-pager | tail -40");
 		fail_msg("no switch unit started for %s", body);
 	}
 	before = lab_out(h, "systemctl show -P InvocationID tend.service");
@@ -93,7 +94,7 @@ static void interrupt_switch(const char *body, const char *how)
 	if (!strcmp(before, after))
 		fail_msg("tend.service was not stopped by `%s` (invocation %s)", how, before);
 	if (!lab_wait_phase(h, "converged", c, 180)) {
-		lab_run(h, "journalctl -u tend --no-pager | tail -60");
+		lab_show(h, "journalctl -u tend --no-pager | tail -60");
 		fail_msg("after `%s` mid-switch, %s was not recorded converged", how, body);
 	}
 	out = lab_out(h, "tend history --config /etc/tend/agent.yaml --limit 1");
@@ -198,12 +199,12 @@ static void test_crash_during_switch(void **state)
 	lab_write_web(h, "six", "  lab_switch_sleep: 20\n");
 	c = lab_push(h, "web six, power cut mid-switch");
 	if (!lab_wait_guest(h, "grep -q '^sleeping' /var/lib/tend/switch/output", 300)) {
-		lab_run(h, "journalctl -u tend --no-pager | tail -40");
+		lab_show(h, "journalctl -u tend --no-pager | tail -40");
 		fail_msg("the switch to six never reached its activation");
 	}
 	assert_int_equal(lab_sh(NULL, 900, "%s crash %s", LAB, h->vm), 0);
 	if (!lab_wait_phase(h, "converged", c, 300)) {
-		lab_run(h, "journalctl -b -u tend -u nixos-boot --no-pager | tail -60");
+		lab_show(h, "journalctl -b -u tend -u nixos-boot --no-pager | tail -60");
 		fail_msg("after a power cut mid-switch, six was not recorded converged");
 	}
 	expect_body("six");
@@ -230,7 +231,7 @@ static void test_own_unit_changed(void **state)
 	c = lab_push(h, "web seven and a new unit for tend");
 	if (!lab_wait_guest(h, "systemctl show -P Environment tend.service | grep -q TEND_LAB_UNIT=2", 300) ||
 	    !lab_wait_phase(h, "converged", c, 180)) {
-		lab_run(h, "journalctl -u tend --no-pager | tail -40");
+		lab_show(h, "journalctl -u tend --no-pager | tail -40");
 		fail_msg("tend did not restart with its new unit and record seven");
 	}
 	/* the tend that answers runs from the new unit */
@@ -279,10 +280,83 @@ static void test_reboot_required(void **state)
 	assert_string_equal(booted, "booted-new");
 	free(booted);
 	if (!lab_wait_phase(h, "converged", c, 300)) {
-		lab_run(h, "journalctl -b -u tend --no-pager | tail -30");
+		lab_show(h, "journalctl -b -u tend --no-pager | tail -30");
 		fail_msg("after the reboot, eight was not reported converged");
 	}
 	expect_body("eight");
+	free(c);
+}
+
+/* A commit that gives tend a new binary (on NixOS a new store path of the package, so a new
+ * ExecStart in its unit; here /opt/tend-2/bin/tend, a copy of the guest's tend): the switch
+ * finishes, tend exits after recording it, and systemd starts the new binary, which reports
+ * the commit applied. */
+static void test_own_binary_changed(void **state)
+{
+	char *c, *exe;
+
+	(void)state;
+	assert_int_equal(lab_run(h, "mkdir -p /opt/tend-2/bin && cp /usr/local/bin/tend /opt/tend-2/bin/tend"), 0);
+	assert_int_equal(test_sh(NULL, h->dir, "python3 %s/tests/host/unit-from-module.py "
+				 "Environment=TEND_LAB_UNIT=2 < eval.json | "
+				 "sed -e 's|/usr/local/bin/tend|/opt/tend-2/bin/tend|g' > %s/lab/tend.service",
+				 TEND_SOURCE_DIR, h->repo), 0);
+	assert_int_equal(test_sh(NULL, h->repo, "grep -q '^ExecStart=/opt/tend-2/bin/tend' lab/tend.service"), 0);
+	/* the host runs eight's init (test_reboot_required): keep it, or the switch exits 100 */
+	lab_write_web(h, "nine", "  lab_init: v2\n");
+	c = lab_push(h, "web nine and tend from a new binary");
+	if (!lab_wait_guest(h, "test \"$(readlink /proc/$(systemctl show -P MainPID tend.service)/exe)\" = "
+			    "/opt/tend-2/bin/tend", 300) ||
+	    !lab_wait_phase(h, "converged", c, 180)) {
+		lab_show(h, "journalctl -u tend --no-pager | tail -40");
+		fail_msg("tend did not restart from its new binary and record nine");
+	}
+	exe = lab_out(h, "readlink /proc/$(systemctl show -P MainPID tend.service)/exe");
+	assert_non_null(exe);
+	assert_string_equal(exe, "/opt/tend-2/bin/tend");
+	expect_body("nine");
+	free(exe);
+	free(c);
+}
+
+/* A switch that runs past system.switch_timeout (8 s in the lab's settings): tend says so
+ * (status switch_overdue, the metric, one switch-overdue alert), never stops it, and records
+ * the commit applied when it ends. */
+static void test_switch_overdue(void **state)
+{
+	char *c, *v = NULL;
+	int i;
+
+	(void)state;
+	lab_write_web(h, "ten", "  lab_switch_sleep: 30\n  lab_init: v2\n");
+	c = lab_push(h, "web ten, a switch that takes longer than switch_timeout");
+	for (i = 0; i < 300; i++) {
+		free(v);
+		v = lab_status(h, "switch_overdue");
+		if (v && !strcmp(v, "true"))
+			break;
+		sleep(1);
+	}
+	if (!v || strcmp(v, "true")) {
+		lab_show(h, "journalctl -u tend --no-pager | tail -40");
+		fail_msg("switch_overdue never became true (last: %s)", v ? v : "absent");
+	}
+	free(v);
+	/* still running: tend did not stop it */
+	assert_int_equal(lab_run(h, "systemctl is-active -q tend-switch-to-configuration.service"), 0);
+	assert_int_equal(lab_run(h, "grep -q '\"switch-overdue\"' /var/lib/tend/alerts.json"), 0);
+	assert_int_equal(lab_sh(NULL, 10, "curl -s --max-time 3 http://127.0.0.1:%d/metrics | "
+				"grep -qx 'tend_switch_overdue 1'", h->agent_port), 0);
+	assert_int_equal(lab_run(h, "journalctl -u tend --no-pager | grep -q 'past system.switch_timeout'"), 0);
+	if (!lab_wait_phase(h, "converged", c, 300)) {
+		lab_show(h, "journalctl -u tend --no-pager | tail -40");
+		fail_msg("the long switch to ten was not recorded converged");
+	}
+	v = lab_status(h, "switch_overdue");
+	assert_non_null(v);
+	assert_string_equal(v, "false");
+	free(v);
+	expect_body("ten");
 	free(c);
 }
 
@@ -297,6 +371,8 @@ int main(void)
 		cmocka_unit_test(test_crash_during_switch),
 		cmocka_unit_test(test_own_unit_changed),
 		cmocka_unit_test(test_reboot_required),
+		cmocka_unit_test(test_own_binary_changed),
+		cmocka_unit_test(test_switch_overdue),
 	};
 	if (!test_have("qemu-system-x86_64") || !test_have("debootstrap") || !test_have("nix-instantiate")) {
 		fprintf(stderr, "SKIP: the host lab needs qemu-system-x86_64, debootstrap and nix\n");

@@ -4,12 +4,18 @@
 # unitConfig, description, after/wants into [Unit]; serviceConfig, restartIfChanged=false as
 # X-RestartIfChanged=false into [Service]; wantedBy into [Install]. Store paths of the stand-in
 # packages become the guest's: tend at /usr/local/bin/tend, coreutils' kill at /bin/kill.
-# usage: unit-from-module.py [EXTRA_UNIT_LINE...] < eval.json > tend.service
+# usage: unit-from-module.py [--key KEY] [EXTRA_UNIT_LINE...] < eval.json > tend.service
+# KEY: the evaluation's unit to write: unit (tend.service, the default) or secretsUnit
+# (tend-secrets.service).
 import json
 import sys
 
+args = sys.argv[1:]
+key = "unit"
+if args[:1] == ["--key"]:
+    key, args = args[1], args[2:]
 doc = json.load(sys.stdin)
-unit, tend_pkg = doc["unit"], doc["tendPackage"]
+unit, tend_pkg = doc[key], doc["tendPackage"]
 
 
 def value(v):
@@ -31,8 +37,8 @@ def path_of(text):
 
 lines = ["# Made by tests/host/unit-from-module.py from deploy/nixos-module.nix", "[Unit]"]
 lines.append("Description=" + unit.get("description", "tend"))
-for key, name in (("after", "After"), ("wants", "Wants")):
-    for v in unit.get(key, []):
+for field, name in (("after", "After"), ("before", "Before"), ("wants", "Wants")):
+    for v in unit.get(field, []):
         lines.append("%s=%s" % (name, v))
 for k, v in sorted(unit.get("unitConfig", {}).items()):
     lines.append("%s=%s" % (k, value(v)))
@@ -42,7 +48,7 @@ if unit.get("restartIfChanged", True) is False:
     lines.append("X-RestartIfChanged=false")
 for k, v in sorted(unit.get("serviceConfig", {}).items()):
     lines.append("%s=%s" % (k, path_of(value(v))))
-lines.extend(sys.argv[1:])
+lines.extend(args)
 lines.append("")
 lines.append("[Install]")
 for v in unit.get("wantedBy", []):

@@ -326,6 +326,40 @@ static void test_rule_unknown_keys_everywhere(void **state)
 }
 
 
+/* apply_window: the fleet's default, a host's own, and a bad one named where it is. */
+static void test_apply_window(void **state)
+{
+	const char *svcs[] = { NULL };
+	tend_manifest *m;
+	char *text;
+
+	(void)state;
+	m = load_ok("fleet: lab\ndomain: lab.example.net\napply_window: Sun 03:00-05:00\nhosts:\n"
+		    "  a:\n    address: 10.0.0.3\n"
+		    "  b:\n    address: 10.0.0.2\n    apply_window: Mon-Fri 22:00-02:00\n", svcs);
+	assert_string_equal(m->apply_window, "Sun 03:00-05:00");
+	assert_string_equal(tend_manifest_host(m, "a")->apply_window, "Sun 03:00-05:00");
+	assert_string_equal(tend_manifest_host(m, "b")->apply_window, "Mon-Fri 22:00-02:00");
+	tend_manifest_free(m);
+	m = load_ok(FLEET, svcs);
+	assert_null(tend_manifest_host(m, "db1")->apply_window);
+	tend_manifest_free(m);
+
+	m = load(&text, "fleet: lab\ndomain: lab.example.net\nhosts:\n"
+		 "  a:\n    address: 10.0.0.3\n    apply_window: Sun 3:00-05:00\n", svcs);
+	assert_null(m);
+	if (!strstr(text, "fleet.yaml:6:19: error: hosts.a.apply_window: 'Sun 3:00-05:00': expected a span "
+			  "like 03:00-05:00"))
+		fail_msg("got:\n%s", text);
+	free(text);
+	m = load(&text, "fleet: lab\ndomain: lab.example.net\napply_window: Sunday 03:00-05:00\nhosts:\n"
+		 "  a:\n    address: 10.0.0.3\n", svcs);
+	assert_null(m);
+	if (!strstr(text, "fleet.yaml:3:15: error: apply_window: 'Sunday 03:00-05:00': expected days"))
+		fail_msg("got:\n%s", text);
+	free(text);
+}
+
 typedef struct {
 	const char *name;
 	const char *fleet;
@@ -536,6 +570,7 @@ int main(void)
 		cmocka_unit_test(test_secret_files_on_disk),
 		cmocka_unit_test(test_linked_manifests_not_read),
 		cmocka_unit_test(test_rule_unknown_keys_everywhere),
+		cmocka_unit_test(test_apply_window),
 		cmocka_unit_test(test_rules),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

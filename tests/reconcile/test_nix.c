@@ -206,6 +206,43 @@ static void test_switch_failure_and_timeout(void **state)
 	free(rev);
 }
 
+/* A reboot is needed when the running system's kernel, initrd or kernel modules are not the
+ * booted system's (NixOS's system.autoUpgrade test): links compare by target, files by
+ * content; nothing booted from a system (no booted-system) needs none. */
+static void test_reboot_required(void **state)
+{
+	tend_config cfg;
+	char *dir = test_tmpdir_make("reboot"), *cs = NULL;
+
+	(void)state;
+	memset(&cfg, 0, sizeof(cfg));
+	assert_true(asprintf(&cs, "%s/current-system", dir) > 0);
+	cfg.system.current_system = cs;
+	assert_int_equal(test_sh(NULL, dir, "mkdir -p k1 k2 s1 s2 s3 s4 && "
+				 "ln -s ../k1/bzImage s1/kernel && ln -s ../k1/initrd s1/initrd && "
+				 "ln -s ../k1/bzImage s2/kernel && ln -s ../k1/initrd s2/initrd && "
+				 "ln -s ../k2/bzImage s3/kernel && ln -s ../k1/initrd s3/initrd && "
+				 "ln -s ../k1/bzImage s4/kernel && ln -s ../k1/initrd s4/initrd && "
+				 "ln -s ../k2/modules s4/kernel-modules && ln -s s1 current-system"), 0);
+	assert_int_equal(tend_nix_reboot_required(&cfg), 0);        /* nothing booted */
+	assert_int_equal(test_sh(NULL, dir, "ln -s s1 booted-system"), 0);
+	assert_int_equal(tend_nix_reboot_required(&cfg), 0);        /* runs what it booted */
+	assert_int_equal(test_sh(NULL, dir, "ln -sfn s2 current-system"), 0);
+	assert_int_equal(tend_nix_reboot_required(&cfg), 0);        /* another system, same kernel */
+	assert_int_equal(test_sh(NULL, dir, "ln -sfn s3 current-system"), 0);
+	assert_int_equal(tend_nix_reboot_required(&cfg), 1);        /* a new kernel */
+	assert_int_equal(test_sh(NULL, dir, "ln -sfn s4 current-system"), 0);
+	assert_int_equal(tend_nix_reboot_required(&cfg), 1);        /* modules appeared */
+	/* files (the host lab's stand-ins): by content */
+	assert_int_equal(test_sh(NULL, dir, "mkdir f1 f2 f3 && echo k-1 > f1/kernel && echo k-1 > f2/kernel && "
+				 "echo k-2 > f3/kernel && ln -sfn f1 booted-system && ln -sfn f2 current-system"), 0);
+	assert_int_equal(tend_nix_reboot_required(&cfg), 0);
+	assert_int_equal(test_sh(NULL, dir, "ln -sfn f3 current-system"), 0);
+	assert_int_equal(tend_nix_reboot_required(&cfg), 1);
+	free(cs);
+	test_tmpdir_remove(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -213,6 +250,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_build_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_switch_and_generations, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_switch_failure_and_timeout, setup, teardown),
+		cmocka_unit_test(test_reboot_required),
 	};
 	if (!test_have("nix")) {
 		fprintf(stderr, "SKIP: nix is not installed\n");

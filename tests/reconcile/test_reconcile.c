@@ -1,7 +1,8 @@
 /* One reconcile's bookends end to end (real tend, git, nix, profiles,
  * probes): finishing or undoing a change after kill -9 during the switch or
  * SIGTERM during the probes, and refusing heads that are not fast-forwards or
- * not signed by an allowed signer. */
+ * not signed by an allowed signer; a host's apply_window holds changes until it opens or
+ * --now. */
 #include "tests/reconcile/e2e.h"
 
 static void test_kill_during_switch(void **state)
@@ -299,6 +300,80 @@ static void test_state_backup_dir_outside_refused(void **state)
 	free(victim);
 }
 
+/* fleet.yaml with web1's apply_window (NULL: none). */
+static void write_fleet_window(e2e *e, const char *window)
+{
+	char *text = NULL;
+
+	assert_true(asprintf(&text,
+		"fleet: test\ndomain: lab.test\nhosts:\n"
+		"  web1: {address: 127.0.0.1%s%s%s}\n"
+		"  web2: {address: 127.0.0.2}\n"
+		"proxy:\n  service: traefik\n  kind: traefik\n  routes_file: /etc/traefik/tend.yml\n"
+		"  tls:\n    internal-ca: {kind: internal, suffixes: [.lab.test]}\n",
+		window ? ", apply_window: '" : "", window ? window : "", window ? "'" : "") > 0);
+	test_write_file(e->repo, "fleet.yaml", text);
+	free(text);
+}
+
+static void test_apply_window(void **state)
+{
+	e2e *e = *state;
+	char *out = NULL, *sys1, *now, *body, window[32];
+	time_t t = time(NULL);
+	struct tm tm;
+
+	/* a window that opens in two hours, local time: closed now */
+	localtime_r(&t, &tm);
+	snprintf(window, sizeof(window), "daily %02d:00-%02d:00", (tm.tm_hour + 2) % 24,
+		 (tm.tm_hour + 3) % 24);
+	write_web(e, 200, "one", NULL);
+	free(commit(e, "web one"));
+	assert_int_equal(tend(e, NULL, "reconcile", NULL, NULL), 0);
+	sys1 = current_system(e);
+
+	write_fleet_window(e, window);
+	write_web(e, 200, "two", NULL);
+	free(commit(e, "web two, in the window only"));
+	assert_int_equal(tend(e, &out, "reconcile", NULL, NULL), 1);
+	expect_contains(out, "waiting: ");
+	expect_contains(out, "waiting for window daily");
+	expect_contains(out, "--now");
+	free(out);
+	now = current_system(e);
+	assert_string_equal(now, sys1);
+	free(now);
+	body = web_body(e);
+	assert_string_equal(body, "one");
+	free(body);
+	/* tend plan still shows what the window will apply */
+	assert_int_equal(tend(e, &out, "plan", NULL, NULL), 2);
+	expect_contains(out, "switch");
+	free(out);
+
+	/* --now: applied at once */
+	assert_int_equal(tend(e, &out, "reconcile", "--now", NULL), 0);
+	expect_contains(out, "applied");
+	free(out);
+	assert_true(fx_wait_listening(e->port, 5000));
+	body = web_body(e);
+	assert_string_equal(body, "two");
+	free(body);
+
+	/* a window open now applies without --now */
+	write_fleet_window(e, "daily 00:00-24:00");
+	write_web(e, 200, "three", NULL);
+	free(commit(e, "web three, the window is open"));
+	assert_int_equal(tend(e, &out, "reconcile", NULL, NULL), 0);
+	expect_contains(out, "applied");
+	free(out);
+	assert_true(fx_wait_listening(e->port, 5000));
+	body = web_body(e);
+	assert_string_equal(body, "three");
+	free(body);
+	free(sys1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -308,6 +383,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_signatures, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_files_outside_roots_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_backup_dir_outside_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_apply_window, setup, teardown),
 	};
 	if (!test_have("nix") || !test_have("git") || !test_have("curl") || !test_have("python3") ||
 	    !test_have("age")) {

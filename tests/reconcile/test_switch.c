@@ -5,6 +5,10 @@
  * tested on a real systemd in tests/host. */
 #include "tests/reconcile/e2e.h"
 
+#include "agent/config.h"
+#include "reconcile/nix.h"
+#include "util/fs.h"
+
 #include <sys/file.h>
 
 /* The lock switch-to-configuration takes: beside current_system's directory
@@ -111,6 +115,14 @@ static void test_exit_100_reboot_required(void **state)
 	assert_int_equal(tend(e, &out, "history", NULL, NULL), 0);
 	expect_contains(out, "reboot-required");
 	free(out);
+	/* the same boot: still waiting for the reboot, not an operator's rollback; nothing switched */
+	assert_int_equal(tend(e, &out, "reconcile", NULL, NULL), 0);
+	expect_contains(out, "reboot-required");
+	expect_contains(out, "takes effect at the next boot");
+	free(out);
+	now = current_system(e);
+	assert_string_equal(now, sys1);
+	free(now);
 	free(profile);
 	free(sys1);
 	free(c2);
@@ -148,12 +160,125 @@ static void test_exit_4_names_units(void **state)
 	free(c2);
 }
 
+/* An operator rolls the host back by hand (switch-to-configuration of the older system):
+ * tend holds (no switch forward, exit 1, "held"), also on the next reconcile; `tend resume`
+ * lifts the hold and the next reconcile switches forward; a new commit lifts it too. */
+static void test_operator_rollback_held(void **state)
+{
+	e2e *e = *state;
+	char *c2, *c3, *out = NULL, *sys1, *sys2, *now, *body;
+	int i;
+
+	write_web(e, 200, "one", NULL);
+	free(commit(e, "web one"));
+	assert_int_equal(tend(e, NULL, "reconcile", NULL, NULL), 0);
+	sys1 = current_system(e);
+	write_web(e, 200, "two", NULL);
+	c2 = commit(e, "web two");
+	assert_int_equal(tend(e, NULL, "reconcile", NULL, NULL), 0);
+	sys2 = current_system(e);
+	assert_string_not_equal(sys1, sys2);
+
+	/* the operator's escape: the older system, switched to by hand */
+	assert_int_equal(test_sh(NULL, NULL, "TEND_TEST_ROOT=%s %s/bin/switch-to-configuration switch",
+				 e->root, sys1), 0);
+	assert_true(fx_wait_listening(e->port, 5000));
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(tend(e, &out, "reconcile", NULL, NULL), 1);
+		expect_contains(out, "held");
+		expect_contains(out, sys1);
+		expect_contains(out, "tend resume");
+		free(out);
+		now = current_system(e);
+		assert_string_equal(now, sys1);
+		free(now);
+	}
+	body = web_body(e);
+	assert_string_equal(body, "one");
+	free(body);
+
+	/* tend resume: the next reconcile switches forward again */
+	assert_int_equal(tend(e, &out, "resume", NULL, NULL), 0);
+	expect_contains(out, "hold is lifted");
+	free(out);
+	assert_int_equal(tend(e, &out, "reconcile", NULL, NULL), 0);
+	free(out);
+	now = current_system(e);
+	assert_string_equal(now, sys2);
+	free(now);
+	assert_true(fx_wait_listening(e->port, 5000));
+	body = web_body(e);
+	assert_string_equal(body, "two");
+	free(body);
+
+	/* held again, then a new commit lifts it */
+	assert_int_equal(test_sh(NULL, NULL, "TEND_TEST_ROOT=%s %s/bin/switch-to-configuration switch",
+				 e->root, sys1), 0);
+	assert_int_equal(tend(e, &out, "reconcile", NULL, NULL), 1);
+	expect_contains(out, "held");
+	free(out);
+	write_web(e, 200, "three", NULL);
+	c3 = commit(e, "web three");
+	assert_int_equal(tend(e, &out, "reconcile", NULL, NULL), 0);
+	expect_contains(out, "applied");
+	free(out);
+	assert_true(fx_wait_listening(e->port, 5000));
+	body = web_body(e);
+	assert_string_equal(body, "three");
+	free(body);
+	free(sys1);
+	free(sys2);
+	free(c2);
+	free(c3);
+}
+
+/* What the supervisor reads while a worker waits on the switch unit: a switch started this
+ * boot and without a result runs; one with a result, or from another boot (a power cut),
+ * does not. */
+static void test_switch_running(void **state)
+{
+	tend_config cfg;
+	char *dir = test_tmpdir_make("running"), *text = NULL, *target = NULL, bid[64] = "";
+	tend_buf b = TEND_BUF_INIT;
+	time_t since = 0;
+
+	(void)state;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.state_dir = dir;
+	assert_int_equal(tend_nix_switch_running(&target, &since, &cfg), 0);
+	assert_int_equal(tend_file_read(&b, "/proc/sys/kernel/random/boot_id", 64), 0);
+	snprintf(bid, sizeof(bid), "%.*s", (int)strcspn(b.ptr, "\n"), b.ptr);
+	assert_true(asprintf(&text, "TEND_SWITCH_TARGET=/nix/store/abc-system\nBOOT_ID=%s\n"
+				    "STARTED=1700000000\n", bid) > 0);
+	test_write_file(dir, "switch/started", text);
+	assert_int_equal(tend_nix_switch_running(&target, &since, &cfg), 1);
+	assert_string_equal(target, "/nix/store/abc-system");
+	assert_int_equal((long long)since, 1700000000LL);
+	free(target);
+	/* ended: its ExecStopPost wrote the result */
+	test_write_file(dir, "switch/result", "SERVICE_RESULT=success\n");
+	assert_int_equal(tend_nix_switch_running(&target, &since, &cfg), 0);
+	assert_null(target);
+	/* started before a power cut: another boot */
+	test_write_file(dir, "switch/started", "TEND_SWITCH_TARGET=/nix/store/abc-system\n"
+			"BOOT_ID=00000000-0000-0000-0000-000000000000\nSTARTED=1700000000\n");
+	free(text);
+	assert_true(asprintf(&text, "%s/switch/result", dir) > 0);
+	assert_int_equal(unlink(text), 0);
+	assert_int_equal(tend_nix_switch_running(&target, &since, &cfg), 0);
+	free(text);
+	tend_buf_dispose(&b);
+	test_tmpdir_remove(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_lock_held_waits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exit_100_reboot_required, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exit_4_names_units, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_operator_rollback_held, setup, teardown),
+		cmocka_unit_test(test_switch_running),
 	};
 	if (!test_have("nix") || !test_have("git") || !test_have("curl") || !test_have("python3") ||
 	    !test_have("age")) {

@@ -7,6 +7,8 @@
 # A service's settings in its manifest decide its unit:
 #   lab_port: N           an HTTP service on 127.0.0.1:N (lab-<service>.service, Type=simple)
 #   lab_status, lab_body  what it answers (200, "ok")
+#   lab_body_file: PATH   it answers PATH's content as read when it started ("no-secret" when
+#                         PATH was missing then): a service that needs its secret at start
 #   lab_delay: S          it listens only S seconds after it started (a slow first start)
 #   lab_broken: true      its unit fails to start (a oneshot running /bin/false)
 #   lab_restart_if_changed: false    X-RestartIfChanged=false
@@ -35,7 +37,8 @@
             if s.lab_broken or false
             then "Type=oneshot\nExecStart=/bin/false\n"
             else "Type=simple\nExecStart=/usr/bin/python3 ${./service.py} ${toString s.lab_port} "
-              + "${toString (s.lab_status or 200)} ${s.lab_body or "ok"} ${toString (s.lab_delay or 0)}\n";
+              + "${toString (s.lab_status or 200)} ${if s ? lab_body_file then "@" + s.lab_body_file else s.lab_body or "ok"} "
+              + "${toString (s.lab_delay or 0)}\n";
         in
         "[Unit]\nDescription=lab service ${name}\n${restart}\n[Service]\n${exec}\n[Install]\nWantedBy=multi-user.target\n";
 

@@ -6,7 +6,16 @@ import http.server
 import sys
 import time
 
-port, status, body, delay = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3].encode(), float(sys.argv[4])
+# BODY @PATH: PATH's content, read once at start ("no-secret" when missing), as a service reads
+# its secret when it starts.
+port, status, body, delay = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+if body.startswith("@"):
+    try:
+        with open(body[1:]) as f:
+            body = f.read().strip()
+    except OSError:
+        body = "no-secret"
+body = body.encode()
 time.sleep(delay)
 
 

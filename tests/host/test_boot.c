@@ -1,0 +1,246 @@
+/* Reboots on a real systemd (a Debian 12 VM of tests/host/lab, tend as the module's unit): a
+ * commit that changes the kernel is applied live and reported as needing a reboot (status,
+ * metric, fleet table, one alert) until the host boots it; an operator who boots an older
+ * generation from the boot menu is not switched forward again (phase held, one alert) until
+ * `tend resume`; after a reboot with the repository unreachable, services start with their
+ * secrets. ctest label `host`. */
+#include "tests/host/lab.h"
+
+static lab_host *h;
+
+static int group_setup(void **state)
+{
+	(void)state;
+	h = lab_host_up("boot");
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	lab_host_down(h);
+	return 0;
+}
+
+static void expect_body(const char *want)
+{
+	char *got = lab_out(h, "python3 -c \"import urllib.request as u; "
+			    "print(u.urlopen('http://127.0.0.1:8081/', timeout=3).read().decode(), end='')\" "
+			    "2>/dev/null || true");
+
+	assert_non_null(got);
+	if (strcmp(got, want))
+		fail_msg("the web service answers '%s', not '%s'", got, want);
+	free(got);
+}
+
+static void expect_status(const char *field, const char *want)
+{
+	char *v = lab_status(h, field);
+
+	if (!v || strcmp(v, want))
+		fail_msg("/v1/status %s is %s, not %s", field, v ? v : "absent", want);
+	free(v);
+}
+
+static void wait_status(const char *field, const char *want, int timeout_s)
+{
+	char *v = NULL;
+	int i;
+
+	for (i = 0; i < timeout_s; i++) {
+		free(v);
+		v = lab_status(h, field);
+		if (v && !strcmp(v, want))
+			break;
+		sleep(1);
+	}
+	if (!v || strcmp(v, want))
+		fail_msg("/v1/status %s stayed %s, not %s", field, v ? v : "absent", want);
+	free(v);
+}
+
+/* The generation the system profile's default is (N of system-N-link). */
+static long profile_generation(void)
+{
+	char *s = lab_out(h, "readlink /nix/var/nix/profiles/system | sed -e 's/^system-//' -e 's/-link$//'");
+	long n;
+
+	assert_non_null(s);
+	n = atol(s);
+	free(s);
+	assert_true(n > 0);
+	return n;
+}
+
+static void test_first_commit(void **state)
+{
+	char *c;
+
+	(void)state;
+	lab_write_web(h, "one", NULL);
+	c = lab_push(h, "web one");
+	assert_int_equal(lab_run(h, "systemctl start tend.service"), 0);
+	if (!lab_wait_phase(h, "converged", c, 300)) {
+		lab_show(h, "journalctl -u tend --no-pager | tail -40");
+		fail_msg("the first commit did not converge");
+	}
+	expect_body("one");
+	/* boot it, as a NixOS host runs what it booted: /run/booted-system is set from now on */
+	assert_int_equal(lab_sh(NULL, 900, "%s reboot %s", LAB, h->vm), 0);
+	assert_true(lab_wait_phase(h, "converged", c, 300));
+	assert_int_equal(lab_run(h, "test \"$(readlink -f /run/booted-system)\" = "
+				    "\"$(readlink -f /run/current-system)\""), 0);
+	expect_status("reboot_required", "false");
+	expect_body("one");
+	free(c);
+}
+
+/* A new kernel is switched to live (converged), and the host says it needs a reboot: status,
+ * metric, the fleet table's REBOOT column, one reboot-required alert. After the reboot it runs
+ * the kernel it booted: no reboot needed, and the alert is resolved. */
+static void test_kernel_change_needs_reboot(void **state)
+{
+	char *c, *out;
+
+	(void)state;
+	lab_write_web(h, "two", "  lab_kernel: \"2\"\n");
+	c = lab_push(h, "web two with a new kernel");
+	if (!lab_wait_phase(h, "converged", c, 300)) {
+		lab_show(h, "journalctl -u tend --no-pager | tail -40");
+		fail_msg("the kernel change did not converge");
+	}
+	expect_body("two");
+	expect_status("reboot_required", "true");
+	assert_int_equal(lab_sh(NULL, 10, "curl -s --max-time 3 http://127.0.0.1:%d/metrics | "
+				"grep -qx 'tend_reboot_required 1'", h->agent_port), 0);
+	assert_true(lab_wait_guest(h, "grep -q '\"reboot-required\"' /var/lib/tend/alerts.json", 30));
+	out = lab_out(h, "tend status --config /etc/tend/agent.yaml --fleet | awk '$1 == \"boot\" {print $7}'");
+	assert_non_null(out);
+	assert_string_equal(out, "yes");
+	free(out);
+
+	assert_int_equal(lab_sh(NULL, 900, "%s reboot %s", LAB, h->vm), 0);
+	assert_true(lab_wait_phase(h, "converged", c, 300));
+	wait_status("reboot_required", "false", 120);
+	assert_int_equal(lab_run(h, "test \"$(readlink -f /run/booted-system)\" = "
+				    "\"$(readlink -f /run/current-system)\""), 0);
+	expect_body("two");
+	free(c);
+}
+
+/* The operator boots the generation before the current one from the boot menu: tend holds
+ * (phase held, the older system keeps running, one held alert), also across polls; `tend
+ * resume` switches the host forward again. */
+static void test_older_generation_booted_is_held(void **state)
+{
+	char *c, *cmd = NULL, *msg;
+	long gen;
+	int i;
+
+	(void)state;
+	lab_write_web(h, "three", NULL);
+	c = lab_push(h, "web three");
+	assert_true(lab_wait_phase(h, "converged", c, 300));
+	expect_body("three");
+	gen = profile_generation();
+
+	/* the boot menu: generation gen-1 once */
+	assert_true(asprintf(&cmd, "echo %ld > /nix/var/nix/profiles/boot-once && sync", gen - 1) > 0);
+	assert_int_equal(lab_run(h, cmd), 0);
+	free(cmd);
+	assert_int_equal(lab_sh(NULL, 900, "%s reboot %s", LAB, h->vm), 0);
+	assert_true(lab_wait_phase(h, "held", c, 300));
+	expect_body("two");
+	msg = lab_status(h, "last_error");
+	assert_non_null(msg);
+	if (!strstr(msg, "tend resume"))
+		fail_msg("last_error of a held host: %s", msg);
+	free(msg);
+	assert_true(lab_wait_guest(h, "grep -q '\"held\"' /var/lib/tend/alerts.json", 30));
+	/* polls go on; nothing switches */
+	for (i = 0; i < 10; i++) {
+		sleep(1);
+		expect_status("phase", "held");
+	}
+	assert_int_equal(lab_run(h, "test \"$(readlink -f /run/current-system)\" != "
+				    "\"$(readlink -f /nix/var/nix/profiles/system)\""), 0);
+	expect_body("two");
+
+	/* the operator is done: resume */
+	assert_int_equal(lab_run(h, "tend resume --config /etc/tend/agent.yaml"), 0);
+	if (!lab_wait_phase(h, "converged", c, 300)) {
+		lab_show(h, "journalctl -b -u tend --no-pager | tail -40");
+		fail_msg("tend resume did not switch the host forward again");
+	}
+	assert_int_equal(lab_run(h, "test \"$(readlink -f /run/current-system)\" = "
+				    "\"$(readlink -f /nix/var/nix/profiles/system)\""), 0);
+	expect_body("three");
+	free(c);
+}
+
+/* Secrets at boot: a service that reads its secret when it starts gets it after a reboot with
+ * the repository unreachable (tend cannot fetch), because tend-secrets (the module's oneshot,
+ * before sysinit.target) put it back from local state first. */
+static void test_secrets_at_boot(void **state)
+{
+	char *c, *yaml = NULL, *out;
+
+	(void)state;
+	assert_int_equal(test_sh(NULL, h->repo, "mkdir -p secrets && printf 's3cret-at-boot' | "
+				 "age -r %s -o secrets/web-token.age", h->age_recipient), 0);
+	assert_true(asprintf(&yaml,
+		"name: web\n"
+		"host: %s\n"
+		"secrets:\n"
+		"  - {name: token, file: secrets/web-token.age}\n"
+		"health:\n"
+		"  startup:\n"
+		"    - http: {url: 'http://127.0.0.1:8081/', status: 200}\n"
+		"      interval: 500ms\n"
+		"      timeout: 2s\n"
+		"      retries: 60\n"
+		"settings:\n"
+		"  lab_port: 8081\n"
+		"  lab_body_file: /run/tend/secrets/web/token\n", h->vm) > 0);
+	test_write_file(h->repo, "services/web/service.yaml", yaml);
+	free(yaml);
+	c = lab_push(h, "web answers its secret");
+	if (!lab_wait_phase(h, "converged", c, 300)) {
+		lab_show(h, "journalctl -u tend --no-pager | tail -40");
+		fail_msg("the commit with a secret did not converge");
+	}
+	expect_body("s3cret-at-boot");
+
+	/* the git server goes away, then the host reboots: /run is empty at boot */
+	assert_int_equal(lab_run(h, "mv /srv/fleet.git /srv/fleet.git.away"), 0);
+	assert_int_equal(lab_sh(NULL, 900, "%s reboot %s", LAB, h->vm), 0);
+	assert_true(lab_wait_guest(h, "systemctl is-active -q lab-web.service", 120));
+	expect_body("s3cret-at-boot");
+	out = lab_out(h, "journalctl -b -u tend-secrets --no-pager -o cat | grep 'secret' | tail -1");
+	assert_non_null(out);
+	if (!strstr(out, "1 secret, 1 installed"))
+		fail_msg("tend-secrets at boot said: %s", out);
+	free(out);
+	/* the agent cannot fetch, and says so; the secret was there before it */
+	assert_true(lab_wait_guest(h, "journalctl -b -u tend --no-pager | grep -qi 'fetch'", 120));
+	assert_int_equal(lab_run(h, "test \"$(systemctl show -P ActiveEnterTimestampMonotonic tend-secrets)\" "
+				    "-le \"$(systemctl show -P ExecMainStartTimestampMonotonic lab-web)\""), 0);
+	assert_int_equal(lab_run(h, "mv /srv/fleet.git.away /srv/fleet.git"), 0);
+	free(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_first_commit),
+		cmocka_unit_test(test_kernel_change_needs_reboot),
+		cmocka_unit_test(test_older_generation_booted_is_held),
+		cmocka_unit_test(test_secrets_at_boot),
+	};
+	if (!test_have("qemu-system-x86_64") || !test_have("debootstrap") || !test_have("nix-instantiate")) {
+		fprintf(stderr, "SKIP: the host lab needs qemu-system-x86_64, debootstrap and nix\n");
+		return 0;
+	}
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
