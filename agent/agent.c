@@ -17,6 +17,7 @@
 #include "reconcile/nix.h"
 #include "reconcile/reconcile.h"
 #include "util/fs.h"
+#include "util/proc.h"
 
 #include <limits.h>
 #include <sodium.h>
@@ -390,17 +391,33 @@ typedef struct {
 } start_args;
 
 /* Before anything that needs the network: the applied commit's secrets back in place (a
- * reboot emptied /run). A failure is logged; the reconciles that follow still try. */
+ * reboot emptied /run), by `tend secret install` in a process of its own, as every
+ * decryption happens outside the supervisor. A failure is logged; the reconciles that
+ * follow still try. */
 static void restore_secrets(tend_agent *a)
 {
-	tend_secrets_restored r;
+	char *argv[] = { a->worker_bin ? a->worker_bin : "/proc/self/exe", "secret", "install",
+			 "--config", a->cfg->path, NULL };
+	tend_proc_opts opts = TEND_PROC_OPTS_INIT;
+	tend_proc_result res;
+	char line[512];
 
-	if (tend_reconcile_secrets_restore(&r, a->cfg) < 0)
+	opts.timeout_ms = 300000;
+	opts.merge_stderr = 1;
+	opts.max_output = 64 * 1024;
+	if (tend_proc_run(&res, argv, &opts) < 0) {
 		tend_log(TEND_LOG_WARNING, "cannot restore the secrets of the applied commit: %s",
 			 tend_error_last());
-	else if (r.installed)
-		tend_log(TEND_LOG_NOTICE, "restored %zu of %zu secrets of commit %.12s from local state",
-			 r.installed, r.secrets, r.commit);
+		return;
+	}
+	snprintf(line, sizeof(line), "%.*s", (int)res.out.size, res.out.ptr ? res.out.ptr : "");
+	line[strcspn(line, "\n")] = '\0';
+	if (res.exit_code || res.timed_out)
+		tend_log(TEND_LOG_WARNING, "cannot restore the secrets of the applied commit: %s",
+			 res.timed_out ? "tend secret install timed out" : line);
+	else
+		tend_log(TEND_LOG_INFO, "secrets restored from local state: %s", line);
+	tend_proc_result_dispose(&res);
 }
 
 static int start_http(void *ctx)
@@ -544,8 +561,12 @@ static void raise_reboot(tend_agent *a, const tend_reconcile_report *r)
 {
 	char summary[256];
 
-	snprintf(summary, sizeof(summary), "commit %.12s changed the kernel, initrd or kernel "
-		 "modules: they take effect at the next boot", r->applied_commit);
+	/* one mail until the host boots: later commits while it waits are not new news */
+	if (tend_alerter_is_open(a->alerter, TEND_ALERT_REBOOT_REQUIRED))
+		return;
+	snprintf(summary, sizeof(summary), "the host runs commit %.12s with another kernel, initrd "
+		 "or kernel modules than it booted: they take effect at the next boot",
+		 r->applied_commit);
 	tend_alerter_raise(a->alerter, TEND_ALERT_REBOOT_REQUIRED, r->applied_commit, summary,
 			   "The running system was switched live; /run/booted-system still names "
 			   "the kernel, initrd and modules\nthe host booted with. Reboot to run the "
@@ -560,7 +581,7 @@ static void switch_watch(void *ctx)
 	tend_agent *a = ctx;
 	char *target = NULL, commit[41] = "", summary[512];
 	time_t since, now = time(NULL);
-	uint64_t limit = a->cfg->system.switch_timeout_ms / 1000;
+	uint64_t limit_ms = a->cfg->system.switch_timeout_ms;
 
 	if (!tend_nix_switch_running(&target, &since, a->cfg)) {
 		tend_agent_status_lock(&a->status);
@@ -568,7 +589,7 @@ static void switch_watch(void *ctx)
 		tend_agent_status_unlock(&a->status);
 		return;
 	}
-	if (now < since || (uint64_t)(now - since) < limit || since == a->overdue_mailed) {
+	if (now < since || (uint64_t)(now - since) * 1000 < limit_ms || since == a->overdue_mailed) {
 		free(target);
 		return;
 	}
@@ -579,8 +600,8 @@ static void switch_watch(void *ctx)
 		snprintf(commit, sizeof(commit), "%s", a->status.target_commit);
 	tend_agent_status_unlock(&a->status);
 	snprintf(summary, sizeof(summary), "the switch to %s has run for %lld s, past "
-		 "system.switch_timeout (%llu s); tend waits for it and does not stop it",
-		 target, (long long)(now - since), (unsigned long long)limit);
+		 "system.switch_timeout (%llu ms); tend waits for it and does not stop it",
+		 target, (long long)(now - since), (unsigned long long)limit_ms);
 	tend_log(TEND_LOG_WARNING, "%s", summary);
 	tend_alerter_raise(a->alerter, TEND_ALERT_SWITCH_OVERDUE, commit, summary,
 			   "switch-to-configuration runs in the transient unit "

@@ -519,6 +519,18 @@ int tend_alerter_raise(tend_alerter *a, tend_alert_kind kind, const char *commit
 	return r;
 }
 
+int tend_alerter_is_open(tend_alerter *a, tend_alert_kind kind)
+{
+	size_t i;
+	int open = 0;
+
+	pthread_mutex_lock(&a->lock);
+	for (i = 0; i < a->n_open && !open; i++)
+		open = a->open[i].kind == kind;
+	pthread_mutex_unlock(&a->lock);
+	return open;
+}
+
 int tend_alerter_resolve(tend_alerter *a, const char *commit, time_t now)
 {
 	return tend_alerter_resolve_keep(a, commit, now, -1);

@@ -50,6 +50,8 @@ int tend_alerter_raise(tend_alerter *a, tend_alert_kind kind, const char *commit
 /* The host is healthy at commit: if problems were raised, queue one
  * "resolved" mail naming them and forget them. Returns 1 when queued. */
 int tend_alerter_resolve(tend_alerter *a, const char *commit, time_t now);
+/* 1 when a problem of kind is open (raised, not resolved yet). */
+int tend_alerter_is_open(tend_alerter *a, tend_alert_kind kind);
 /* The same, keeping the problems of kind keep open (-1: none kept): a reboot still
  * required is not resolved by an otherwise healthy reconcile. */
 int tend_alerter_resolve_keep(tend_alerter *a, const char *commit, time_t now, int keep);

@@ -17,7 +17,8 @@ typedef enum {
 	TEND_PHASE_BLOCKED,        /* waiting on (or refused because of) another host */
 	TEND_PHASE_FAILED,
 	TEND_PHASE_ROLLED_BACK,
-	TEND_PHASE_WAITING,        /* another switch holds switch-to-configuration's lock */
+	TEND_PHASE_WAITING,        /* another switch holds switch-to-configuration's lock, or the
+				      host's apply_window is closed */
 	TEND_PHASE_REBOOT_REQUIRED,/* the applied system takes effect at the next boot */
 	TEND_PHASE_HELD,           /* the host runs another system than tend applied (an
 				      operator's rollback): not switched until a new commit

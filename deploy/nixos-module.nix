@@ -346,7 +346,9 @@ in
         ExecStart = "${cfg.package}/bin/tend secret install --config /etc/tend/agent.yaml";
         User = "root";
         Group = "root";
-        UMask = "0077";
+        # directories under the secrets root must stay traversable for the services' users
+        # (each secret's own mode is set explicitly)
+        UMask = "0022";
         LimitCORE = 0;
       };
     };

@@ -382,37 +382,48 @@ static int hold_check(tend_reconcile_report *out, const tend_config *cfg, tend_s
 		      const tend_reconcile_opts *opts, int beside)
 {
 	const char *current = out->system_before;
+	const tend_state_history *last = st->n_history ? &st->history[st->n_history - 1] : NULL;
+	int records = !beside && (!opts->plan_only || opts->settle_unchanged);
 	char id[64], *resume;
 	int error = 0;
 
-	if (!st->system || !current)
-		return 0;
-	if (!strcmp(current, st->system)) {
-		if (st->reboot_boot_id && !beside) {
+	if (!(resume = tend_reconcile_state_path(cfg, TEND_RESUME_FILE)))
+		return TEND_ERROR;
+	if (!st->system || !current || !strcmp(current, st->system)) {
+		/* not held: a resume has done its work (or had none to do) */
+		if (records && unlink(resume) < 0 && errno != ENOENT) {
+			tend_error_set_errno("cannot remove %s", resume);
+			error = TEND_ERROR;
+		}
+		if (records && current && st->system && st->reboot_boot_id) {
 			/* rebooted into it: the reboot is behind */
 			free(st->reboot_boot_id);
 			st->reboot_boot_id = NULL;
-			error = tend_state_save(st, cfg->state_dir, cfg->history_limit);
+			if (!error)
+				error = tend_state_save(st, cfg->state_dir, cfg->history_limit);
 		}
+		free(resume);
 		return error;
+	}
+	/* tend's own rollback did not get back to the recorded system: the host runs what tend
+	 * left, and repairing that is tend's job, not a hold */
+	if (last && last->outcome && !strcmp(last->outcome, "rollback-failed")) {
+		free(resume);
+		return 0;
 	}
 	tend_nix_boot_id(id, sizeof(id));
 	if (st->reboot_boot_id && !strcmp(st->reboot_boot_id, id)) {
+		free(resume);
 		tend_report_set(out, TEND_RECONCILE_REBOOT_REQUIRED, "commit %.12s: %s is the boot "
 				"default and takes effect at the next boot; %s runs until then",
 				st->applied_commit, st->system, current);
 		return 1;
 	}
-	if (!(resume = tend_reconcile_state_path(cfg, TEND_RESUME_FILE)))
-		return TEND_ERROR;
 	if (tend_path_exists(resume)) {
-		/* the operator said to go on: the plan switches forward; the real pass consumes it */
-		if (!opts->plan_only && !beside && unlink(resume) < 0 && errno != ENOENT) {
-			tend_error_set_errno("cannot remove %s", resume);
-			error = TEND_ERROR;
-		}
+		/* the operator said to go on: switch forward; the file goes once the host runs
+		 * what tend applied (a failed or interrupted switch keeps the operator's word) */
 		free(resume);
-		return error;
+		return 0;
 	}
 	free(resume);
 	tend_report_set(out, TEND_RECONCILE_HELD, "holding: the host runs %s, not %s that tend "
@@ -420,6 +431,15 @@ static int hold_check(tend_reconcile_report *out, const tend_config *cfg, tend_s
 			"hand); tend switches again at a new commit or after `tend resume`",
 			current, st->system, st->applied_commit);
 	return 1;
+}
+
+static void resume_done(const tend_config *cfg)
+{
+	char *path = tend_reconcile_state_path(cfg, TEND_RESUME_FILE);
+
+	if (path)
+		unlink(path);
+	free(path);
 }
 
 int tend_reconcile_resume(const tend_config *cfg)
@@ -572,6 +592,10 @@ out:
 	/* what the host runs now against what it booted, whatever this reconcile did */
 	if (error == 0)
 		out->reboot_required = tend_nix_reboot_required(cfg);
+	/* the host runs what tend applied: a `tend resume` has done its work */
+	if (error == 0 && !beside && !opts->plan_only &&
+	    (out->outcome == TEND_RECONCILE_APPLIED || out->outcome == TEND_RECONCILE_NOTHING))
+		resume_done(cfg);
 	if (beside && revs)
 		tend_dir_remove_all(revs);
 	free(revs);
@@ -615,7 +639,7 @@ static int previous_generation(long *out, const tend_config *cfg, const char *cu
 int tend_reconcile_rollback(tend_reconcile_report *out, const tend_config *cfg,
 			    long generation, const tend_reconcile_opts *opts)
 {
-	tend_reconcile_opts defaults = TEND_RECONCILE_OPTS_INIT;
+	tend_reconcile_opts defaults = TEND_RECONCILE_OPTS_INIT, at_once;
 	tend_state_lock *lock = NULL;
 	tend_state *st = NULL;
 	tend_source *src = NULL;
@@ -627,6 +651,10 @@ int tend_reconcile_rollback(tend_reconcile_report *out, const tend_config *cfg,
 
 	if (!opts)
 		opts = &defaults;
+	/* an operator's rollback is not held to the apply window */
+	at_once = *opts;
+	at_once.now = 1;
+	opts = &at_once;
 	memset(out, 0, sizeof(*out));
 	if ((error = tend_state_lock_take(&lock, cfg->state_dir)) < 0 ||
 	    (error = tend_state_load(&st, cfg->state_dir)) < 0 ||

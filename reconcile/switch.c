@@ -220,6 +220,15 @@ void tend_nix_boot_id(char *dst, size_t size)
 	tend_buf_dispose(&b);
 }
 
+static void started_remove(const tend_config *cfg)
+{
+	char *path = switch_file(cfg, "started");
+
+	if (path)
+		unlink(path);
+	free(path);
+}
+
 /* <state_dir>/switch/started, written just before the unit starts: what the supervisor reads
  * to tell a switch running past system.switch_timeout (tend_nix_switch_running). */
 static int started_write(const tend_config *cfg, const char *store_path)
@@ -334,6 +343,10 @@ static int unit_run(tend_switch_result *out, const tend_config *cfg, const char 
 		out->interrupted = 1;
 		goto out;
 	}
+	/* the marker first: with the old result gone and no new marker, an old marker would
+	 * read as a switch running since long ago */
+	if (started_write(cfg, store_path) < 0)
+		goto out;
 	/* append, not truncate: ExecStopPost opens the output again and would empty it */
 	if ((unlink(rpath) < 0 && errno != ENOENT) || (unlink(opath) < 0 && errno != ENOENT)) {
 		tend_error_set_errno("clearing %s", dir);
@@ -350,8 +363,6 @@ static int unit_run(tend_switch_result *out, const tend_config *cfg, const char 
 		tend_error_set("out of memory");
 		goto out;
 	}
-	if (started_write(cfg, store_path) < 0)
-		goto out;
 	{
 		char *argv[] = { "systemd-run", "-E", "LOCALE_ARCHIVE", "-E", "NIXOS_INSTALL_BOOTLOADER",
 				 "-E", target,
@@ -376,7 +387,8 @@ static int unit_run(tend_switch_result *out, const tend_config *cfg, const char 
 			goto out;
 		}
 		if (error < 0 && !tend_path_exists(rpath)) {
-			/* the unit never ran: systemd-run's own words say why */
+			/* the unit never ran: systemd-run's own words say why; no switch runs */
+			started_remove(cfg);
 			tend_buf_put(&out->output, run.output.ptr, run.output.size);
 			out->exit_code = run.exit_code;
 			tend_switch_result_dispose(&run);

@@ -18,7 +18,7 @@ packages=(
   libgit2-dev libyaml-dev libcurl4-openssl-dev libjansson-dev libssh2-1-dev
   libsodium-dev libcmocka-dev libssl-dev libmicrohttpd-dev zlib1g-dev
   git openssh-client openssh-server age caddy nix-bin busybox-static python3 python3-aiosmtpd
-  iproute2 ca-certificates curl openssl
+  iproute2 ca-certificates curl openssl tzdata
   qemu-system-x86 qemu-utils debootstrap
 )
 

@@ -124,23 +124,27 @@ int tend_window_contains(const tend_window *w, time_t t)
 
 time_t tend_window_next(const tend_window *w, time_t t)
 {
-	struct tm tm;
+	struct tm today, tm;
 	int i;
 
 	if (tend_window_contains(w, t))
 		return t;
+	if (!localtime_r(&t, &today))
+		return 0;
+	/* calendar days, not 86400 s steps: a day of a DST change is 23 or 25 hours long */
 	for (i = 0; i < 8; i++) {
-		time_t day = t + (time_t)i * 86400, at;
+		time_t at;
 
-		if (!localtime_r(&day, &tm))
-			return 0;
-		if (!(w->days >> tm.tm_wday & 1))
-			continue;
+		tm = today;
+		tm.tm_mday += i;
 		tm.tm_hour = w->start / 60;
 		tm.tm_min = w->start % 60;
 		tm.tm_sec = 0;
 		tm.tm_isdst = -1;
-		if ((at = mktime(&tm)) >= t)
+		if ((at = mktime(&tm)) == (time_t)-1)
+			return 0;
+		/* mktime normalised the date: tm_wday is that day's */
+		if ((w->days >> tm.tm_wday & 1) && at >= t)
 			return at;
 	}
 	return 0;

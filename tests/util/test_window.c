@@ -89,11 +89,40 @@ static void test_contains_and_next(void **state)
 	assert_true(tend_window_contains(&w, at(9, 23, 59)));
 }
 
+/* Europe's spring-forward night (2027-03-28, a Sunday): asked at 23:30 on Saturday, the
+ * Sunday window is the next one, not the Sunday after (a day of 23 hours). */
+static void test_next_across_dst(void **state)
+{
+	tend_window w;
+	struct tm tm;
+	time_t t, next;
+
+	(void)state;
+	setenv("TZ", "Europe/Berlin", 1);
+	tzset();
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = 2027 - 1900;
+	tm.tm_mon = 2;
+	tm.tm_mday = 27;
+	tm.tm_hour = 23;
+	tm.tm_min = 30;
+	tm.tm_isdst = -1;
+	t = mktime(&tm);
+	assert_int_equal(tend_window_parse(&w, "Sun 03:00-05:00"), 0);
+	next = tend_window_next(&w, t);
+	assert_true(localtime_r(&next, &tm) != NULL);
+	assert_int_equal(tm.tm_mday, 28);
+	assert_int_equal(tm.tm_hour, 3);
+	setenv("TZ", "UTC", 1);
+	tzset();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_contains_and_next),
+		cmocka_unit_test(test_next_across_dst),
 	};
 
 	setenv("TZ", "UTC", 1);
