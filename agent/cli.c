@@ -4,6 +4,7 @@
 #include "agent/config.h"
 #include "util/error.h"
 
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,6 +207,37 @@ int tend_cli_print_json(json_t *root)
 	puts(text);
 	free(text);
 	return 0;
+}
+
+int tend_cli_config_only(tend_config **out, const char *cmd, const char *usage_name,
+			 int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *config = NULL;
+	int c;
+
+	*out = NULL;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': config = optarg; break;
+		case 'h': return tend_cli_usage(usage_name, stdout, TEND_EXIT_OK);
+		default: return tend_cli_usage(usage_name, stderr, TEND_EXIT_ERROR);
+		}
+	}
+	if (!config || optind != argc) {
+		tend_cli_error("%s: --config FILE is required and takes no other arguments", cmd);
+		return tend_cli_usage(usage_name, stderr, TEND_EXIT_ERROR);
+	}
+	if (tend_config_load(out, config) < 0) {
+		tend_cli_error("%s", tend_error_last());
+		return TEND_EXIT_ERROR;
+	}
+	return TEND_EXIT_OK;
 }
 
 int tend_cli_config_load(tend_config **out, const char *cmd, const char *config, int stray_args)

@@ -40,6 +40,12 @@ struct tend_config;
 int tend_cli_config_load(struct tend_config **out, const char *cmd, const char *config,
 			 int stray_args);
 
+/* A command whose only option is --config FILE (and --help): parse argv and load it, as
+ * tend_cli_config_load. usage_name names the usage text printed for --help or a bad option.
+ * *out is NULL when the command is done already (help, error): return the exit code. */
+int tend_cli_config_only(struct tend_config **out, const char *cmd, const char *usage_name,
+			 int argc, char **argv);
+
 /* For subcommands a later issue fills in: honours --help, otherwise says so and exits 1. */
 int tend_cli_not_implemented(const char *name, int argc, char **argv);
 

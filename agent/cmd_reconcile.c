@@ -182,24 +182,10 @@ out:
 
 int tend_cmd_resume(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
 	tend_config *cfg = NULL;
-	const char *config = NULL;
-	int c, code;
+	int code = tend_cli_config_only(&cfg, "resume", "resume", argc, argv);
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c': config = optarg; break;
-		case 'h': return tend_cli_usage("resume", stdout, TEND_EXIT_OK);
-		default: return tend_cli_usage("resume", stderr, TEND_EXIT_ERROR);
-		}
-	}
-	if ((code = tend_cli_config_load(&cfg, "resume", config, optind != argc)) != TEND_EXIT_OK)
+	if (!cfg)
 		return code;
 	if (tend_reconcile_resume(cfg) < 0) {
 		tend_cli_error("resume: %s", tend_error_last());

@@ -49,25 +49,11 @@ out:
 /* tend secret install --config FILE: what the module's tend-secrets unit runs at boot. */
 static int install(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
 	tend_secrets_restored r;
 	tend_config *cfg = NULL;
-	const char *config = NULL;
-	int c, code;
+	int code = tend_cli_config_only(&cfg, "secret install", "secret", argc, argv);
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c': config = optarg; break;
-		case 'h': return tend_cli_usage("secret", stdout, TEND_EXIT_OK);
-		default: return tend_cli_usage("secret", stderr, TEND_EXIT_ERROR);
-		}
-	}
-	if ((code = tend_cli_config_load(&cfg, "secret install", config, optind != argc)) != TEND_EXIT_OK)
+	if (!cfg)
 		return code;
 	if (tend_reconcile_secrets_restore(&r, cfg) < 0) {
 		tend_cli_error("secret install: %s", tend_error_last());

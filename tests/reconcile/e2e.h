@@ -191,6 +191,18 @@ static inline char *web_body(e2e *e)
 	return s;
 }
 
+/* The web service answers want (waiting up to 5 s for it to listen). */
+static inline void expect_web(e2e *e, const char *want)
+{
+	char *body;
+
+	assert_true(fx_wait_listening(e->port, 5000));
+	body = web_body(e);
+	if (strcmp(body, want))
+		fail_msg("the web service answers '%s', not '%s'", body, want);
+	free(body);
+}
+
 static inline char *current_system(e2e *e)
 {
 	char *link = NULL, buf[4096];

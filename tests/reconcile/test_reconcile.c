@@ -103,7 +103,7 @@ static void test_sigterm_during_probes(void **state)
 {
 	e2e *e = *state;
 	struct timespec ts = { 0, 50 * 1000000L };
-	char *c2, *body, *sys2;
+	char *c2, *sys2;
 	tend_state *st = NULL;
 	int64_t t0;
 	pid_t pid;
@@ -136,10 +136,7 @@ static void test_sigterm_during_probes(void **state)
 	tend_state_free(st);
 	/* the system is already the target: the restart only probes, then adopts it */
 	sys2 = current_system(e);
-	assert_true(fx_wait_listening(e->port, 5000));
-	body = web_body(e);
-	assert_string_equal(body, "two");
-	free(body);
+	expect_web(e, "two");
 	assert_int_equal(tend(e, NULL, "reconcile", NULL, NULL), 0);
 	st = load_state(e);
 	assert_false(st->inflight.active);
@@ -355,10 +352,7 @@ static void test_apply_window(void **state)
 	assert_int_equal(tend(e, &out, "reconcile", "--now", NULL), 0);
 	expect_contains(out, "applied");
 	free(out);
-	assert_true(fx_wait_listening(e->port, 5000));
-	body = web_body(e);
-	assert_string_equal(body, "two");
-	free(body);
+	expect_web(e, "two");
 
 	/* a window open now applies without --now */
 	write_fleet_window(e, "daily 00:00-24:00");
@@ -367,10 +361,7 @@ static void test_apply_window(void **state)
 	assert_int_equal(tend(e, &out, "reconcile", NULL, NULL), 0);
 	expect_contains(out, "applied");
 	free(out);
-	assert_true(fx_wait_listening(e->port, 5000));
-	body = web_body(e);
-	assert_string_equal(body, "three");
-	free(body);
+	expect_web(e, "three");
 	free(sys1);
 }
 

@@ -131,7 +131,7 @@ static void test_exit_100_reboot_required(void **state)
 static void test_exit_4_names_units(void **state)
 {
 	e2e *e = *state;
-	char *c2, *out = NULL, *sys1, *now, *body;
+	char *c2, *out = NULL, *sys1, *now;
 	tend_state *st;
 
 	write_web(e, 200, "one", NULL);
@@ -152,10 +152,7 @@ static void test_exit_4_names_units(void **state)
 	now = current_system(e);
 	assert_string_equal(now, sys1);
 	free(now);
-	assert_true(fx_wait_listening(e->port, 5000));
-	body = web_body(e);
-	assert_string_equal(body, "one");
-	free(body);
+	expect_web(e, "one");
 	free(sys1);
 	free(c2);
 }
@@ -206,10 +203,7 @@ static void test_operator_rollback_held(void **state)
 	now = current_system(e);
 	assert_string_equal(now, sys2);
 	free(now);
-	assert_true(fx_wait_listening(e->port, 5000));
-	body = web_body(e);
-	assert_string_equal(body, "two");
-	free(body);
+	expect_web(e, "two");
 
 	/* held again, then a new commit lifts it */
 	assert_int_equal(test_sh(NULL, NULL, "TEND_TEST_ROOT=%s %s/bin/switch-to-configuration switch",
@@ -222,10 +216,7 @@ static void test_operator_rollback_held(void **state)
 	assert_int_equal(tend(e, &out, "reconcile", NULL, NULL), 0);
 	expect_contains(out, "applied");
 	free(out);
-	assert_true(fx_wait_listening(e->port, 5000));
-	body = web_body(e);
-	assert_string_equal(body, "three");
-	free(body);
+	expect_web(e, "three");
 	free(sys1);
 	free(sys2);
 	free(c2);
