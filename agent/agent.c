@@ -402,7 +402,8 @@ static void restore_secrets(tend_agent *a)
 	tend_proc_result res;
 	char line[512];
 
-	opts.timeout_ms = 300000;
+	/* before READY=1: well inside systemd's default start timeout (90 s) */
+	opts.timeout_ms = 60000;
 	opts.merge_stderr = 1;
 	opts.max_output = 64 * 1024;
 	if (tend_proc_run(&res, argv, &opts) < 0) {

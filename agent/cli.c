@@ -209,6 +209,21 @@ int tend_cli_print_json(json_t *root)
 	return 0;
 }
 
+static int config_load(tend_config **out, const char *cmd, const char *usage_name,
+		       const char *config, int stray_args)
+{
+	*out = NULL;
+	if (!config || stray_args) {
+		tend_cli_error("%s: --config FILE is required and takes no other arguments", cmd);
+		return tend_cli_usage(usage_name, stderr, TEND_EXIT_ERROR);
+	}
+	if (tend_config_load(out, config) < 0) {
+		tend_cli_error("%s", tend_error_last());
+		return TEND_EXIT_ERROR;
+	}
+	return TEND_EXIT_OK;
+}
+
 int tend_cli_config_only(tend_config **out, const char *cmd, const char *usage_name,
 			 int argc, char **argv)
 {
@@ -229,27 +244,10 @@ int tend_cli_config_only(tend_config **out, const char *cmd, const char *usage_n
 		default: return tend_cli_usage(usage_name, stderr, TEND_EXIT_ERROR);
 		}
 	}
-	if (!config || optind != argc) {
-		tend_cli_error("%s: --config FILE is required and takes no other arguments", cmd);
-		return tend_cli_usage(usage_name, stderr, TEND_EXIT_ERROR);
-	}
-	if (tend_config_load(out, config) < 0) {
-		tend_cli_error("%s", tend_error_last());
-		return TEND_EXIT_ERROR;
-	}
-	return TEND_EXIT_OK;
+	return config_load(out, cmd, usage_name, config, optind != argc);
 }
 
 int tend_cli_config_load(tend_config **out, const char *cmd, const char *config, int stray_args)
 {
-	*out = NULL;
-	if (!config || stray_args) {
-		tend_cli_error("%s: --config FILE is required and takes no other arguments", cmd);
-		return tend_cli_usage(cmd, stderr, TEND_EXIT_ERROR);
-	}
-	if (tend_config_load(out, config) < 0) {
-		tend_cli_error("%s", tend_error_last());
-		return TEND_EXIT_ERROR;
-	}
-	return TEND_EXIT_OK;
+	return config_load(out, cmd, cmd, config, stray_args);
 }

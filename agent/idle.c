@@ -5,9 +5,10 @@
 #include "agent/config.h"
 #include "agent/log.h"
 #include "util/error.h"
+#include "util/fs.h"
 
 #include <stdio.h>
-#include <unistd.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -38,10 +39,11 @@ static int watch_open(tend_source_watch **out, const tend_config *cfg)
 
 static int resume_asked(const tend_config *cfg)
 {
-	char path[4096];
+	char *path = tend_path_join(cfg->state_dir, TEND_RESUME_FILE);
+	int asked = path && tend_path_exists(path);
 
-	snprintf(path, sizeof(path), "%s/%s", cfg->state_dir, TEND_RESUME_FILE);
-	return access(path, F_OK) == 0;
+	free(path);
+	return asked;
 }
 
 static int look(tend_agent_idle *s, const tend_config *cfg, tend_daemon_trigger trigger)

@@ -22,8 +22,10 @@ static const char *const auth_keys[] = { "service", "forward_auth_url", "respons
 static const char *const alerts_keys[] = { "email", NULL };
 static const char *const email_keys[] = { "to", "from", "smtp_url", NULL };
 
-/* map[key], when present, a window as util/window.h reads it: *out keeps the text. */
-static void parse_window(char **out, tend_mctx *c, const tend_yaml_node *map, const char *key)
+/* map[key], when present, a window as util/window.h reads it: *out keeps the text, *w the
+ * window; both untouched when absent or invalid. */
+static void parse_window(char **out, tend_window *win, tend_mctx *c, const tend_yaml_node *map,
+			 const char *key)
 {
 	tend_window w;
 	char *text = NULL;
@@ -39,6 +41,7 @@ static void parse_window(char **out, tend_mctx *c, const tend_yaml_node *map, co
 		return;
 	}
 	*out = text;
+	*win = w;
 }
 
 static void parse_host(tend_host *h, tend_host_aux *ha, tend_mctx *c, const tend_yaml_node *key,
@@ -74,7 +77,8 @@ static void parse_host(tend_host *h, tend_host_aux *ha, tend_mctx *c, const tend
 	}
 	tend_mctx_port(&h->agent_port, NULL, c, v, "agent_port", 0);
 	h->apply_window = m->apply_window;
-	parse_window(&h->apply_window, c, v, "apply_window");
+	h->window = m->window;
+	parse_window(&h->apply_window, &h->window, c, v, "apply_window");
 out:
 	if (!h->flake_attr)
 		h->flake_attr = h->name;
@@ -263,7 +267,7 @@ int tend_manifest__parse_fleet(tend_manifest *m, tend_fleet_aux *fa, tend_host_a
 		tend_mctx_pop(c, old);
 	}
 	tend_mctx_port(&m->agent_port, NULL, c, root, "agent_port", 0);
-	parse_window(&m->apply_window, c, root, "apply_window");
+	parse_window(&m->apply_window, &m->window, c, root, "apply_window");
 	hosts = tend_mctx_field(c, root, "hosts", 1);
 	if (hosts) {
 		size_t old = tend_mctx_push(c, "hosts");

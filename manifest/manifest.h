@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "util/window.h"
 #include "util/yaml.h"
 
 typedef struct {
@@ -56,6 +57,7 @@ typedef struct {
 	int agent_port;        /* tend agent's HTTP endpoint port (fleet default 8470) */
 	char *apply_window;    /* when changes may be applied ("Sun 03:00-05:00", util/window.h;
 				  the fleet's default when not its own); NULL: any time */
+	tend_window window;    /* apply_window, parsed (when apply_window is set) */
 	tend_pos pos;
 } tend_host;
 
@@ -189,6 +191,7 @@ typedef struct tend_manifest {
 	size_t n_internal_cidrs;
 	int agent_port;        /* default for hosts */
 	char *apply_window;    /* default for hosts (NULL: any time) */
+	tend_window window;    /* apply_window, parsed */
 	tend_host *hosts;      /* sorted by name */
 	size_t n_hosts;
 	tend_service *services;/* sorted by name */

@@ -8,7 +8,6 @@
 #include "util/error.h"
 #include "util/beneath.h"
 #include "util/fs.h"
-#include "util/window.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -268,16 +267,12 @@ static int outside_window(tend_reconcile_report *rep, const tend_desired *d, con
 {
 	const tend_host *h = tend_manifest_host(d->manifest, host);
 	time_t now = time(NULL), opens;
-	tend_window w;
 	struct tm tm;
 	char when[64] = "?";
 
-	if (!h || !h->apply_window || tend_window_parse(&w, h->apply_window) < 0 ||
-	    tend_window_contains(&w, now)) {
-		tend_error_clear();
+	if (!h || !h->apply_window || tend_window_contains(&h->window, now))
 		return 0;
-	}
-	opens = tend_window_next(&w, now);
+	opens = tend_window_next(&h->window, now);
 	if (opens && localtime_r(&opens, &tm))
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M %Z", &tm);
 	rep->window_opens = (int64_t)opens;
@@ -390,17 +385,11 @@ static int hold_check(tend_reconcile_report *out, const tend_config *cfg, tend_s
 	if (!(resume = tend_reconcile_state_path(cfg, TEND_RESUME_FILE)))
 		return TEND_ERROR;
 	if (!st->system || !current || !strcmp(current, st->system)) {
-		/* not held: a resume has done its work (or had none to do) */
-		if (records && unlink(resume) < 0 && errno != ENOENT) {
-			tend_error_set_errno("cannot remove %s", resume);
-			error = TEND_ERROR;
-		}
 		if (records && current && st->system && st->reboot_boot_id) {
 			/* rebooted into it: the reboot is behind */
 			free(st->reboot_boot_id);
 			st->reboot_boot_id = NULL;
-			if (!error)
-				error = tend_state_save(st, cfg->state_dir, cfg->history_limit);
+			error = tend_state_save(st, cfg->state_dir, cfg->history_limit);
 		}
 		free(resume);
 		return error;
@@ -592,8 +581,8 @@ out:
 	/* what the host runs now against what it booted, whatever this reconcile did */
 	if (error == 0)
 		out->reboot_required = tend_nix_reboot_required(cfg);
-	/* the host runs what tend applied: a `tend resume` has done its work */
-	if (error == 0 && !beside && !opts->plan_only &&
+	/* the host runs what tend applied: a `tend resume` has done its work (or had none) */
+	if (error == 0 && !beside && (!opts->plan_only || opts->settle_unchanged) &&
 	    (out->outcome == TEND_RECONCILE_APPLIED || out->outcome == TEND_RECONCILE_NOTHING))
 		resume_done(cfg);
 	if (beside && revs)

@@ -211,13 +211,14 @@ static int unit_wait_inactive(const char *store_path, volatile sig_atomic_t *abo
 
 void tend_nix_boot_id(char *dst, size_t size)
 {
+	static char id[64];   /* a process lives in one boot: read once */
 	tend_buf b = TEND_BUF_INIT;
 
-	dst[0] = '\0';
-	if (tend_file_read(&b, "/proc/sys/kernel/random/boot_id", 64) == 0 && b.ptr)
-		snprintf(dst, size, "%.*s", (int)strcspn(b.ptr, "\n"), b.ptr);
+	if (!id[0] && tend_file_read(&b, "/proc/sys/kernel/random/boot_id", 64) == 0 && b.ptr)
+		snprintf(id, sizeof(id), "%.*s", (int)strcspn(b.ptr, "\n"), b.ptr);
 	tend_error_clear();
 	tend_buf_dispose(&b);
+	snprintf(dst, size, "%s", id);
 }
 
 static void started_remove(const tend_config *cfg)

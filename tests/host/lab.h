@@ -31,30 +31,12 @@ static inline int lab_sh(tend_buf *out, int timeout_s, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static inline int lab_sh(tend_buf *out, int timeout_s, const char *fmt, ...)
 {
-	tend_proc_opts opts = TEND_PROC_OPTS_INIT;
-	tend_proc_result res;
-	char *cmd = NULL, *argv[4];
 	va_list ap;
 	int code;
 
 	va_start(ap, fmt);
-	assert_true(vasprintf(&cmd, fmt, ap) >= 0);
+	code = test_shv(out, NULL, timeout_s, fmt, ap);
 	va_end(ap);
-	argv[0] = "/bin/sh";
-	argv[1] = "-c";
-	argv[2] = cmd;
-	argv[3] = NULL;
-	opts.timeout_ms = timeout_s * 1000;
-	opts.merge_stderr = 1;
-	opts.max_output = 4u << 20;
-	assert_int_equal(tend_proc_run(&res, argv, &opts), 0);
-	code = res.timed_out ? -1 : res.exit_code;
-	if (out)
-		tend_buf_put(out, res.out.ptr, res.out.size);
-	else if (code != 0)
-		fprintf(stderr, "command failed (%d): %s\n%s", code, cmd, res.out.ptr);
-	tend_proc_result_dispose(&res);
-	free(cmd);
 	return code;
 }
 

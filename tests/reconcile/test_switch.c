@@ -29,6 +29,25 @@ static int hold_lock(e2e *e)
 	return fd;
 }
 
+/* services/web answering body, committed and reconciled: the system now current (caller frees). */
+static char *apply_web(e2e *e, const char *body)
+{
+	char msg[64];
+
+	write_web(e, 200, body, NULL);
+	snprintf(msg, sizeof(msg), "web %s", body);
+	free(commit(e, msg));
+	assert_int_equal(tend(e, NULL, "reconcile", NULL, NULL), 0);
+	return current_system(e);
+}
+
+/* An operator's switch to system, by hand, as `nixos-rebuild switch --rollback` would. */
+static void switch_by_hand(e2e *e, const char *system)
+{
+	assert_int_equal(test_sh(NULL, NULL, "TEND_TEST_ROOT=%s %s/bin/switch-to-configuration switch",
+				 e->root, system), 0);
+}
+
 static void test_lock_held_waits(void **state)
 {
 	e2e *e = *state;
@@ -37,10 +56,7 @@ static void test_lock_held_waits(void **state)
 	long gen1;
 	int fd;
 
-	write_web(e, 200, "one", NULL);
-	free(commit(e, "web one"));
-	assert_int_equal(tend(e, NULL, "reconcile", NULL, NULL), 0);
-	sys1 = current_system(e);
+	sys1 = apply_web(e, "one");
 	st = load_state(e);
 	gen1 = st->generation;
 	tend_state_free(st);
@@ -83,10 +99,7 @@ static void test_exit_100_reboot_required(void **state)
 	char *c2, *out = NULL, *sys1, *now, *body, *profile = NULL;
 	tend_state *st;
 
-	write_web(e, 200, "one", NULL);
-	free(commit(e, "web one"));
-	assert_int_equal(tend(e, NULL, "reconcile", NULL, NULL), 0);
-	sys1 = current_system(e);
+	sys1 = apply_web(e, "one");
 
 	write_web(e, 200, "two", "  test_switch_exit: 100\n");
 	c2 = commit(e, "web two with a new init");
@@ -134,10 +147,7 @@ static void test_exit_4_names_units(void **state)
 	char *c2, *out = NULL, *sys1, *now;
 	tend_state *st;
 
-	write_web(e, 200, "one", NULL);
-	free(commit(e, "web one"));
-	assert_int_equal(tend(e, NULL, "reconcile", NULL, NULL), 0);
-	sys1 = current_system(e);
+	sys1 = apply_web(e, "one");
 
 	write_web(e, 200, "two", "  test_switch_exit: 4\n");
 	c2 = commit(e, "web two, a unit fails");
@@ -163,22 +173,15 @@ static void test_exit_4_names_units(void **state)
 static void test_operator_rollback_held(void **state)
 {
 	e2e *e = *state;
-	char *c2, *c3, *out = NULL, *sys1, *sys2, *now, *body;
+	char *c3, *out = NULL, *sys1, *sys2, *now;
 	int i;
 
-	write_web(e, 200, "one", NULL);
-	free(commit(e, "web one"));
-	assert_int_equal(tend(e, NULL, "reconcile", NULL, NULL), 0);
-	sys1 = current_system(e);
-	write_web(e, 200, "two", NULL);
-	c2 = commit(e, "web two");
-	assert_int_equal(tend(e, NULL, "reconcile", NULL, NULL), 0);
-	sys2 = current_system(e);
+	sys1 = apply_web(e, "one");
+	sys2 = apply_web(e, "two");
 	assert_string_not_equal(sys1, sys2);
 
 	/* the operator's escape: the older system, switched to by hand */
-	assert_int_equal(test_sh(NULL, NULL, "TEND_TEST_ROOT=%s %s/bin/switch-to-configuration switch",
-				 e->root, sys1), 0);
+	switch_by_hand(e, sys1);
 	assert_true(fx_wait_listening(e->port, 5000));
 	for (i = 0; i < 2; i++) {
 		assert_int_equal(tend(e, &out, "reconcile", NULL, NULL), 1);
@@ -190,9 +193,7 @@ static void test_operator_rollback_held(void **state)
 		assert_string_equal(now, sys1);
 		free(now);
 	}
-	body = web_body(e);
-	assert_string_equal(body, "one");
-	free(body);
+	expect_web(e, "one");
 
 	/* tend resume: the next reconcile switches forward again */
 	assert_int_equal(tend(e, &out, "resume", NULL, NULL), 0);
@@ -206,8 +207,7 @@ static void test_operator_rollback_held(void **state)
 	expect_web(e, "two");
 
 	/* held again, then a new commit lifts it */
-	assert_int_equal(test_sh(NULL, NULL, "TEND_TEST_ROOT=%s %s/bin/switch-to-configuration switch",
-				 e->root, sys1), 0);
+	switch_by_hand(e, sys1);
 	assert_int_equal(tend(e, &out, "reconcile", NULL, NULL), 1);
 	expect_contains(out, "held");
 	free(out);
@@ -219,7 +219,6 @@ static void test_operator_rollback_held(void **state)
 	expect_web(e, "three");
 	free(sys1);
 	free(sys2);
-	free(c2);
 	free(c3);
 }
 

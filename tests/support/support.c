@@ -62,23 +62,32 @@ char *test_read_file(const char *path)
 
 int test_sh(tend_buf *out, const char *cwd, const char *fmt, ...)
 {
-	tend_proc_opts opts = TEND_PROC_OPTS_INIT;
-	tend_proc_result res;
-	char *cmd = NULL;
-	char *argv[4];
 	va_list ap;
 	int code;
 
 	va_start(ap, fmt);
-	assert_true(vasprintf(&cmd, fmt, ap) >= 0);
+	code = test_shv(out, cwd, 120, fmt, ap);
 	va_end(ap);
+	return code;
+}
+
+int test_shv(tend_buf *out, const char *cwd, int timeout_s, const char *fmt, va_list ap)
+{
+	tend_proc_opts opts = TEND_PROC_OPTS_INIT;
+	tend_proc_result res;
+	char *cmd = NULL;
+	char *argv[4];
+	int code;
+
+	assert_true(vasprintf(&cmd, fmt, ap) >= 0);
 	argv[0] = "/bin/sh";
 	argv[1] = "-c";
 	argv[2] = cmd;
 	argv[3] = NULL;
 	opts.cwd = cwd;
-	opts.timeout_ms = 120000;
+	opts.timeout_ms = timeout_s * 1000;
 	opts.merge_stderr = 1;
+	opts.max_output = 4u << 20;
 	assert_int_equal(tend_proc_run(&res, argv, &opts), 0);
 	code = res.timed_out ? -1 : res.exit_code;
 	if (out)

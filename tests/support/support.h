@@ -24,6 +24,9 @@ char *test_read_file(const char *path);
 /* Run a shell command line (sh -c) in cwd with a 120 s limit; returns the exit
  * code. stdout+stderr go into out when given (caller disposes). */
 int test_sh(tend_buf *out, const char *cwd, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The same with a time limit of its own (seconds) and the arguments as a va_list. */
+int test_shv(tend_buf *out, const char *cwd, int timeout_s, const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
 /* Run the tend binary with argv (NULL-terminated, without "tend"). */
 int test_tend(tend_proc_result *res, const char *cwd, const char *const *args);
 
