@@ -404,6 +404,7 @@ static int set_defaults(tend_config *c)
 	c->system.profile = strdup("/nix/var/nix/profiles/system");
 	c->system.current_system = strdup("/run/current-system");
 	c->system.switch_timeout_ms = 10 * 60000;
+	c->system.reachability_timeout_ms = 60000;
 	c->poll.interval_ms = 60000;
 	c->poll.jitter_ms = 10000;
 	c->poll.backoff_initial_ms = 5000;
@@ -444,7 +445,7 @@ static void load_root(loader *l, tend_config *c, const tend_yaml_node *root)
 		"webhook_secret_file", "alerts", "probes", "history_limit", "dependencies", NULL };
 	static const char *const nix_keys[] = { "command", "extra_options", "build_timeout", NULL };
 	static const char *const sys_keys[] = { "profile", "current_system", "switch_timeout",
-		"unit_file", NULL };
+		"unit_file", "reachability_timeout", "reboot_command", NULL };
 	static const char *const poll_keys[] = { "interval", "jitter", "backoff_initial",
 		"backoff_max", "drift_interval", NULL };
 	static const char *const dep_keys[] = { "deadline", "recheck", NULL };
@@ -484,6 +485,18 @@ static void load_root(loader *l, tend_config *c, const tend_yaml_node *root)
 		get_path(l, &c->system.current_system, m, "current_system");
 		get_duration(l, &c->system.switch_timeout_ms, m, "switch_timeout");
 		get_path(l, &c->system.unit_file, m, "unit_file");
+		{
+			const tend_yaml_node *d = get(m, "reachability_timeout");
+
+			/* "0": not checked */
+			if (d && d->kind == TEND_YAML_SCALAR && !strcmp(d->value, "0"))
+				c->system.reachability_timeout_ms = 0;
+			else
+				get_duration(l, &c->system.reachability_timeout_ms, m,
+					     "reachability_timeout");
+		}
+		get_list(l, &c->system.reboot_command, &c->system.n_reboot_command, m,
+			 "reboot_command", 0, 0);
 	}
 	if ((m = get_map(l, root, "poll"))) {
 		check_keys(l, m, poll_keys, "poll");
@@ -680,6 +693,7 @@ void tend_config_free(tend_config *c)
 	free(c->system.profile);
 	free(c->system.current_system);
 	free(c->system.unit_file);
+	free_list(c->system.reboot_command, c->system.n_reboot_command);
 	free(c->listen.address);
 	free(c->webhook_secret_file);
 	free_list(c->alerts.email.to, c->alerts.email.n_to);

@@ -32,6 +32,13 @@ typedef struct {
 	uint64_t switch_timeout_ms;/* default 10m */
 	char *unit_file;           /* tend's own unit (a store symlink on NixOS); default
 				      /etc/systemd/system/tend.service; a missing file: not watched */
+	uint64_t reachability_timeout_ms; /* after a switch, the repository (and, for a host
+				      others depend on, its agent address) must answer within
+				      this; default 60s; 0: not checked */
+	char **reboot_command;     /* how tend reboots the host in its reboot_window; NULL:
+				      systemctl reboot, and only where current_system is
+				      /run/current-system (a real host) */
+	size_t n_reboot_command;
 } tend_config_system;
 
 typedef struct {

@@ -56,7 +56,7 @@ static int look(tend_agent_idle *s, const tend_config *cfg, tend_daemon_trigger 
 	if (resume_asked(cfg))
 		return 0;   /* tend resume: the hold is lifted by a full reconcile, now */
 	if (s->window_opens && time(NULL) >= s->window_opens)
-		return 0;   /* the apply window opened */
+		return 0;   /* the apply window (or the reboot window) opened */
 	if (!s->watch && watch_open(&s->watch, cfg) < 0) {
 		tend_log(TEND_LOG_DEBUG, "remote head check: %s", tend_error_last());
 		return 0;
@@ -90,7 +90,8 @@ void tend_agent_idle_concluded(tend_agent_idle *s, const tend_reconcile_report *
 	     r->outcome == TEND_RECONCILE_HELD ||
 	     (r->outcome == TEND_RECONCILE_WAITING && r->window_opens)) && strlen(r->commit) == 40) {
 		snprintf(s->head, sizeof(s->head), "%s", r->commit);
-		s->window_opens = r->outcome == TEND_RECONCILE_WAITING ? (time_t)r->window_opens : 0;
+		/* an apply window, or the reboot_window a reboot waits for */
+		s->window_opens = (time_t)r->window_opens;
 	}
 }
 

@@ -60,6 +60,7 @@ void tend_agent_status_dispose(tend_agent_status *st)
 	free(st->applied_commit);
 	free(st->target_commit);
 	free(st->last_error);
+	free(st->last_message);
 	tend_service_health_free(st->services, st->n_services);
 	pthread_mutex_destroy(&st->lock);
 	memset(st, 0, sizeof(*st));
@@ -154,7 +155,7 @@ int tend_agent_status_json(char **out, tend_agent_status *st)
 			"health", tend_health_name(st->services[i].health),
 			"probe", str_or_null(st->services[i].probe),
 			"checked_at", time_or_null((time_t)st->services[i].checked_at)));
-	root = json_pack("{s:s, s:o, s:o, s:s, s:b, s:b, s:o, s:o, s:o, s:s, s:o, s:o, s:s}",
+	root = json_pack("{s:s, s:o, s:o, s:s, s:b, s:b, s:o, s:o, s:o, s:o, s:s, s:o, s:o, s:s}",
 		"host", st->host,
 		"applied_commit", str_or_null(st->applied_commit),
 		"target_commit", str_or_null(st->target_commit),
@@ -162,6 +163,7 @@ int tend_agent_status_json(char **out, tend_agent_status *st)
 		"switch_overdue", st->switch_overdue,
 		"reboot_required", st->reboot_required,
 		"last_error", str_or_null(st->last_error),
+		"last_message", str_or_null(st->last_message),
 		"generation", st->generation >= 0 ? json_integer(st->generation) : json_null(),
 		"services", svcs ? svcs : json_object(),
 		"last_outcome", tend_agent_outcome_name(st->last_outcome),
@@ -341,6 +343,8 @@ void tend_agent_status_record(tend_agent_status *st, const tend_reconcile_report
 		tend_agent_status_set_str(&st->applied_commit, r->applied_commit);
 	tend_agent_status_set_str(&st->target_commit, r->commit[0] ? r->commit : NULL);
 	tend_agent_status_set_str(&st->last_error, err);
+	if (r->outcome != TEND_RECONCILE_PLANNED)
+		tend_agent_status_set_str(&st->last_message, r->message);
 	switch (r->outcome) {
 	case TEND_RECONCILE_NOTHING:
 	case TEND_RECONCILE_APPLIED:

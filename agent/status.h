@@ -43,6 +43,8 @@ typedef struct tend_agent_status {
 	char *target_commit;       /* the commit being applied or blocked on; may be NULL */
 	tend_agent_phase phase;
 	char *last_error;          /* one line, NULL when the last reconcile succeeded */
+	char *last_message;        /* the last concluded reconcile's one line, whatever its
+				      outcome (a reboot-required host: when tend reboots it) */
 	long long generation;      /* system profile generation; -1 unknown */
 	int switch_overdue;        /* a switch runs past system.switch_timeout, waited for */
 	int reboot_required;       /* the running kernel/initrd/modules are not the booted ones,

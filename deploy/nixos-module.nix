@@ -56,6 +56,7 @@ let
     nix.command = "${config.nix.package}/bin/nix";
     poll.interval = cfg.pollInterval;
     poll.drift_interval = cfg.driftInterval;
+    system.reachability_timeout = cfg.reachabilityTimeout;
     listen = { inherit (cfg.listen) address port; };
     webhook_secret_file = cfg.webhookSecretFile;
     alerts = if email.to == [ ] then null else {
@@ -139,6 +140,20 @@ in
         While the branch head has not moved, a poll only asks the remote for its head
         (no reconcile); a full reconcile, which also puts back hand-edited files, runs
         at least this often. "0": every poll is a full reconcile.
+      '';
+    };
+
+    reachabilityTimeout = mkOption {
+      type = types.str;
+      default = "60s";
+      example = "2m";
+      description = ''
+        The reachability guard: after a switch the repository must answer again, and a
+        host other hosts depend on must answer on its fleet.yaml agent address, within
+        this; otherwise the switch is rolled back (a firewall or network change that cuts
+        the host off would keep the fix from arriving). "0": not checked. When and how
+        the host takes a new system and reboots is the fleet's, in fleet.yaml:
+        `operation: switch | boot`, `reboot_window` and `apply_window` (docs/manifest.md).
       '';
     };
 

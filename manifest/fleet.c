@@ -10,10 +10,12 @@
 /* ---- fleet.yaml --------------------------------------------------------- */
 
 static const char *const fleet_keys[] = { "fleet", "domain", "network", "agent_port", "hosts",
-					  "proxy", "auth", "alerts", "apply_window", NULL };
+					  "proxy", "auth", "alerts", "apply_window", "operation",
+					  "reboot_window", NULL };
 static const char *const network_keys[] = { "internal_cidrs", NULL };
 static const char *const host_keys[] = { "address", "role", "flake_attr", "age_recipient",
-					 "agent_port", "apply_window", NULL };
+					 "agent_port", "apply_window", "operation", "reboot_window",
+					 NULL };
 static const char *const proxy_keys[] = { "service", "kind", "routes_file", "entrypoints", "ports",
 					  "redirect_http", "tls", NULL };
 static const char *const pair_keys[] = { "http", "https", NULL };
@@ -42,6 +44,26 @@ static void parse_window(char **out, tend_window *win, tend_mctx *c, const tend_
 	}
 	*out = text;
 	*win = w;
+}
+
+/* map[key], when present: "switch" or "boot" into *out (untouched when absent or invalid). */
+static void parse_operation(tend_operation *out, tend_mctx *c, const tend_yaml_node *map)
+{
+	char *text = NULL;
+
+	if (tend_mctx_string(&text, NULL, c, map, "operation", 0) < 0 || !text)
+		return;
+	if (!strcmp(text, "switch")) {
+		*out = TEND_OPERATION_SWITCH;
+	} else if (!strcmp(text, "boot")) {
+		*out = TEND_OPERATION_BOOT;
+	} else {
+		size_t old = tend_mctx_push(c, "operation");
+
+		tend_mctx_error(c, tend_yaml_map_get(map, "operation"),
+				"unknown operation '%s' (expected switch or boot)", text);
+		tend_mctx_pop(c, old);
+	}
 }
 
 static void parse_host(tend_host *h, tend_host_aux *ha, tend_mctx *c, const tend_yaml_node *key,
@@ -79,6 +101,11 @@ static void parse_host(tend_host *h, tend_host_aux *ha, tend_mctx *c, const tend
 	h->apply_window = m->apply_window;
 	h->window = m->window;
 	parse_window(&h->apply_window, &h->window, c, v, "apply_window");
+	h->operation = m->operation;
+	parse_operation(&h->operation, c, v);
+	h->reboot_window = m->reboot_window;
+	h->reboot = m->reboot;
+	parse_window(&h->reboot_window, &h->reboot, c, v, "reboot_window");
 out:
 	if (!h->flake_attr)
 		h->flake_attr = h->name;
@@ -268,6 +295,8 @@ int tend_manifest__parse_fleet(tend_manifest *m, tend_fleet_aux *fa, tend_host_a
 	}
 	tend_mctx_port(&m->agent_port, NULL, c, root, "agent_port", 0);
 	parse_window(&m->apply_window, &m->window, c, root, "apply_window");
+	parse_operation(&m->operation, c, root);
+	parse_window(&m->reboot_window, &m->reboot, c, root, "reboot_window");
 	hosts = tend_mctx_field(c, root, "hosts", 1);
 	if (hosts) {
 		size_t old = tend_mctx_push(c, "hosts");

@@ -47,6 +47,9 @@ typedef enum { TEND_PROXY_TRAEFIK = 1, TEND_PROXY_CADDY } tend_proxy_kind;
 typedef enum { TEND_TLS_NONE = 0, TEND_TLS_INTERNAL, TEND_TLS_ACME } tend_tls_kind;
 typedef enum { TEND_PROBE_HTTP = 1, TEND_PROBE_TCP, TEND_PROBE_COMMAND } tend_probe_kind;
 typedef enum { TEND_PROBE_STARTUP = 1, TEND_PROBE_LIVENESS } tend_probe_phase;
+/* How a host takes a new system (fleet.yaml `operation`): switch-to-configuration switch
+ * (live), or boot (the boot default; it runs after the next reboot). */
+typedef enum { TEND_OPERATION_SWITCH = 0, TEND_OPERATION_BOOT } tend_operation;
 
 typedef struct {
 	char *name;
@@ -58,6 +61,10 @@ typedef struct {
 	char *apply_window;    /* when changes may be applied ("Sun 03:00-05:00", util/window.h;
 				  the fleet's default when not its own); NULL: any time */
 	tend_window window;    /* apply_window, parsed (when apply_window is set) */
+	tend_operation operation;   /* `operation` (the fleet's default when not its own) */
+	char *reboot_window;   /* when tend may reboot the host itself (the fleet's default when
+				  not its own); NULL: tend never reboots it */
+	tend_window reboot;    /* reboot_window, parsed */
 	tend_pos pos;
 } tend_host;
 
@@ -192,6 +199,9 @@ typedef struct tend_manifest {
 	int agent_port;        /* default for hosts */
 	char *apply_window;    /* default for hosts (NULL: any time) */
 	tend_window window;    /* apply_window, parsed */
+	tend_operation operation;   /* default for hosts: switch */
+	char *reboot_window;   /* default for hosts (NULL: tend never reboots) */
+	tend_window reboot;    /* reboot_window, parsed */
 	tend_host *hosts;      /* sorted by name */
 	size_t n_hosts;
 	tend_service *services;/* sorted by name */

@@ -526,6 +526,9 @@ static int finish(conv *c, const char *commit, const char *system, const char *m
 {
 	tend_state_inflight *in = &c->st->inflight;
 	tend_reconcile_report *rep = c->rep;
+	/* the previous commit is known to be what the previous system ran only when tend had
+	 * applied that system (not during a pending boot, nor over an operator's switch) */
+	int prev_known = c->st->system && in->prev_system && !strcmp(c->st->system, in->prev_system);
 	int error;
 
 	if (in->backup_dir && (error = adopt_files(c->st, in->backup_dir)) < 0)
@@ -537,6 +540,15 @@ static int finish(conv *c, const char *commit, const char *system, const char *m
 	}
 	free(c->st->reboot_boot_id);
 	c->st->reboot_boot_id = NULL;
+	c->st->reboot_back = 0;
+	if (in->active && in->target_system && in->prev_system &&
+	    strcmp(in->target_system, in->prev_system)) {
+		/* what a boot into this system that fails its probes goes back to */
+		free(c->st->reboot_prev_system);
+		c->st->reboot_prev_system = strdup(in->prev_system);
+		snprintf(c->st->reboot_prev_commit, sizeof(c->st->reboot_prev_commit), "%s",
+			 prev_known && strcmp(in->prev_commit, commit) ? in->prev_commit : "");
+	}
 	if (outcome == TEND_RECONCILE_REBOOT_REQUIRED) {
 		char id[64];
 
@@ -603,18 +615,64 @@ static int switch_failed(conv *c, const char *commit, const char *to, const tend
 	return error;
 }
 
+/* operation: boot (fleet.yaml): the new system becomes the boot default, as nixos-rebuild boot
+ * does, and runs after the next reboot, whose probes decide (reconcile/reboot.c). Files and
+ * secrets are tend's and are in place already. */
+static int boot_default(conv *c, const char *commit, const char *to, const tend_manifest *prev_manifest)
+{
+	tend_switch_result sw;
+	char *why = NULL;
+	int error;
+
+	c->st->inflight.phase = TEND_PHASE_SWITCH;
+	if ((error = save(c)) < 0)
+		return error;
+	error = tend_nix_boot(&sw, c->cfg, to);
+	tend_buf_put(&c->switch_output, sw.output.ptr, sw.output.size);
+	c->rep->generation_after = sw.generation;
+	tend_switch_result_dispose(&sw);
+	if (error < 0) {
+		/* the running system is untouched; the boot default and the files go back */
+		if (asprintf(&why, "commit %.12s: switch-to-configuration boot failed: %s", commit,
+			     tend_error_last()) < 0)
+			why = NULL;
+		if (c->st->inflight.prev_system) {
+			if (tend_nix_boot(&sw, c->cfg, c->st->inflight.prev_system) < 0)
+				tend_buf_printf(&c->switch_output, "restoring the boot default: %s\n",
+						tend_error_last());
+			tend_switch_result_dispose(&sw);
+		}
+		error = roll_back(c, why, NULL, prev_manifest);
+		free(why);
+		return error;
+	}
+	free(c->rep->system_after);
+	c->rep->system_after = NULL;
+	if (asprintf(&why, "commit %.12s: %s is the boot default (operation: boot); it runs after "
+		     "the next reboot", commit, to) < 0)
+		why = NULL;
+	error = finish(c, commit, to, why ? why : "boot default set", TEND_RECONCILE_REBOOT_REQUIRED);
+	free(why);
+	return error;
+}
+
 int tend_converge(tend_reconcile_report *rep, const tend_config *cfg, tend_state *st,
 		  const tend_desired *d, const tend_plan *plan,
-		  const tend_manifest *prev_manifest, const tend_reconcile_opts *opts)
+		  const tend_manifest *prev_manifest, const tend_reconcile_opts *opts, int guarded)
 {
 	conv c = { cfg, st, rep, opts, tend_reconcile_now(), TEND_BUF_INIT, 0, { NULL, 0 } };
 	const tend_action *sw_action = plan_switch(plan);
+	const tend_host *host = d->manifest ? tend_manifest_host(d->manifest, cfg->host) : NULL;
+	/* operation: boot, unless the operator asked for the change at once (--now, tend rollback) */
+	int boot = host && host->operation == TEND_OPERATION_BOOT && !(opts && opts->now);
 	tend_probe_failure pf;
 	tend_switch_result sw;
+	tend_guard guard;
 	char *backup = NULL, *why = NULL, *msg = NULL;
 	int error;
 
 	memset(&pf, 0, sizeof(pf));
+	memset(&guard, 0, sizeof(guard));
 	c.switch_output.max = TEND_STATE_MAX_OUTPUT;
 	/* An operator's nixos-rebuild (or any switch) in progress: touch nothing, try again later. */
 	if (sw_action && tend_nix_switch_busy(cfg)) {
@@ -623,6 +681,9 @@ int tend_converge(tend_reconcile_report *rep, const tend_config *cfg, tend_state
 		error = 0;
 		goto out;
 	}
+	/* what the switch must leave reachable, asked before anything changes */
+	if (sw_action && !boot && guarded && (error = tend_guard_prepare(&guard, cfg, d->manifest)) < 0)
+		goto out;
 	/* before anything is written: the installed (old) values are on disk */
 	if ((error = tend_mask_collect(&c.mask, cfg, st, d)) < 0 ||
 	    (error = backup_files(&backup, cfg, d, plan)) < 0)
@@ -635,6 +696,10 @@ int tend_converge(tend_reconcile_report *rep, const tend_config *cfg, tend_state
 	if (apply_files(cfg, d, plan) < 0 || restart_units(plan, &c.switch_output) < 0) {
 		why = strdup(tend_error_last());
 		error = roll_back(&c, why, NULL, prev_manifest);
+		goto out;
+	}
+	if (sw_action && boot) {
+		error = boot_default(&c, d->commit, sw_action->to, prev_manifest);
 		goto out;
 	}
 	if (sw_action) {
@@ -659,6 +724,19 @@ int tend_converge(tend_reconcile_report *rep, const tend_config *cfg, tend_state
 		tend_switch_result_dispose(&sw);
 		free(rep->system_after);
 		rep->system_after = strdup(sw_action->to);
+		if (guarded && tend_guard_check(&guard, cfg, opts ? opts->abort : NULL) < 0) {
+			if (opts && opts->abort && *opts->abort) {
+				/* stopping: the next start finishes the change (probes decide) */
+				tend_error_set("interrupted while checking reachability after switching "
+					       "to %s; it is finished on the next start", sw_action->to);
+				error = TEND_ERROR;
+				goto out;
+			}
+			if (asprintf(&why, "commit %.12s: %s", d->commit, tend_error_last()) < 0)
+				why = NULL;
+			error = roll_back(&c, why, NULL, prev_manifest);
+			goto out;
+		}
 	}
 	st->inflight.phase = TEND_PHASE_PROBES;
 	if ((error = save(&c)) < 0)
@@ -683,6 +761,7 @@ int tend_converge(tend_reconcile_report *rep, const tend_config *cfg, tend_state
 		msg = NULL;
 	error = finish(&c, d->commit, d->system, msg ? msg : "applied", TEND_RECONCILE_APPLIED);
 out:
+	tend_guard_dispose(&guard);
 	mask_report(&c);
 	tend_mask_dispose(&c.mask);
 	tend_probe_failure_dispose(&pf);

@@ -72,6 +72,36 @@ int tend_reconcile_probe_host(tend_probe_failure *out, const tend_config *cfg,
 			      const tend_manifest *m, const char *host,
 			      volatile sig_atomic_t *abort);
 
+/* ---- reachability guard (reconcile/guard.c) ------------------------------ */
+
+typedef struct {
+	int repository_before;     /* the repository answered an ls-remote before the switch */
+	char *agent_url;           /* this host's agent address, when other hosts depend on it */
+	int agent_before;          /* it answered before the switch */
+} tend_guard;
+
+/* Before a switch: what the guard will hold the switch to (m: the commit's manifest). */
+int tend_guard_prepare(tend_guard *out, const tend_config *cfg, const tend_manifest *m);
+/* After a switch: 0 when the repository and the agent address (each when it answered before)
+ * answer again, both within system.reachability_timeout;
+ * TEND_ERROR saying which did not. 0 at once when the timeout is 0. */
+int tend_guard_check(const tend_guard *g, const tend_config *cfg, volatile sig_atomic_t *abort);
+void tend_guard_dispose(tend_guard *g);
+
+/* ---- reboots (reconcile/reboot.c) ------------------------------------------ */
+
+/* After a reboot into the system tend applied while a reboot was pending (st->reboot_boot_id
+ * of another boot): the applied commit's probes decide; failing, the previous system becomes
+ * the boot default again and *reboot_now asks for the reboot into it. Returns 1 with the
+ * report set when it concluded this reconcile, 0 when there was nothing to decide. */
+int tend_reboot_probation(tend_reconcile_report *out, const tend_config *cfg, tend_state *st,
+			  const tend_reconcile_opts *opts, int *reboot_now);
+/* After a reconcile: when the host needs a reboot (the outcome, or its kernel) and the
+ * reboot_window of st is open (or reboot_now), record it and reboot; otherwise the report
+ * says when the window opens. */
+void tend_reboot_maybe(tend_reconcile_report *out, const tend_config *cfg, tend_state *st,
+		       int reboot_now);
+
 /* ---- plan -------------------------------------------------------------- */
 
 /* The actions that take the host from what it runs (current_system, files on
@@ -85,10 +115,11 @@ int tend_plan_changes(const tend_plan *plan);
 
 /* ---- converge / roll back ------------------------------------------------ */
 
-/* Apply plan (computed from d); on failure roll back. Fills the report. */
+/* Apply plan (computed from d); on failure roll back. Fills the report. With guarded, a
+ * switch is held to the reachability guard (not for an operator's rollback). */
 int tend_converge(tend_reconcile_report *rep, const tend_config *cfg, tend_state *st,
 		  const tend_desired *d, const tend_plan *plan,
-		  const tend_manifest *prev_manifest, const tend_reconcile_opts *opts);
+		  const tend_manifest *prev_manifest, const tend_reconcile_opts *opts, int guarded);
 
 /* Finish or undo a change a crash left in flight (st->inflight.active). */
 int tend_recover(tend_reconcile_report *rep, const tend_config *cfg, tend_state *st,

@@ -48,6 +48,18 @@ void tend_switch_result_dispose(tend_switch_result *res);
 int tend_nix_switch(tend_switch_result *out, const struct tend_config *cfg, const char *store_path,
 		    volatile sig_atomic_t *abort);
 
+/* Make store_path the boot default as nixos-rebuild boot does: the switch lock tried, the
+ * profile set, then <store_path>/bin/switch-to-configuration boot (tend's child, limited by
+ * system.switch_timeout). The running system is untouched: it takes effect at the next boot.
+ * Results as tend_nix_switch. */
+int tend_nix_boot(tend_switch_result *out, const struct tend_config *cfg, const char *store_path);
+
+/* Reboot the host: system.reboot_command, else `systemctl reboot` where system.current_system
+ * is /run/current-system (elsewhere TEND_EINVALID: a test's stand-in never reboots the machine
+ * it runs on). Returns when the command did (systemd then stops tend); its output in log (may
+ * be NULL). */
+int tend_nix_reboot(const struct tend_config *cfg, tend_buf *log);
+
 /* The switch of store_path as an interrupted run (a crash, a stop of tend, a
  * power cut) left it: waits for a transient switch unit still running, then
  * reads the result it recorded. *known is 1 with out filled (exit code, output)

@@ -282,12 +282,27 @@ static int outside_window(tend_reconcile_report *rep, const tend_desired *d, con
 	return 1;
 }
 
+/* The newest loaded commit's reboot_window for this host is the one tend keeps to. */
+static void remember_reboot_window(tend_state *st, const tend_desired *d, const tend_config *cfg)
+{
+	const tend_host *h = tend_manifest_host(d->manifest, cfg->host);
+	const char *want = h ? h->reboot_window : NULL;
+
+	if ((!want && !st->reboot_window) || (want && st->reboot_window && !strcmp(want, st->reboot_window)))
+		return;
+	free(st->reboot_window);
+	st->reboot_window = want ? strdup(want) : NULL;
+	if (tend_state_save(st, cfg->state_dir, cfg->history_limit) < 0)
+		tend_error_clear();   /* kept in memory; the next save writes it */
+}
+
 /* Steps after the lock is held and the state loaded, shared by reconcile and
  * the hand-driven rollback: prepare `commit`, plan, converge. force_system
  * (may be NULL) replaces the built system. */
 static int reconcile_commit(tend_reconcile_report *rep, const tend_config *cfg, tend_state *st,
 			    tend_source *src, const char *revs, const char *commit,
-			    const char *force_system, const tend_reconcile_opts *opts, int64_t start)
+			    const char *force_system, const tend_reconcile_opts *opts, int64_t start,
+			    int guarded)
 {
 	tend_desired d, prev;
 	char *dir = NULL;
@@ -316,6 +331,8 @@ static int reconcile_commit(tend_reconcile_report *rep, const tend_config *cfg, 
 		}
 		goto out;
 	}
+	if (!opts->plan_only || opts->settle_unchanged)
+		remember_reboot_window(st, &d, cfg);
 	if ((error = tend_plan_compute(&rep->plan, cfg, st, &d, rep->system_before)) < 0)
 		goto out;
 	if ((!opts->plan_only || opts->settle_unchanged) && !opts->now && tend_plan_changes(&rep->plan) &&
@@ -352,7 +369,7 @@ static int reconcile_commit(tend_reconcile_report *rep, const tend_config *cfg, 
 	}
 	error = tend_converge(rep, cfg, st, &d, &rep->plan,
 			      have_prev ? prev.manifest : (strcmp(st->applied_commit, commit) ? NULL : d.manifest),
-			      opts);
+			      opts, guarded);
 out:
 	tend_desired_dispose(&d);
 	tend_desired_dispose(&prev);
@@ -373,26 +390,18 @@ static void observe_system(tend_reconcile_report *rep, const tend_config *cfg)
  * forward again would undo their escape from a bad system: tend holds until a new commit
  * arrives or `tend resume` leaves <state_dir>/resume. Returns 1 with the report set when it
  * holds, 0 to go on, negative on error. */
-static int hold_check(tend_reconcile_report *out, const tend_config *cfg, tend_state *st,
-		      const tend_reconcile_opts *opts, int beside)
+static int hold_check(tend_reconcile_report *out, const tend_config *cfg, const tend_state *st)
 {
 	const char *current = out->system_before;
 	const tend_state_history *last = st->n_history ? &st->history[st->n_history - 1] : NULL;
-	int records = !beside && (!opts->plan_only || opts->settle_unchanged);
 	char id[64], *resume;
-	int error = 0;
 
 	if (!(resume = tend_reconcile_state_path(cfg, TEND_RESUME_FILE)))
 		return TEND_ERROR;
+	/* the host runs what tend applied (a pending reboot's probes are tend_reboot_probation's) */
 	if (!st->system || !current || !strcmp(current, st->system)) {
-		if (records && current && st->system && st->reboot_boot_id) {
-			/* rebooted into it: the reboot is behind */
-			free(st->reboot_boot_id);
-			st->reboot_boot_id = NULL;
-			error = tend_state_save(st, cfg->state_dir, cfg->history_limit);
-		}
 		free(resume);
-		return error;
+		return 0;
 	}
 	/* tend's own rollback did not get back to the recorded system: the host runs what tend
 	 * left, and repairing that is tend's job, not a hold */
@@ -458,7 +467,7 @@ int tend_reconcile_once(tend_reconcile_report *out, const tend_config *cfg,
 	tend_source *src = NULL;
 	char head[41] = "", *revs = NULL;
 	int64_t start = tend_reconcile_now();
-	int error, rc, beside = 0;
+	int error, rc, beside = 0, records, reboot_now = 0;
 
 	if (!opts)
 		opts = &defaults;
@@ -511,6 +520,18 @@ int tend_reconcile_once(tend_reconcile_report *out, const tend_config *cfg,
 		error = 0;
 		goto out;
 	}
+	/* rebooted into what tend applied, with a reboot pending: its probes decide first, before
+	 * any fetch (a system that broke the network must still go back) */
+	records = !beside && (!opts->plan_only || opts->settle_unchanged);
+	if (records) {
+		observe_system(out, cfg);
+		if ((rc = tend_reboot_probation(out, cfg, st, opts, &reboot_now)) != 0) {
+			error = rc < 0 ? rc : 0;
+			goto out;
+		}
+		free(out->system_before);
+		out->system_before = NULL;
+	}
 	if ((error = source_open(&src, cfg)) < 0)
 		goto out;
 	if (opts->no_fetch || beside)
@@ -523,7 +544,7 @@ int tend_reconcile_once(tend_reconcile_report *out, const tend_config *cfg,
 	snprintf(out->applied_commit, sizeof(out->applied_commit), "%s", st->applied_commit);
 	observe_system(out, cfg);
 	if ((!strcmp(head, st->applied_commit) || (tend_state_failed_has(st, head) && !opts->retry)) &&
-	    (rc = hold_check(out, cfg, st, opts, beside)) != 0) {
+	    (rc = hold_check(out, cfg, st)) != 0) {
 		error = rc < 0 ? rc : 0;
 		goto out;
 	}
@@ -540,7 +561,7 @@ int tend_reconcile_once(tend_reconcile_report *out, const tend_config *cfg,
 		/* Meanwhile the applied commit is kept in shape (drift is repaired). */
 		snprintf(applied, sizeof(applied), "%s", st->applied_commit);
 		if (applied[0] && strcmp(applied, head)) {
-			if ((error = reconcile_commit(out, cfg, st, src, revs, applied, NULL, opts, start)) < 0)
+			if ((error = reconcile_commit(out, cfg, st, src, revs, applied, NULL, opts, start, 1)) < 0)
 				goto out;
 			if (out->outcome != TEND_RECONCILE_NOTHING)
 				goto out;
@@ -572,7 +593,7 @@ verify:
 		if ((error = rc) < 0)
 			goto out;
 	}
-	if ((error = reconcile_commit(out, cfg, st, src, revs, head, NULL, opts, start)) < 0)
+	if ((error = reconcile_commit(out, cfg, st, src, revs, head, NULL, opts, start, 1)) < 0)
 		goto out;
 	/* the agent's settling pass holds the lock too: it prunes like a reconcile */
 	if (!opts->plan_only || opts->settle_unchanged)
@@ -581,6 +602,10 @@ out:
 	/* what the host runs now against what it booted, whatever this reconcile did */
 	if (error == 0)
 		out->reboot_required = tend_nix_reboot_required(cfg);
+	/* a reboot due, in the reboot_window (or back after a failed one): now */
+	if (error == 0 && st && !beside && (!opts->plan_only || opts->settle_unchanged)) {
+		tend_reboot_maybe(out, cfg, st, reboot_now);
+	}
 	/* the host runs what tend applied: a `tend resume` has done its work (or had none) */
 	if (error == 0 && !beside && (!opts->plan_only || opts->settle_unchanged) &&
 	    (out->outcome == TEND_RECONCILE_APPLIED || out->outcome == TEND_RECONCILE_NOTHING))
@@ -674,7 +699,7 @@ int tend_reconcile_rollback(tend_reconcile_report *out, const tend_config *cfg,
 			error = TEND_ERROR;
 			goto out;
 		}
-		if ((error = reconcile_commit(out, cfg, st, src, revs, c, target, opts, start)) < 0)
+		if ((error = reconcile_commit(out, cfg, st, src, revs, c, target, opts, start, 0)) < 0)
 			goto out;
 	} else {
 		/* Unknown origin: only the system goes back. */
@@ -691,7 +716,7 @@ int tend_reconcile_rollback(tend_reconcile_report *out, const tend_config *cfg,
 					   target, "rollback")) < 0)
 			goto out;
 		d.system = target;
-		error = tend_converge(out, cfg, st, &d, &plan, NULL, opts);
+		error = tend_converge(out, cfg, st, &d, &plan, NULL, opts, 0);
 		d.system = NULL;
 		out->plan = plan;
 		if (error < 0)

@@ -459,8 +459,10 @@ static void store_sync(const char *store_path)
 	}
 }
 
-int tend_nix_switch(tend_switch_result *out, const tend_config *cfg, const char *store_path,
-		    volatile sig_atomic_t *abort)
+/* What switch and boot share: switch-to-configuration's lock tried (an operator's switch in
+ * progress leaves the profile alone; switch-to-configuration takes this lock itself, so it is
+ * released before it runs), the store path synced, the profile set to it. */
+static int profile_set(tend_switch_result *out, const tend_config *cfg, const char *store_path)
 {
 	char *nix_env = NULL, *profile_dir = NULL, *slash;
 	char *argv[6];
@@ -478,8 +480,6 @@ int tend_nix_switch(tend_switch_result *out, const tend_config *cfg, const char 
 		if (tend_dir_create_all(profile_dir, 0755) < 0)
 			goto out;
 	}
-	/* An operator's switch in progress: leave the profile alone (switch-to-configuration
-	 * takes this lock itself, so it is released before it runs). */
 	if ((error = lock_try(&lock, cfg)) < 0)
 		goto out;
 	store_sync(store_path);
@@ -496,10 +496,66 @@ int tend_nix_switch(tend_switch_result *out, const tend_config *cfg, const char 
 	if (tend_nix_profile_generation(&gen, cfg->system.profile) == 0)
 		out->generation = gen;
 	tend_error_clear();
-	error = stc_run(out, cfg, store_path, abort);
 out:
 	free(nix_env);
 	free(profile_dir);
+	return error;
+}
+
+int tend_nix_switch(tend_switch_result *out, const tend_config *cfg, const char *store_path,
+		    volatile sig_atomic_t *abort)
+{
+	int error;
+
+	if ((error = profile_set(out, cfg, store_path)) < 0)
+		return error;
+	return stc_run(out, cfg, store_path, abort);
+}
+
+int tend_nix_boot(tend_switch_result *out, const tend_config *cfg, const char *store_path)
+{
+	char *stc = NULL, *argv[3];
+	int error, timeout;
+
+	if ((error = profile_set(out, cfg, store_path)) < 0)
+		return error;
+	if (!(stc = tend_path_join(store_path, "bin/switch-to-configuration"))) {
+		tend_error_set("out of memory");
+		return TEND_ERROR;
+	}
+	argv[0] = stc;
+	argv[1] = "boot";
+	argv[2] = NULL;
+	timeout = cfg->system.switch_timeout_ms > INT_MAX ? INT_MAX : (int)cfg->system.switch_timeout_ms;
+	/* only the boot loader changes: a short run, as tend's child */
+	error = run_into(out, argv, timeout, stc, NULL);
+	free(stc);
+	return error;
+}
+
+int tend_nix_reboot(const tend_config *cfg, tend_buf *log)
+{
+	static char *const fallback[] = { "systemctl", "reboot", NULL };
+	char **argv = cfg->system.reboot_command;
+	tend_switch_result run;
+	int error;
+
+	if (!argv || !cfg->system.n_reboot_command) {
+		/* never the machine running a test's stand-in systems */
+		if (strcmp(cfg->system.current_system, "/run/current-system")) {
+			tend_error_set("no system.reboot_command, and system.current_system is %s, not "
+				       "/run/current-system: not rebooting this machine",
+				       cfg->system.current_system);
+			return TEND_EINVALID;
+		}
+		argv = (char **)fallback;
+	}
+	memset(&run, 0, sizeof(run));
+	run.output.max = 4096;
+	error = run_into(&run, argv, 60000, argv[0], NULL);
+	if (log)
+		tend_buf_put(log, run.output.ptr, run.output.size);
+	tend_switch_result_dispose(&run);
 	return error;
 }
 

@@ -56,8 +56,6 @@ int tend_source_tls_prepare(struct tend_source *s, const char *url_display);
  * one-line error "<url>: <step>: the TLS certificate of <host> ..." from
  * libgit2's reason. Returns TEND_EAUTH. */
 int tend_source_tls_failed(struct tend_source *s, const char *url_display);
-/* The URL for messages, without a password; caller frees. */
-char *tend_source_url_display(const char *url);
 
 /* Open (creating it when missing) the bare mirror. */
 int tend_source_mirror_open(struct tend_source *s);

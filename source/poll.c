@@ -74,6 +74,22 @@ int tend_source_poll(tend_source *s, char out_head[41], int *out_fetched)
 				     s->fetch_timeout_ms, poll_child, s);
 }
 
+static int ls_child(void *arg, int fd, char head[41], int *fetched)
+{
+	tend_source *s = arg;
+
+	(void)fetched;
+	s->repo = NULL;
+	s->progress_fd = fd;
+	return tend_source_remote_head_direct(s, head);
+}
+
+int tend_source_remote_head(tend_source *s, char out_head[41])
+{
+	return tend_source_supervise(out_head, NULL, s->url, s->ls_remote_timeout_ms,
+				     s->fetch_timeout_ms, ls_child, s);
+}
+
 int tend_source_supervise(char out_head[41], int *out_fetched, const char *s_url, int ls_ms,
 			  int fetch_ms, tend_source_child_fn fn, void *arg)
 {

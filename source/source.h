@@ -68,6 +68,13 @@ void tend_source_free(tend_source *s);
  *   git.lab is not trusted: no CA in /etc/ssl/certs/ca-certificates.crt signed it */
 int tend_source_poll(tend_source *s, char out_head[41], int *out_fetched);
 
+/* The URL for messages, without a password; caller frees. */
+char *tend_source_url_display(const char *url);
+
+/* The ls-remote step of tend_source_poll alone (no mirror, nothing fetched), under its time
+ * limit in a child process: is the remote still reachable, and where is the branch. */
+int tend_source_remote_head(tend_source *s, char out_head[41]);
+
 /* A cheap look at the remote's branch head for a long-running process that
  * must not load libgit2 itself (tend run): this process never initialises
  * libgit2 nor opens the mirror. The first call forks a checker process that

@@ -81,6 +81,8 @@ void tend_state_free(tend_state *st)
 		return;
 	free(st->system);
 	free(st->reboot_boot_id);
+	free(st->reboot_prev_system);
+	free(st->reboot_window);
 	for (i = 0; i < st->n_files; i++) {
 		free(st->files[i].path);
 		free(st->files[i].service);
@@ -312,6 +314,11 @@ int tend_state_parse(tend_state **out, const char *display, const char *data, si
 	st->system = opt_str(&r, root, "system");
 	st->generation = (long)opt_int(&r, root, "generation");
 	st->reboot_boot_id = opt_str(&r, root, "reboot_pending_boot");
+	st->reboot_prev_system = opt_str(&r, root, "reboot_previous_system");
+	hash_str(&r, st->reboot_prev_commit, sizeof(st->reboot_prev_commit), root,
+		 "reboot_previous_commit");
+	st->reboot_back = opt_int(&r, root, "reboot_back") != 0;
+	st->reboot_window = opt_str(&r, root, "reboot_window");
 	read_files(&r, st, opt_array(&r, root, "files"));
 	read_inflight(&r, st, json_object_get(root, "in_flight"));
 	read_failed(&r, st, opt_array(&r, root, "failed_commits"));
@@ -411,6 +418,14 @@ static json_t *state_json(const tend_state *st, unsigned history_limit)
 	json_object_set_new(root, "generation", json_integer(st->generation));
 	if (st->reboot_boot_id)
 		put_str(root, "reboot_pending_boot", st->reboot_boot_id);
+	if (st->reboot_prev_system)
+		put_str(root, "reboot_previous_system", st->reboot_prev_system);
+	if (st->reboot_prev_commit[0])
+		put_str(root, "reboot_previous_commit", st->reboot_prev_commit);
+	if (st->reboot_back)
+		json_object_set_new(root, "reboot_back", json_integer(1));
+	if (st->reboot_window)
+		put_str(root, "reboot_window", st->reboot_window);
 	arr = json_array();
 	for (i = 0; i < st->n_files; i++) {
 		o = json_object();

@@ -74,7 +74,16 @@ typedef struct tend_state {
 	long generation;           /* its profile generation (0: unknown) */
 	char *reboot_boot_id;      /* switch-to-configuration exited 100 during this boot
 				      (/proc/sys/kernel/random/boot_id): system is the boot
-				      default and waits for a reboot; NULL otherwise */
+				      default and waits for a reboot, or tend rebooted into
+				      system: after a reboot (another boot id) the applied
+				      commit's probes decide; NULL otherwise */
+	char *reboot_prev_system;  /* what a failed boot goes back to: the system tend's last
+				      switch replaced (may be NULL) */
+	char reboot_prev_commit[41]; /* and its commit ("" if unknown) */
+	int reboot_back;           /* the pending reboot goes back to the previous system after
+				      failed probes: failing again is not undone again */
+	char *reboot_window;       /* the newest loaded commit's reboot_window for this host
+				      (fleet.yaml); NULL: tend never reboots the host */
 	tend_state_file *files;    /* every file tend wrote, sorted by path */
 	size_t n_files;
 	tend_state_inflight inflight;

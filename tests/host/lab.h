@@ -23,7 +23,21 @@ typedef struct {
 	char *ssh;        /* GIT_SSH_COMMAND reaching the guest */
 	int agent_port;   /* the guest's agent port forwarded to loopback */
 	char *age_recipient; /* the public key of the guest's age identity (/etc/tend/age.key) */
+	char *push;       /* where lab_push pushes when not the guest's /srv/fleet.git (a
+			   * repository on the host the guest fetches from) */
 } lab_host;
+
+/* How lab_host_up_with sets a VM up; every field may be NULL (the default). */
+typedef struct {
+	const char *url;     /* the agent's repository.url (default /srv/fleet.git in the guest) */
+	const char *push;    /* lab_host.push */
+	const char *fleet;   /* fleet.yaml (default: this VM the only host, at 127.0.0.1) */
+	const char *system;  /* the JSON members of the agent's settings.system (default a
+			      * switch_timeout of 8s) */
+	const char *repository; /* more JSON members of the module's repository option
+				 * ("sshKeyFile": ..., "knownHosts": ...) */
+	const char *settings;   /* more JSON members of the agent's settings ("poll": {...}) */
+} lab_opts;
 
 /* A shell command with a time limit of its own (a VM's boot under TCG takes more than the
  * usual 120 s); its output in out when given. Returns the exit code. */
@@ -182,13 +196,17 @@ static inline char *lab_push(lab_host *h, const char *message)
 {
 	char *c = test_git_commit_all(h->repo, message);
 
-	assert_int_equal(lab_sh(NULL, 60, "cd %s && GIT_SSH_COMMAND='%s' git push -q root@127.0.0.1:/srv/fleet.git main",
-				h->repo, h->ssh), 0);
+	if (h->push)
+		assert_int_equal(lab_sh(NULL, 60, "cd %s && git push -q %s main", h->repo, h->push), 0);
+	else
+		assert_int_equal(lab_sh(NULL, 60, "cd %s && GIT_SSH_COMMAND='%s' git push -q "
+					"root@127.0.0.1:/srv/fleet.git main", h->repo, h->ssh), 0);
 	return c;
 }
 
-/* Boots a VM named vm with tend, and a fleet whose only host it is; tend starts as its unit. */
-static inline lab_host *lab_host_up(const char *vm)
+/* Boots a VM named vm with tend, and a fleet (by default one whose only host it is); tend
+ * starts as its unit. */
+static inline lab_host *lab_host_up_with(const char *vm, const lab_opts *o)
 {
 	lab_host *h = calloc(1, sizeof(*h));
 	tend_buf out = TEND_BUF_INIT;
@@ -213,7 +231,9 @@ static inline lab_host *lab_host_up(const char *vm)
 	/* The fleet: one host, the lab flake, and tend's own unit made from the NixOS module. */
 	assert_int_equal(test_sh(NULL, NULL, "mkdir -p %s && cd %s && git init -q -b main && "
 				 "cp %s/tests/host/flake/*.* . && mkdir -p lab", h->repo, h->repo, TEND_SOURCE_DIR), 0);
-	{
+	if (o->fleet) {
+		test_write_file(h->repo, "fleet.yaml", o->fleet);
+	} else {
 		char *fleet = NULL;
 
 		assert_true(asprintf(&fleet, "fleet: lab\ndomain: lab.test\nhosts:\n  %s: {address: 127.0.0.1}\n",
@@ -221,13 +241,19 @@ static inline lab_host *lab_host_up(const char *vm)
 		test_write_file(h->repo, "fleet.yaml", fleet);
 		free(fleet);
 	}
+	if (o->push)
+		h->push = strdup(o->push);
 	assert_true(asprintf(&user,
-		"{\"enable\": true, \"hostName\": \"%s\", \"repository\": {\"url\": \"/srv/fleet.git\"}, "
+		"{\"enable\": true, \"hostName\": \"%s\", \"repository\": {\"url\": \"%s\"%s%s}, "
 		"\"pollInterval\": \"2s\", \"driftInterval\": \"10m\", "
 		"\"ageIdentityFiles\": [\"/etc/tend/age.key\"], "
 		"\"listen\": {\"address\": \"0.0.0.0\", \"port\": 8470}, "
 		"\"settings\": {\"nix\": {\"command\": \"/usr/bin/nix\", \"build_timeout\": \"10m\"}, "
-		"\"probes\": {\"deadline\": \"2m\"}, \"system\": {\"switch_timeout\": \"8s\"}}}", vm) > 0);
+		"\"probes\": {\"deadline\": \"2m\"}, \"system\": {%s}%s%s}}", vm,
+		o->url ? o->url : "/srv/fleet.git", o->repository ? ", " : "",
+		o->repository ? o->repository : "",
+		o->system ? o->system : "\"switch_timeout\": \"8s\"", o->settings ? ", " : "",
+		o->settings ? o->settings : "") > 0);
 	test_write_file(h->dir, "user.json", user);
 	free(user);
 	assert_int_equal(test_sh(NULL, h->dir,
@@ -256,6 +282,13 @@ static inline lab_host *lab_host_up(const char *vm)
 	return h;
 }
 
+static inline lab_host *lab_host_up(const char *vm)
+{
+	lab_opts o = { NULL, NULL, NULL, NULL, NULL, NULL };
+
+	return lab_host_up_with(vm, &o);
+}
+
 static inline void lab_host_down(lab_host *h)
 {
 	if (!h)
@@ -265,6 +298,7 @@ static inline void lab_host_down(lab_host *h)
 	free(h->repo);
 	free(h->ssh);
 	free(h->age_recipient);
+	free(h->push);
 	test_tmpdir_remove(h->dir);
 	free(h);
 }

@@ -3,7 +3,9 @@
  * metric, fleet table, one alert) until the host boots it; an operator who boots an older
  * generation from the boot menu is not switched forward again (phase held, one alert) until
  * `tend resume`; after a reboot with the repository unreachable, services start with their
- * secrets. ctest label `host`. */
+ * secrets; a host with `operation: boot` gets the new system as the boot default and tend
+ * reboots it in its reboot_window, then the probes decide: a failing boot goes back to the
+ * previous system. ctest label `host`. */
 #include "tests/host/lab.h"
 
 static lab_host *h;
@@ -235,12 +237,154 @@ static void test_older_generation_booted_is_held(void **state)
 	free(c);
 }
 
+static char *boot_id(void)
+{
+	char *id = lab_out(h, "cat /proc/sys/kernel/random/boot_id");
+
+	assert_non_null(id);
+	return id;
+}
+
+/* Waits for the guest to run another boot than old (tend rebooted it) and finish booting. */
+static void wait_rebooted(const char *old)
+{
+	char *cmd = NULL;
+
+	assert_true(asprintf(&cmd, "test \"$(cat /proc/sys/kernel/random/boot_id)\" != %s && "
+			     "{ systemctl is-active -q nixos-boot.service || "
+			     "systemctl is-failed -q nixos-boot.service; }", old) > 0);
+	if (!lab_wait_guest(h, cmd, 900)) {
+		lab_show(h, "journalctl -u tend --no-pager | tail -40");
+		fail_msg("tend did not reboot the host");
+	}
+	free(cmd);
+}
+
+static void write_fleet(const char *host_extra)
+{
+	char *fleet = NULL;
+
+	assert_true(asprintf(&fleet, "fleet: lab\ndomain: lab.test\nhosts:\n  %s: {address: 127.0.0.1%s}\n",
+			     h->vm, host_extra) > 0);
+	test_write_file(h->repo, "fleet.yaml", fleet);
+	free(fleet);
+}
+
+/* operation: boot with a reboot_window that is closed: the new system is the boot default,
+ * the old one runs on, and the host waits for the window (phase reboot-required, no reboot).
+ * A commit that opens the window: tend reboots the host, the probes after the reboot pass. */
+static void test_boot_operation_in_reboot_window(void **state)
+{
+	static const char *const days[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+	char *c, *open_c, *id, *msg, *extra = NULL, *out;
+	time_t now = time(NULL);
+	struct tm tm;
+	int i;
+
+	(void)state;
+	gmtime_r(&now, &tm);   /* the guest's local time is UTC */
+	assert_true(asprintf(&extra, ", operation: boot, reboot_window: \"%s 03:00-04:00\"",
+			     days[(tm.tm_wday + 3) % 7]) > 0);
+	write_fleet(extra);
+	free(extra);
+	lab_write_web(h, "four", NULL);
+	id = boot_id();
+	c = lab_push(h, "web four, as the boot default; reboots in a closed window");
+	if (!lab_wait_phase(h, "reboot-required", c, 300)) {
+		lab_show(h, "journalctl -u tend --no-pager | tail -40");
+		fail_msg("operation: boot did not leave the host waiting for its reboot");
+	}
+	msg = lab_status(h, "last_message");
+	assert_non_null(msg);
+	if (!strstr(msg, "operation: boot") || !strstr(msg, "reboot_window") || !strstr(msg, "opens"))
+		fail_msg("last_message while the reboot waits: %s", msg);
+	free(msg);
+	expect_body("three");
+	assert_int_equal(lab_run(h, "test \"$(readlink -f /nix/var/nix/profiles/system)\" != "
+				    "\"$(readlink -f /run/current-system)\""), 0);
+	for (i = 0; i < 10; i++) {
+		sleep(1);
+		expect_status("phase", "reboot-required");
+	}
+	out = boot_id();
+	assert_string_equal(out, id);
+	free(out);
+
+	/* the window opens (all day): tend reboots, and the probes after it pass */
+	write_fleet(", operation: boot, reboot_window: \"00:00-23:59\"");
+	open_c = lab_push(h, "the reboot window is open");
+	wait_rebooted(id);
+	if (!lab_wait_phase(h, "converged", open_c, 300)) {
+		lab_show(h, "journalctl -b -1 -u tend --no-pager | tail -20; journalctl -b -u tend --no-pager | tail -30");
+		fail_msg("after tend's reboot the host did not converge");
+	}
+	expect_body("four");
+	expect_status("reboot_required", "false");
+	assert_int_equal(lab_run(h, "tend history --config /etc/tend/agent.yaml | grep -q 'reboot' && "
+				    "tend history --config /etc/tend/agent.yaml | grep -q 'booted into'"), 0);
+	free(id);
+	free(open_c);
+	free(c);
+}
+
+/* The number of reboots tend recorded in its history. */
+static long reboots_recorded(void)
+{
+	char *s = lab_out(h, "python3 -c \"import json; d=json.load(open('/var/lib/tend/state.json')); "
+			  "print(len([x for x in d['history'] if x['outcome'] == 'reboot']))\"");
+	long n;
+
+	assert_non_null(s);
+	n = atol(s);
+	free(s);
+	return n;
+}
+
+/* A boot whose probes fail: the previous system is the boot default again and tend reboots
+ * into it; the commit is not retried (the head is reported failed, the host runs the previous
+ * commit). */
+static void test_failed_boot_goes_back(void **state)
+{
+	char *good = lab_status(h, "applied_commit"), *bad, *cmd = NULL;
+	long n;
+
+	(void)state;
+	assert_non_null(good);
+	n = reboots_recorded();
+	lab_write_web(h, "five", "  lab_status: 500\n");
+	bad = lab_push(h, "web five, which answers 500");
+	/* two reboots (into the bad system, and back), and no reboot pending any more */
+	assert_true(asprintf(&cmd, "python3 -c \"import json, sys; d=json.load(open('/var/lib/tend/state.json')); "
+			     "r=[x for x in d['history'] if x['outcome'] == 'reboot']; "
+			     "sys.exit(0 if len(r) >= %ld and 'reboot_pending_boot' not in d else 1)\" && "
+			     "{ systemctl is-active -q nixos-boot.service || systemctl is-failed -q nixos-boot.service; }",
+			     n + 2) > 0);
+	if (!lab_wait_guest(h, cmd, 1200)) {
+		lab_show(h, "journalctl -b -1 -u tend --no-pager | tail -30; journalctl -b -u tend --no-pager | tail -30");
+		fail_msg("tend did not reboot into the failing system and back");
+	}
+	free(cmd);
+	if (!lab_wait_phase(h, "failed", good, 300)) {
+		lab_show(h, "journalctl -b -u tend --no-pager | tail -30");
+		fail_msg("after a failed boot the host is not back on the previous commit");
+	}
+	expect_body("four");
+	assert_int_equal(lab_run(h, "test \"$(readlink -f /run/booted-system)\" = "
+				    "\"$(readlink -f /run/current-system)\""), 0);
+	assert_int_equal(lab_run(h, "tend history --config /etc/tend/agent.yaml | grep 'rolled-back' | "
+				    "grep -q 'after the reboot into'"), 0);
+	free(bad);
+	free(good);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_first_boot_secrets),
 		cmocka_unit_test(test_kernel_change_needs_reboot),
 		cmocka_unit_test(test_older_generation_booted_is_held),
+		cmocka_unit_test(test_boot_operation_in_reboot_window),
+		cmocka_unit_test(test_failed_boot_goes_back),
 	};
 	if (!test_have("qemu-system-x86_64") || !test_have("debootstrap") || !test_have("nix-instantiate")) {
 		fprintf(stderr, "SKIP: the host lab needs qemu-system-x86_64, debootstrap and nix\n");

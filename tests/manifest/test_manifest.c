@@ -360,6 +360,44 @@ static void test_apply_window(void **state)
 	free(text);
 }
 
+/* operation and reboot_window: a fleet default, a host's own, and clear errors. */
+static void test_operation_reboot_window(void **state)
+{
+	const char *svcs[] = { NULL };
+	tend_manifest *m;
+	char *text;
+
+	(void)state;
+	m = load_ok("fleet: lab\ndomain: lab.example.net\noperation: boot\nreboot_window: Sun 03:00-05:00\n"
+		    "hosts:\n  a:\n    address: 10.0.0.3\n"
+		    "  b:\n    address: 10.0.0.2\n    operation: switch\n    reboot_window: daily 02:00-03:00\n",
+		    svcs);
+	assert_int_equal(tend_manifest_host(m, "a")->operation, TEND_OPERATION_BOOT);
+	assert_string_equal(tend_manifest_host(m, "a")->reboot_window, "Sun 03:00-05:00");
+	assert_int_equal(tend_manifest_host(m, "b")->operation, TEND_OPERATION_SWITCH);
+	assert_string_equal(tend_manifest_host(m, "b")->reboot_window, "daily 02:00-03:00");
+	assert_int_equal(tend_manifest_host(m, "b")->reboot.start, 120);
+	tend_manifest_free(m);
+	m = load_ok(FLEET, svcs);
+	assert_int_equal(tend_manifest_host(m, "db1")->operation, TEND_OPERATION_SWITCH);
+	assert_null(tend_manifest_host(m, "db1")->reboot_window);
+	tend_manifest_free(m);
+
+	m = load(&text, "fleet: lab\ndomain: lab.example.net\nhosts:\n"
+		 "  a:\n    address: 10.0.0.3\n    operation: reboot\n", svcs);
+	assert_null(m);
+	if (!strstr(text, "fleet.yaml:6:16: error: hosts.a.operation: unknown operation 'reboot' "
+			  "(expected switch or boot)"))
+		fail_msg("got:\n%s", text);
+	free(text);
+	m = load(&text, "fleet: lab\ndomain: lab.example.net\nreboot_window: Sun 3-5\nhosts:\n"
+		 "  a:\n    address: 10.0.0.3\n", svcs);
+	assert_null(m);
+	if (!strstr(text, "fleet.yaml:3:16: error: reboot_window: 'Sun 3-5'"))
+		fail_msg("got:\n%s", text);
+	free(text);
+}
+
 typedef struct {
 	const char *name;
 	const char *fleet;
@@ -571,6 +609,7 @@ int main(void)
 		cmocka_unit_test(test_linked_manifests_not_read),
 		cmocka_unit_test(test_rule_unknown_keys_everywhere),
 		cmocka_unit_test(test_apply_window),
+		cmocka_unit_test(test_operation_reboot_window),
 		cmocka_unit_test(test_rules),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -298,19 +298,153 @@ static void test_state_backup_dir_outside_refused(void **state)
 }
 
 /* fleet.yaml with web1's apply_window (NULL: none). */
-static void write_fleet_window(e2e *e, const char *window)
+static void write_fleet_host(e2e *e, const char *window, const char *extra)
 {
 	char *text = NULL;
 
 	assert_true(asprintf(&text,
 		"fleet: test\ndomain: lab.test\nhosts:\n"
-		"  web1: {address: 127.0.0.1%s%s%s}\n"
+		"  web1: {address: 127.0.0.1%s%s%s%s}\n"
 		"  web2: {address: 127.0.0.2}\n"
 		"proxy:\n  service: traefik\n  kind: traefik\n  routes_file: /etc/traefik/tend.yml\n"
 		"  tls:\n    internal-ca: {kind: internal, suffixes: [.lab.test]}\n",
-		window ? ", apply_window: '" : "", window ? window : "", window ? "'" : "") > 0);
+		window ? ", apply_window: '" : "", window ? window : "", window ? "'" : "",
+		extra ? extra : "") > 0);
 	test_write_file(e->repo, "fleet.yaml", text);
 	free(text);
+}
+
+static void write_fleet_window(e2e *e, const char *window)
+{
+	write_fleet_host(e, window, NULL);
+}
+
+static int count_lines(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	int n = 0, c;
+
+	if (!f)
+		return 0;
+	while ((c = fgetc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n;
+}
+
+/* A switch that cuts the host off from its repository (the test system renames it) passes
+ * its probes and is rolled back by the reachability guard, naming the repository. */
+static void test_reachability_guard(void **state)
+{
+	e2e *e = *state;
+	char *out = NULL, *sys1, *now, *extra = NULL;
+
+	assert_int_equal(test_sh(NULL, e->dir, "sed -i 's|^  switch_timeout: 20s$|&\\n  "
+				 "reachability_timeout: 3s|' agent.yaml"), 0);
+	write_web(e, 200, "one", NULL);
+	free(commit(e, "web one"));
+	assert_int_equal(tend(e, NULL, "reconcile", NULL, NULL), 0);
+	sys1 = current_system(e);
+
+	assert_true(asprintf(&extra, "  test_switch_hide: %s\n", e->repo) > 0);
+	write_web(e, 200, "two", extra);
+	free(extra);
+	free(commit(e, "web two, and the repository goes away"));
+	assert_int_equal(tend(e, &out, "reconcile", NULL, NULL), 1);
+	expect_contains(out, "rolled-back: ");
+	expect_contains(out, "after the switch the repository ");
+	expect_contains(out, "does not answer within reachability_timeout 3s");
+	free(out);
+	now = current_system(e);
+	assert_string_equal(now, sys1);
+	free(now);
+	expect_web(e, "one");
+	assert_int_equal(test_sh(NULL, e->dir, "mv repo.hidden repo"), 0);
+
+	/* with the guard off, the same kind of commit is kept */
+	assert_int_equal(test_sh(NULL, e->dir, "sed -i 's|^  reachability_timeout: 3s$|  "
+				 "reachability_timeout: 0|' agent.yaml"), 0);
+	assert_true(asprintf(&extra, "  test_switch_hide: %s\n", e->repo) > 0);
+	write_web(e, 200, "three", extra);
+	free(extra);
+	free(commit(e, "web three, the guard off"));
+	assert_int_equal(tend(e, &out, "reconcile", NULL, NULL), 0);
+	free(out);
+	expect_web(e, "three");
+	assert_int_equal(test_sh(NULL, e->dir, "mv repo.hidden repo"), 0);
+	free(sys1);
+}
+
+/* operation: boot makes the new system the boot default and leaves the running one alone;
+ * tend reboots (system.reboot_command, a stand-in here) only inside the reboot_window, and
+ * only once into a system. */
+static void test_boot_operation_reboot_window(void **state)
+{
+	e2e *e = *state;
+	char *out = NULL, *sys1, *now, *profile = NULL, *reboots = NULL, *extra = NULL, *link;
+	char window[64];
+	time_t t = time(NULL);
+	struct tm tm;
+	tend_state *st;
+
+	write_web(e, 200, "one", NULL);
+	free(commit(e, "web one"));
+	assert_int_equal(tend(e, NULL, "reconcile", NULL, NULL), 0);
+	sys1 = current_system(e);
+	assert_true(asprintf(&reboots, "%s/reboots", e->dir) > 0);
+	assert_int_equal(test_sh(NULL, e->dir, "sed -i 's|^  switch_timeout: 20s$|&\\n  reboot_command: "
+				 "[sh, -c, \"echo reboot >> %s\"]|' agent.yaml", reboots), 0);
+
+	/* a reboot window that opens in two hours: the boot default waits for it */
+	localtime_r(&t, &tm);
+	snprintf(window, sizeof(window), "daily %02d:00-%02d:00", (tm.tm_hour + 2) % 24,
+		 (tm.tm_hour + 3) % 24);
+	assert_true(asprintf(&extra, ", operation: boot, reboot_window: '%s'", window) > 0);
+	write_fleet_host(e, NULL, extra);
+	free(extra);
+	write_web(e, 200, "two", NULL);
+	free(commit(e, "web two, as the boot default"));
+	assert_int_equal(tend(e, &out, "reconcile", NULL, NULL), 0);
+	expect_contains(out, "reboot-required: ");
+	expect_contains(out, "operation: boot");
+	expect_contains(out, "tend reboots the host in its reboot_window daily");
+	free(out);
+	now = current_system(e);
+	assert_string_equal(now, sys1);
+	free(now);
+	expect_web(e, "one");
+	assert_true(asprintf(&profile, "%s/profiles/system", e->dir) > 0);
+	link = realpath(profile, NULL);
+	assert_non_null(link);
+	assert_string_not_equal(link, sys1);
+	free(link);
+	assert_int_equal(count_lines(reboots), 0);
+	st = load_state(e);
+	assert_non_null(st->reboot_boot_id);
+	assert_string_equal(st->reboot_window, window);
+	tend_state_free(st);
+
+	/* the window is open: one reboot, recorded in the history */
+	write_fleet_host(e, NULL, ", operation: boot, reboot_window: '00:00-23:59'");
+	free(commit(e, "reboots any time"));
+	assert_int_equal(tend(e, &out, "reconcile", NULL, NULL), 0);
+	expect_contains(out, "rebooting now (reboot_window 00:00-23:59)");
+	free(out);
+	assert_int_equal(count_lines(reboots), 1);
+	st = load_state(e);
+	assert_true(st->n_history > 0);
+	assert_string_equal(st->history[st->n_history - 1].outcome, "reboot");
+	assert_non_null(st->history[st->n_history - 1].system_after);
+	assert_string_not_equal(st->history[st->n_history - 1].system_after, sys1);
+	tend_state_free(st);
+	/* the stand-in did not reboot: tend does not reboot into the same system twice */
+	assert_int_equal(tend(e, &out, "reconcile", NULL, NULL), 0);
+	expect_contains(out, "does not again: reboot by hand");
+	free(out);
+	assert_int_equal(count_lines(reboots), 1);
+	free(profile);
+	free(reboots);
+	free(sys1);
 }
 
 static void test_apply_window(void **state)
@@ -375,6 +509,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_state_files_outside_roots_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_backup_dir_outside_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_apply_window, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_boot_operation_reboot_window, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reachability_guard, setup, teardown),
 	};
 	if (!test_have("nix") || !test_have("git") || !test_have("curl") || !test_have("python3") ||
 	    !test_have("age")) {

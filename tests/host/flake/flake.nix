@@ -15,6 +15,8 @@
 #   lab_switch_sleep: S   switch-to-configuration sleeps S seconds before it starts units
 #   lab_kernel: "K"       the system's kernel (a change needs a reboot)
 #   lab_init: "V"         the system's init-interface-version (a change: switch exits 100)
+#   lab_firewall: "M"     lab-firewall.service: nft rejects what the match M ("ip daddr
+#                         10.0.2.2 tcp dport 9418") selects of what the guest sends out
 # The repository's lab/tend.service (made from deploy/nixos-module.nix's unit) is the system's
 # tend.service, so a commit can change tend's own unit.
 {
@@ -49,11 +51,18 @@
           settingsOf = n: services.${n}.settings or { };
           withUnit = b.filter (n: (settingsOf n) ? lab_port || (settingsOf n).lab_broken or false)
             (b.attrNames services);
-          units = map (n: { name = "lab-${n}.service"; text = unitText n (settingsOf n); }) withUnit
-            ++ (if tendUnit == null then [ ] else [ { name = "tend.service"; text = tendUnit; } ]);
           pick = key: default:
             let vals = b.filter (v: v != null) (map (n: (settingsOf n).${key} or null) (b.attrNames services));
             in if vals == [ ] then default else b.head vals;
+          firewall = pick "lab_firewall" null;
+          firewallUnit = "[Unit]\nDescription=lab firewall\n\n[Service]\nType=oneshot\nRemainAfterExit=yes\n"
+            + "ExecStart=/usr/sbin/nft add table inet labfw\n"
+            + "ExecStart=/usr/sbin/nft \"add chain inet labfw out { type filter hook output priority 0 ; }\"\n"
+            + "ExecStart=/usr/sbin/nft \"add rule inet labfw out ${firewall} reject\"\n"
+            + "ExecStop=/usr/sbin/nft delete table inet labfw\n\n[Install]\nWantedBy=multi-user.target\n";
+          units = map (n: { name = "lab-${n}.service"; text = unitText n (settingsOf n); }) withUnit
+            ++ (if tendUnit == null then [ ] else [ { name = "tend.service"; text = tendUnit; } ])
+            ++ (if firewall == null then [ ] else [ { name = "lab-firewall.service"; text = firewallUnit; } ]);
           unitEnv = b.listToAttrs (b.genList (i: { name = "unit${toString i}"; value = (b.elemAt units i).text; })
             (b.length units));
           writeUnits = b.concatStringsSep "\n" (b.genList (i:
