@@ -65,27 +65,15 @@ static void sleep_ms(long ms)
 /* Until deadline (0: one try of at most 10 s), an ls-remote of the repository. */
 static int repository_check(const tend_config *cfg, int64_t deadline, volatile sig_atomic_t *abort)
 {
-	tend_source_opts so = TEND_SOURCE_OPTS_INIT;
 	tend_source *src = NULL;
-	char head[41], *url = NULL, *mirror = tend_reconcile_state_path(cfg, "mirror");
+	char head[41], *url = NULL;
 	int error;
 
-	if (!mirror)
-		return TEND_ERROR;
-	so.mirror_dir = mirror;   /* required by tend_source_open; an ls-remote does not use it */
-	so.url = cfg->repository.url;
-	so.branch = cfg->repository.branch;
-	so.known_hosts = cfg->repository.known_hosts;
-	so.ssh_key = cfg->repository.ssh_key_file;
-	so.ssh_passphrase_file = cfg->repository.ssh_passphrase_file;
-	so.https_token_file = cfg->repository.token_file;
-	so.https_basic_file = cfg->repository.basic_auth_file;
-	so.ca_file = cfg->repository.ca_file;
 	for (;;) {
 		int64_t left = deadline ? deadline - tend_probe_now_ms() : 10000;
 
-		so.ls_remote_timeout_ms = left > 15000 ? 15000 : left < 1000 ? 1000 : (int)left;
-		if ((error = tend_source_open(&src, &so)) == 0)
+		if ((error = tend_reconcile_source_open(&src, cfg, left > 15000 ? 15000 : left < 1000 ?
+							1000 : (int)left)) == 0)
 			error = tend_source_remote_head(src, head);
 		tend_source_free(src);
 		src = NULL;
@@ -103,7 +91,6 @@ static int repository_check(const tend_config *cfg, int64_t deadline, volatile s
 			       (unsigned long long)(cfg->system.reachability_timeout_ms / 1000), why);
 		free(url);
 	}
-	free(mirror);
 	return error;
 }
 

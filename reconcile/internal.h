@@ -160,12 +160,23 @@ char *tend_mask_apply(const tend_mask *m, const char *text);
 void tend_mask_inplace(const tend_mask *m, char **text);
 void tend_mask_dispose(tend_mask *m);
 
+struct tend_source;
+/* The repository as the agent configuration describes it, its mirror under the state
+ * directory; ls_remote_timeout_ms <= 0: the source's default. */
+int tend_reconcile_source_open(struct tend_source **out, const tend_config *cfg,
+			       int ls_remote_timeout_ms);
+
 /* <state_dir>/<name>; caller frees. */
 char *tend_reconcile_state_path(const tend_config *cfg, const char *name);
 /* Make sure revision commit is exported under <state_dir>/revisions; *out is its dir. */
 int tend_reconcile_export(char **out, const tend_config *cfg, const char *commit);
 
 int64_t tend_reconcile_now(void);
+/* Append rep as a history entry of st (outcome, and the rollback target and failing probe,
+ * each may be NULL); strings are copied. */
+void tend_report_history(tend_state *st, const tend_reconcile_report *rep, int64_t start,
+			 const char *outcome, const char *rollback_target, const char *failed_probe,
+			 const char *probe_output);
 void tend_report_set(tend_reconcile_report *rep, tend_reconcile_outcome outcome,
 		     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

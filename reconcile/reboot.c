@@ -16,22 +16,8 @@
 static void history_add(tend_state *st, const tend_reconcile_report *rep, const char *outcome,
 			int64_t start, const char *target, const tend_probe_failure *pf)
 {
-	tend_state_history h;
-
-	memset(&h, 0, sizeof(h));
-	snprintf(h.commit, sizeof(h.commit), "%s", rep->commit);
-	h.start = start;
-	h.end = tend_reconcile_now();
-	h.outcome = (char *)outcome;
-	h.message = rep->message;
-	h.system_before = rep->system_before;
-	h.system_after = rep->system_after;
-	h.generation_before = rep->generation_before;
-	h.generation_after = rep->generation_after;
-	h.rollback_target = (char *)target;
-	h.failed_probe = pf ? pf->failed_probe : NULL;
-	h.probe_output = pf ? pf->output : NULL;
-	tend_state_history_add(st, &h);
+	tend_report_history(st, rep, start, outcome, target, pf ? pf->failed_probe : NULL,
+			    pf ? pf->output : NULL);
 }
 
 static void report_health(tend_reconcile_report *rep, tend_probe_failure *pf)

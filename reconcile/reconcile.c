@@ -167,7 +167,7 @@ char *tend_reconcile_state_path(const tend_config *cfg, const char *name)
 	return p;
 }
 
-static int source_open(tend_source **out, const tend_config *cfg)
+int tend_reconcile_source_open(tend_source **out, const tend_config *cfg, int ls_remote_timeout_ms)
 {
 	tend_source_opts so = TEND_SOURCE_OPTS_INIT;
 	char *mirror = tend_reconcile_state_path(cfg, "mirror");
@@ -185,9 +185,15 @@ static int source_open(tend_source **out, const tend_config *cfg)
 	so.https_basic_file = cfg->repository.basic_auth_file;
 	so.ca_file = cfg->repository.ca_file;
 	so.allowed_signers = cfg->repository.allowed_signers;
+	so.ls_remote_timeout_ms = ls_remote_timeout_ms;
 	error = tend_source_open(out, &so);
 	free(mirror);
 	return error;
+}
+
+static int source_open(tend_source **out, const tend_config *cfg)
+{
+	return tend_reconcile_source_open(out, cfg, 0);
 }
 
 static char *revisions_dir(const tend_config *cfg)
@@ -221,17 +227,12 @@ int tend_reconcile_export(char **out, const tend_config *cfg, const char *commit
 	return error;
 }
 
-static void record(tend_state *st, const tend_config *cfg, const tend_reconcile_report *rep,
-		   int64_t start, const char *outcome)
+void tend_report_history(tend_state *st, const tend_reconcile_report *rep, int64_t start,
+			 const char *outcome, const char *rollback_target, const char *failed_probe,
+			 const char *probe_output)
 {
 	tend_state_history h;
-	const tend_state_history *last = st->n_history ? &st->history[st->n_history - 1] : NULL;
 
-	/* The same failure on every poll is recorded once. */
-	if (last && !strcmp(last->commit, rep->commit) && last->outcome &&
-	    !strcmp(last->outcome, outcome) && last->message && rep->message &&
-	    !strcmp(last->message, rep->message))
-		return;
 	memset(&h, 0, sizeof(h));
 	snprintf(h.commit, sizeof(h.commit), "%s", rep->commit);
 	h.start = start;
@@ -242,8 +243,23 @@ static void record(tend_state *st, const tend_config *cfg, const tend_reconcile_
 	h.system_after = rep->system_after;
 	h.generation_before = rep->generation_before;
 	h.generation_after = rep->generation_after;
+	h.rollback_target = (char *)rollback_target;
+	h.failed_probe = (char *)failed_probe;
+	h.probe_output = (char *)probe_output;
 	tend_state_history_add(st, &h);
-	(void)cfg;
+}
+
+static void record(tend_state *st, const tend_reconcile_report *rep, int64_t start,
+		   const char *outcome)
+{
+	const tend_state_history *last = st->n_history ? &st->history[st->n_history - 1] : NULL;
+
+	/* The same failure on every poll is recorded once. */
+	if (last && !strcmp(last->commit, rep->commit) && last->outcome &&
+	    !strcmp(last->outcome, outcome) && last->message && rep->message &&
+	    !strcmp(last->message, rep->message))
+		return;
+	tend_report_history(st, rep, start, outcome, NULL, NULL, NULL);
 }
 
 /* The previous commit's manifest, for probing after a rollback (NULL if unknown). */
@@ -324,7 +340,7 @@ static int reconcile_commit(tend_reconcile_report *rep, const tend_config *cfg, 
 		if (!opts->plan_only) {
 			if (strcmp(commit, st->applied_commit))
 				tend_state_failed_add(st, commit, tend_reconcile_now(), rep->message);
-			record(st, cfg, rep, start, "failed");
+			record(st, rep, start, "failed");
 			error = tend_state_save(st, cfg->state_dir, cfg->history_limit);
 		} else {
 			error = 0;
@@ -354,7 +370,7 @@ static int reconcile_commit(tend_reconcile_report *rep, const tend_config *cfg, 
 				st->system = strdup(d.system);
 			rep->system_after = rep->system_before ? strdup(rep->system_before) : NULL;
 			rep->generation_after = rep->generation_before;
-			record(st, cfg, rep, start, "applied");
+			record(st, rep, start, "applied");
 			error = tend_state_save(st, cfg->state_dir, cfg->history_limit);
 		}
 		snprintf(rep->applied_commit, sizeof(rep->applied_commit), "%s", st->applied_commit);
@@ -522,15 +538,11 @@ int tend_reconcile_once(tend_reconcile_report *out, const tend_config *cfg,
 	}
 	/* rebooted into what tend applied, with a reboot pending: its probes decide first, before
 	 * any fetch (a system that broke the network must still go back) */
+	observe_system(out, cfg);
 	records = !beside && (!opts->plan_only || opts->settle_unchanged);
-	if (records) {
-		observe_system(out, cfg);
-		if ((rc = tend_reboot_probation(out, cfg, st, opts, &reboot_now)) != 0) {
-			error = rc < 0 ? rc : 0;
-			goto out;
-		}
-		free(out->system_before);
-		out->system_before = NULL;
+	if (records && (rc = tend_reboot_probation(out, cfg, st, opts, &reboot_now)) != 0) {
+		error = rc < 0 ? rc : 0;
+		goto out;
 	}
 	if ((error = source_open(&src, cfg)) < 0)
 		goto out;
@@ -542,7 +554,6 @@ int tend_reconcile_once(tend_reconcile_report *out, const tend_config *cfg,
 		goto out;
 	snprintf(out->commit, sizeof(out->commit), "%s", head);
 	snprintf(out->applied_commit, sizeof(out->applied_commit), "%s", st->applied_commit);
-	observe_system(out, cfg);
 	if ((!strcmp(head, st->applied_commit) || (tend_state_failed_has(st, head) && !opts->retry)) &&
 	    (rc = hold_check(out, cfg, st)) != 0) {
 		error = rc < 0 ? rc : 0;
@@ -583,7 +594,7 @@ verify:
 			snprintf(reason, sizeof(reason), "refused: %s", out->message ? out->message : "");
 			if (!opts->plan_only) {
 				tend_state_failed_add(st, head, tend_reconcile_now(), reason);
-				record(st, cfg, out, start, "refused");
+				record(st, out, start, "refused");
 				error = tend_state_save(st, cfg->state_dir, cfg->history_limit);
 			} else {
 				error = 0;

@@ -416,8 +416,11 @@ out:
 
 /* ---- the switch ------------------------------------------------------------ */
 
+/* <store_path>/bin/switch-to-configuration ACTION: a switch in its transient unit on a real
+ * host (unit_run), anything else (boot; a switch of a stand-in system) as tend's child, limited
+ * by system.switch_timeout (a stop of tend ends a child anyway: not abandoned on abort). */
 static int stc_run(tend_switch_result *out, const tend_config *cfg, const char *store_path,
-		   volatile sig_atomic_t *abort)
+		   const char *action, volatile sig_atomic_t *abort)
 {
 	char *stc = tend_path_join(store_path, "bin/switch-to-configuration"), *argv[3];
 	int error = TEND_ERROR, timeout;
@@ -430,15 +433,14 @@ static int stc_run(tend_switch_result *out, const tend_config *cfg, const char *
 		tend_error_set_errno("%s is not a NixOS system: %s", store_path, stc);
 		goto out;
 	}
-	if (in_unit(cfg)) {
+	if (!strcmp(action, "switch") && in_unit(cfg)) {
 		error = unit_run(out, cfg, stc, store_path, abort);
 		goto out;
 	}
 	argv[0] = stc;
-	argv[1] = "switch";
+	argv[1] = (char *)action;
 	argv[2] = NULL;
 	timeout = cfg->system.switch_timeout_ms > INT_MAX ? INT_MAX : (int)cfg->system.switch_timeout_ms;
-	/* tend's child: a stop of tend ends it anyway, so it is not abandoned on abort */
 	error = run_into(out, argv, timeout, stc, NULL);
 out:
 	free(stc);
@@ -509,28 +511,16 @@ int tend_nix_switch(tend_switch_result *out, const tend_config *cfg, const char 
 
 	if ((error = profile_set(out, cfg, store_path)) < 0)
 		return error;
-	return stc_run(out, cfg, store_path, abort);
+	return stc_run(out, cfg, store_path, "switch", abort);
 }
 
 int tend_nix_boot(tend_switch_result *out, const tend_config *cfg, const char *store_path)
 {
-	char *stc = NULL, *argv[3];
-	int error, timeout;
+	int error;
 
 	if ((error = profile_set(out, cfg, store_path)) < 0)
 		return error;
-	if (!(stc = tend_path_join(store_path, "bin/switch-to-configuration"))) {
-		tend_error_set("out of memory");
-		return TEND_ERROR;
-	}
-	argv[0] = stc;
-	argv[1] = "boot";
-	argv[2] = NULL;
-	timeout = cfg->system.switch_timeout_ms > INT_MAX ? INT_MAX : (int)cfg->system.switch_timeout_ms;
-	/* only the boot loader changes: a short run, as tend's child */
-	error = run_into(out, argv, timeout, stc, NULL);
-	free(stc);
-	return error;
+	return stc_run(out, cfg, store_path, "boot", NULL);
 }
 
 int tend_nix_reboot(const tend_config *cfg, tend_buf *log)
@@ -569,7 +559,7 @@ int tend_nix_switch_again(tend_switch_result *out, const tend_config *cfg, const
 	if (tend_nix_profile_generation(&gen, cfg->system.profile) == 0)
 		out->generation = gen;
 	tend_error_clear();
-	return stc_run(out, cfg, store_path, abort);
+	return stc_run(out, cfg, store_path, "switch", abort);
 }
 
 int tend_nix_switch_outcome(int *known, tend_switch_result *out, const tend_config *cfg,

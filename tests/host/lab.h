@@ -108,6 +108,30 @@ static inline int lab_run(lab_host *h, const char *cmd)
 	return code;
 }
 
+/* What the guest's HTTP service on 127.0.0.1:port answers (a malloc'd string, "" when nothing
+ * answers). */
+static inline char *lab_http(lab_host *h, int port)
+{
+	char *cmd = NULL, *s;
+
+	assert_true(asprintf(&cmd, "python3 -c \"import urllib.request as u; "
+			     "print(u.urlopen('http://127.0.0.1:%d/', timeout=3).read().decode(), end='')\" "
+			     "2>/dev/null || true", port) > 0);
+	s = lab_out(h, cmd);
+	free(cmd);
+	return s ? s : strdup("");
+}
+
+/* The web service (lab_write_web, port 8081) answers want. */
+static inline void lab_expect_web(lab_host *h, const char *want)
+{
+	char *got = lab_http(h, 8081);
+
+	if (strcmp(got, want))
+		fail_msg("the web service answers '%s', not '%s'", got, want);
+	free(got);
+}
+
 /* The agent's /v1/status field (phase, applied_commit, ...) as a string ("true"/"false" for a
  * boolean), NULL when absent. */
 static inline char *lab_status(lab_host *h, const char *field)

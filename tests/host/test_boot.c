@@ -24,18 +24,6 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-static void expect_body(const char *want)
-{
-	char *got = lab_out(h, "python3 -c \"import urllib.request as u; "
-			    "print(u.urlopen('http://127.0.0.1:8081/', timeout=3).read().decode(), end='')\" "
-			    "2>/dev/null || true");
-
-	assert_non_null(got);
-	if (strcmp(got, want))
-		fail_msg("the web service answers '%s', not '%s'", got, want);
-	free(got);
-}
-
 static void expect_status(const char *field, const char *want)
 {
 	char *v = lab_status(h, field);
@@ -75,16 +63,6 @@ static long profile_generation(void)
 	return n;
 }
 
-/* The vault's answer: its secret, as read when it started ("" when nothing answers). */
-static char *vault(void)
-{
-	char *s = lab_out(h, "python3 -c \"import urllib.request as u; "
-			  "print(u.urlopen('http://127.0.0.1:8082/', timeout=3).read().decode(), end='')\" "
-			  "2>/dev/null || true");
-
-	return s ? s : strdup("");
-}
-
 /* The first commit: web, and a vault service that reads its secret when it starts. Then the
  * host's first boot of a tend-applied system, with the git server gone: /run is empty, tend
  * cannot fetch, and the vault still starts with its secret, because tend-secrets (the
@@ -120,8 +98,8 @@ static void test_first_boot_secrets(void **state)
 		lab_show(h, "journalctl -u tend --no-pager | tail -40");
 		fail_msg("the first commit did not converge");
 	}
-	expect_body("one");
-	out = vault();
+	lab_expect_web(h, "one");
+	out = lab_http(h, 8082);
 	assert_string_equal(out, "s3cret-at-boot");
 	free(out);
 
@@ -129,7 +107,7 @@ static void test_first_boot_secrets(void **state)
 	assert_int_equal(lab_run(h, "mv /srv/fleet.git /srv/fleet.git.away"), 0);
 	assert_int_equal(lab_sh(NULL, 900, "%s reboot %s", LAB, h->vm), 0);
 	assert_true(lab_wait_guest(h, "systemctl is-active -q lab-vault.service", 120));
-	out = vault();
+	out = lab_http(h, 8082);
 	if (strcmp(out, "s3cret-at-boot")) {
 		lab_show(h, "journalctl -b -u tend-secrets -u lab-vault -u tend --no-pager | tail -40");
 		fail_msg("after a reboot without the git server the vault answers '%s'", out);
@@ -150,7 +128,7 @@ static void test_first_boot_secrets(void **state)
 	assert_int_equal(lab_run(h, "test \"$(readlink -f /run/booted-system)\" = "
 				    "\"$(readlink -f /run/current-system)\""), 0);
 	expect_status("reboot_required", "false");
-	expect_body("one");
+	lab_expect_web(h, "one");
 	free(c);
 }
 
@@ -168,7 +146,7 @@ static void test_kernel_change_needs_reboot(void **state)
 		lab_show(h, "journalctl -u tend --no-pager | tail -40");
 		fail_msg("the kernel change did not converge");
 	}
-	expect_body("two");
+	lab_expect_web(h, "two");
 	expect_status("reboot_required", "true");
 	assert_int_equal(lab_sh(NULL, 10, "curl -s --max-time 3 http://127.0.0.1:%d/metrics | "
 				"grep -qx 'tend_reboot_required 1'", h->agent_port), 0);
@@ -183,7 +161,7 @@ static void test_kernel_change_needs_reboot(void **state)
 	wait_status("reboot_required", "false", 120);
 	assert_int_equal(lab_run(h, "test \"$(readlink -f /run/booted-system)\" = "
 				    "\"$(readlink -f /run/current-system)\""), 0);
-	expect_body("two");
+	lab_expect_web(h, "two");
 	free(c);
 }
 
@@ -200,7 +178,7 @@ static void test_older_generation_booted_is_held(void **state)
 	lab_write_web(h, "three", NULL);
 	c = lab_push(h, "web three");
 	assert_true(lab_wait_phase(h, "converged", c, 300));
-	expect_body("three");
+	lab_expect_web(h, "three");
 	gen = profile_generation();
 
 	/* the boot menu: generation gen-1 once */
@@ -209,7 +187,7 @@ static void test_older_generation_booted_is_held(void **state)
 	free(cmd);
 	assert_int_equal(lab_sh(NULL, 900, "%s reboot %s", LAB, h->vm), 0);
 	assert_true(lab_wait_phase(h, "held", c, 300));
-	expect_body("two");
+	lab_expect_web(h, "two");
 	msg = lab_status(h, "last_error");
 	assert_non_null(msg);
 	if (!strstr(msg, "tend resume"))
@@ -223,7 +201,7 @@ static void test_older_generation_booted_is_held(void **state)
 	}
 	assert_int_equal(lab_run(h, "test \"$(readlink -f /run/current-system)\" != "
 				    "\"$(readlink -f /nix/var/nix/profiles/system)\""), 0);
-	expect_body("two");
+	lab_expect_web(h, "two");
 
 	/* the operator is done: resume */
 	assert_int_equal(lab_run(h, "tend resume --config /etc/tend/agent.yaml"), 0);
@@ -233,7 +211,7 @@ static void test_older_generation_booted_is_held(void **state)
 	}
 	assert_int_equal(lab_run(h, "test \"$(readlink -f /run/current-system)\" = "
 				    "\"$(readlink -f /nix/var/nix/profiles/system)\""), 0);
-	expect_body("three");
+	lab_expect_web(h, "three");
 	free(c);
 }
 
@@ -299,7 +277,7 @@ static void test_boot_operation_in_reboot_window(void **state)
 	if (!strstr(msg, "operation: boot") || !strstr(msg, "reboot_window") || !strstr(msg, "opens"))
 		fail_msg("last_message while the reboot waits: %s", msg);
 	free(msg);
-	expect_body("three");
+	lab_expect_web(h, "three");
 	assert_int_equal(lab_run(h, "test \"$(readlink -f /nix/var/nix/profiles/system)\" != "
 				    "\"$(readlink -f /run/current-system)\""), 0);
 	for (i = 0; i < 10; i++) {
@@ -318,7 +296,7 @@ static void test_boot_operation_in_reboot_window(void **state)
 		lab_show(h, "journalctl -b -1 -u tend --no-pager | tail -20; journalctl -b -u tend --no-pager | tail -30");
 		fail_msg("after tend's reboot the host did not converge");
 	}
-	expect_body("four");
+	lab_expect_web(h, "four");
 	expect_status("reboot_required", "false");
 	assert_int_equal(lab_run(h, "tend history --config /etc/tend/agent.yaml | grep -q 'reboot' && "
 				    "tend history --config /etc/tend/agent.yaml | grep -q 'booted into'"), 0);
@@ -368,7 +346,7 @@ static void test_failed_boot_goes_back(void **state)
 		lab_show(h, "journalctl -b -u tend --no-pager | tail -30");
 		fail_msg("after a failed boot the host is not back on the previous commit");
 	}
-	expect_body("four");
+	lab_expect_web(h, "four");
 	assert_int_equal(lab_run(h, "test \"$(readlink -f /run/booted-system)\" = "
 				    "\"$(readlink -f /run/current-system)\""), 0);
 	assert_int_equal(lab_run(h, "tend history --config /etc/tend/agent.yaml | grep 'rolled-back' | "

@@ -63,25 +63,6 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-/* host i's vault: answers its secret as read when it started ("" when nothing answers) */
-static char *vault(int i)
-{
-	char *s = lab_out(hosts[i], "python3 -c \"import urllib.request as u; "
-			  "print(u.urlopen('http://127.0.0.1:8082/', timeout=3).read().decode(), end='')\" "
-			  "2>/dev/null || true");
-
-	return s ? s : strdup("");
-}
-
-static char *web(int i)
-{
-	char *s = lab_out(hosts[i], "python3 -c \"import urllib.request as u; "
-			  "print(u.urlopen('http://127.0.0.1:8081/', timeout=3).read().decode(), end='')\" "
-			  "2>/dev/null || true");
-
-	return s ? s : strdup("");
-}
-
 /* The fleet's services, in a's repository: on each host a vault with a secret of its own
  * (encrypted to that host), and a web service answering body. */
 static void write_services(const char *body)
@@ -143,7 +124,7 @@ static void expect_secrets(int from)
 	int i;
 
 	for (i = from; i < N; i++) {
-		got = vault(i);
+		got = lab_http(hosts[i], 8082);
 		assert_true(asprintf(&want, "secret-of-%s", names[i]) > 0);
 		if (strcmp(got, want)) {
 			lab_show(hosts[i], "journalctl -b -u tend-secrets -u lab-vault-* --no-pager | tail -30");
@@ -191,7 +172,7 @@ static void test_cold_start(void **state)
 	c2 = lab_push(hosts[0], "web two everywhere");
 	wait_converged(c2);
 	for (i = 0; i < N; i++) {
-		got = web(i);
+		got = lab_http(hosts[i], 8081);
 		if (strcmp(got, "two"))
 			fail_msg("%s's web answers '%s' after the cold start", names[i], got);
 		free(got);

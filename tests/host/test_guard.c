@@ -56,18 +56,6 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-static void expect_body(const char *want)
-{
-	char *got = lab_out(h, "python3 -c \"import urllib.request as u; "
-			    "print(u.urlopen('http://127.0.0.1:8081/', timeout=3).read().decode(), end='')\" "
-			    "2>/dev/null || true");
-
-	assert_non_null(got);
-	if (strcmp(got, want))
-		fail_msg("the web service answers '%s', not '%s'", got, want);
-	free(got);
-}
-
 /* Waits for /v1/status to say rolled-back back to good, and its last_error to name want. */
 static void expect_rolled_back(const char *good, const char *want)
 {
@@ -84,7 +72,7 @@ static void expect_rolled_back(const char *good, const char *want)
 	free(msg);
 	/* the firewall went with the system that brought it */
 	assert_int_equal(lab_run(h, "! nft list table inet labfw >/dev/null 2>&1"), 0);
-	expect_body("one");
+	lab_expect_web(h, "one");
 }
 
 static void test_first_commit(void **state)
@@ -99,7 +87,7 @@ static void test_first_commit(void **state)
 		lab_show(h, "journalctl -u tend --no-pager | tail -40");
 		fail_msg("the first commit did not converge");
 	}
-	expect_body("one");
+	lab_expect_web(h, "one");
 	free(c);
 }
 
@@ -124,7 +112,7 @@ static void test_repository_cut_off(void **state)
 		lab_show(h, "journalctl -u tend --no-pager | tail -40");
 		fail_msg("the fix did not arrive after the rollback");
 	}
-	expect_body("three");
+	lab_expect_web(h, "three");
 	lab_write_web(h, "one", NULL);
 	free(fix);
 	fix = lab_push(h, "web one again");
@@ -189,7 +177,7 @@ static void test_apply_window(void **state)
 	free(msg);
 	for (i = 0; i < 5; i++) {
 		sleep(1);
-		expect_body("one");
+		lab_expect_web(h, "one");
 	}
 	write_fleet("");
 	open_c = lab_push(h, "no apply window");
@@ -197,7 +185,7 @@ static void test_apply_window(void **state)
 		lab_show(h, "journalctl -u tend --no-pager | tail -30");
 		fail_msg("the change did not apply once the window was gone");
 	}
-	expect_body("five");
+	lab_expect_web(h, "five");
 	free(open_c);
 	free(waiting);
 	free(good);

@@ -24,25 +24,6 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-/* The web service's answer in the guest ("" when nothing answers). */
-static char *web(void)
-{
-	char *s = lab_out(h, "python3 -c \"import urllib.request as u; "
-			  "print(u.urlopen('http://127.0.0.1:8081/', timeout=3).read().decode(), end='')\" "
-			  "2>/dev/null || true");
-
-	return s ? s : strdup("");
-}
-
-static void expect_body(const char *want)
-{
-	char *got = web();
-
-	if (strcmp(got, want))
-		fail_msg("the web service answers '%s', not '%s'", got, want);
-	free(got);
-}
-
 /* The first commit converges; tend runs as the module's unit. */
 static void test_first_commit(void **state)
 {
@@ -56,7 +37,7 @@ static void test_first_commit(void **state)
 		lab_show(h, "journalctl -u tend --no-pager | tail -40");
 		fail_msg("the first commit did not converge");
 	}
-	expect_body("one");
+	lab_expect_web(h, "one");
 	free(c1);
 }
 
@@ -86,7 +67,7 @@ static void interrupt_switch(const char *body, const char *how)
 	free(out);
 	assert_true(lab_wait_guest(h, "! systemctl is-active -q tend-switch-to-configuration.service", 180));
 	assert_true(lab_wait_guest(h, "test ! -e /run/nixos/start-list", 10));
-	expect_body(body);
+	lab_expect_web(h, body);
 	/* tend did stop (another invocation runs now, or none yet) */
 	assert_int_equal(lab_run(h, "systemctl start tend.service"), 0);
 	after = lab_out(h, "systemctl show -P InvocationID tend.service");
@@ -149,10 +130,10 @@ static void test_operator_lock(void **state)
 	assert_non_null(phase);
 	assert_string_equal(phase, "waiting");
 	free(phase);
-	expect_body("three");
+	lab_expect_web(h, "three");
 	assert_int_equal(lab_run(h, "systemctl stop operator-switch.service"), 0);
 	assert_true(lab_wait_phase(h, "converged", c, 180));
-	expect_body("four");
+	lab_expect_web(h, "four");
 	free(c);
 }
 
@@ -182,7 +163,7 @@ static void test_failed_unit_rolls_back(void **state)
 	if (!strstr(err, "units failed to start: lab-broken.service"))
 		fail_msg("last_error: %s", err);
 	free(err);
-	expect_body("four");
+	lab_expect_web(h, "four");
 	/* the next commits do without it */
 	assert_int_equal(test_sh(NULL, h->repo, "git rm -q -r services/broken"), 0);
 	free(c);
@@ -207,7 +188,7 @@ static void test_crash_during_switch(void **state)
 		lab_show(h, "journalctl -b -u tend -u nixos-boot --no-pager | tail -60");
 		fail_msg("after a power cut mid-switch, six was not recorded converged");
 	}
-	expect_body("six");
+	lab_expect_web(h, "six");
 	out = lab_out(h, "tend history --json --config /etc/tend/agent.yaml --limit 1");
 	assert_non_null(out);
 	if (!strstr(out, "was interrupted: running it again") || !strstr(out, "\"applied\""))
@@ -242,7 +223,7 @@ static void test_own_unit_changed(void **state)
 	out = lab_out(h, "journalctl -u tend --no-pager | grep -c \"unit /etc/systemd/system/tend.service changed\" || true");
 	assert_non_null(out);
 	assert_true(atoi(out) >= 1);
-	expect_body("seven");
+	lab_expect_web(h, "seven");
 	free(out);
 	free(cmd);
 	free(pid);
@@ -270,7 +251,7 @@ static void test_reboot_required(void **state)
 	assert_non_null(phase);
 	assert_string_equal(phase, "reboot-required");
 	free(phase);
-	expect_body("seven");   /* the running system is untouched */
+	lab_expect_web(h, "seven");   /* the running system is untouched */
 	assert_int_equal(lab_run(h, "test \"$(readlink -f /nix/var/nix/profiles/system)\" != "
 				    "\"$(readlink -f /run/current-system)\""), 0);
 	assert_int_equal(lab_sh(NULL, 900, "%s reboot %s", LAB, h->vm), 0);
@@ -283,7 +264,7 @@ static void test_reboot_required(void **state)
 		lab_show(h, "journalctl -b -u tend --no-pager | tail -30");
 		fail_msg("after the reboot, eight was not reported converged");
 	}
-	expect_body("eight");
+	lab_expect_web(h, "eight");
 	free(c);
 }
 
@@ -314,7 +295,7 @@ static void test_own_binary_changed(void **state)
 	exe = lab_out(h, "readlink /proc/$(systemctl show -P MainPID tend.service)/exe");
 	assert_non_null(exe);
 	assert_string_equal(exe, "/opt/tend-2/bin/tend");
-	expect_body("nine");
+	lab_expect_web(h, "nine");
 	free(exe);
 	free(c);
 }
@@ -356,7 +337,7 @@ static void test_switch_overdue(void **state)
 	assert_non_null(v);
 	assert_string_equal(v, "false");
 	free(v);
-	expect_body("ten");
+	lab_expect_web(h, "ten");
 	free(c);
 }
 

@@ -332,6 +332,13 @@ static int count_lines(const char *path)
 	return n;
 }
 
+/* One more line in agent.yaml's system: section (after switch_timeout). */
+static void system_setting(e2e *e, const char *line)
+{
+	assert_int_equal(test_sh(NULL, e->dir, "sed -i 's|^  switch_timeout: 20s$|&\\n  %s|' agent.yaml",
+				 line), 0);
+}
+
 /* A switch that cuts the host off from its repository (the test system renames it) passes
  * its probes and is rolled back by the reachability guard, naming the repository. */
 static void test_reachability_guard(void **state)
@@ -339,8 +346,7 @@ static void test_reachability_guard(void **state)
 	e2e *e = *state;
 	char *out = NULL, *sys1, *now, *extra = NULL;
 
-	assert_int_equal(test_sh(NULL, e->dir, "sed -i 's|^  switch_timeout: 20s$|&\\n  "
-				 "reachability_timeout: 3s|' agent.yaml"), 0);
+	system_setting(e, "reachability_timeout: 3s");
 	write_web(e, 200, "one", NULL);
 	free(commit(e, "web one"));
 	assert_int_equal(tend(e, NULL, "reconcile", NULL, NULL), 0);
@@ -392,8 +398,13 @@ static void test_boot_operation_reboot_window(void **state)
 	assert_int_equal(tend(e, NULL, "reconcile", NULL, NULL), 0);
 	sys1 = current_system(e);
 	assert_true(asprintf(&reboots, "%s/reboots", e->dir) > 0);
-	assert_int_equal(test_sh(NULL, e->dir, "sed -i 's|^  switch_timeout: 20s$|&\\n  reboot_command: "
-				 "[sh, -c, \"echo reboot >> %s\"]|' agent.yaml", reboots), 0);
+	{
+		char *line = NULL;
+
+		assert_true(asprintf(&line, "reboot_command: [sh, -c, \"echo reboot >> %s\"]", reboots) > 0);
+		system_setting(e, line);
+		free(line);
+	}
 
 	/* a reboot window that opens in two hours: the boot default waits for it */
 	localtime_r(&t, &tm);
