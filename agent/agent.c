@@ -11,11 +11,13 @@
 #include "agent/fleet_status.h"
 #include "agent/http.h"
 #include "agent/idle.h"
+#include "agent/liveness.h"
 #include "agent/log.h"
 #include "agent/webhook.h"
 #include "agent/worker.h"
 #include "reconcile/nix.h"
 #include "reconcile/reconcile.h"
+#include "state/state.h"
 #include "util/fs.h"
 #include "util/proc.h"
 
@@ -55,6 +57,7 @@ struct tend_agent {
 };
 
 static void watch_unit(tend_agent *a);
+static int liveness_between(void *ctx, volatile sig_atomic_t *abort);
 static int send_mail(void *ctx, const tend_smtp_opts *smtp, const char *subject, const char *body);
 
 static void smtp_from_config(tend_smtp_opts *o, const tend_config *cfg)
@@ -207,6 +210,9 @@ static int reload(void *ctx)
 	a->daemon.jitter_ms = a->cfg->poll.jitter_ms;
 	a->daemon.backoff_min_ms = a->tun.backoff_min_ms;
 	a->daemon.backoff_max_ms = a->tun.backoff_max_ms;
+	if (a->daemon.between_interval_ms && !a->cfg->probes.liveness_interval_ms)
+		tend_agent_liveness_off(&a->status, a->alerter, time(NULL));
+	a->daemon.between_interval_ms = a->cfg->probes.liveness_interval_ms;
 	error = 0;
 out:
 	secret_free(secret, len);
@@ -225,6 +231,28 @@ static void on_sent(void *ctx)
 	tend_agent_status_unlock(&a->status);
 }
 
+/* The status's recent reconciles from the state's history, so that a restarted agent's page
+ * and /v1/status still show them. A state that cannot be read shows none (the first
+ * reconcile says why). */
+static void seed_events(tend_agent *a)
+{
+	tend_state *st = NULL;
+	size_t i;
+
+	if (tend_state_load(&st, a->cfg->state_dir) < 0) {
+		tend_error_clear();
+		return;
+	}
+	for (i = st->n_history > TEND_STATUS_EVENTS ? st->n_history - TEND_STATUS_EVENTS : 0;
+	     i < st->n_history; i++) {
+		const tend_state_history *h = &st->history[i];
+
+		tend_agent_status_event_add(&a->status, (time_t)h->end, h->commit, h->outcome,
+					    h->message, h->changes);
+	}
+	tend_state_free(st);
+}
+
 int tend_agent_open(tend_agent **out, const char *config_path)
 {
 	tend_agent *a;
@@ -240,6 +268,7 @@ int tend_agent_open(tend_agent **out, const char *config_path)
 		goto fail;
 	if ((error = tend_agent_status_init(&a->status, a->cfg->host)) < 0)
 		goto fail;
+	seed_events(a);
 	if ((error = tend_dir_create_all(a->cfg->state_dir, 0700)) < 0 ||
 	    !(alerts = tend_path_join(a->cfg->state_dir, "alerts.json"))) {
 		error = error < 0 ? error : TEND_ERROR;
@@ -466,6 +495,9 @@ int tend_agent_run(tend_agent *a)
 	a->daemon.reload_ctx = a;
 	a->daemon.start = start_http;
 	a->daemon.start_ctx = &sa;
+	a->daemon.between = liveness_between;
+	a->daemon.between_ctx = a;
+	a->daemon.between_interval_ms = a->cfg->probes.liveness_interval_ms;
 	error = tend_daemon_run(&a->daemon);
 	tend_alerter_stop(a->alerter);   /* unsent mails stay queued on disk */
 	if (error == 0 && a->daemon.reexec && a->argv) {
@@ -489,6 +521,24 @@ static const char *short_commit(const char *c)
 	return c && *c ? c : "(none)";
 }
 
+/* "\nWhat the switch changes:\n  package ...\n" for a mail body, or "". */
+static void put_changes(tend_buf *d, const tend_reconcile_report *r, const char *title)
+{
+	char *changes = tend_reconcile_report_changes(r);
+	const char *p = changes;
+
+	if (!changes)
+		return;
+	tend_buf_printf(d, "\n%s:\n", title);
+	while (*p) {
+		size_t n = strcspn(p, "\n");
+
+		tend_buf_printf(d, "  %.*s\n", (int)n, p);
+		p += n + (p[n] == '\n');
+	}
+	free(changes);
+}
+
 static void raise_for_report(tend_agent *a, const tend_reconcile_report *r, time_t now)
 {
 	tend_buf d = TEND_BUF_INIT;
@@ -509,6 +559,7 @@ static void raise_for_report(tend_agent *a, const tend_reconcile_report *r, time
 		if (r->system_after)
 			tend_buf_printf(&d, "System now:    %s\n", r->system_after);
 		tend_buf_printf(&d, "Still running: %s\n", short_commit(r->applied_commit));
+		put_changes(&d, r, "What the switch changed (undone)");
 		if (r->probe_output && *r->probe_output)
 			tend_buf_printf(&d, "\nProbe output:\n%s\n", r->probe_output);
 		tend_alerter_raise(a->alerter, TEND_ALERT_ROLLBACK, r->commit,
@@ -520,6 +571,7 @@ static void raise_for_report(tend_agent *a, const tend_reconcile_report *r, time
 				r->message ? r->message : "");
 		if (r->system_after)
 			tend_buf_printf(&d, "Running now:   %s\n", r->system_after);
+		put_changes(&d, r, "What the next boot changes");
 		tend_alerter_raise(a->alerter, TEND_ALERT_REBOOT_REQUIRED, r->commit,
 				   r->message ? r->message : "reboot required", d.ptr, now);
 		break;
@@ -636,6 +688,21 @@ static void count_worker(tend_agent *a, const tend_worker_usage *u)
 	if (u->max_rss_kb > a->status.worker_max_rss_kb)
 		a->status.worker_max_rss_kb = u->max_rss_kb;
 	tend_agent_status_unlock(&a->status);
+}
+
+/* Between steps, every probes.liveness_interval (agent/liveness.h). */
+static int liveness_between(void *ctx, volatile sig_atomic_t *abort)
+{
+	tend_agent *a = ctx;
+	tend_worker_opts w;
+	tend_worker_usage u;
+	int error;
+
+	worker_opts(&w, a, abort);
+	memset(&u, 0, sizeof(u));
+	if ((error = tend_agent_liveness_run(&a->status, a->alerter, &w, &u)) != 0)
+		count_worker(a, &u);
+	return error < 0 ? error : 0;
 }
 
 /* The alerter's sender (its own thread, no alerter lock held): one mail, in

@@ -60,12 +60,14 @@ struct tend_alerter {
 
 static const char *const kind_names[TEND_ALERT__COUNT] = {
 	"reconcile-failed", "rollback", "refused-commit", "dependency-blocked",
-	"fetch-failing", "reboot-required", "switch-overdue", "held", "resolved"
+	"fetch-failing", "reboot-required", "switch-overdue", "held", "degraded", "resolved",
+	"recovered"
 };
 
 static const char *const kind_titles[TEND_ALERT__COUNT] = {
 	"reconcile failed", "rolled back", "commit refused", "blocked on a dependency",
-	"fetches failing", "reboot required", "switch running long", "held (operator's rollback kept)", "resolved"
+	"fetches failing", "reboot required", "switch running long", "held (operator's rollback kept)",
+	"degraded", "resolved", "recovered"
 };
 
 const char *tend_alert_kind_name(tend_alert_kind kind)
@@ -291,7 +293,7 @@ static void load(tend_alerter *a)
 	json_array_foreach(json_object_get(root, "open"), i, v) {
 		int k = kind_from_name(jstr(v, "kind"));
 
-		if (k < 0 || k == TEND_ALERT_RESOLVED || a->n_open >= ALERT_OPEN_MAX)
+		if (k < 0 || k >= TEND_ALERT_RESOLVED || a->n_open >= ALERT_OPEN_MAX)
 			continue;
 		a->open[a->n_open].kind = (tend_alert_kind)k;
 		a->open[a->n_open].commit = clean_commit(jstr(v, "commit"));
@@ -464,6 +466,10 @@ out:
 	return error;
 }
 
+/* Problems a healthy reconcile does not close: the one asked for, and a degraded service
+ * (its liveness runs say when it is over). */
+#define KEPT(kind, keep) ((int)(kind) == (keep) || (kind) == TEND_ALERT_DEGRADED)
+
 static int resolve_locked(tend_alerter *a, const char *commit, time_t now, int keep)
 {
 	tend_buf b = TEND_BUF_INIT;
@@ -472,7 +478,7 @@ static int resolve_locked(tend_alerter *a, const char *commit, time_t now, int k
 	int error;
 
 	for (i = 0; i < a->n_open; i++)
-		kept += (int)a->open[i].kind == keep;
+		kept += KEPT(a->open[i].kind, keep);
 	if (a->n_open == kept)
 		return 0;
 	c = clean_commit(commit);
@@ -480,7 +486,7 @@ static int resolve_locked(tend_alerter *a, const char *commit, time_t now, int k
 	tend_buf_printf(&b, "Host:    %s\nCommit:  %s\nTime:    %s\n\n"
 			"The host is healthy again. Resolved:\n", a->host, c, when);
 	for (i = 0; i < a->n_open; i++) {
-		if ((int)a->open[i].kind == keep)
+		if (KEPT(a->open[i].kind, keep))
 			continue;
 		format_time(since, a->open[i].since);
 		tend_buf_printf(&b, "  - %s at %s (since %s): %s\n", kind_names[a->open[i].kind],
@@ -491,7 +497,7 @@ static int resolve_locked(tend_alerter *a, const char *commit, time_t now, int k
 	if ((error = enqueue(a, TEND_ALERT_RESOLVED, c, subject, tend_buf_detach(&b), now)) < 0)
 		goto out;
 	for (i = 0, kept = 0; i < a->n_open; i++) {
-		if ((int)a->open[i].kind == keep) {
+		if (KEPT(a->open[i].kind, keep)) {
 			a->open[kept++] = a->open[i];
 			continue;
 		}
@@ -517,6 +523,61 @@ int tend_alerter_raise(tend_alerter *a, tend_alert_kind kind, const char *commit
 	r = raise_locked(a, kind, commit, summary, detail, now);
 	pthread_mutex_unlock(&a->lock);
 	return r;
+}
+
+int tend_alerter_recover(tend_alerter *a, tend_alert_kind kind, const char *summary,
+			 const char *detail, time_t now)
+{
+	tend_buf b = TEND_BUF_INIT;
+	char *sum = NULL, *det = NULL, *subject = NULL, *c = NULL, when[32], since[32];
+	size_t i, k;
+	int error = 0;
+
+	pthread_mutex_lock(&a->lock);
+	for (i = 0; i < a->n_open && a->open[i].kind != kind; i++)
+		;
+	if (i == a->n_open)
+		goto out;
+	sum = sanitise(summary, ALERT_SUMMARY_MAX, 1);
+	det = sanitise(detail, ALERT_TEXT_MAX, 0);
+	c = strdup(a->open[i].commit);
+	format_time(when, now);
+	if (asprintf(&subject, "[tend] %s: %s at %.12s: %.80s", a->host, kind_titles[TEND_ALERT_RECOVERED],
+		     c && *c ? c : "(none)", sum ? sum : "") < 0)
+		subject = NULL;
+	tend_buf_printf(&b, "Host:    %s\nCommit:  %s\nAlert:   %s\nTime:    %s\nSummary: %s\n\n%s%s",
+			a->host, c && *c ? c : "(none)", kind_names[TEND_ALERT_RECOVERED], when,
+			sum ? sum : "", det ? det : "",
+			det && *det && det[strlen(det) - 1] != '\n' ? "\n\n" : det && *det ? "\n" : "");
+	/* Every open problem of the kind is over (one per commit it was seen at). */
+	for (k = i; k < a->n_open; k++) {
+		if (a->open[k].kind != kind)
+			continue;
+		format_time(since, a->open[k].since);
+		tend_buf_printf(&b, "Was %s since %s: %s\n", kind_names[kind], since,
+				a->open[k].summary ? a->open[k].summary : "");
+	}
+	if ((error = enqueue(a, TEND_ALERT_RECOVERED, c ? c : "", subject, tend_buf_detach(&b), now)) < 0)
+		goto out;
+	for (i = 0, k = 0; i < a->n_open; i++) {
+		if (a->open[i].kind != kind) {
+			a->open[k++] = a->open[i];
+			continue;
+		}
+		free(a->open[i].commit);
+		free(a->open[i].summary);
+	}
+	a->n_open = k;
+	tend_log(TEND_LOG_NOTICE, "alert queued: %s", a->queue[a->n_queue - 1].subject);
+	save(a);
+	error = 1;
+out:
+	pthread_mutex_unlock(&a->lock);
+	tend_buf_dispose(&b);
+	free(c);
+	free(sum);
+	free(det);
+	return error;
 }
 
 int tend_alerter_is_open(tend_alerter *a, tend_alert_kind kind)

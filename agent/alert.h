@@ -19,7 +19,10 @@ typedef enum {
 	TEND_ALERT_REBOOT_REQUIRED,    /* applied; takes effect at the next boot */
 	TEND_ALERT_SWITCH_OVERDUE,     /* a switch runs past system.switch_timeout */
 	TEND_ALERT_HELD,               /* an operator's rollback kept: not switched forward */
+	TEND_ALERT_DEGRADED,           /* a service's liveness probe fails between reconciles;
+					  closed only by tend_alerter_recover */
 	TEND_ALERT_RESOLVED,
+	TEND_ALERT_RECOVERED,          /* the mail that closes a degraded alert */
 	TEND_ALERT__COUNT
 } tend_alert_kind;
 
@@ -50,10 +53,16 @@ int tend_alerter_raise(tend_alerter *a, tend_alert_kind kind, const char *commit
 /* The host is healthy at commit: if problems were raised, queue one
  * "resolved" mail naming them and forget them. Returns 1 when queued. */
 int tend_alerter_resolve(tend_alerter *a, const char *commit, time_t now);
+/* The problem of kind (at any commit) is over: close it and queue one "recovered" mail
+ * (summary in its subject and body). Returns 1 when queued, 0 when kind was not open. */
+int tend_alerter_recover(tend_alerter *a, tend_alert_kind kind, const char *summary,
+			 const char *detail, time_t now);
+
 /* 1 when a problem of kind is open (raised, not resolved yet). */
 int tend_alerter_is_open(tend_alerter *a, tend_alert_kind kind);
 /* The same, keeping the problems of kind keep open (-1: none kept): a reboot still
- * required is not resolved by an otherwise healthy reconcile. */
+ * required is not resolved by an otherwise healthy reconcile. A degraded service is never
+ * resolved by a reconcile, only by tend_alerter_recover. */
 int tend_alerter_resolve_keep(tend_alerter *a, const char *commit, time_t now, int keep);
 
 /* Send the pending mails that are due. Failures are logged and retried

@@ -219,14 +219,15 @@ static int history_json(const tend_state *st, size_t first)
 
 	for (i = st->n_history; i-- > first;) {
 		const tend_state_history *h = &st->history[i];
-		json_array_append_new(arr, json_pack("{s:s, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:o, s:o}",
+		json_array_append_new(arr, json_pack("{s:s, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:o, s:o, s:o}",
 			"commit", h->commit, "start", (json_int_t)h->start, "end", (json_int_t)h->end,
 			"outcome", jstr(h->outcome), "message", jstr(h->message),
 			"failed_probe", jstr(h->failed_probe), "probe_output", jstr(h->probe_output),
 			"system_before", jstr(h->system_before), "system_after", jstr(h->system_after),
 			"generation_before", (json_int_t)h->generation_before,
 			"generation_after", (json_int_t)h->generation_after,
-			"rollback_target", jstr(h->rollback_target), "switch_output", jstr(h->switch_output)));
+			"rollback_target", jstr(h->rollback_target), "switch_output", jstr(h->switch_output),
+			"changes", jstr(h->changes)));
 	}
 	return tend_cli_print_json(arr);
 }
@@ -295,6 +296,8 @@ int tend_cmd_history(int argc, char **argv)
 				print_indented("    probe output:", h->probe_output);
 			if (h->rollback_target)
 				print_clean("    rolled back to: ", h->rollback_target, "\n");
+			if (h->changes)
+				print_indented("    changes:", h->changes);
 		}
 	}
 	code = TEND_EXIT_OK;

@@ -20,9 +20,11 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* As agent/config.c's cap on a configuration file. */
@@ -144,33 +146,163 @@ out:
 	return error;
 }
 
+/* The manifests of commit, from the state directory's mirror. */
+static int manifest_at(tend_manifest **out, const tend_config *cfg, const char *commit)
+{
+	char *mirror = tend_path_join(cfg->state_dir, "mirror"), *tmp = NULL;
+	tend_diags diags;
+	int error = TEND_ERROR, made = 0;
+
+	memset(&diags, 0, sizeof(diags));
+	*out = NULL;
+	if (!mirror || asprintf(&tmp, "%s/agent-deps.XXXXXX", cfg->state_dir) < 0) {
+		tmp = NULL;
+		tend_error_set("out of memory");
+		goto out;
+	}
+	if (!(made = mkdtemp(tmp) != NULL)) {
+		tend_error_set_errno("cannot create a directory under %s", cfg->state_dir);
+		goto out;
+	}
+	if ((error = tend_source_export_commit(mirror, commit, tmp)) == 0)
+		error = tend_manifest_load(out, &diags, tmp);
+out:
+	if (made)
+		tend_dir_remove_all(tmp);
+	free(tmp);
+	free(mirror);
+	tend_diags_dispose(&diags);
+	return error;
+}
+
 /* Hosts this host depends on at commit: READY when none or all run it. */
 static int deps_check(tend_deps_verdict *v, char **reason, const tend_config *cfg,
 		      const char *commit)
 {
-	char *mirror = tend_path_join(cfg->state_dir, "mirror"), *tmp = NULL;
+	char *mirror = tend_path_join(cfg->state_dir, "mirror");
 	tend_manifest *m = NULL;
-	tend_diags diags;
-	int error = TEND_ERROR;
+	int error;
 
-	memset(&diags, 0, sizeof(diags));
 	*v = TEND_DEPS_READY;
 	*reason = NULL;
-	if (!mirror || asprintf(&tmp, "%s/agent-deps.XXXXXX", cfg->state_dir) < 0 || !mkdtemp(tmp)) {
-		tend_error_set_errno("cannot create a directory under %s", cfg->state_dir);
-		goto out;
-	}
-	if ((error = tend_source_export_commit(mirror, commit, tmp)) < 0 ||
-	    (error = tend_manifest_load(&m, &diags, tmp)) < 0)
-		goto out;
-	error = tend_fleet_deps_check(v, reason, m, cfg->host, commit, mirror, 3000);
-out:
-	if (tmp)
-		tend_dir_remove_all(tmp);
-	free(tmp);
+	if ((error = manifest_at(&m, cfg, commit)) == 0)
+		error = tend_fleet_deps_check(v, reason, m, cfg->host, commit, mirror, 3000);
 	free(mirror);
 	tend_manifest_free(m);
-	tend_diags_dispose(&diags);
+	return error;
+}
+
+/* What the fleet page shows of a peer's status document: no nested fleet, nothing else. */
+static json_t *peer_view(const json_t *doc)
+{
+	static const char *const keep[] = { "phase", "applied_commit", "target_commit",
+		"reboot_required", "last_error", "last_message", "generation", "last_reconcile",
+		"changes", "history", "liveness", "services", NULL };
+	json_t *o = json_object();
+	size_t i;
+
+	for (i = 0; o && keep[i]; i++)
+		if (json_object_get(doc, keep[i]))
+			json_object_set(o, keep[i], json_object_get(doc, keep[i]));
+	return o;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The fleet page's map: {"hosts": [{name, address, port, depends_on, reachable, error,
+ * status}]}, every other host's agent asked for its status (this host's is live), 2 s each,
+ * all within budget_ms: a run must not hold the agent's loop for long. */
+static json_t *fleet_json(const tend_manifest *m, const char *self, int64_t budget_ms)
+{
+	int64_t end = mono_ms() + budget_ms;
+	json_t *hosts = json_array();
+	size_t i, k;
+
+	for (i = 0; hosts && i < m->n_hosts; i++) {
+		const tend_host *h = &m->hosts[i];
+		int port = h->agent_port ? h->agent_port : m->agent_port;
+		const char **deps = NULL;
+		json_t *d = json_array(), *o;
+		size_t n = 0;
+
+		if (tend_manifest_host_deps(&deps, &n, m, h->name) == 0)
+			for (k = 0; d && k < n; k++)
+				json_array_append_new(d, json_string(deps[k]));
+		free(deps);
+		o = json_pack("{s:s, s:s, s:i, s:o}", "name", h->name, "address", h->address,
+			      "port", port, "depends_on", d ? d : json_array());
+		if (o && strcmp(h->name, self) && end - mono_ms() < 100) {
+			json_object_set_new(o, "reachable", json_false());
+			json_object_set_new(o, "error", json_string("not asked: the liveness run had no "
+								    "time left"));
+		} else if (o && strcmp(h->name, self)) {
+			tend_fleet_host_status st;
+			int64_t left = end - mono_ms();
+
+			tend_fleet_status_fetch(&st, h->name, h->address, port, left < 2000 ? (long)left : 2000);
+			json_object_set_new(o, "reachable", json_boolean(st.reachable));
+			json_object_set_new(o, "error", st.error ? json_string(st.error) : json_null());
+			if (st.doc)
+				json_object_set_new(o, "status", peer_view(st.doc));
+			tend_fleet_host_status_dispose(&st);
+		}
+		json_array_append_new(hosts, o);
+	}
+	return json_pack("{s:o, s:I}", "hosts", hosts ? hosts : json_array(),
+			 "checked_at", (json_int_t)time(NULL));
+}
+
+/* The liveness probes of this host's services at commit, and the fleet's map. */
+static int liveness(json_t *doc, const tend_config *cfg, const char *commit)
+{
+	tend_service_health *svcs = NULL;
+	tend_manifest *m = NULL;
+	char **errors = NULL;
+	json_t *arr;
+	size_t n = 0, i;
+	int error;
+
+	if ((error = manifest_at(&m, cfg, commit)) < 0 ||
+	    (error = tend_reconcile_liveness_host(&svcs, &errors, &n, cfg, m, cfg->host,
+						  &stop_requested)) < 0)
+		goto out;
+	arr = json_array();
+	for (i = 0; arr && i < n; i++) {
+		json_t *e = json_pack("{s:s, s:b, s:o, s:o, s:I}",
+			"service", svcs[i].service, "up", svcs[i].health == TEND_HEALTH_HEALTHY,
+			"probe", svcs[i].probe ? json_string(svcs[i].probe) : json_null(),
+			"error", errors[i] ? json_string(errors[i]) : json_null(),
+			"checked_at", (json_int_t)svcs[i].checked_at);
+
+		/* a service left out would pass for one without liveness probes */
+		if (!e || json_array_append_new(arr, e) < 0) {
+			tend_error_set("liveness: cannot report service %s", svcs[i].service);
+			json_decref(arr);
+			error = TEND_ERROR;
+			goto out;
+		}
+	}
+	if (!arr) {
+		tend_error_set("out of memory");
+		error = TEND_ERROR;
+		goto out;
+	}
+	json_object_set_new(doc, "services", arr);
+	json_object_set_new(doc, "fleet", fleet_json(m, cfg->host,
+			    cfg->probes.liveness_interval_ms > 2000 ? (int64_t)cfg->probes.liveness_interval_ms
+			    : 2000));
+out:
+	for (i = 0; errors && i < n; i++)
+		free(errors[i]);
+	free(errors);
+	tend_service_health_free(svcs, n);
+	tend_manifest_free(m);
 	return error;
 }
 
@@ -242,7 +374,7 @@ int tend_cmd_worker(int argc, char **argv)
 		return answer(doc, send_mail());
 	if (!config || !base || base[0] != '/' ||
 	    !((!strcmp(what, "reconcile") && optind + 1 == argc) ||
-	      (!strcmp(what, "deps") && optind + 2 == argc))) {
+	      ((!strcmp(what, "deps") || !strcmp(what, "liveness")) && optind + 2 == argc))) {
 		json_decref(doc);
 		tend_cli_error("worker: internal to 'tend run'; not for use by hand");
 		return tend_cli_usage("worker", stderr, TEND_EXIT_ERROR);
@@ -260,6 +392,8 @@ int tend_cmd_worker(int argc, char **argv)
 			doc = NULL;
 		}
 		tend_reconcile_report_dispose(&rep);
+	} else if (!strcmp(what, "liveness")) {
+		error = liveness(doc, cfg, argv[optind + 1]);
 	} else {
 		tend_deps_verdict v;
 		char *reason = NULL;

@@ -254,6 +254,18 @@ static void get_duration(loader *l, uint64_t *dst, const tend_yaml_node *map, co
 		fail_at(l, n, "'%s': bad duration '%s' (expected e.g. 500ms, 30s, 5m, 1h30m)", key, v);
 }
 
+/* A duration, or a plain 0 for a feature turned off (reachability_timeout, drift_interval,
+ * liveness_interval). */
+static void get_duration_or_off(loader *l, uint64_t *dst, const tend_yaml_node *map, const char *key)
+{
+	const tend_yaml_node *n = get(map, key);
+
+	if (n && n->kind == TEND_YAML_SCALAR && !strcmp(n->value, "0"))
+		*dst = 0;
+	else
+		get_duration(l, dst, map, key);
+}
+
 static void get_int(loader *l, long long *dst, const tend_yaml_node *map, const char *key,
 		    long long min, long long max)
 {
@@ -418,6 +430,7 @@ static int set_defaults(tend_config *c)
 	c->listen.port = 8470;
 	c->alerts.email.starttls = 1;
 	c->probes.deadline_ms = 10 * 60000;
+	c->probes.liveness_interval_ms = 60000;
 	c->probes.output_limit = 4096;
 	c->probes.body_limit = 64 * 1024;
 	c->history_limit = 100;
@@ -451,7 +464,7 @@ static void load_root(loader *l, tend_config *c, const tend_yaml_node *root)
 	static const char *const dep_keys[] = { "deadline", "recheck", NULL };
 	static const char *const listen_keys[] = { "address", "port", NULL };
 	static const char *const probe_keys[] = { "deadline", "output_limit", "body_limit", "ca_file",
-		NULL };
+		"liveness_interval", NULL };
 	const tend_yaml_node *m;
 	long long v;
 
@@ -485,16 +498,7 @@ static void load_root(loader *l, tend_config *c, const tend_yaml_node *root)
 		get_path(l, &c->system.current_system, m, "current_system");
 		get_duration(l, &c->system.switch_timeout_ms, m, "switch_timeout");
 		get_path(l, &c->system.unit_file, m, "unit_file");
-		{
-			const tend_yaml_node *d = get(m, "reachability_timeout");
-
-			/* "0": not checked */
-			if (d && d->kind == TEND_YAML_SCALAR && !strcmp(d->value, "0"))
-				c->system.reachability_timeout_ms = 0;
-			else
-				get_duration(l, &c->system.reachability_timeout_ms, m,
-					     "reachability_timeout");
-		}
+		get_duration_or_off(l, &c->system.reachability_timeout_ms, m, "reachability_timeout");
 		get_list(l, &c->system.reboot_command, &c->system.n_reboot_command, m,
 			 "reboot_command", 0, 0);
 	}
@@ -504,15 +508,8 @@ static void load_root(loader *l, tend_config *c, const tend_yaml_node *root)
 		get_duration(l, &c->poll.jitter_ms, m, "jitter");
 		get_duration(l, &c->poll.backoff_initial_ms, m, "backoff_initial");
 		get_duration(l, &c->poll.backoff_max_ms, m, "backoff_max");
-		{
-			const tend_yaml_node *d = get(m, "drift_interval");
-
-			/* "0": every poll is a full reconcile (as before the setting). */
-			if (d && d->kind == TEND_YAML_SCALAR && !strcmp(d->value, "0"))
-				c->poll.drift_interval_ms = 0;
-			else
-				get_duration(l, &c->poll.drift_interval_ms, m, "drift_interval");
-		}
+		/* 0: every poll is a full reconcile (as before the setting) */
+		get_duration_or_off(l, &c->poll.drift_interval_ms, m, "drift_interval");
 		if (!c->poll.interval_ms)
 			fail_at(l, get(m, "interval"), "'interval' must be more than 0");
 		if (!c->poll.backoff_initial_ms)
@@ -547,6 +544,11 @@ static void load_root(loader *l, tend_config *c, const tend_yaml_node *root)
 		get_int(l, &v, m, "body_limit", 1, 16 << 20);
 		c->probes.body_limit = (size_t)v;
 		get_ca_file(l, &c->probes.ca_file, m, "ca_file");
+		get_duration_or_off(l, &c->probes.liveness_interval_ms, m, "liveness_interval");
+		/* each run is a worker process: not a busy loop */
+		if (c->probes.liveness_interval_ms && c->probes.liveness_interval_ms < 1000)
+			fail_at(l, get(m, "liveness_interval"),
+				"'liveness_interval' must be 0 (off) or at least 1s");
 	}
 	v = c->history_limit;
 	get_int(l, &v, root, "history_limit", 1, 100000);

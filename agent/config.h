@@ -57,6 +57,8 @@ typedef struct {
 	size_t output_limit;       /* bytes of a failing try's output kept; default 4096 */
 	size_t body_limit;         /* bytes of an HTTP body read; default 64 KiB */
 	char *ca_file;             /* https probes: PEM CAs to trust; NULL: $SSL_CERT_FILE or the system bundle */
+	uint64_t liveness_interval_ms; /* the liveness probes run this often between reconciles;
+					  default 60s, 0: never */
 } tend_config_probes;
 
 typedef struct tend_config {

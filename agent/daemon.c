@@ -191,8 +191,9 @@ static void *guard_main(void *arg)
 	return NULL;
 }
 
+/* A step (between 0) or the work between steps (1), the watchdog fed meanwhile. */
 static int run_step(tend_daemon *d, tend_daemon_trigger trigger, unsigned failures,
-		    uint64_t watchdog_every)
+		    uint64_t watchdog_every, int between)
 {
 	tend_daemon_step_args args;
 	guard g;
@@ -214,7 +215,7 @@ static int run_step(tend_daemon *d, tend_daemon_trigger trigger, unsigned failur
 		have_thread = pthread_create(&th, NULL, guard_main, &g) == 0;
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	}
-	rc = d->step(d->step_ctx, &args);
+	rc = between ? d->between(d->between_ctx, &got_term) : d->step(d->step_ctx, &args);
 	tend_agent_mem_release();   /* idle until the next step: give back what it freed */
 	if (have_thread) {
 		pthread_mutex_lock(&g.lock);
@@ -233,7 +234,7 @@ static int run_step(tend_daemon *d, tend_daemon_trigger trigger, unsigned failur
 int tend_daemon_run(tend_daemon *d)
 {
 	struct sigaction sa, old_term, old_int, old_hup, old_pipe;
-	uint64_t next, now, watchdog_ms, ping_every = 0, next_ping = 0;
+	uint64_t next, now, watchdog_ms, ping_every = 0, next_ping = 0, next_between = 0;
 	tend_daemon_trigger trigger = TEND_TRIGGER_STARTUP;
 	unsigned failures = 0;
 	sigset_t old_mask;
@@ -304,7 +305,7 @@ int tend_daemon_run(tend_daemon *d)
 		if (now >= next) {
 			tend_log(trigger == TEND_TRIGGER_WAKE ? TEND_LOG_INFO : TEND_LOG_DEBUG,
 				 "reconcile triggered by %s", tend_daemon_trigger_name(trigger));
-			rc = run_step(d, trigger, failures, ping_every);
+			rc = run_step(d, trigger, failures, ping_every, 0);
 			now = now_ms();
 			if (stopping() || d->reexec || d->restart)
 				break;
@@ -321,11 +322,24 @@ int tend_daemon_run(tend_daemon *d)
 					 failures, (unsigned long long)delay);
 			}
 		}
+		if (!d->between || !d->between_interval_ms) {
+			next_between = 0;
+		} else if (!next_between || next_between > now + d->between_interval_ms) {
+			next_between = now + d->between_interval_ms;
+		} else if (now >= next_between && now < next) {
+			run_step(d, trigger, failures, ping_every, 1);
+			now = now_ms();
+			if (stopping())
+				break;
+			next_between = now + d->between_interval_ms;
+		}
 		if (ping_every && now >= next_ping) {
 			tend_notify("WATCHDOG=1");
 			next_ping = now + ping_every;
 		}
 		timeout = next > now ? next - now : 0;
+		if (next_between && (next_between > now ? next_between - now : 0) < timeout)
+			timeout = next_between > now ? next_between - now : 0;
 		if (ping_every && (next_ping > now ? next_ping - now : 0) < timeout)
 			timeout = next_ping > now ? next_ping - now : 0;
 		if (timeout > 60000)

@@ -48,6 +48,12 @@ typedef struct {
 	 * a negative return stops the daemon with that error. May be NULL. */
 	int (*start)(void *ctx);
 	void *start_ctx;
+	/* Work between steps (the liveness probes), in the loop like a step, every
+	 * between_interval_ms (0: never; a reload may change it). Its return is only logged
+	 * by the callee; it never changes the poll schedule. May be NULL. */
+	int (*between)(void *ctx, volatile sig_atomic_t *abort);
+	void *between_ctx;
+	uint64_t between_interval_ms;
 	/* Set by a step: leave the loop after it (sending RELOADING=1, not
 	 * STOPPING=1) so that the caller can re-execute the agent. */
 	int reexec;

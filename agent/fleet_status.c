@@ -97,6 +97,8 @@ int tend_fleet_status_fetch(tend_fleet_host_status *out, const char *host,
 	out->reachable = out->phase != NULL;
 	if (!out->reachable && asprintf(&out->error, "%s: no phase in the status document", url) < 0)
 		out->error = NULL;
+	if (out->reachable)
+		out->doc = json_incref(j);
 out:
 	tend_text_strip_controls(out->error, 0);   /* may quote the body (a JSON error) */
 	json_decref(j);
@@ -115,6 +117,7 @@ void tend_fleet_host_status_dispose(tend_fleet_host_status *st)
 	free(st->target_commit);
 	free(st->phase);
 	free(st->last_error);
+	json_decref(st->doc);
 	memset(st, 0, sizeof(*st));
 }
 

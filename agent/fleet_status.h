@@ -5,6 +5,7 @@
 #ifndef TEND_AGENT_FLEET_STATUS_H
 #define TEND_AGENT_FLEET_STATUS_H
 
+#include <jansson.h>
 #include "manifest/manifest.h"
 
 typedef struct {
@@ -19,6 +20,8 @@ typedef struct {
 	char *last_error;         /* may be NULL */
 	long long generation;     /* -1 unknown */
 	int reboot_required;      /* its agent says the host must reboot to run what it applied */
+	json_t *doc;              /* the whole status document when reachable (untrusted text:
+				     escape it wherever it goes), else NULL */
 } tend_fleet_host_status;
 
 /* GET http://address:port/v1/status (loopback, LAN) within timeout_ms. Returns

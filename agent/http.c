@@ -5,6 +5,7 @@
 #include "agent/http.h"
 #include "agent/http_guard.h"
 #include "agent/log.h"
+#include "agent/page.h"
 #include "agent/webhook.h"
 #include "util/buf.h"
 #include "util/error.h"
@@ -125,10 +126,37 @@ static enum MHD_Result handle_hook(tend_http *h, struct MHD_Connection *c, reque
 	return reply(c, MHD_HTTP_ACCEPTED, "application/json", "{\"triggered\": true}\n", 0);
 }
 
+/* The fleet page, with a policy that lets only its own inline script and style run. */
+static enum MHD_Result reply_page(tend_http *h, struct MHD_Connection *c)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	char *text = NULL, hash[64], csp[160];
+
+	if (!h->status || tend_agent_page_html(&text, h->status) < 0)
+		return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "page unavailable");
+	if (!(r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE))) {
+		free(text);
+		return MHD_NO;
+	}
+	tend_agent_page_script_hash(hash, sizeof(hash));
+	snprintf(csp, sizeof(csp), "default-src 'none'; style-src 'unsafe-inline'; "
+		 "script-src 'sha256-%s'", hash);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/html; charset=utf-8");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(r, "Content-Security-Policy", csp);
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 static enum MHD_Result handle_get(tend_http *h, struct MHD_Connection *c, const char *url)
 {
 	char *text = NULL;
 
+	if (!strcmp(url, "/"))
+		return reply_page(h, c);
 	if (!strcmp(url, "/healthz"))
 		return reply(c, MHD_HTTP_OK, "text/plain; charset=utf-8", "ok\n", 0);
 	if (!strcmp(url, "/v1/status")) {

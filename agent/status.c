@@ -5,12 +5,13 @@
 #include "util/error.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char *const phase_names[TEND_PHASE__COUNT] = {
 	"starting", "converged", "applying", "blocked", "failed", "rolled-back", "waiting",
-	"reboot-required", "held"
+	"reboot-required", "held", "degraded"
 };
 
 static const char *const outcome_names[TEND_OUTCOME__COUNT] = {
@@ -61,6 +62,14 @@ void tend_agent_status_dispose(tend_agent_status *st)
 	free(st->target_commit);
 	free(st->last_error);
 	free(st->last_message);
+	free(st->changes);
+	free(st->fleet);
+	tend_liveness_free(st->liveness, st->n_liveness);
+	for (size_t i = 0; i < st->n_events; i++) {
+		free(st->events[i].outcome);
+		free(st->events[i].message);
+		free(st->events[i].changes);
+	}
 	tend_service_health_free(st->services, st->n_services);
 	pthread_mutex_destroy(&st->lock);
 	memset(st, 0, sizeof(*st));
@@ -110,6 +119,110 @@ int tend_agent_status_set_services(tend_agent_status *st,
 	return 0;
 }
 
+void tend_liveness_free(tend_liveness *l, size_t n)
+{
+	size_t i;
+
+	for (i = 0; l && i < n; i++) {
+		free(l[i].service);
+		free(l[i].probe);
+		free(l[i].error);
+	}
+	free(l);
+}
+
+static int liveness_down(const tend_agent_status *st)
+{
+	size_t i;
+
+	for (i = 0; i < st->n_liveness; i++)
+		if (!st->liveness[i].up)
+			return 1;
+	return 0;
+}
+
+/* Converged and degraded are one state seen with or without the liveness results. */
+static void phase_liveness(tend_agent_status *st)
+{
+	if (st->phase == TEND_PHASE_CONVERGED && liveness_down(st))
+		st->phase = TEND_PHASE_DEGRADED;
+	else if (st->phase == TEND_PHASE_DEGRADED && !liveness_down(st))
+		st->phase = TEND_PHASE_CONVERGED;
+}
+
+int tend_agent_status_set_liveness(tend_agent_status *st, const tend_liveness *l, size_t n)
+{
+	tend_liveness *copy = calloc(n ? n : 1, sizeof(*copy));
+	size_t i;
+
+	if (!copy)
+		return TEND_ERROR;
+	for (i = 0; i < n; i++) {
+		copy[i].up = l[i].up;
+		copy[i].checked_at = l[i].checked_at;
+		if (!(copy[i].service = strdup(l[i].service ? l[i].service : "")) ||
+		    (l[i].probe && !(copy[i].probe = strdup(l[i].probe))) ||
+		    (l[i].error && !(copy[i].error = strdup(l[i].error)))) {
+			tend_liveness_free(copy, n);
+			return TEND_ERROR;
+		}
+	}
+	tend_agent_status_lock(st);
+	tend_liveness_free(st->liveness, st->n_liveness);
+	st->liveness = copy;
+	st->n_liveness = n;
+	phase_liveness(st);
+	tend_agent_status_unlock(st);
+	return 0;
+}
+
+/* A closure diff for the status: at most STATUS_CHANGES_MAX bytes, cut at a line, so that
+ * /v1/status stays well under what other agents read of it (agent/fleet_status.c) even
+ * after a nixpkgs bump that changes a thousand packages. tend history keeps it whole. */
+#define STATUS_CHANGES_MAX 4096
+
+static char *changes_capped(const char *s)
+{
+	size_t len, cut, lines = 0;
+	const char *p;
+	char *out;
+
+	if (!s || !*s)
+		return NULL;
+	len = strlen(s);
+	if (len <= STATUS_CHANGES_MAX)
+		return strdup(s);
+	for (cut = STATUS_CHANGES_MAX; cut > 0 && s[cut - 1] != '\n'; cut--)
+		;
+	for (p = s + cut; *p; p++)
+		lines += *p == '\n';
+	if (asprintf(&out, "%.*s... and %zu more (tend history has them all)\n", (int)cut, s,
+		     lines) < 0)
+		return NULL;
+	return out;
+}
+
+void tend_agent_status_event_add(tend_agent_status *st, time_t when, const char *commit,
+				 const char *outcome, const char *message, const char *changes)
+{
+	tend_status_event *e;
+
+	if (st->n_events == TEND_STATUS_EVENTS) {
+		free(st->events[0].outcome);
+		free(st->events[0].message);
+		free(st->events[0].changes);
+		memmove(st->events, st->events + 1, (TEND_STATUS_EVENTS - 1) * sizeof(*e));
+		st->n_events--;
+	}
+	e = &st->events[st->n_events++];
+	memset(e, 0, sizeof(*e));
+	e->when = when;
+	snprintf(e->commit, sizeof(e->commit), "%s", commit ? commit : "");
+	e->outcome = outcome ? strdup(outcome) : NULL;
+	e->message = message ? strdup(message) : NULL;
+	e->changes = changes_capped(changes);
+}
+
 static json_t *str_or_null(const char *s)
 {
 	return s ? json_string(s) : json_null();
@@ -125,6 +238,40 @@ static json_t *time_or_null(time_t t)
 	gmtime_r(&t, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	return json_string(when);
+}
+
+/* liveness: {service: {up, probe, error, checked_at}}; null before the first run. */
+static json_t *liveness_json(const tend_agent_status *st)
+{
+	json_t *o;
+	size_t i;
+
+	if (!st->liveness)
+		return json_null();
+	o = json_object();
+	for (i = 0; o && i < st->n_liveness; i++)
+		json_object_set_new(o, st->liveness[i].service, json_pack("{s:b, s:o, s:o, s:o}",
+			"up", st->liveness[i].up, "probe", str_or_null(st->liveness[i].probe),
+			"error", str_or_null(st->liveness[i].error),
+			"checked_at", time_or_null(st->liveness[i].checked_at)));
+	return o ? o : json_null();
+}
+
+/* history: the latest reconciles, newest first. */
+static json_t *events_json(const tend_agent_status *st)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = st->n_events; a && i-- > 0;) {
+		const tend_status_event *e = &st->events[i];
+
+		json_array_append_new(a, json_pack("{s:o, s:s, s:o, s:o, s:o}",
+			"time", time_or_null(e->when), "commit", e->commit,
+			"outcome", str_or_null(e->outcome), "message", str_or_null(e->message),
+			"changes", str_or_null(e->changes)));
+	}
+	return a ? a : json_array();
 }
 
 int tend_agent_status_json(char **out, tend_agent_status *st)
@@ -155,7 +302,7 @@ int tend_agent_status_json(char **out, tend_agent_status *st)
 			"health", tend_health_name(st->services[i].health),
 			"probe", str_or_null(st->services[i].probe),
 			"checked_at", time_or_null((time_t)st->services[i].checked_at)));
-	root = json_pack("{s:s, s:o, s:o, s:s, s:b, s:b, s:o, s:o, s:o, s:o, s:s, s:o, s:o, s:s}",
+	root = json_pack("{s:s, s:o, s:o, s:s, s:b, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:o, s:s}",
 		"host", st->host,
 		"applied_commit", str_or_null(st->applied_commit),
 		"target_commit", str_or_null(st->target_commit),
@@ -166,6 +313,9 @@ int tend_agent_status_json(char **out, tend_agent_status *st)
 		"last_message", str_or_null(st->last_message),
 		"generation", st->generation >= 0 ? json_integer(st->generation) : json_null(),
 		"services", svcs ? svcs : json_object(),
+		"liveness", liveness_json(st),
+		"changes", str_or_null(st->changes),
+		"history", events_json(st),
 		"last_outcome", tend_agent_outcome_name(st->last_outcome),
 		"last_reconcile", when[0] ? json_string(when) : json_null(),
 		"last_poll", polled[0] ? json_string(polled) : json_null(),
@@ -299,6 +449,14 @@ int tend_agent_status_metrics(char **out, tend_agent_status *st)
 		put_label(&b, st->services[k].service);
 		tend_buf_printf(&b, "\"} %d\n", st->services[k].health == TEND_HEALTH_HEALTHY);
 	}
+	family(&b, "tend_probe_up", "gauge",
+	       "1 if the service's liveness probes passed at the last liveness run "
+	       "(probes.liveness_interval), 0 if not.");
+	for (size_t k = 0; k < st->n_liveness; k++) {
+		tend_buf_puts(&b, "tend_probe_up{service=\"");
+		put_label(&b, st->liveness[k].service);
+		tend_buf_printf(&b, "\"} %d\n", st->liveness[k].up ? 1 : 0);
+	}
 	tend_agent_status_unlock(st);
 	if (!b.ptr) {
 		tend_error_set("metrics: out of memory");
@@ -339,6 +497,12 @@ void tend_agent_status_record(tend_agent_status *st, const tend_reconcile_report
 	const char *err = oc == TEND_OUTCOME_SUCCESS ? NULL : (r->message ? r->message : "failed");
 
 	tend_agent_status_lock(st);
+	/* Another system runs now: the last liveness run judged the one before. */
+	if (r->switched && st->liveness) {
+		tend_liveness_free(st->liveness, st->n_liveness);
+		st->liveness = NULL;
+		st->n_liveness = 0;
+	}
 	if (r->applied_commit[0])
 		tend_agent_status_set_str(&st->applied_commit, r->applied_commit);
 	tend_agent_status_set_str(&st->target_commit, r->commit[0] ? r->commit : NULL);
@@ -377,6 +541,28 @@ void tend_agent_status_record(tend_agent_status *st, const tend_reconcile_report
 	case TEND_RECONCILE_HELD:
 		st->phase = TEND_PHASE_HELD;
 		break;
+	}
+	phase_liveness(st);
+	if (r->outcome != TEND_RECONCILE_PLANNED) {
+		char *changes = tend_reconcile_report_changes(r);
+
+		if (changes) {
+			free(st->changes);
+			st->changes = changes_capped(changes);
+		}
+		/* What tend history records (not the polls that found nothing to do, waited or
+		 * were blocked), and the same conclusion at every poll once. */
+		if (r->outcome != TEND_RECONCILE_NOTHING && r->outcome != TEND_RECONCILE_WAITING &&
+		    r->outcome != TEND_RECONCILE_BLOCKED &&
+		    (!st->n_events || strcmp(st->events[st->n_events - 1].commit, r->commit) ||
+		    strcmp(st->events[st->n_events - 1].outcome ? st->events[st->n_events - 1].outcome : "",
+			   tend_reconcile_outcome_name(r->outcome)) ||
+		    strcmp(st->events[st->n_events - 1].message ? st->events[st->n_events - 1].message : "",
+			   r->message ? r->message : "")))
+			tend_agent_status_event_add(st, time(NULL), r->commit,
+						    tend_reconcile_outcome_name(r->outcome), r->message,
+						    changes);
+		free(changes);
 	}
 	st->switch_overdue = 0;
 	if (r->outcome != TEND_RECONCILE_PLANNED)

@@ -23,6 +23,8 @@ typedef enum {
 	TEND_PHASE_HELD,           /* the host runs another system than tend applied (an
 				      operator's rollback): not switched until a new commit
 				      or tend resume */
+	TEND_PHASE_DEGRADED,       /* converged, but a service's liveness probe fails now
+				      (probes.liveness_interval); nothing is rolled back */
 	TEND_PHASE__COUNT
 } tend_agent_phase;
 
@@ -35,6 +37,26 @@ typedef enum {
 	TEND_OUTCOME_BLOCKED,      /* waiting on another host */
 	TEND_OUTCOME__COUNT
 } tend_agent_outcome;
+
+/* A service's liveness as the last liveness run saw it (agent/liveness.c). */
+typedef struct {
+	char *service;
+	int up;                    /* the liveness probes passed */
+	char *probe;               /* the probe that decided */
+	char *error;               /* why it failed (one line); NULL when up */
+	time_t checked_at;
+} tend_liveness;
+
+/* One concluded reconcile, for the fleet page and /v1/status's "history". */
+typedef struct {
+	time_t when;
+	char commit[41];
+	char *outcome;             /* tend_reconcile_outcome_name() */
+	char *message;
+	char *changes;             /* what the switch changed (closure diff lines); may be NULL */
+} tend_status_event;
+
+#define TEND_STATUS_EVENTS 8
 
 typedef struct tend_agent_status {
 	pthread_mutex_t lock;
@@ -51,6 +73,16 @@ typedef struct tend_agent_status {
 				      or an applied system waits for the next boot */
 	tend_service_health *services; /* this host's services as the last probes saw them */
 	size_t n_services;
+	tend_liveness *liveness;   /* the last liveness run's results, this host's services with
+				      liveness probes; NULL before the first run */
+	size_t n_liveness;
+	char *changes;             /* the last switch's closure diff, one change a line; may be NULL */
+	tend_status_event events[TEND_STATUS_EVENTS]; /* the latest reconciles, oldest first */
+	size_t n_events;
+	char *fleet;               /* for the fleet page: the applied commit's hosts and what their
+				      agents said at the last liveness run, JSON ({"hosts": [{name,
+				      address, port, depends_on, reachable, error, status}],
+				      "checked_at"}); NULL before the first run */
 
 	/* For /metrics. */
 	tend_agent_outcome last_outcome;
@@ -79,6 +111,15 @@ int tend_agent_status_set_str(char **field, const char *value);
 /* Replace the per-service health (copied). Caller holds the lock. */
 int tend_agent_status_set_services(tend_agent_status *st,
 				   const tend_service_health *svcs, size_t n);
+
+/* Replace the liveness results (copied); the phase becomes degraded while one is down and
+ * the host is otherwise converged, converged again when all are up. Locks. */
+int tend_agent_status_set_liveness(tend_agent_status *st, const tend_liveness *l, size_t n);
+void tend_liveness_free(tend_liveness *l, size_t n);
+
+/* Add a concluded reconcile to the events (the oldest dropped). Caller holds the lock. */
+void tend_agent_status_event_add(tend_agent_status *st, time_t when, const char *commit,
+				 const char *outcome, const char *message, const char *changes);
 
 /* Record a concluded reconcile (its report, how long it took): phase,
  * commits, last error, per-service health, generation, counters. Locks. */

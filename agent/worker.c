@@ -362,6 +362,69 @@ out:
 	return error;
 }
 
+int tend_worker_liveness(tend_liveness **out, size_t *n, char **fleet, tend_worker_usage *usage,
+			 const tend_worker_opts *w, const char *commit)
+{
+	static const char *what = "liveness worker";
+	char *argv[16];
+	json_t *answer = NULL, *svcs, *e;
+	tend_liveness *l = NULL;
+	size_t i;
+	int k = 0, error;
+
+	*out = NULL;
+	*n = 0;
+	*fleet = NULL;
+	common_args(argv, &k, w, "liveness");
+	argv[k++] = (char *)commit;
+	argv[k] = NULL;
+	if ((error = worker_run(&answer, usage, w, argv, w->config_data, w->config_len, what)) < 0)
+		return error;
+	if ((error = answer_return(answer, what)) < 0)
+		goto out;
+	error = TEND_ERROR;
+	svcs = json_object_get(answer, "services");
+	if (!json_is_array(svcs)) {
+		tend_error_set("%s: answer without services", what);
+		goto out;
+	}
+	if (!(l = calloc(json_array_size(svcs) + 1, sizeof(*l))))
+		goto oom;
+	json_array_foreach(svcs, i, e) {
+		const char *name = json_string_value(json_object_get(e, "service"));
+		const char *probe = json_string_value(json_object_get(e, "probe"));
+		const char *why = json_string_value(json_object_get(e, "error"));
+
+		if (!name || !json_is_boolean(json_object_get(e, "up"))) {
+			tend_error_set("%s: a service without a name or result", what);
+			goto out;
+		}
+		if (!(l[*n].service = strdup(name)) || (probe && !(l[*n].probe = strdup(probe))) ||
+		    (why && !(l[*n].error = strdup(why)))) {
+			(*n)++;
+			goto oom;
+		}
+		l[*n].up = json_is_true(json_object_get(e, "up"));
+		l[*n].checked_at = (time_t)json_integer_value(json_object_get(e, "checked_at"));
+		(*n)++;
+	}
+	if (json_is_object(json_object_get(answer, "fleet")))
+		*fleet = json_dumps(json_object_get(answer, "fleet"), JSON_COMPACT);
+	*out = l;
+	l = NULL;
+	error = 0;
+	goto out;
+oom:
+	tend_error_set("out of memory");
+out:
+	if (l) {
+		tend_liveness_free(l, *n);
+		*n = 0;
+	}
+	json_decref(answer);
+	return error;
+}
+
 /* The mail settings as the worker's request (the password stays in its file). */
 static json_t *smtp_json(const tend_smtp_opts *o)
 {

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include "agent/fleet_status.h"
 #include "agent/smtp.h"
+#include "agent/status.h"
 #include "reconcile/reconcile.h"
 
 typedef struct {
@@ -50,6 +51,12 @@ int tend_worker_reconcile(tend_reconcile_report *out, tend_worker_usage *usage,
  * *reason (caller frees) says why not when the verdict is not READY. */
 int tend_worker_deps(tend_deps_verdict *out, char **reason, tend_worker_usage *usage,
 		     const tend_worker_opts *w, const char *commit);
+
+/* The liveness probes of this host's services at commit (its manifests from the mirror), in
+ * a worker: *out (tend_liveness_free) one entry a service that declares liveness probes;
+ * *fleet (caller frees) the commit's hosts as JSON for the fleet page. */
+int tend_worker_liveness(tend_liveness **out, size_t *n, char **fleet, tend_worker_usage *usage,
+			 const tend_worker_opts *w, const char *commit);
 
 /* tend_smtp_send in a worker (what the agent's alerter sends with): the
  * same return and error. The worker reads the password file itself. */

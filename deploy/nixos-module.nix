@@ -57,6 +57,7 @@ let
     poll.interval = cfg.pollInterval;
     poll.drift_interval = cfg.driftInterval;
     system.reachability_timeout = cfg.reachabilityTimeout;
+    probes.liveness_interval = cfg.livenessInterval;
     listen = { inherit (cfg.listen) address port; };
     webhook_secret_file = cfg.webhookSecretFile;
     alerts = if email.to == [ ] then null else {
@@ -154,6 +155,19 @@ in
         the host off would keep the fix from arriving). "0": not checked. When and how
         the host takes a new system and reboots is the fleet's, in fleet.yaml:
         `operation: switch | boot`, `reboot_window` and `apply_window` (docs/manifest.md).
+      '';
+    };
+
+    livenessInterval = mkOption {
+      type = types.str;
+      default = "60s";
+      example = "15s";
+      description = ''
+        How often the services' `health.liveness` probes run between reconciles. A failing
+        one puts the host in phase `degraded` (one mail, one "recovered" mail when it
+        answers again; nothing is rolled back) and sets `tend_probe_up` in /metrics. The
+        same run refreshes what the fleet page (`GET /` on the agent's address) shows of
+        the other hosts. "0": no liveness runs.
       '';
     };
 

@@ -5,6 +5,7 @@
  * files and secrets, unit restarts, the switch, then probes; a failure returns
  * the files and the previous system, and probes it again. */
 #include "reconcile/internal.h"
+#include "reconcile/closure.h"
 #include "reconcile/nix.h"
 #include "util/error.h"
 #include "util/beneath.h"
@@ -31,6 +32,7 @@ typedef struct {
 	tend_buf switch_output;
 	int switch_attempted;
 	tend_mask mask;          /* secret values: masked in every text kept or sent */
+	const tend_action *sw;   /* the plan's switch (its closure diff goes to the history) */
 } conv;
 
 static int save(conv *c)
@@ -366,7 +368,14 @@ static void history(conv *c, const char *commit, const char *outcome, const char
 	h.generation_before = rep->generation_before;
 	h.generation_after = rep->generation_after;
 	h.rollback_target = (char *)rollback_target;
+	h.changes = rep->switched && c->sw && c->sw->closure
+		? tend_closure_diff_format(c->sw->closure, "") : NULL;
+	if (h.changes && !*h.changes) {
+		free(h.changes);
+		h.changes = NULL;
+	}
 	tend_state_history_add(c->st, &h);
+	free(h.changes);
 	free(h.message);
 	free(h.probe_output);
 	free(h.switch_output);
@@ -660,8 +669,8 @@ int tend_converge(tend_reconcile_report *rep, const tend_config *cfg, tend_state
 		  const tend_desired *d, const tend_plan *plan,
 		  const tend_manifest *prev_manifest, const tend_reconcile_opts *opts, int guarded)
 {
-	conv c = { cfg, st, rep, opts, tend_reconcile_now(), TEND_BUF_INIT, 0, { NULL, 0 } };
 	const tend_action *sw_action = plan_switch(plan);
+	conv c = { cfg, st, rep, opts, tend_reconcile_now(), TEND_BUF_INIT, 0, { NULL, 0 }, sw_action };
 	const tend_host *host = d->manifest ? tend_manifest_host(d->manifest, cfg->host) : NULL;
 	/* operation: boot, unless the operator asked for the change at once (--now, tend rollback) */
 	int boot = host && host->operation == TEND_OPERATION_BOOT && !(opts && opts->now);
@@ -699,6 +708,7 @@ int tend_converge(tend_reconcile_report *rep, const tend_config *cfg, tend_state
 		goto out;
 	}
 	if (sw_action && boot) {
+		rep->switched = 1;
 		error = boot_default(&c, d->commit, sw_action->to, prev_manifest);
 		goto out;
 	}
@@ -707,6 +717,7 @@ int tend_converge(tend_reconcile_report *rep, const tend_config *cfg, tend_state
 		if ((error = save(&c)) < 0)
 			goto out;
 		c.switch_attempted = 1;
+		rep->switched = 1;
 		error = tend_nix_switch(&sw, cfg, sw_action->to, opts ? opts->abort : NULL);
 		tend_buf_put(&c.switch_output, sw.output.ptr, sw.output.size);
 		rep->generation_after = sw.generation;
@@ -822,7 +833,7 @@ static int resume_switch(conv *c, tend_state_inflight *in, char **current,
 int tend_recover(tend_reconcile_report *rep, const tend_config *cfg, tend_state *st,
 		 const tend_reconcile_opts *opts)
 {
-	conv c = { cfg, st, rep, opts, tend_reconcile_now(), TEND_BUF_INIT, 1, { NULL, 0 } };
+	conv c = { cfg, st, rep, opts, tend_reconcile_now(), TEND_BUF_INIT, 1, { NULL, 0 }, NULL };
 	tend_state_inflight *in = &st->inflight;
 	tend_desired now, prev;
 	tend_probe_failure pf;

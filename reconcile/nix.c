@@ -18,6 +18,20 @@
 #include <string.h>
 #include <unistd.h>
 
+char *tend_nix_sibling(const tend_config *cfg, const char *tool)
+{
+	const char *slash = strrchr(cfg->nix.command, '/');
+	char *cmd = NULL;
+
+	if (!slash)
+		cmd = strdup(tool);
+	else if (asprintf(&cmd, "%.*s/%s", (int)(slash - cfg->nix.command), cfg->nix.command, tool) < 0)
+		cmd = NULL;
+	if (!cmd)
+		tend_error_set("out of memory");
+	return cmd;
+}
+
 const char *tend_nix_last_line(const tend_buf *b, char *dst, size_t size)
 {
 	size_t end, start;

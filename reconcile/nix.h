@@ -97,6 +97,10 @@ int tend_nix_reboot_required(const struct tend_config *cfg);
  * before a reboot or power cut from one made during this boot. */
 void tend_nix_boot_id(char *dst, size_t size);
 
+/* A Nix tool ("nix-env", "nix-store") next to a configured nix binary, else from PATH. Caller
+ * frees; NULL (error set) when out of memory. */
+char *tend_nix_sibling(const struct tend_config *cfg, const char *tool);
+
 /* The last non-empty line of a tool's output, for one-line error messages. */
 const char *tend_nix_last_line(const tend_buf *b, char *dst, size_t size);
 

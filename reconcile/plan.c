@@ -3,6 +3,7 @@
  * list the actions in the order converge takes them: files and secrets in
  * their services' dependency order, then the switch, then the probes. */
 #include "reconcile/internal.h"
+#include "reconcile/closure.h"
 #include "render/render.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -30,6 +31,7 @@ void tend_plan_dispose(tend_plan *plan)
 		free(plan->items[i].from);
 		free(plan->items[i].to);
 		free(plan->items[i].reason);
+		tend_closure_diff_free(plan->items[i].closure);
 	}
 	free(plan->items);
 	memset(plan, 0, sizeof(*plan));
@@ -256,6 +258,11 @@ int tend_plan_compute(tend_plan *out, const tend_config *cfg, const tend_state *
 	    (error = tend_plan_add(out, TEND_ACTION_SWITCH, NULL, NULL, current_system, d->system,
 				   current_system ? "changed" : "first activation")) < 0)
 		goto out;
+	/* What the switch changes, as nvd would show it; a first activation changes everything. */
+	if (system_changes && current_system &&
+	    (error = tend_closure_diff_systems(&out->items[out->count - 1].closure, cfg,
+					       current_system, d->system)) < 0)
+		goto out;
 	if (out->count) {
 		for (i = 0; i < d->n_order; i++) {
 			const tend_service *s = tend_manifest_service(d->manifest, d->order[i]);
@@ -305,6 +312,13 @@ char *tend_plan_format(const tend_plan *plan)
 			tend_buf_printf(&b, " (%s%s%s)", a->service ? a->service : "",
 					a->service && a->reason ? ", " : "", a->reason ? a->reason : "");
 		tend_buf_putc(&b, '\n');
+		if (a->closure) {
+			char *diff = tend_closure_diff_format(a->closure, "  ");
+
+			if (diff)
+				tend_buf_puts(&b, diff);
+			free(diff);
+		}
 	}
 	return tend_buf_detach(&b);
 }
@@ -324,10 +338,15 @@ char *tend_plan_format_json(const tend_plan *plan)
 		return NULL;
 	for (i = 0; i < plan->count; i++) {
 		const tend_action *a = &plan->items[i];
-		json_array_append_new(arr, json_pack("{s:s, s:o, s:o, s:o, s:o, s:o}",
+		json_t *o = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o}",
 			"action", action_names[a->kind], "service", str_or_null(a->service),
 			"path", str_or_null(a->path), "from", str_or_null(a->from),
-			"to", str_or_null(a->to), "reason", str_or_null(a->reason)));
+			"to", str_or_null(a->to), "reason", str_or_null(a->reason));
+
+		if (o && a->kind == TEND_ACTION_SWITCH)
+			json_object_set_new(o, "closure", a->closure ? tend_closure_diff_to_json(a->closure)
+					    : json_null());
+		json_array_append_new(arr, o);
 	}
 	text = json_dumps(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(arr);

@@ -521,3 +521,96 @@ int tend_reconcile_probe_host(tend_probe_failure *out, const tend_config *cfg,
 	free(order);
 	return error;
 }
+
+/* One service's liveness probes, each with no grace and its tries spread over at most one
+ * liveness interval, so that a run ends (and a failure shows) within about that interval. */
+static int liveness_service(tend_service_health *h, char **why, const tend_service *s,
+			    const tend_probe_opts *po, uint64_t interval_ms)
+{
+	size_t k;
+
+	for (k = 0; k < s->n_probes; k++) {
+		tend_probe q = s->probes[k];
+		tend_probe_result r;
+		char *what;
+		int error;
+
+		if (q.phase != TEND_PROBE_LIVENESS)
+			continue;
+		q.grace_ms = 0;
+		if (interval_ms && q.retries > 1 && q.interval_ms > interval_ms / q.retries)
+			q.interval_ms = interval_ms / q.retries;
+		if (interval_ms && q.timeout_ms > interval_ms)
+			q.timeout_ms = interval_ms;
+		error = tend_probe_run(&r, &q, po);
+		what = tend_probe_describe(&q);
+		free(h->probe);
+		h->probe = what;
+		h->checked_at = (int64_t)time(NULL);
+		h->health = error == 0 ? TEND_HEALTH_HEALTHY : TEND_HEALTH_FAILING;
+		tend_probe_result_dispose(&r);
+		if (error < 0) {
+			tend_error_prefix("service %s: ", s->name);
+			/* one line of valid UTF-8: a probed body may hold anything */
+			*why = tend_text_clean_dup(tend_error_last(), 0);
+			return error;
+		}
+	}
+	return 0;
+}
+
+int tend_reconcile_liveness_host(tend_service_health **out, char ***errors, size_t *n,
+				 const tend_config *cfg, const tend_manifest *m, const char *host,
+				 volatile sig_atomic_t *abort)
+{
+	tend_probe_opts po = TEND_PROBE_OPTS_INIT;
+	const char **order = NULL;
+	size_t i, count = 0;
+	int error;
+
+	*out = NULL;
+	*errors = NULL;
+	*n = 0;
+	po.output_limit = cfg->probes.output_limit;
+	po.body_limit = cfg->probes.body_limit;
+	po.ca_file = cfg->probes.ca_file;
+	po.abort = abort;
+	/* a run ends within about one interval, however many services (no try starts later) */
+	if (cfg->probes.deadline_ms || cfg->probes.liveness_interval_ms)
+		po.deadline_ms = tend_probe_now_ms() + (int64_t)(cfg->probes.liveness_interval_ms &&
+			(!cfg->probes.deadline_ms || cfg->probes.liveness_interval_ms < cfg->probes.deadline_ms)
+			? cfg->probes.liveness_interval_ms : cfg->probes.deadline_ms);
+	if ((error = tend_manifest_service_order(&order, m)) < 0)
+		return error;
+	for (i = 0; order[i]; i++)
+		count++;
+	if (count && (!(*out = calloc(count, sizeof(**out))) ||
+		      !(*errors = calloc(count, sizeof(**errors))))) {
+		free(*out);
+		*out = NULL;
+		free(order);
+		tend_error_set("out of memory");
+		return TEND_ERROR;
+	}
+	for (i = 0; order[i] && !(abort && *abort); i++) {
+		const tend_service *s = tend_manifest_service(m, order[i]);
+		size_t k;
+		int has = 0;
+
+		if (!s || strcmp(s->host, host))
+			continue;
+		for (k = 0; k < s->n_probes; k++)
+			has |= s->probes[k].phase == TEND_PROBE_LIVENESS;
+		if (!has)
+			continue;
+		if (!((*out)[*n].service = strdup(s->name))) {
+			tend_error_set("out of memory");
+			error = TEND_ERROR;
+			break;
+		}
+		liveness_service(&(*out)[*n], &(*errors)[*n], s, &po, cfg->probes.liveness_interval_ms);
+		(*n)++;
+	}
+	free(order);
+	return error < 0 ? error : 0;
+}

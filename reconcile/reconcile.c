@@ -234,6 +234,7 @@ void tend_report_history(tend_state *st, const tend_reconcile_report *rep, int64
 	tend_state_history h;
 
 	memset(&h, 0, sizeof(h));
+	h.changes = tend_reconcile_report_changes(rep);
 	snprintf(h.commit, sizeof(h.commit), "%s", rep->commit);
 	h.start = start;
 	h.end = tend_reconcile_now();
@@ -247,6 +248,7 @@ void tend_report_history(tend_state *st, const tend_reconcile_report *rep, int64
 	h.failed_probe = (char *)failed_probe;
 	h.probe_output = (char *)probe_output;
 	tend_state_history_add(st, &h);
+	free(h.changes);
 }
 
 static void record(tend_state *st, const tend_reconcile_report *rep, int64_t start,

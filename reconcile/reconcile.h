@@ -11,6 +11,8 @@
 #include <stdint.h>
 
 struct tend_config;
+struct tend_closure_diff;
+struct tend_manifest;
 
 typedef enum {
 	TEND_RECONCILE_NOTHING = 0,    /* the host already runs what the head commit wants */
@@ -67,6 +69,8 @@ typedef struct {
 	char *from;                    /* switch: store path now (may be NULL); file: old sha256 */
 	char *to;                      /* switch: store path wanted; file: new sha256 */
 	char *reason;                  /* "drift", "changed", "new", ... (may be NULL) */
+	struct tend_closure_diff *closure; /* switch: what it changes, packages and units
+					    * (reconcile/closure.h); NULL on a first activation */
 } tend_action;
 
 typedef struct {
@@ -75,7 +79,8 @@ typedef struct {
 } tend_plan;
 
 void tend_plan_dispose(tend_plan *plan);
-/* The plan as text, one action a line (what `tend plan` prints). Caller frees. */
+/* The plan as text, one action a line (what `tend plan` prints), a switch followed by its
+ * closure diff, indented. Caller frees. */
 char *tend_plan_format(const tend_plan *plan);
 /* The plan as a JSON array (what `tend plan --json` prints). Caller frees. */
 char *tend_plan_format_json(const tend_plan *plan);
@@ -121,12 +126,20 @@ typedef struct {
 					* planned from the mirror as last fetched */
 	int64_t window_opens;          /* outcome waiting for the host's apply_window: when it
 					* opens next (Unix time); 0 otherwise */
+	int switched;                  /* the plan's switch ran in this reconcile (switch-to-
+					* configuration, or the boot default set): its closure diff
+					* is what changed, even when it was rolled back */
 	int reboot_required;           /* afterwards, the running system's kernel, initrd or
 					* kernel modules are not the booted system's: they take
 					* effect at the next boot (tend_nix_reboot_required) */
 } tend_reconcile_report;
 
 void tend_reconcile_report_dispose(tend_reconcile_report *report);
+
+/* What the report's system switch changed, one change a line (reconcile/closure.h), or NULL
+ * when no switch ran (report->switched), it had no closure diff, or it changed no package or
+ * unit. Caller frees. */
+char *tend_reconcile_report_changes(const tend_reconcile_report *report);
 
 typedef struct {
 	char commit[41];               /* whose secrets ("" when nothing was applied yet) */
@@ -139,6 +152,15 @@ typedef struct {
  * fetch, no build, no other host (reconcile/restore.c). What `tend secret install` and the
  * agent's start do, so services find their secrets after a reboot before any network. */
 int tend_reconcile_secrets_restore(tend_secrets_restored *out, const struct tend_config *cfg);
+
+/* Run the liveness probes of every service of host in m that declares any, in dependency
+ * order, each service on its own: one failing does not stop the others. Each probe runs
+ * without its grace, its tries spread over at most probes.liveness_interval. *out (caller frees
+ * with tend_service_health_free) gets one entry a service, healthy or failing; errors[i]
+ * (caller frees each and the array) says why a failing one failed, in one line. */
+int tend_reconcile_liveness_host(tend_service_health **out, char ***errors, size_t *n,
+				 const struct tend_config *cfg, const struct tend_manifest *m, const char *host,
+				 volatile sig_atomic_t *abort);
 
 /* <state_dir>/resume, left by `tend resume`: the next reconcile of a held host (outcome
  * held: it runs another system than tend applied, with no new commit) switches it forward

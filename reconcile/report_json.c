@@ -4,6 +4,7 @@
  * with the field named, never half-read. */
 #include "reconcile/report_json.h"
 #include "reconcile/internal.h"
+#include "reconcile/closure.h"
 #include "util/error.h"
 
 #include <jansson.h>
@@ -54,6 +55,8 @@ static json_t *action_json(const tend_action *a, int *failed)
 	put(o, "from", str_or_null(a->from), failed);
 	put(o, "to", str_or_null(a->to), failed);
 	put(o, "reason", str_or_null(a->reason), failed);
+	if (a->closure)
+		put(o, "closure", tend_closure_diff_to_json(a->closure), failed);
 	return o;
 }
 
@@ -99,6 +102,7 @@ json_t *tend_reconcile_report_to_json(const tend_reconcile_report *r)
 		put(o, "services", json_incref(svcs), &failed);
 		put(o, "planned_beside_agent", json_boolean(r->planned_beside_agent), &failed);
 		put(o, "reboot_required", json_boolean(r->reboot_required), &failed);
+		put(o, "switched", json_boolean(r->switched), &failed);
 		put(o, "window_opens", json_integer(r->window_opens), &failed);
 	}
 	json_decref(plan);
@@ -180,7 +184,12 @@ static int action_from_json(tend_plan *plan, const json_t *a)
 	for (i = 0; i < 5; i++)
 		if ((error = get_str(&s[i], a, keys[i])) < 0)
 			goto out;
-	error = tend_plan_add(plan, (tend_action_kind)k, s[0], s[1], s[2], s[3], s[4]);
+	if ((error = tend_plan_add(plan, (tend_action_kind)k, s[0], s[1], s[2], s[3], s[4])) < 0)
+		goto out;
+	if (json_object_get(a, "closure") && !json_is_null(json_object_get(a, "closure")) &&
+	    (error = tend_closure_diff_from_json(&plan->items[plan->count - 1].closure,
+						 json_object_get(a, "closure"))) < 0)
+		tend_error_prefix("report: plan: ");
 out:
 	for (i = 0; i < 5; i++)
 		free(s[i]);
@@ -276,6 +285,12 @@ int tend_reconcile_report_from_json(tend_reconcile_report *out, const json_t *j)
 		goto fail;
 	}
 	out->reboot_required = json_is_true(v);
+	v = json_object_get(j, "switched");
+	if (v && !json_is_boolean(v)) {
+		error = bad("switched", "is not true or false");
+		goto fail;
+	}
+	out->switched = json_is_true(v);
 	v = json_object_get(j, "window_opens");
 	if (v && !json_is_integer(v)) {
 		error = bad("window_opens", "is not an integer");

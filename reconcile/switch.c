@@ -28,19 +28,6 @@ void tend_switch_result_dispose(tend_switch_result *res)
 		tend_buf_dispose(&res->output);
 }
 
-/* nix-env next to a configured nix binary, else from PATH. */
-static char *nix_env_command(const tend_config *cfg)
-{
-	const char *slash = strrchr(cfg->nix.command, '/');
-	char *cmd = NULL;
-
-	if (!slash)
-		return strdup("nix-env");
-	if (asprintf(&cmd, "%.*s/nix-env", (int)(slash - cfg->nix.command), cfg->nix.command) < 0)
-		return NULL;
-	return cmd;
-}
-
 /* As nixos-rebuild decides: systemd runs this host and the system switched is the host's own.
  * A system under another path (the tests' stand-ins) is switched as tend's child. */
 static int in_unit(const tend_config *cfg)
@@ -473,7 +460,7 @@ static int profile_set(tend_switch_result *out, const tend_config *cfg, const ch
 
 	memset(out, 0, sizeof(*out));
 	out->output.max = TEND_NIX_MAX_OUTPUT;
-	if (!(nix_env = nix_env_command(cfg)) || !(profile_dir = strdup(cfg->system.profile))) {
+	if (!(nix_env = tend_nix_sibling(cfg, "nix-env")) || !(profile_dir = strdup(cfg->system.profile))) {
 		tend_error_set("out of memory");
 		goto out;
 	}

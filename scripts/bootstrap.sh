@@ -21,6 +21,11 @@ packages=(
   iproute2 ca-certificates curl openssl tzdata
   qemu-system-x86 qemu-utils debootstrap
 )
+# The fleet page's test loads it in a real headless browser (tests/agent/test_run_fleet.c); the demo
+# does not need one.
+if [ "$mode" != demo ]; then
+  packages+=(chromium fonts-dejavu-core)
+fi
 
 logs="$here/build/logs"
 mkdir -p "$logs"

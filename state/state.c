@@ -63,6 +63,7 @@ static void history_dispose(tend_state_history *h)
 	free(h->system_before);
 	free(h->system_after);
 	free(h->rollback_target);
+	free(h->changes);
 }
 
 void tend_state_inflight_clear(tend_state *st)
@@ -280,6 +281,7 @@ static void read_history(reader *r, tend_state *st, json_t *arr)
 		h->generation_before = (long)opt_int(r, o, "generation_before");
 		h->generation_after = (long)opt_int(r, o, "generation_after");
 		h->rollback_target = opt_str(r, o, "rollback_target");
+		h->changes = opt_str(r, o, "changes");
 	}
 }
 
@@ -402,6 +404,7 @@ static json_t *history_json(const tend_state_history *h)
 	json_object_set_new(o, "generation_before", json_integer(h->generation_before));
 	json_object_set_new(o, "generation_after", json_integer(h->generation_after));
 	put_str(o, "rollback_target", h->rollback_target);
+	put_str(o, "changes", h->changes);
 	return o;
 }
 
@@ -627,6 +630,7 @@ int tend_state_history_add(tend_state *st, const tend_state_history *e)
 	h->generation_before = e->generation_before;
 	h->generation_after = e->generation_after;
 	h->rollback_target = dup_capped(e->rollback_target, 4096);
+	h->changes = dup_capped(e->changes, TEND_STATE_MAX_OUTPUT);
 	return 0;
 }
 

@@ -66,6 +66,8 @@ typedef struct {
 	char *system_before, *system_after;   /* store paths; may be NULL */
 	long generation_before, generation_after;
 	char *rollback_target;     /* store path re-activated; may be NULL */
+	char *changes;             /* what the system switch changed, one change a line
+				      ("package grafana 10.4.2 -> 11.0.1"); may be NULL */
 } tend_state_history;
 
 typedef struct tend_state {

@@ -22,19 +22,41 @@
           (builtins.filter (f: builtins.match ".*\\.json" f != null)
             (builtins.attrNames (builtins.readDir hostsDir)))
         else [ ];
-      mkHost = host: {
+      versions = import ./nix/packages.nix;
+      # A service's package: a stand-in named as nixpkgs names it, so that the system's
+      # closure says which version of it the host runs.
+      mkPackage = name: derivation {
+        name = "${name}-${versions.${name} or "0"}";
+        inherit system;
+        builder = "/bin/sh";
+        args = [ "-c" "echo ${name} > $out" ];
+      };
+      mkHost = host:
+        let
+          hostJson = builtins.readFile (hostsDir + "/${host}.json");
+          inputs = (builtins.fromJSON hostJson).services or { };
+          # One unit a service, as NixOS would write it: ExecStart names the package, and
+          # X-Restart-Triggers changes with the service's inputs (a changed setting restarts it).
+          units = map (s: "${s}=${mkPackage s}=${builtins.hashString "sha256" (builtins.toJSON inputs.${s})}")
+            (builtins.attrNames inputs);
+        in {
         config.system.build.toplevel = derivation {
           name = "homelab-demo-system-${host}";
-          inherit system;
+          inherit system hostJson;
           builder = "/bin/sh";
           PATH = "/usr/bin:/bin";
-          hostJson = builtins.readFile (hostsDir + "/${host}.json");
           hostName = host;
           switchScript = ./nix/switch.sh;
           standinScript = ./nix/standin.py;
+          units = builtins.concatStringsSep " " units;
           args = [ "-c" ''
             set -e
-            mkdir -p "$out/bin"
+            mkdir -p "$out/bin" "$out/etc/systemd/system"
+            for u in $units; do
+              name=''${u%%=*}; rest=''${u#*=}
+              printf '[Unit]\nDescription=%s (demo stand-in)\nX-Restart-Triggers=%s\n\n[Service]\nExecStart=%s\n' \
+                "$name" "''${rest#*=}" "''${rest%%=*}" > "$out/etc/systemd/system/$name.service"
+            done
             printf '%s' "$hostJson" > "$out/host.json"
             cp "$standinScript" "$out/bin/standin.py"
             sed -e "s|@out@|$out|g" -e "s|@host@|$hostName|g" "$switchScript" > "$out/bin/switch-to-configuration"

@@ -102,6 +102,46 @@ static void test_one_mail_per_failure_and_one_resolved(void **state)
 	tend_buf_dispose(&mails);
 }
 
+/* A degraded service: one mail however many liveness runs see it, untouched by a healthy
+ * reconcile's "resolved", closed by one "recovered" mail; kept open across a restart. */
+static void test_degraded_then_recovered(void **state)
+{
+	fixture *f = *state;
+	tend_alerter *a;
+	tend_buf mails = TEND_BUF_INIT;
+	time_t now = 1700000000;
+	pid_t pid = test_smtp_start(f->port, f->maildir, NULL);
+	int i;
+
+	assert_int_equal(tend_alerter_open(&a, f->statefile, "nas1", &f->smtp), 0);
+	for (i = 0; i < 5; i++)
+		assert_int_equal(tend_alerter_raise(a, TEND_ALERT_DEGRADED, "0123456789abcdef0123",
+						    "1 service down: jellyfin", "connection refused", now + i),
+				 i == 0);
+	/* Not recovered: nothing to say. */
+	assert_int_equal(tend_alerter_recover(a, TEND_ALERT_HELD, "x", "", now + 5), 0);
+	/* A healthy reconcile resolves other problems, never the degraded one. */
+	assert_int_equal(tend_alerter_resolve(a, "0123456789abcdef0123", now + 6), 0);
+	assert_int_equal(tend_alerter_is_open(a, TEND_ALERT_DEGRADED), 1);
+	tend_alerter_flush(a, now + 6);
+	tend_alerter_free(a);
+	assert_int_equal(tend_alerter_open(&a, f->statefile, "nas1", &f->smtp), 0);
+	assert_int_equal(tend_alerter_is_open(a, TEND_ALERT_DEGRADED), 1);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(tend_alerter_recover(a, TEND_ALERT_DEGRADED, "every service answers again",
+						      "Service jellyfin answers", now + 10 + i), i == 0);
+	assert_int_equal(tend_alerter_is_open(a, TEND_ALERT_DEGRADED), 0);
+	tend_alerter_flush(a, now + 20);
+	test_smtp_stop(pid);
+	assert_int_equal(test_maildir_count(f->maildir, &mails), 2);
+	assert_non_null(strstr(mails.ptr, "Subject: [tend] nas1: degraded at 0123456789ab: 1 service down: jellyfin"));
+	assert_non_null(strstr(mails.ptr, "Subject: [tend] nas1: recovered at 0123456789ab: every service answers again"));
+	assert_non_null(strstr(mails.ptr, "Was degraded since 2023-11-14T22:13:20Z: 1 service down: jellyfin"));
+	assert_null(strstr(mails.ptr, "resolved"));
+	tend_alerter_free(a);
+	tend_buf_dispose(&mails);
+}
+
 static void test_server_down_retries_and_survives_restart(void **state)
 {
 	fixture *f = *state;
@@ -258,6 +298,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_one_mail_per_failure_and_one_resolved, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_degraded_then_recovered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server_down_retries_and_survives_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_state_is_not_fatal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_detail_is_capped, setup, teardown),

@@ -59,7 +59,7 @@ static void test_full(void **state)
 		"    password_file: /etc/tend/smtp\n"
 		"    starttls: false\n"
 		"  fetch_failing_after: 3m\n"
-		"probes: {deadline: 3m, output_limit: 1024, body_limit: 2048}\n"
+		"probes: {deadline: 3m, output_limit: 1024, body_limit: 2048, liveness_interval: 0}\n"
 		"history_limit: 7\n");
 	assert_int_equal(tend_config_load(&c, path), 0);
 	assert_string_equal(c->host, "db1");
@@ -114,6 +114,7 @@ static void test_full(void **state)
 	assert_int_equal(c->probes.deadline_ms, 180000);
 	assert_int_equal(c->probes.output_limit, 1024);
 	assert_int_equal(c->probes.body_limit, 2048);
+	assert_int_equal(c->probes.liveness_interval_ms, 0);   /* no liveness runs */
 	assert_int_equal(c->history_limit, 7);
 	tend_config_free(c);
 	free(path);
@@ -151,6 +152,7 @@ static void test_defaults(void **state)
 	assert_string_equal(c->listen.address, "127.0.0.1");
 	assert_int_equal(c->listen.port, 8470);
 	assert_false(c->alerts.email.configured);
+	assert_int_equal(c->probes.liveness_interval_ms, 60000);
 	assert_int_equal(c->history_limit, 100);
 	tend_config_free(c);
 	free(path);
@@ -223,6 +225,10 @@ static void test_bad_values(void **state)
 		     TEND_EINVALID, "4:24: 'drift_interval': bad duration '00' (expected e.g. 500ms, 30s, 5m, 1h30m)");
 	expect_error("host: a\nrepository: {url: x}\nstate_dir: /s\npoll: {drift_intervall: 1m}\n",
 		     TEND_EINVALID, "4:8: unknown key 'drift_intervall' in poll (did you mean 'drift_interval'?)");
+	expect_error("host: a\nrepository: {url: x}\nstate_dir: /s\nprobes: {liveness_interval: often}\n",
+		     TEND_EINVALID, "4:29: 'liveness_interval': bad duration 'often' (expected e.g. 500ms, 30s, 5m, 1h30m)");
+	expect_error("host: a\nrepository: {url: x}\nstate_dir: /s\nprobes: {liveness_interval: 10ms}\n",
+		     TEND_EINVALID, "4:29: 'liveness_interval' must be 0 (off) or at least 1s");
 	expect_error("host: a\nrepository: {url: x}\nstate_dir: /s\ndependencies: {recheck: 0ms}\n",
 		     TEND_EINVALID, "4:25: 'recheck' must be more than 0");
 	expect_error("host: a\nrepository: {url: x}\nstate_dir: /s\nalerts: {fetch_failing_after: 15}\n",

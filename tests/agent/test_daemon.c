@@ -111,6 +111,74 @@ static void test_interval_backoff_and_wake(void **state)
 	test_tmpdir_remove(dir);
 }
 
+/* Work between steps (liveness): at its own interval while the poll interval is long, never
+ * in place of a step, and not at all with an interval of 0. */
+typedef struct {
+	rec r;
+	int between;
+	long long first;
+} brec;
+
+static int rec_between(void *ctx, volatile sig_atomic_t *abort)
+{
+	brec *b = ctx;
+
+	(void)abort;
+	pthread_mutex_lock(&b->r.lock);
+	if (!b->between++)
+		b->first = test_now_ms();
+	pthread_mutex_unlock(&b->r.lock);
+	return 0;
+}
+
+static void test_between_steps(void **state)
+{
+	char *dir = test_tmpdir_make("daemon-between");
+	brec *b = calloc(1, sizeof(*b));
+	pthread_t th;
+	long long t0 = test_now_ms(), end;
+	int n;
+
+	(void)state;
+	pthread_mutex_init(&b->r.lock, NULL);
+	b->r.d.lock_dir = dir;
+	b->r.d.interval_ms = 60000;
+	b->r.d.backoff_min_ms = 60;
+	b->r.d.backoff_max_ms = 150;
+	b->r.d.step = rec_step;
+	b->r.d.step_ctx = &b->r;
+	b->r.d.between = rec_between;
+	b->r.d.between_ctx = b;
+	b->r.d.between_interval_ms = 200;
+	assert_int_equal(pthread_create(&th, NULL, loop_main, &b->r), 0);
+	end = test_now_ms() + 5000;
+	do {
+		test_sleep_ms(20);
+		pthread_mutex_lock(&b->r.lock);
+		n = b->between;
+		pthread_mutex_unlock(&b->r.lock);
+	} while (n < 5 && test_now_ms() < end);
+	tend_daemon_stop();
+	pthread_join(th, NULL);
+	assert_true(n >= 5);
+	/* the first one an interval after the start, and the poll step ran once (startup) */
+	assert_true(b->first - t0 >= 200);
+	assert_int_equal(rec_count(&b->r), 1);
+	/* interval 0: never */
+	b->between = 0;
+	b->r.n = 0;
+	b->r.d.between_interval_ms = 0;
+	b->r.d.interval_ms = 100;
+	assert_int_equal(pthread_create(&th, NULL, loop_main, &b->r), 0);
+	assert_true(wait_calls(&b->r, 4, 5000));
+	tend_daemon_stop();
+	pthread_join(th, NULL);
+	assert_int_equal(b->between, 0);
+	pthread_mutex_destroy(&b->r.lock);
+	free(b);
+	test_tmpdir_remove(dir);
+}
+
 static void test_backoff_schedule(void **state)
 {
 	tend_daemon d;
@@ -388,6 +456,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_interval_backoff_and_wake),
 		cmocka_unit_test(test_backoff_schedule),
+		cmocka_unit_test(test_between_steps),
 		cmocka_unit_test(test_jitter_stays_in_range),
 		cmocka_unit_test(test_one_agent_per_state_dir),
 		cmocka_unit_test(test_sigterm_during_probe_wait),

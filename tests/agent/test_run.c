@@ -17,6 +17,7 @@ typedef struct {
 	char *dir, *repo, *root, *config, *maildir, *log;
 	int port, agent_port, smtp_port;
 	char base[64];
+	const char *probes;        /* the configuration's probes mapping; NULL: {deadline: 60s} */
 } run;
 
 static void write_web(run *r, int status, const char *body, int retries)
@@ -28,8 +29,8 @@ static void write_web(run *r, int status, const char *body, int retries)
 		"proxy: {domain: web.lab.test, port: %d}\n"
 		"health:\n  startup:\n    - http: {url: 'http://127.0.0.1:%d/', status: 200}\n"
 		"      interval: 100ms\n      timeout: 1s\n      retries: %d\n"
-		"settings: {test_port: %d, test_status: %d, test_body: '%s'}\n",
-		r->port, r->port, retries, r->port, status, body) > 0);
+		"settings: {test_port: %d, test_status: %d, test_body: '%s', test_package: web-%d.0}\n",
+		r->port, r->port, retries, r->port, status, body, status) > 0);
 	test_write_file(r->repo, "services/web/service.yaml", text);
 	free(text);
 }
@@ -46,7 +47,7 @@ static void write_config(run *r, const char *extra)
 		"secrets_root: secrets\n"
 		"nix: {extra_options: [--option, substituters, ''], build_timeout: 2m}\n"
 		"system: {profile: profiles/system, current_system: run/web1/current-system, switch_timeout: 20s}\n"
-		"probes: {deadline: 60s}\n"
+		"probes: %s\n"
 		"age_identities: [age.key]\n"
 		"poll: {interval: 1h, jitter: 0s}\n"
 		"listen: {address: 127.0.0.1, port: %d}\n"
@@ -57,7 +58,8 @@ static void write_config(run *r, const char *extra)
 		"    from: tend@lab.test\n"
 		"    smtp_url: smtp://127.0.0.1:%d\n"
 		"    starttls: false\n"
-		"%s", r->agent_port, r->smtp_port, extra ? extra : "") > 0);
+		"%s", r->probes ? r->probes : "{deadline: 60s}", r->agent_port, r->smtp_port,
+		extra ? extra : "") > 0);
 	test_write_file(r->dir, "agent.yaml", yaml);
 	free(yaml);
 }
@@ -282,6 +284,23 @@ static void test_agent_end_to_end(void **state)
 	assert_non_null(strstr(mails.ptr, "HTTP 500 (expected 200)"));
 	assert_non_null(strstr(mails.ptr, c2));
 	assert_non_null(strstr(mails.ptr, "X-RcptTo: ops@lab.test, oncall@lab.test"));
+	/* what the undone switch changed: the closure diff */
+	assert_non_null(strstr(mails.ptr, "What the switch changed (undone):\n  package web 200.0 -> 500.0\n"));
+	{
+		json_t *j = test_agent_status(r->base), *h;
+
+		assert_string_equal(json_string_value(json_object_get(j, "changes")),
+				    "package web 200.0 -> 500.0\n");
+		h = json_array_get(json_object_get(j, "history"), 0);
+		assert_string_equal(json_string_value(json_object_get(h, "commit")), c2);
+		assert_string_equal(json_string_value(json_object_get(h, "outcome")), "rolled-back");
+		assert_string_equal(json_string_value(json_object_get(h, "changes")),
+				    "package web 200.0 -> 500.0\n");
+		h = json_array_get(json_object_get(j, "history"), 1);
+		assert_string_equal(json_string_value(json_object_get(h, "commit")), c1);
+		assert_string_equal(json_string_value(json_object_get(h, "outcome")), "applied");
+		json_decref(j);
+	}
 	body = web_body(r);
 	assert_string_equal(body, "one");
 	free(body);
@@ -497,6 +516,89 @@ static void test_reexec_after_binary_change(void **state)
 	free(c2);
 }
 
+/* Liveness between reconciles: a service killed by hand puts the host in phase degraded
+ * within probes.liveness_interval, with one mail and tend_probe_up 0, and nothing is rolled
+ * back; restarted by hand, the host is converged again with one "recovered" mail. */
+static void test_liveness_degraded_and_recovered(void **state)
+{
+	run *r = *state;
+	char *argv[] = { (char *)TEND_BINARY, "run", "--config", r->config, NULL };
+	char *text = NULL, *c1, *pidfile = NULL, *pid, metric[64];
+	tend_buf mails = TEND_BUF_INIT;
+	json_t *j;
+	pid_t agent, smtpd;
+	long long t0;
+	int wstatus;
+
+	r->probes = "{deadline: 60s, liveness_interval: 1s}";
+	write_config(r, NULL);
+	assert_true(asprintf(&text,
+		"name: web\nhost: web1\ndepends_on: [traefik]\n"
+		"proxy: {domain: web.lab.test, port: %d}\n"
+		"health:\n"
+		"  startup:\n    - http: {url: 'http://127.0.0.1:%d/', status: 200}\n"
+		"      interval: 100ms\n      timeout: 1s\n      retries: 15\n"
+		"  liveness:\n    - http: {url: 'http://127.0.0.1:%d/', status: 200}\n"
+		"      interval: 200ms\n      timeout: 1s\n      retries: 2\n"
+		"settings: {test_port: %d, test_status: 200, test_body: 'alive'}\n",
+		r->port, r->port, r->port, r->port) > 0);
+	test_write_file(r->repo, "services/web/service.yaml", text);
+	free(text);
+	c1 = test_git_commit_all(r->repo, "web with a liveness probe");
+	smtpd = test_smtp_start(r->smtp_port, r->maildir, NULL);
+	agent = test_spawn(argv, r->log);
+	test_agent_wait_phase(r->base, r->log, "converged", c1, 240000);
+	snprintf(metric, sizeof(metric), "tend_probe_up{service=\"web\"}");
+	t0 = test_now_ms();
+	while (test_agent_metric(r->base, metric) != 1 && test_now_ms() - t0 < 20000)
+		test_sleep_ms(100);
+	assert_true(test_agent_metric(r->base, metric) == 1);
+	assert_int_equal(test_maildir_count(r->maildir, NULL), 0);
+
+	/* Killed by hand. */
+	assert_true(asprintf(&pidfile, "%s/web1/service.pid", r->root) > 0);
+	pid = test_read_file(pidfile);
+	assert_non_null(pid);
+	assert_int_equal(kill((pid_t)strtol(pid, NULL, 10), SIGKILL), 0);
+	free(pid);
+	t0 = test_now_ms();
+	test_agent_wait_phase(r->base, r->log, "degraded", c1, 20000);
+	/* liveness_interval 1 s, then two tries 200 ms apart */
+	assert_true(test_now_ms() - t0 < 5000);
+	assert_true(test_agent_metric(r->base, metric) == 0);
+	j = test_agent_status(r->base);
+	assert_false(json_is_true(json_object_get(json_object_get(json_object_get(j, "liveness"), "web"), "up")));
+	assert_non_null(strstr(json_string_value(json_object_get(json_object_get(json_object_get(j, "liveness"), "web"), "error")),
+			       "service web"));
+	assert_string_equal(json_string_value(json_object_get(j, "applied_commit")), c1);
+	json_decref(j);
+	assert_int_equal(wait_mails(r, 1, 20000), 1);
+	/* Still down a few runs later: no second mail, no rollback. */
+	test_sleep_ms(3000);
+	assert_int_equal(test_maildir_count(r->maildir, &mails), 1);
+	assert_non_null(strstr(mails.ptr, "Subject: [tend] web1: degraded at "));
+	assert_non_null(strstr(mails.ptr, "1 service down: web"));
+	assert_non_null(strstr(mails.ptr, "does not roll back"));
+	assert_int_equal(log_count(r, "rolled back"), 0);
+
+	/* Restarted by hand: converged again, one "recovered" mail. */
+	assert_int_equal(test_sh(NULL, r->dir, "TEND_TEST_ROOT='%s' '%s/web1/current-system/bin/switch-to-configuration' test",
+				 r->root, r->root), 0);
+	test_agent_wait_phase(r->base, r->log, "converged", c1, 20000);
+	assert_true(test_agent_metric(r->base, metric) == 1);
+	assert_int_equal(wait_mails(r, 2, 20000), 2);
+	tend_buf_clear(&mails);
+	assert_int_equal(test_maildir_count(r->maildir, &mails), 2);
+	assert_non_null(strstr(mails.ptr, "Subject: [tend] web1: recovered at "));
+	assert_true(wait_log_count(r, "liveness: service web answers again", 1, 1000));
+	wstatus = test_signal_wait(agent, SIGTERM, 10000);
+	assert_true(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0);
+	test_smtp_stop(smtpd);
+	tend_buf_dispose(&mails);
+	free(pidfile);
+	free(c1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -505,6 +607,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reexec_after_binary_change, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fetch_failing_timing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exit_after_unit_change, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_liveness_degraded_and_recovered, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

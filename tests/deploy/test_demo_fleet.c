@@ -172,6 +172,38 @@ static void test_db1_converges_rolls_back_and_fixes(void **state)
 	assert_non_null(strstr(text, "db1: applied"));
 	free(text);
 	assert_true(listening(5432));
+
+	/* An upgrade: the plan names the package with both versions and the unit it restarts,
+	 * and the history keeps what the switch changed. */
+	assert_int_equal(test_sh(NULL, d->fleet, "sed -i 's/postgresql = \"16.4\"/postgresql = \"16.6\"/' "
+				 "nix/packages.nix && grep -q '16.6' nix/packages.nix"), 0);
+	commit(d, "postgresql 16.6");
+	assert_int_equal(run_tend(d, plan, &text), 2);
+	assert_non_null(strstr(text, "  package postgresql 16.4 -> 16.6\n"));
+	assert_non_null(strstr(text, "  unit restart postgresql.service\n"));
+	assert_null(strstr(text, "package grafana")); /* not on db1 */
+	free(text);
+	{
+		const char *plan_json[] = { "plan", "--json", "--config", d->config, NULL };
+
+		assert_int_equal(run_tend(d, plan_json, &text), 2);
+		assert_non_null(strstr(text, "\"closure\": {"));
+		assert_non_null(strstr(text, "\"name\": \"postgresql\",\n"));
+		assert_non_null(strstr(text, "\"from\": \"16.4\",\n"));
+		assert_non_null(strstr(text, "\"to\": \"16.6\"\n"));
+		assert_non_null(strstr(text, "\"unit\": \"postgresql.service\",\n"));
+		free(text);
+	}
+	assert_int_equal(run_tend(d, reconcile, &text), 0);
+	assert_non_null(strstr(text, "db1: applied"));
+	free(text);
+	{
+		const char *history[] = { "history", "--config", d->config, "--limit", "1", NULL };
+
+		assert_int_equal(run_tend(d, history, &text), 0);
+		assert_non_null(strstr(text, "    changes:\n      package postgresql 16.4 -> 16.6\n"));
+		free(text);
+	}
 	free(secret_path);
 }
 

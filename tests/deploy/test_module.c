@@ -221,6 +221,7 @@ static void test_minimal_unit(void **state)
 	assert_string_equal(str_at(cfg, "state_dir"), "/var/lib/tend");
 	assert_string_equal(str_at(json_object_get(cfg, "poll"), "drift_interval"), "10m");
 	assert_string_equal(str_at(json_object_get(cfg, "system"), "reachability_timeout"), "60s");
+	assert_string_equal(str_at(json_object_get(cfg, "probes"), "liveness_interval"), "60s");
 	assert_true(list_has(json_object_get(cfg, "age_identities"), "/etc/ssh/ssh_host_ed25519_key"));
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(cfg, "listen"), "port")), 8470);
 	assert_string_equal(str_at(json_object_get(cfg, "listen"), "address"), "127.0.0.1");

@@ -37,6 +37,7 @@ typedef struct {
 	const char *repository; /* more JSON members of the module's repository option
 				 * ("sshKeyFile": ..., "knownHosts": ...) */
 	const char *settings;   /* more JSON members of the agent's settings ("poll": {...}) */
+	const char *module;     /* more JSON members of services.tend ("livenessInterval": ...) */
 } lab_opts;
 
 /* A shell command with a time limit of its own (a VM's boot under TCG takes more than the
@@ -273,11 +274,11 @@ static inline lab_host *lab_host_up_with(const char *vm, const lab_opts *o)
 		"\"ageIdentityFiles\": [\"/etc/tend/age.key\"], "
 		"\"listen\": {\"address\": \"0.0.0.0\", \"port\": 8470}, "
 		"\"settings\": {\"nix\": {\"command\": \"/usr/bin/nix\", \"build_timeout\": \"10m\"}, "
-		"\"probes\": {\"deadline\": \"2m\"}, \"system\": {%s}%s%s}}", vm,
+		"\"probes\": {\"deadline\": \"2m\"}, \"system\": {%s}%s%s}%s%s}", vm,
 		o->url ? o->url : "/srv/fleet.git", o->repository ? ", " : "",
 		o->repository ? o->repository : "",
 		o->system ? o->system : "\"switch_timeout\": \"8s\"", o->settings ? ", " : "",
-		o->settings ? o->settings : "") > 0);
+		o->settings ? o->settings : "", o->module ? ", " : "", o->module ? o->module : "") > 0);
 	test_write_file(h->dir, "user.json", user);
 	free(user);
 	assert_int_equal(test_sh(NULL, h->dir,
@@ -308,7 +309,7 @@ static inline lab_host *lab_host_up_with(const char *vm, const lab_opts *o)
 
 static inline lab_host *lab_host_up(const char *vm)
 {
-	lab_opts o = { NULL, NULL, NULL, NULL, NULL, NULL };
+	lab_opts o = { NULL, NULL, NULL, NULL, NULL, NULL, NULL };
 
 	return lab_host_up_with(vm, &o);
 }

@@ -13,7 +13,7 @@ static int group_setup(void **state)
 {
 	tend_buf out = TEND_BUF_INIT;
 	char *url = NULL, *fleet = NULL, *cmd = NULL, *kh = NULL;
-	lab_opts o = { NULL, NULL, NULL, NULL, NULL, NULL };
+	lab_opts o = { NULL, NULL, NULL, NULL, NULL, NULL, NULL };
 	int i, a_ssh;
 
 	(void)state;

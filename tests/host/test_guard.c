@@ -15,7 +15,7 @@ static int group_setup(void **state)
 {
 	tend_buf out = TEND_BUF_INIT;
 	char *fleet = NULL, *url = NULL, *push = NULL;
-	lab_opts o = { NULL, NULL, NULL, NULL, NULL, NULL };
+	lab_opts o = { NULL, NULL, NULL, NULL, NULL, NULL, NULL };
 
 	(void)state;
 	gitd = test_tmpdir_make("gitd");

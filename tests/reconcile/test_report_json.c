@@ -5,6 +5,7 @@
 #include "tests/support/support.h"
 #include "reconcile/report_json.h"
 #include "reconcile/internal.h"
+#include "reconcile/closure.h"
 #include "util/error.h"
 
 #include <jansson.h>
@@ -29,6 +30,15 @@ static void fill(tend_reconcile_report *r)
 	assert_int_equal(tend_plan_add(&r->plan, TEND_ACTION_SWITCH, NULL, NULL, NULL,
 				       "/nix/store/bbbb-nixos-system-web1", NULL), 0);
 	assert_int_equal(tend_plan_add(&r->plan, TEND_ACTION_PROBE, "web", NULL, NULL, NULL, NULL), 0);
+	/* the switch's closure diff */
+	{
+		char *before[] = { "/nix/store/0123456789abcdfghijklmnpqrsvwxyz-nginx-1.24.0" };
+		char *after[] = { "/nix/store/0123456789abcdfghijklmnpqrsvwxyz-nginx-1.26.1" };
+		tend_closure_diff *d = calloc(1, sizeof(*d));
+
+		assert_int_equal(tend_closure_diff_packages(d, before, 1, after, 1), 0);
+		r->plan.items[1].closure = d;
+	}
 	r->n_services = 2;
 	r->services = calloc(2, sizeof(*r->services));
 	r->services[0].service = strdup("db");
@@ -88,6 +98,8 @@ static void test_round_trip(void **state)
 	{
 		char *a = tend_plan_format(&in.plan), *b = tend_plan_format(&out.plan);
 
+		assert_non_null(strstr(b, "switch system (none) -> /nix/store/bbbb-nixos-system-web1\n"
+				       "  package nginx 1.24.0 -> 1.26.1\n"));
 		assert_string_equal(a, b);
 		free(a);
 		free(b);

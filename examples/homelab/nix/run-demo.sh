@@ -67,7 +67,7 @@ nix: {extra_options: [--option, substituters, '']}
 system: {profile: profiles/$h/system, current_system: run/$h/current-system}
 listen: {address: 127.77.0.$n, port: 8470}
 poll: {interval: 2s, jitter: 500ms}
-probes: {deadline: 60s}
+probes: {deadline: 60s, liveness_interval: 5s}
 alerts:
   email: {to: [ops@example.net], from: tend@lab.example.net, smtp_url: "smtp://127.0.0.1:$smtp_port", starttls: false}
 YAML
@@ -103,6 +103,7 @@ all_converged_at() { # every host converged with TARGET = head
   local head; head="$(head_commit)"
   [ "$(grep -c " converged .* $head " <<<"$1" || true)" -eq 5 ]
 }
+nas1_degraded() { grep -qE '^nas1 .* degraded ' <<<"$1"; }
 db1_rolled_back_apps1_blocked() {
   grep -qE '^db1 .* (rolled-back|failed) ' <<<"$1" && grep -qE '^apps1 .* blocked ' <<<"$1"
 }
@@ -144,5 +145,35 @@ show_mail "resolved"
 
 bold "db1's history"
 "$tend" history --config db1.yaml --limit 3 | sed "s|$work/||g"
+
+bold "an upgrade: Grafana 10.4.2 -> 11.0.1 (nix/packages.nix); apps1's history says what its switch changed"
+sed -i 's/grafana = "10.4.2"/grafana = "11.0.1"/' fleet/nix/packages.nix
+git_commit "grafana 11.0.1"
+echo "pushed $(head_commit): grafana 11.0.1"
+watch_fleet 60 all_converged_at >/dev/null
+"$tend" history --config apps1.yaml --limit 1 | sed "s|$work/||g"
+
+bold "liveness between reconciles: nas1's services stopped by hand"
+kill "$(cat run/nas1/standin.pid)"
+watch_fleet 30 nas1_degraded
+show_mail "degraded"
+bold "and started again by hand"
+run/nas1/current-system/bin/switch-to-configuration test >/dev/null
+watch_fleet 30 all_converged_at
+show_mail "recovered"
+
+bold "the fleet page: every agent serves it, e.g. http://127.77.0.1:8470/ (gateway)"
+# gateway shows the other hosts as they answered at its last liveness run (every 5 s here)
+for i in $(seq 1 20); do
+  curl -fsS http://127.77.0.1:8470/ | grep -q 'data-phase="degraded"' || break
+  sleep 0.5
+done
+curl -fsS http://127.77.0.1:8470/ | grep -o '<tr class="host" data-host="[^"]*" data-phase="[^"]*"' | sed 's/^/  /'
+if [ -n "${TEND_DEMO_SCREENSHOT:-}" ] && command -v chromium >/dev/null; then
+  chromium --headless=new --no-sandbox --disable-gpu --disable-dev-shm-usage --no-first-run \
+    --user-data-dir="$work/chromium" --hide-scrollbars --window-size=1100,1500 \
+    --screenshot="$TEND_DEMO_SCREENSHOT" http://127.77.0.1:8470/ >/dev/null 2>&1
+  echo "screenshot: $TEND_DEMO_SCREENSHOT"
+fi
 echo
 echo "demo finished in $((SECONDS - start)) s; cleaning up"
