@@ -936,6 +936,11 @@ conclude_plan:
 	} else {
 		raise_for_report(a, &plan, time(NULL));
 	}
+	/* Failed before changing anything (a build, a render, a decryption): tried again after
+	 * the backoff (poll.backoff_initial, doubling up to backoff_max), not at every poll; a
+	 * new commit is planned at that retry. The alert went out once for the commit. */
+	if (plan.outcome == TEND_RECONCILE_FAILED)
+		rc = -1;
 	tend_reconcile_report_dispose(&plan);
 	return rc;
 failed:

@@ -370,7 +370,7 @@ static int units_read(unit_entry **v, size_t *n, size_t *cap, const char *system
 	}
 	if (d)
 		closedir(d);
-	if (s == 0)
+	if (s == 0 && *n)
 		qsort(*v, *n, sizeof(**v), entry_cmp);
 	if (error == TEND_ELIMIT)
 		tend_error_set("closure diff: %s and the system before have more than %zu units", dir, *n);
@@ -426,7 +426,8 @@ int tend_closure_diff_units(tend_closure_diff *out, const char *before_system,
 		out->units[out->n_units++].action = a;
 		v[i].name = NULL;
 	}
-	qsort(out->units, out->n_units, sizeof(*out->units), unit_change_cmp);
+	if (out->n_units)
+		qsort(out->units, out->n_units, sizeof(*out->units), unit_change_cmp);
 	error = 0;
 out:
 	for (i = 0; i < n; i++)

@@ -344,6 +344,13 @@ static int reconcile_commit(tend_reconcile_report *rep, const tend_config *cfg, 
 				tend_state_failed_add(st, commit, tend_reconcile_now(), rep->message);
 			record(st, rep, start, "failed");
 			error = tend_state_save(st, cfg->state_dir, cfg->history_limit);
+		} else if (opts->settle_unchanged) {
+			/* The agent's pass, holding the lock: the failure is in the history (once,
+			 * however often it repeats), not blocked: the agent tries the head again
+			 * after its backoff, since a build can fail for a passing reason (a
+			 * substituter down, memory short). */
+			record(st, rep, start, "failed");
+			error = tend_state_save(st, cfg->state_dir, cfg->history_limit);
 		} else {
 			error = 0;
 		}

@@ -8,6 +8,7 @@
 #include "tests/reconcile/fixture.h"
 #include "agent/agent.h"
 #include "agent/log.h"
+#include "state/state.h"
 
 #include <jansson.h>
 
@@ -152,6 +153,71 @@ static void test_fetch_failing_alerts_once(void **state)
 	tend_agent_free(a);
 }
 
+/* A head that fails to build: each step fails (the daemon backs off, doubling up to
+ * poll.backoff_max) instead of concluding, the failure is in the history once and mailed
+ * once however often it repeats, the commit is not blocked (each retry builds it again, a
+ * passing failure heals), and the fix applies. */
+static void test_build_failure_backs_off(void **state)
+{
+	fixture *f = *state;
+	tend_agent *a;
+	tend_agent_status *st;
+	tend_state *s = NULL;
+	char *c1, *c2, *alerts, *statedir = NULL, *want = NULL;
+	size_t i, failed = 0;
+
+	assert_int_equal(test_sh(NULL, f->dir, "git init -q -b main repo"), 0);
+	fx_copy_flake(f->repo);
+	test_write_file(f->repo, "fleet.yaml",
+			"fleet: test\ndomain: lab.test\nhosts:\n  web1: {address: 127.0.0.1}\n");
+	/* a package name nix refuses: the system does not build */
+	test_write_file(f->repo, "services/web/service.yaml",
+			"name: web\nhost: web1\nsettings: {test_package: 'web 1.0'}\n");
+	c1 = test_git_commit_all(f->repo, "web, unbuildable");
+	write_config(f, "web1", "repo", NULL);
+	assert_int_equal(tend_agent_open(&a, f->config), 0);
+	assert_int_equal(tend_agent_set_worker(a, TEND_BINARY), 0);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(step(a), -1);
+	st = tend_agent_status_get(a);
+	tend_agent_status_lock(st);
+	assert_int_equal(st->phase, TEND_PHASE_FAILED);
+	assert_non_null(st->last_error);
+	assert_non_null(strstr(st->last_error, "nix build"));
+	assert_int_equal(st->reconciles[TEND_OUTCOME_FAILED], 3);
+	tend_agent_status_unlock(st);
+	alerts = open_alerts(f);
+	assert_true(asprintf(&want, "reconcile-failed@%s: ", c1) > 0);
+	assert_non_null(strstr(alerts, want));
+	assert_null(strstr(strstr(alerts, want) + 1, "reconcile-failed@"));
+	free(alerts);
+	assert_true(asprintf(&statedir, "%s/state", f->dir) > 0);
+	assert_int_equal(tend_state_load(&s, statedir), 0);
+	for (i = 0; i < s->n_history; i++)
+		failed += !strcmp(s->history[i].commit, c1) && !strcmp(s->history[i].outcome, "failed");
+	assert_int_equal(failed, 1);
+	assert_int_equal(s->n_failed, 0);   /* not blocked: the next retry builds it again */
+	tend_state_free(s);
+
+	/* The fix. */
+	test_write_file(f->repo, "services/web/service.yaml",
+			"name: web\nhost: web1\nsettings: {test_package: web-1.0}\n");
+	c2 = test_git_commit_all(f->repo, "web 1.0");
+	assert_int_equal(step(a), 0);
+	tend_agent_status_lock(st);
+	assert_int_equal(st->phase, TEND_PHASE_CONVERGED);
+	assert_string_equal(st->applied_commit, c2);
+	tend_agent_status_unlock(st);
+	alerts = open_alerts(f);
+	assert_string_equal(alerts, "");
+	free(alerts);
+	tend_agent_free(a);
+	free(want);
+	free(statedir);
+	free(c1);
+	free(c2);
+}
+
 static void test_dependency_blocked_past_deadline(void **state)
 {
 	fixture *f = *state;
@@ -209,6 +275,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_timing_from_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fetch_failing_alerts_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dependency_blocked_past_deadline, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_build_failure_backs_off, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
