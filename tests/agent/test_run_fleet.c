@@ -397,6 +397,7 @@ static void test_fleet_page_in_a_browser(void **state)
 		"      interval: 100ms\n      retries: 30\n"
 		"settings: {test_port: %d, test_package: app-2.0}\n", f->svc_port[1], f->svc_port[1]) > 0);
 	test_write_file(f->repo, "services/app/service.yaml", text);
+	free(text);
 	c1 = test_git_commit_all(f->repo, "db and app 2.0");
 	hostile = hostile_agent(f);
 	for (i = 0; i < 2; i++) {
