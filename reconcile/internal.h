@@ -108,6 +108,9 @@ void tend_reboot_maybe(tend_reconcile_report *out, const tend_config *cfg, tend_
  * disk, st) to d. */
 int tend_plan_compute(tend_plan *out, const tend_config *cfg, const tend_state *st,
 		      const tend_desired *d, const char *current_system);
+/* The closure diff of the plan's switch (reconcile/closure.h), when it has one from a running
+ * system: two nix-store queries, so only for a plan that is shown or carried out. */
+int tend_plan_closure(tend_plan *plan, const tend_config *cfg);
 int tend_plan_add(tend_plan *plan, tend_action_kind kind, const char *service, const char *path,
 		  const char *from, const char *to, const char *reason);
 /* 1 when the plan changes something on the host (anything but probes). */

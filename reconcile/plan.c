@@ -258,11 +258,6 @@ int tend_plan_compute(tend_plan *out, const tend_config *cfg, const tend_state *
 	    (error = tend_plan_add(out, TEND_ACTION_SWITCH, NULL, NULL, current_system, d->system,
 				   current_system ? "changed" : "first activation")) < 0)
 		goto out;
-	/* What the switch changes, as nvd would show it; a first activation changes everything. */
-	if (system_changes && current_system &&
-	    (error = tend_closure_diff_systems(&out->items[out->count - 1].closure, cfg,
-					       current_system, d->system)) < 0)
-		goto out;
 	if (out->count) {
 		for (i = 0; i < d->n_order; i++) {
 			const tend_service *s = tend_manifest_service(d->manifest, d->order[i]);
@@ -278,6 +273,20 @@ out:
 	if (error < 0)
 		tend_plan_dispose(out);
 	return error;
+}
+
+int tend_plan_closure(tend_plan *plan, const tend_config *cfg)
+{
+	size_t i;
+
+	/* What the switch changes, as nvd would show it; a first activation changes everything. */
+	for (i = 0; i < plan->count; i++) {
+		tend_action *a = &plan->items[i];
+
+		if (a->kind == TEND_ACTION_SWITCH && a->from && a->to && !a->closure)
+			return tend_closure_diff_systems(&a->closure, cfg, a->from, a->to);
+	}
+	return 0;
 }
 
 char *tend_plan_format(const tend_plan *plan)

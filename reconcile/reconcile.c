@@ -360,6 +360,11 @@ static int reconcile_commit(tend_reconcile_report *rep, const tend_config *cfg, 
 		remember_reboot_window(st, &d, cfg);
 	if ((error = tend_plan_compute(&rep->plan, cfg, st, &d, rep->system_before)) < 0)
 		goto out;
+	/* The agent's first pass only decides whether to go on: its converge pass (or tend plan)
+	 * is the one whose switch is shown and recorded, and it asks the store then. */
+	if (!(opts->plan_only && opts->settle_unchanged) &&
+	    (error = tend_plan_closure(&rep->plan, cfg)) < 0)
+		goto out;
 	if ((!opts->plan_only || opts->settle_unchanged) && !opts->now && tend_plan_changes(&rep->plan) &&
 	    outside_window(rep, &d, cfg->host))
 		goto out;
