@@ -146,30 +146,52 @@ out:
 	return error;
 }
 
-/* The manifests of commit, from the state directory's mirror. */
+/* The manifests of commit, read from the mirror's objects: a host waiting for its
+ * dependencies rechecks every few seconds, and the commit was validated whole already. */
 static int manifest_at(tend_manifest **out, const tend_config *cfg, const char *commit)
 {
-	char *mirror = tend_path_join(cfg->state_dir, "mirror"), *tmp = NULL;
+	char *mirror = tend_path_join(cfg->state_dir, "mirror");
+	tend_manifest_source *srcs = NULL;
+	tend_source_doc fleet, *docs = NULL;
 	tend_diags diags;
-	int error = TEND_ERROR, made = 0;
+	size_t n = 0, i;
+	int error = TEND_ERROR;
 
 	memset(&diags, 0, sizeof(diags));
+	memset(&fleet, 0, sizeof(fleet));
 	*out = NULL;
-	if (!mirror || asprintf(&tmp, "%s/agent-deps.XXXXXX", cfg->state_dir) < 0) {
-		tmp = NULL;
+	if (!mirror) {
 		tend_error_set("out of memory");
 		goto out;
 	}
-	if (!(made = mkdtemp(tmp) != NULL)) {
-		tend_error_set_errno("cannot create a directory under %s", cfg->state_dir);
+	if ((error = tend_source_read_manifests(&fleet, &docs, &n, mirror, commit)) < 0)
+		goto out;
+	error = TEND_ERROR;
+	if (n && !(srcs = calloc(n, sizeof(*srcs)))) {
+		tend_error_set("out of memory");
 		goto out;
 	}
-	if ((error = tend_source_export_commit(mirror, commit, tmp)) == 0)
-		error = tend_manifest_load(out, &diags, tmp);
+	for (i = 0; i < n; i++) {
+		srcs[i].name = docs[i].name;
+		srcs[i].data = docs[i].data ? docs[i].data : "";
+		srcs[i].len = docs[i].len;
+	}
+	error = tend_manifest_load_sources(out, &diags, fleet.data, fleet.len, srcs, n, NULL, NULL);
+	if (error < 0 && diags.errors) {
+		char *first = NULL;
+
+		tend_diags_sort(&diags);
+		for (i = 0; i < diags.count && !first; i++)
+			if (diags.items[i].severity == TEND_DIAG_ERROR)
+				first = tend_diag_format(&diags.items[i]);
+		tend_error_set("commit %.12s: the manifests are invalid: %s", commit,
+			       first ? first : "?");
+		free(first);
+	}
 out:
-	if (made)
-		tend_dir_remove_all(tmp);
-	free(tmp);
+	free(srcs);
+	tend_source_docs_free(docs, n);
+	free(fleet.data);
 	free(mirror);
 	tend_diags_dispose(&diags);
 	return error;

@@ -454,8 +454,9 @@ static int valid_host_name(const char *s)
 static void load_root(loader *l, tend_config *c, const tend_yaml_node *root)
 {
 	static const char *const keys[] = { "host", "repository", "state_dir",
-		"age_identities", "secrets_root", "root", "nix", "system", "poll", "listen",
-		"webhook_secret_file", "alerts", "probes", "history_limit", "dependencies", NULL };
+		"age_identities", "secrets_root", "secrets_storage", "root", "nix", "system", "poll",
+		"listen", "webhook_secret_file", "alerts", "probes", "history_limit", "dependencies",
+		NULL };
 	static const char *const nix_keys[] = { "command", "extra_options", "build_timeout", NULL };
 	static const char *const sys_keys[] = { "profile", "current_system", "switch_timeout",
 		"unit_file", "reachability_timeout", "reboot_command", NULL };
@@ -485,6 +486,17 @@ static void load_root(loader *l, tend_config *c, const tend_yaml_node *root)
 			"and / . _ + - (nix builds revisions under it)", c->state_dir);
 	get_list(l, &c->age_identities, &c->n_age_identities, root, "age_identities", 1, 0);
 	get_path(l, &c->secrets_root, root, "secrets_root");
+	if (get(root, "secrets_storage")) {
+		char *storage = NULL;
+
+		get_str(l, &storage, root, "secrets_storage");
+		if (storage && !strcmp(storage, "disk"))
+			c->secrets_storage = TEND_SECRETS_DISK;
+		else if (storage && strcmp(storage, "ram"))
+			fail_at(l, get(root, "secrets_storage"), "'secrets_storage': '%s' is neither "
+				"ram (a ramfs, the default) nor disk", storage);
+		free(storage);
+	}
 	get_path(l, &c->root, root, "root");
 	if ((m = get_map(l, root, "nix"))) {
 		check_keys(l, m, nix_keys, "nix");

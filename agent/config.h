@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "secrets/install.h"
 
 typedef struct {
 	char *url;                 /* git remote: ssh://, https://, file:// or a local path */
@@ -69,6 +70,7 @@ typedef struct tend_config {
 	char **age_identities;     /* age key files / OpenSSH Ed25519 keys */
 	size_t n_age_identities;
 	char *secrets_root;        /* default /run/tend/secrets */
+	tend_secrets_storage secrets_storage;   /* ram (default): generations on a ramfs */
 	char *root;                /* prefix for rendered files (routes); default "/" */
 	tend_config_nix nix;
 	tend_config_system system;

@@ -6,6 +6,17 @@
 let
   inherit (lib) mkOption mkEnableOption mkIf types;
   cfg = config.services.tend;
+  # RFC 42: settings is any value YAML can hold (hence no functions), checked by type.
+  settingsFormat = pkgs.formats.yaml { };
+
+  # The host keys NixOS generates; the ed25519 ones double as age identities (as sops-nix).
+  ed25519HostKeys = map (k: k.path)
+    (builtins.filter (k: (k.type or null) == "ed25519") config.services.openssh.hostKeys);
+
+  # Services of this host with secrets, from the rendered inputs: those the agent must decrypt.
+  servicesWithSecrets = builtins.filter
+    (n: (cfg.inputs.services.${n}.secrets or [ ]) != [ ])
+    (builtins.attrNames (cfg.inputs.services or { }));
 
   # Paths to secrets are plain strings on purpose: a Nix path literal
   # (./deploy_key) would be copied into the world-readable store.
@@ -80,12 +91,8 @@ in
   options.services.tend = {
     enable = mkEnableOption "the tend GitOps agent (polls the fleet repository and converges this host)";
 
-    package = mkOption {
-      type = types.package;
-      default = pkgs.tend;
-      defaultText = lib.literalExpression "pkgs.tend";
-      description = "The tend package (the flake's overlay provides pkgs.tend).";
-    };
+    # pkgs.tend comes from the flake's overlay (nixosModules.default adds it).
+    package = lib.mkPackageOption pkgs "tend" { };
 
     hostName = mkOption {
       type = types.str;
@@ -184,18 +191,23 @@ in
 
     ageIdentityFiles = mkOption {
       type = types.listOf types.str;
-      default = [ "/etc/ssh/ssh_host_ed25519_key" ];
+      default = ed25519HostKeys;
+      defaultText = lib.literalExpression
+        ''map (k: k.path) (lib.filter (k: k.type == "ed25519") config.services.openssh.hostKeys)'';
+      example = [ "/etc/tend/age.key" ];
       description = ''
         age identity files or OpenSSH Ed25519 private keys that decrypt this host's
-        secrets. The default is the host's SSH host key, as sops-nix does: encrypt to
-        its age recipient (ssh-to-age of /etc/ssh/ssh_host_ed25519_key.pub).
+        secrets. The default is the host's Ed25519 SSH host keys, as sops-nix does:
+        encrypt to their age recipient (ssh-to-age of /etc/ssh/ssh_host_ed25519_key.pub
+        with NixOS's default host keys). Evaluation fails when the rendered inputs
+        (`inputs`) give this host's services secrets and the list is empty.
       '';
     };
 
     secretsRoot = mkOption {
       type = types.str;
       default = "/run/tend/secrets";
-      description = "Decrypted secrets go to <secretsRoot>/<service>/<name> (a tmpfs by default).";
+      description = "Decrypted secrets are read at <secretsRoot>/<service>/<name>: <secretsRoot> links to a generation under <secretsRoot>.d, a ramfs tend mounts (settings.secrets_storage = \"disk\" for a host without one).";
     };
 
     listen = {
@@ -248,13 +260,14 @@ in
     };
 
     settings = mkOption {
-      type = types.attrsOf types.anything;
+      type = types.submodule { freeformType = settingsFormat.type; };
       default = { };
       example = { poll.jitter = "30s"; probes.deadline = "5m"; history_limit = 500; };
       description = ''
         Further keys of the agent configuration (docs/agent-config.md), merged over
-        the ones generated from the options above. Unknown keys make the agent refuse
-        to start, with the key's line and column.
+        the ones generated from the options above (a null drops a generated key).
+        Any value YAML can hold; unknown keys make the agent refuse to start, with
+        the key's line and column.
       '';
     };
 
@@ -296,6 +309,10 @@ in
         assertion = email.to == [ ] || (email.from != null && email.smtpUrl != null);
         message = "services.tend.alerts.email: `from` and `smtpUrl` are required when `to` is set.";
       }
+      {
+        assertion = servicesWithSecrets == [ ] || cfg.ageIdentityFiles != [ ];
+        message = "services.tend: this host's services have secrets (${builtins.concatStringsSep ", " servicesWithSecrets}) but ageIdentityFiles is empty, so nothing can decrypt them: set services.tend.ageIdentityFiles, or add an ed25519 key to services.openssh.hostKeys (the default takes those).";
+      }
     ];
 
     environment.etc."tend/agent.yaml".text = configText;
@@ -319,9 +336,12 @@ in
       unitConfig."X-StopOnRemoval" = false;
       # A changed configuration file is picked up with SIGHUP (kept if invalid).
       reloadTriggers = [ configText ];
-      # Activation scripts expect the ordinary system PATH; git, ssh and nix are
-      # linked into tend or named absolutely in the configuration.
-      path = [ config.nix.package ];
+      # What system.autoUpgrade gives nixos-upgrade.service, so that what `nixos-rebuild`
+      # builds on this host builds under tend too: nix fetches git+ssh flake inputs with git
+      # and ssh (HOME: root's known_hosts and fetcher cache), reads nix.envVars and reaches
+      # caches through networking.proxy. tend's own fetch links libgit2 and libssh2.
+      path = [ config.nix.package pkgs.git config.programs.ssh.package ];
+      environment = config.nix.envVars // { HOME = "/root"; } // config.networking.proxy.envVars;
       serviceConfig = {
         Type = "notify";
         # SIGTERM to the agent alone, which forwards it to its workers and finishes the

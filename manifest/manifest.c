@@ -1,7 +1,9 @@
 /* Loading a fleet: read fleet.yaml and services/ *\/service.yaml (from a
  * directory or from memory), parse each into the model, sort, validate the
- * cross-references, and hand out the model only when it has no errors. */
+ * cross-references and (from a directory) flake.lock against flake.nix, and
+ * hand out the model only when it has no errors. */
 #include "manifest/internal.h"
+#include "manifest/flake.h"
 #include "util/error.h"
 #include "util/beneath.h"
 #include "util/fs.h"
@@ -417,6 +419,10 @@ int tend_manifest_load(tend_manifest **out, tend_diags *diags, const char *repo_
 			srcs[i].len = bufs[i].size;
 		}
 	}
+	/* flake.nix's inputs locked by flake.lock: the build takes no other
+	 * (manifest/flake.h); counted with the manifests' errors */
+	if ((error = tend_manifest_check_flake(diags, repo_dir)) < 0)
+		goto out;
 	rp.repo_fd = repo_fd;
 	error = load_impl(out, diags, errors_before, fleet_rc == 0 ? (fleet.ptr ? fleet.ptr : "") : NULL, fleet.size,
 			  fleet_rc > 0, srcs, n, file_exists, &rp);

@@ -187,6 +187,10 @@ typedef struct {
 	size_t n_probes;
 	tend_secret_decl *secrets;
 	size_t n_secrets;
+	char **units;          /* systemd units the probes wait for (active, or a oneshot done) */
+	size_t n_units;
+	uint64_t start_timeout_ms; /* health.start_timeout: with units, how long the startup
+				    * probes keep trying while the units run; default 60s */
 	const tend_yaml_node *settings; /* free-form mapping passed to the host's inputs; may be NULL */
 	tend_pos pos;
 } tend_service;

@@ -9,14 +9,15 @@
 /* ---- services/<name>/service.yaml ---------------------------------------- */
 
 static const char *const service_keys[] = { "name", "host", "depends_on", "provides", "database",
-					    "proxy", "oidc", "health", "secrets", "settings", NULL };
+					    "proxy", "oidc", "health", "secrets", "settings", "units",
+					    NULL };
 static const char *const database_keys[] = { "engine", "name", "user", "password_secret",
 					     "provider", "extensions", NULL };
 static const char *const route_keys[] = { "domain", "path_prefix", "port", "upstream", "tls",
 					  "auth", "middlewares", NULL };
 static const char *const oidc_keys[] = { "provider", "client_id", "redirect_uris",
 					 "client_secret", NULL };
-static const char *const health_keys[] = { "startup", "liveness", NULL };
+static const char *const health_keys[] = { "startup", "liveness", "start_timeout", NULL };
 static const char *const probe_keys[] = { "http", "tcp", "command", "interval", "timeout",
 					  "retries", "grace", NULL };
 static const char *const http_probe_keys[] = { "url", "status", "body", NULL };
@@ -216,9 +217,11 @@ static void parse_health(tend_service *svc, tend_mctx *c, const tend_yaml_node *
 	const char *names[2] = { "startup", "liveness" };
 	size_t total = 0, old, i, p;
 
+	svc->start_timeout_ms = 60000;
 	if (!h)
 		return;
 	old = tend_mctx_push(c, "health");
+	tend_mctx_duration(&svc->start_timeout_ms, c, h, "start_timeout");
 	for (p = 0; p < 2; p++) {
 		lists[p] = tend_mctx_field(c, h, names[p], 0);
 		if (lists[p]) {
@@ -285,6 +288,49 @@ static int has_suffix(const char *s, const char *suffix)
 	return a >= b && !strcmp(s + a - b, suffix);
 }
 
+/* A systemd unit name as systemd accepts one (unit_name_is_valid): a name of letters, digits
+ * and ":-_.\\@", then a known type suffix; at most 255 bytes. */
+static int unit_name_ok(const char *n)
+{
+	static const char *const types[] = { ".service", ".socket", ".target", ".mount", ".timer",
+					     ".path", ".automount", ".swap", ".slice", ".scope",
+					     ".device", NULL };
+	size_t len = strlen(n), i;
+
+	if (!len || len > 255 || n[0] == '.' || n[0] == '-')
+		return 0;
+	if (strspn(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:-_.\\@") != len)
+		return 0;
+	for (i = 0; types[i]; i++) {
+		size_t tl = strlen(types[i]);
+		if (len > tl && !strcmp(n + len - tl, types[i]))
+			return 1;
+	}
+	return 0;
+}
+
+/* Each name of a list of unit names (units, secrets[].restart) checked where it is written. */
+static void check_unit_names(tend_mctx *c, const tend_yaml_node *map, const char *key,
+			     char **names, size_t n)
+{
+	const tend_yaml_node *list = tend_yaml_map_get(map, key);
+	size_t i;
+
+	for (i = 0; list && i < n && i < list->count; i++) {
+		size_t o, o2;
+
+		if (unit_name_ok(names[i]))
+			continue;
+		o = tend_mctx_push(c, key);
+		o2 = tend_mctx_push_index(c, i);
+		tend_mctx_error(c, list->items[i], "'%s' is not a systemd unit name (e.g. "
+				"grafana.service: letters, digits, ':-_.\\@', then .service, .socket, "
+				".target, .mount, .timer, ...)", names[i]);
+		tend_mctx_pop(c, o2);
+		tend_mctx_pop(c, o);
+	}
+}
+
 static void parse_secret(tend_secret_decl *s, tend_pos *file_pos, tend_mctx *c,
 			 const tend_yaml_node *v)
 {
@@ -327,7 +373,8 @@ static void parse_secret(tend_secret_decl *s, tend_pos *file_pos, tend_mctx *c,
 					mode->value);
 		tend_mctx_pop(c, o);
 	}
-	tend_mctx_string_list(&s->restart, &s->n_restart, NULL, c, v, "restart", 0);
+	if (tend_mctx_string_list(&s->restart, &s->n_restart, NULL, c, v, "restart", 0) == 0)
+		check_unit_names(c, v, "restart", s->restart, s->n_restart);
 }
 
 static void parse_secrets(tend_service *svc, tend_svc_aux *aux, tend_mctx *c,
@@ -430,6 +477,8 @@ int tend_manifest__parse_service(tend_service *svc, tend_svc_aux *aux, tend_mctx
 	parse_oidc(svc, aux, c, root);
 	parse_health(svc, c, root);
 	parse_secrets(svc, aux, c, root);
+	if (tend_mctx_string_list(&svc->units, &svc->n_units, NULL, c, root, "units", 0) == 0)
+		check_unit_names(c, root, "units", svc->units, svc->n_units);
 	if ((v = tend_mctx_enter_map(c, root, "settings", 0, NULL)))
 		svc->settings = tend_mctx_copy_node(c->arena, v);
 	return 0;

@@ -1,19 +1,25 @@
 /* Converge and roll back. Before touching anything, the files a plan replaces
  * are copied into <state_dir>/backups/<commit>/ (with an index naming each
  * one's path, mode, owner and new hash) and the in-flight record is saved, so
- * a crash at any point can be finished or undone from the state alone. Order:
- * files and secrets, unit restarts, the switch, then probes; a failure returns
- * the files and the previous system, and probes it again. */
+ * a crash at any point can be finished or undone from the state alone. Secrets
+ * are not copied there: a change writes a new generation of them (secrets/install.h)
+ * and a rollback links the previous one again. Order: files and the secrets'
+ * generation, the switch, then the secrets whose owner the switch created, then
+ * try-restart of the units of changed secrets, then probes; a failure returns
+ * the files, the secrets and the previous system, and probes it again. */
 #include "reconcile/internal.h"
 #include "reconcile/closure.h"
 #include "reconcile/nix.h"
+#include "secrets/install.h"
 #include "util/error.h"
 #include "util/beneath.h"
 #include "util/fs.h"
 #include "util/proc.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <jansson.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +56,17 @@ static const tend_want_file *want_find(const tend_desired *d, const char *path)
 		if (!strcmp(d->files[i].path, path))
 			return &d->files[i];
 	return NULL;
+}
+
+static int plan_has_secrets(const tend_plan *plan)
+{
+	size_t i;
+
+	for (i = 0; i < plan->count; i++)
+		if (plan->items[i].kind == TEND_ACTION_INSTALL_SECRET ||
+		    plan->items[i].kind == TEND_ACTION_REMOVE_SECRET)
+			return 1;
+	return 0;
 }
 
 static int backup_files(char **out_dir, const tend_config *cfg, const tend_desired *d,
@@ -96,7 +113,7 @@ static int backup_files(char **out_dir, const tend_config *cfg, const tend_desir
 			tend_error_set("out of memory");
 			goto out;
 		}
-		if (!had)
+		if (!had || secret)   /* secrets: the previous generation is their backup */
 			continue;
 		snprintf(bname, sizeof(bname), "%zu", n++);
 		if (!(bpath = tend_path_join(dir, bname)))
@@ -114,6 +131,19 @@ static int backup_files(char **out_dir, const tend_config *cfg, const tend_desir
 		json_object_set_new(e, "mode", json_integer(sb.st_mode & 07777));
 		json_object_set_new(e, "uid", json_integer(sb.st_uid));
 		json_object_set_new(e, "gid", json_integer(sb.st_gid));
+	}
+	/* The secrets' generation before the change: what a rollback links again. */
+	if (plan_has_secrets(plan)) {
+		unsigned gen;
+		json_t *e;
+
+		if (tend_secrets_generation_current(&gen, cfg->secrets_root) < 0)
+			goto out;
+		if (!(e = json_pack("{s:i}", "secrets_before", (json_int_t)gen)) ||
+		    json_array_append_new(index, e) < 0) {
+			tend_error_set("out of memory");
+			goto out;
+		}
 	}
 	/* The units this change restarts: a rollback restarts them again once the
 	 * previous secrets are back, so the services do not keep the new values. */
@@ -184,7 +214,22 @@ static int restore_files(const tend_config *cfg, const char *backup_dir)
 		tend_buf data = TEND_BUF_INIT;
 		char *bpath;
 
-		if (!path)
+		if (json_is_integer(json_object_get(e, "secrets_before"))) {
+			unsigned gen = (unsigned)json_integer_value(json_object_get(e, "secrets_before"));
+
+			int rc = tend_secrets_generation_switch(cfg->secrets_root, gen);
+
+			/* gone with a reboot during the change: none rather than the new ones; the
+			 * applied commit's reconcile installs them again ("missing") */
+			if (rc == TEND_ENOTFOUND)
+				rc = tend_secrets_generation_switch(cfg->secrets_root, 0);
+			if (rc < 0 || tend_secrets_generation_prune(cfg->secrets_root, gen, 0) < 0) {
+				tend_error_prefix("restoring the secrets: ");
+				failed = 1;
+			}
+			continue;
+		}
+		if (!path || secret)   /* secrets: their generation above */
 			continue;
 		if (!bname) {
 			if (tend_reconcile_file_unlink(cfg, path, secret) < 0) {
@@ -214,6 +259,26 @@ static int restore_files(const tend_config *cfg, const char *backup_dir)
 	}
 	json_decref(index);
 	return failed ? TEND_ERROR : 0;
+}
+
+/* The change is adopted: the secrets' generations but the current one go (a failure to
+ * delete one leaves it for the next change). */
+static void prune_secrets(const tend_config *cfg, const char *backup_dir)
+{
+	json_t *index = NULL, *e;
+	unsigned gen;
+	size_t i;
+
+	if (load_index(&index, backup_dir) < 0) {
+		tend_error_clear();
+		return;
+	}
+	json_array_foreach(index, i, e)
+		if (json_object_get(e, "secrets_before") &&
+		    tend_secrets_generation_current(&gen, cfg->secrets_root) == 0 && gen)
+			tend_secrets_generation_prune(cfg->secrets_root, gen, 0);
+	json_decref(index);
+	tend_error_clear();
 }
 
 /* Record the new files' hashes in the state (and forget removed ones). */
@@ -255,32 +320,37 @@ static int apply_files(const tend_config *cfg, const tend_desired *d, const tend
 		const tend_action *a = &plan->items[i];
 		const tend_want_file *w;
 
-		if (a->kind == TEND_ACTION_REMOVE_FILE || a->kind == TEND_ACTION_REMOVE_SECRET) {
-			if (tend_reconcile_file_unlink(cfg, a->path,
-						       a->kind == TEND_ACTION_REMOVE_SECRET) < 0) {
+		if (a->kind == TEND_ACTION_REMOVE_FILE) {
+			if (tend_reconcile_file_unlink(cfg, a->path, 0) < 0) {
 				tend_error_prefix("removing %s: ", a->path);
 				return TEND_ERROR;
 			}
 			continue;
 		}
-		if (a->kind != TEND_ACTION_WRITE_FILE && a->kind != TEND_ACTION_INSTALL_SECRET)
+		if (a->kind != TEND_ACTION_WRITE_FILE)
 			continue;
 		if (!(w = want_find(d, a->path)))
 			continue;
-		if (tend_reconcile_file_write(cfg, w->path, w->kind == TEND_FILE_SECRET, w->data, w->len,
-					      w->mode, w->uid, w->gid) < 0) {
+		if (tend_reconcile_file_write(cfg, w->path, 0, w->data, w->len, w->mode, w->uid,
+					      w->gid) < 0) {
 			tend_error_prefix("writing %s: ", w->path);
 			return TEND_ERROR;
 		}
 	}
+	if (plan_has_secrets(plan) && tend_reconcile_secrets_install(cfg, d) < 0) {
+		tend_error_prefix("installing the secrets: ");
+		return TEND_ERROR;
+	}
 	return 0;
 }
 
-static int restart_unit(const char *unit, tend_buf *log)
+/* systemctl VERB -- UNIT: try-restart for a changed secret (a unit stopped on purpose stays
+ * stopped, as sops-nix and agenix do), restart to start one that failed without its secret. */
+static int unit_verb(const char *verb, const char *unit, tend_buf *log)
 {
 	tend_proc_opts po = TEND_PROC_OPTS_INIT;
 	tend_proc_result res;
-	char *argv[] = { "systemctl", "restart", "--", (char *)unit, NULL };
+	char *argv[] = { "systemctl", (char *)verb, "--", (char *)unit, NULL };
 	int error = 0;
 
 	po.timeout_ms = 120000;
@@ -289,14 +359,19 @@ static int restart_unit(const char *unit, tend_buf *log)
 		return TEND_ERROR;
 	tend_buf_put(log, res.out.ptr, res.out.size);
 	if (res.timed_out) {
-		tend_error_set("systemctl restart %s timed out", unit);
+		tend_error_set("systemctl %s %s timed out", verb, unit);
 		error = TEND_ETIMEOUT;
 	} else if (res.exit_code) {
-		tend_error_set("systemctl restart %s failed (exit %d)", unit, res.exit_code);
+		tend_error_set("systemctl %s %s failed (exit %d)", verb, unit, res.exit_code);
 		error = TEND_ERROR;
 	}
 	tend_proc_result_dispose(&res);
 	return error;
+}
+
+static int restart_unit(const char *unit, tend_buf *log)
+{
+	return unit_verb("try-restart", unit, log);
 }
 
 static int restart_units(const tend_plan *plan, tend_buf *log)
@@ -308,6 +383,99 @@ static int restart_units(const tend_plan *plan, tend_buf *log)
 		    restart_unit(plan->items[i].path, log) < 0)
 			return TEND_ERROR;
 	return 0;
+}
+
+/* Is unit one that a secret with a pending owner names (restart:)? */
+static int pending_unit(const tend_desired *d, const char *unit, size_t len)
+{
+	size_t i, k;
+
+	for (i = 0; i < d->n_files; i++)
+		for (k = 0; d->files[i].owner_pending && k < d->files[i].n_restart; k++)
+			if (strlen(d->files[i].restart[k]) == len &&
+			    !strncmp(d->files[i].restart[k], unit, len))
+				return 1;
+	return 0;
+}
+
+/* After the switch: the secrets whose owner it created, into the current generation, and
+ * their units restarted (try-restart; restart for one that failed, or that the switch left
+ * failed, without the secret). An owner still missing fails the change. */
+static int install_pending(const tend_config *cfg, const tend_desired *d, tend_buf *log)
+{
+	size_t i, k;
+	int any = 0;
+
+	for (i = 0; i < d->n_files; i++) {
+		const tend_want_file *w = &d->files[i];
+		struct passwd *pw;
+		struct group *gr;
+		uid_t uid;
+		gid_t gid;
+
+		if (!w->owner_pending)
+			continue;
+		if (!(pw = getpwnam(w->owner))) {
+			tend_error_set("service %s, secret %s: no user '%s' on this host, even after the "
+				       "switch (does the new system create it?)", w->service,
+				       strrchr(w->path, '/') + 1, w->owner);
+			return TEND_ENOTFOUND;
+		}
+		uid = pw->pw_uid;
+		gid = pw->pw_gid;
+		if (w->group) {
+			if (!(gr = getgrnam(w->group))) {
+				tend_error_set("service %s, secret %s: no group '%s' on this host, even "
+					       "after the switch (does the new system create it?)",
+					       w->service, strrchr(w->path, '/') + 1, w->group);
+				return TEND_ENOTFOUND;
+			}
+			gid = gr->gr_gid;
+		}
+		if (tend_reconcile_file_write(cfg, w->path, 1, w->data, w->len, w->mode, uid, gid) < 0) {
+			tend_error_prefix("installing %s: ", w->path);
+			return TEND_ERROR;
+		}
+		any = 1;
+	}
+	for (i = 0; any && i < d->n_files; i++)
+		for (k = 0; d->files[i].owner_pending && k < d->files[i].n_restart; k++) {
+			const char *unit = d->files[i].restart[k];
+			tend_proc_opts po = TEND_PROC_OPTS_INIT;
+			tend_proc_result res;
+			char *argv[] = { "systemctl", "is-failed", "--quiet", "--", (char *)unit, NULL };
+			int failed = 0;
+
+			po.timeout_ms = 10000;
+			if (tend_proc_run(&res, argv, &po) == 0 && !res.timed_out && res.exit_code == 0)
+				failed = 1;
+			tend_proc_result_dispose(&res);
+			tend_error_clear();
+			if (unit_verb(failed ? "restart" : "try-restart", unit, log) < 0)
+				return TEND_ERROR;
+		}
+	return 0;
+}
+
+/* A switch that exited 4 only because units failed that wait for a secret whose owner it
+ * created: every unit it names is one a pending secret restarts. */
+static int failed_for_pending(const tend_desired *d, const char *units)
+{
+	const char *p = units;
+	int any = 0;
+
+	while (p && *p) {
+		size_t len = strcspn(p, ", ");
+
+		if (len) {
+			if (!pending_unit(d, p, len))
+				return 0;
+			any = 1;
+		}
+		p += len;
+		p += strspn(p, ", ");
+	}
+	return any;
 }
 
 /* After the files are back: restart the units the change restarted (all of
@@ -469,8 +637,6 @@ static int roll_back(conv *c, const char *why, const tend_probe_failure *first_f
 	if (in->backup_dir && restore_files(c->cfg, in->backup_dir) < 0) {
 		healthy = 0;
 		tend_buf_printf(&c->switch_output, "restoring files: %s\n", tend_error_last());
-	} else if (in->backup_dir && restart_restored(in->backup_dir, &c->switch_output) < 0) {
-		healthy = 0;
 	}
 	tend_nix_current_system(&current, c->cfg);
 	if (in->prev_system && (c->switch_attempted || !current || strcmp(current, in->prev_system))) {
@@ -486,6 +652,9 @@ static int roll_back(conv *c, const char *why, const tend_probe_failure *first_f
 		healthy = 0;
 		tend_buf_puts(&c->switch_output, "no previous system to return to\n");
 	}
+	/* the previous secrets' units, once the previous units are back (try-restart) */
+	if (healthy && in->backup_dir && restart_restored(in->backup_dir, &c->switch_output) < 0)
+		healthy = 0;
 	free(rep->system_after);
 	rep->system_after = NULL;
 	tend_nix_current_system(&rep->system_after, c->cfg);
@@ -542,6 +711,8 @@ static int finish(conv *c, const char *commit, const char *system, const char *m
 
 	if (in->backup_dir && (error = adopt_files(c->st, in->backup_dir)) < 0)
 		return error;
+	if (in->backup_dir)
+		prune_secrets(c->cfg, in->backup_dir);
 	snprintf(c->st->applied_commit, sizeof(c->st->applied_commit), "%s", commit);
 	if (system) {
 		free(c->st->system);
@@ -677,7 +848,7 @@ int tend_converge(tend_reconcile_report *rep, const tend_config *cfg, tend_state
 	tend_probe_failure pf;
 	tend_switch_result sw;
 	tend_guard guard;
-	char *backup = NULL, *why = NULL, *msg = NULL;
+	char *backup = NULL, *why = NULL, *msg = NULL, *units = NULL;
 	int error;
 
 	memset(&pf, 0, sizeof(pf));
@@ -702,7 +873,11 @@ int tend_converge(tend_reconcile_report *rep, const tend_config *cfg, tend_state
 					       sw_action ? sw_action->to : NULL, backup, c.start)) < 0 ||
 	    (error = save(&c)) < 0)
 		goto out;
-	if (apply_files(cfg, d, plan) < 0 || restart_units(plan, &c.switch_output) < 0) {
+	/* Units of changed secrets: try-restarted once the units themselves are updated (after
+	 * the switch); with operation: boot the running units are the ones to restart, now. */
+	if (apply_files(cfg, d, plan) < 0 ||
+	    ((boot || !sw_action) && restart_units(plan, &c.switch_output) < 0) ||
+	    (!sw_action && install_pending(cfg, d, &c.switch_output) < 0)) {
 		why = strdup(tend_error_last());
 		error = roll_back(&c, why, NULL, prev_manifest);
 		goto out;
@@ -727,6 +902,15 @@ int tend_converge(tend_reconcile_report *rep, const tend_config *cfg, tend_state
 			tend_switch_result_dispose(&sw);
 			goto out;
 		}
+		if (error < 0 && sw.exit_code == 4 && (units = failed_units(&sw.output)) &&
+		    failed_for_pending(d, units)) {
+			/* they failed without the secret the switch's new user owns: installed
+			 * below and started again; the probes decide */
+			tend_buf_printf(&c.switch_output, "units failed before their secrets could be "
+					"installed (their owner is new): %s\n", units);
+			tend_error_clear();
+			error = 0;
+		}
 		if (error < 0) {
 			error = switch_failed(&c, d->commit, sw_action->to, &sw, prev_manifest);
 			tend_switch_result_dispose(&sw);
@@ -735,6 +919,13 @@ int tend_converge(tend_reconcile_report *rep, const tend_config *cfg, tend_state
 		tend_switch_result_dispose(&sw);
 		free(rep->system_after);
 		rep->system_after = strdup(sw_action->to);
+		if (install_pending(cfg, d, &c.switch_output) < 0 ||
+		    restart_units(plan, &c.switch_output) < 0) {
+			if (asprintf(&why, "commit %.12s: %s", d->commit, tend_error_last()) < 0)
+				why = NULL;
+			error = roll_back(&c, why, NULL, prev_manifest);
+			goto out;
+		}
 		if (guarded && tend_guard_check(&guard, cfg, opts ? opts->abort : NULL) < 0) {
 			if (opts && opts->abort && *opts->abort) {
 				/* stopping: the next start finishes the change (probes decide) */
@@ -772,6 +963,7 @@ int tend_converge(tend_reconcile_report *rep, const tend_config *cfg, tend_state
 		msg = NULL;
 	error = finish(&c, d->commit, d->system, msg ? msg : "applied", TEND_RECONCILE_APPLIED);
 out:
+	free(units);
 	tend_guard_dispose(&guard);
 	mask_report(&c);
 	tend_mask_dispose(&c.mask);

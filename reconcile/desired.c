@@ -1,8 +1,10 @@
 /* What a commit wants on this host: its manifest (validated), the rendered
  * files that land on the host (proxy routes), the per-host NixOS inputs
  * written into the revision's .tend/ directory, and the system built from the
- * revision's flake. The inputs are rendered without the commit stamp so a
- * host's store path changes exactly when what it is told changes. */
+ * revision's flake. The inputs are rendered without the commit stamp but with
+ * the commit as "revision" (for system.configurationRevision): a flake that
+ * leaves "revision" out of the system keeps a host's store path changing
+ * exactly when what it is told changes. */
 #include "reconcile/internal.h"
 #include "reconcile/nix.h"
 #include "render/render.h"
@@ -14,6 +16,7 @@
 #include "util/fs.h"
 #include "util/rewrite.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
@@ -21,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static void want_file_dispose(tend_want_file *f)
@@ -32,6 +37,8 @@ static void want_file_dispose(tend_want_file *f)
 	free(f->data);
 	free(f->path);
 	free(f->service);
+	free(f->owner);
+	free(f->group);
 	for (i = 0; i < f->n_restart; i++)
 		free(f->restart[i]);
 	free(f->restart);
@@ -360,8 +367,9 @@ static int collect_secrets(tend_desired *d, const tend_config *cfg)
 			tend_buf plain = TEND_BUF_INIT;
 			tend_want_file *f;
 			char *dest = NULL;
-			uid_t uid;
-			gid_t gid;
+			uid_t uid = (uid_t)-1;
+			gid_t gid = (gid_t)-1;
+			int pending = 0;
 
 			if (!ids) {
 				if ((error = tend_age_identities_new(&ids)) < 0)
@@ -371,8 +379,17 @@ static int collect_secrets(tend_desired *d, const tend_config *cfg)
 				if (error)
 					break;
 			}
-			if ((error = resolve_owner(&uid, &gid, &memo, s, decl)) < 0 ||
-			    (error = decrypt_secret(&plain, d, s, decl, ids)) < 0)
+			/* An owner the same commit creates (a NixOS module's user) exists only
+			 * after the switch: the secret is installed then, as sops-nix installs
+			 * secrets after users and groups. */
+			if ((error = resolve_owner(&uid, &gid, &memo, s, decl)) == TEND_ENOTFOUND) {
+				tend_error_clear();
+				pending = 1;
+				uid = (uid_t)-1;
+				gid = (gid_t)-1;
+				error = 0;
+			}
+			if (error < 0 || (error = decrypt_secret(&plain, d, s, decl, ids)) < 0)
 				break;
 			if (asprintf(&dest, "%s/%s/%s", cfg->secrets_root, s->name, decl->name) < 0) {
 				dest = NULL;
@@ -389,6 +406,14 @@ static int collect_secrets(tend_desired *d, const tend_config *cfg)
 			f->secret = 1;
 			f->uid = uid;
 			f->gid = gid;
+			if (pending) {
+				f->owner_pending = 1;
+				if (!(f->owner = strdup(decl->owner ? decl->owner : "root")) ||
+				    (decl->group && !(f->group = strdup(decl->group)))) {
+					error = TEND_ERROR;
+					break;
+				}
+			}
 			if (decl->n_restart && !(f->restart = calloc(decl->n_restart, sizeof(char *)))) {
 				error = TEND_ERROR;
 				break;
@@ -402,6 +427,98 @@ static int collect_secrets(tend_desired *d, const tend_config *cfg)
 	return error;
 }
 
+/* ---- builds already made ---------------------------------------------------
+ * <state_dir>/builds/<commit>.<flake attr>: the store path a build of that commit gave. The
+ * system is a function of the commit's tree and the attribute, so the agent's converge pass, a
+ * recheck while dependencies are not ready and `tend plan` take it instead of evaluating the
+ * flake again (tens of seconds and a gigabyte on a real NixOS host). Trusted only while the
+ * store path is there (a garbage collection may take it); the newest BUILDS_KEPT are kept. */
+
+#define BUILDS_KEPT 16
+
+static char *build_record_path(const tend_config *cfg, const char *commit, const char *attr)
+{
+	char *p = NULL;
+
+	if (asprintf(&p, "%s/builds/%s.%s", cfg->state_dir, commit, attr) < 0)
+		return NULL;
+	return p;
+}
+
+static int build_cached(char **out, const tend_config *cfg, const char *commit, const char *attr)
+{
+	tend_buf b = TEND_BUF_INIT;
+	char *path = build_record_path(cfg, commit, attr);
+	struct stat st;
+	int hit = 0;
+
+	if (path && tend_file_read(&b, path, 4096) == 0 && b.size > 11 && b.ptr &&
+	    !strncmp(b.ptr, "/nix/store/", 11) && !memchr(b.ptr, '\n', b.size) &&
+	    lstat(b.ptr, &st) == 0 && (*out = strdup(b.ptr)))
+		hit = 1;
+	tend_error_clear();
+	tend_buf_dispose(&b);
+	free(path);
+	return hit;
+}
+
+struct build_entry {
+	time_t t;
+	char name[256];
+};
+
+static int newest_first(const void *a, const void *b)
+{
+	const struct build_entry *x = a, *y = b;
+
+	return x->t < y->t ? 1 : x->t > y->t ? -1 : strcmp(x->name, y->name);
+}
+
+static void build_remember(const tend_config *cfg, const char *commit, const char *attr,
+			   const char *system)
+{
+	struct build_entry *list = NULL;
+	char *path = build_record_path(cfg, commit, attr), *dir = NULL, *old;
+	size_t n = 0, cap = 0, i;
+	struct dirent *e;
+	struct stat st;
+	DIR *dd;
+
+	if (!path || strncmp(system, "/nix/store/", 11) || !(dir = tend_path_join(cfg->state_dir, "builds")) ||
+	    tend_dir_create_all(dir, 0700) < 0 ||
+	    tend_file_write_atomic(path, system, strlen(system), 0600, (uid_t)-1, (gid_t)-1) < 0 ||
+	    !(dd = opendir(dir)))
+		goto out;
+	while ((e = readdir(dd)) != NULL) {
+		if (e->d_name[0] == '.' || strlen(e->d_name) >= sizeof(list->name) ||
+		    fstatat(dirfd(dd), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (n == cap) {
+			struct build_entry *bigger = realloc(list, (cap = cap ? cap * 2 : 32) * sizeof(*list));
+			if (!bigger)
+				break;
+			list = bigger;
+		}
+		list[n].t = st.st_mtime;
+		snprintf(list[n].name, sizeof(list[n].name), "%s", e->d_name);
+		n++;
+	}
+	closedir(dd);
+	if (n > BUILDS_KEPT) {
+		qsort(list, n, sizeof(*list), newest_first);
+		for (i = BUILDS_KEPT; i < n; i++)
+			if ((old = tend_path_join(dir, list[i].name))) {
+				unlink(old);
+				free(old);
+			}
+	}
+out:
+	tend_error_clear();   /* a cache: a failure only costs an evaluation */
+	free(list);
+	free(dir);
+	free(path);
+}
+
 int tend_desired_prepare(tend_desired *d, const tend_config *cfg, const char *known_system,
 			 tend_buf *build_log)
 {
@@ -411,7 +528,8 @@ int tend_desired_prepare(tend_desired *d, const tend_config *cfg, const char *kn
 
 	ro.secrets_root = cfg->secrets_root;
 	/* the routes file when this host runs the proxy, stamped; every host's
-	 * inputs, unstamped; in one pass (routes and index collected once) */
+	 * inputs, unstamped, with the commit as "revision"; in one pass (routes
+	 * and index collected once) */
 	if ((error = tend_render_agent_opts(&r, d->manifest, cfg->host, d->commit, NULL, &ro)) < 0) {
 		tend_error_prefix("commit %.12s: render: ", d->commit);
 		goto out;
@@ -427,8 +545,13 @@ int tend_desired_prepare(tend_desired *d, const tend_config *cfg, const char *kn
 		}
 		goto out;
 	}
+	/* built already (the agent's plan pass, tend plan): one evaluation per change */
+	if (build_cached(&d->system, cfg, d->commit, d->flake_attr))
+		goto out;
 	if ((error = tend_nix_build_system(&d->system, cfg, d->rev_dir, d->flake_attr, build_log)) < 0)
 		tend_error_prefix("commit %.12s: ", d->commit);
+	else
+		build_remember(cfg, d->commit, d->flake_attr, d->system);
 out:
 	tend_render_result_free(r);
 	return error;

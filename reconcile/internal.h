@@ -9,6 +9,7 @@
 #include <sys/types.h>
 #include "agent/config.h"
 #include "manifest/manifest.h"
+#include "reconcile/probe.h"
 #include "reconcile/reconcile.h"
 #include "state/state.h"
 #include "util/buf.h"
@@ -28,6 +29,9 @@ typedef struct {
 	char sha256[65];
 	int secret;                /* wipe data on dispose */
 	int equivalent_ok;         /* a file on disk that differs only in the render stamp is fine */
+	int owner_pending;         /* a secret whose owner or group this host does not have yet:
+				    * installed after the switch that creates it (uid, gid -1) */
+	char *owner, *group;       /* a pending secret's names, looked up after the switch */
 } tend_want_file;
 
 typedef struct {
@@ -52,6 +56,9 @@ int tend_desired_load(tend_desired *d, const tend_config *cfg, const char *rev_d
  * a commit already built and applied needs no second evaluation. */
 int tend_desired_prepare(tend_desired *d, const tend_config *cfg, const char *known_system,
 			 tend_buf *build_log);
+/* Every secret of d whose owner exists, as a new generation of the secrets store made
+ * current (secrets/install.h); the previous generation is kept. */
+int tend_reconcile_secrets_install(const tend_config *cfg, const tend_desired *d);
 /* Index of a service in d->order, or n_order when not on this host. */
 size_t tend_desired_service_rank(const tend_desired *d, const char *service);
 
@@ -71,6 +78,20 @@ void tend_probe_failure_dispose(tend_probe_failure *f);
 int tend_reconcile_probe_host(tend_probe_failure *out, const tend_config *cfg,
 			      const tend_manifest *m, const char *host,
 			      volatile sig_atomic_t *abort);
+
+/* ---- the units a service names (reconcile/units.c) ------------------------ */
+
+/* Wait until each of s's units is ready (active or reloading, or a oneshot that ran and
+ * succeeded), within po's deadline and abort flag. A unit that failed, is not loaded, or stays
+ * stopped or crash-restarting for 30 s: negative at once, the error naming the unit and its
+ * state, *failed_unit the unit, *journal (caller frees; may be NULL) its journal's last lines. */
+int tend_reconcile_units_wait(char **journal, const char **failed_unit, const tend_service *s,
+			      const tend_probe_opts *po);
+/* The unit's last journal lines (journalctl -u), at most limit bytes (0: 4096), control
+ * characters removed; NULL when there is none. Caller frees. */
+char *tend_reconcile_unit_journal(const char *unit, size_t limit);
+/* One look: negative naming the first unit failed, stopped, crash-restarting or not loaded. */
+int tend_reconcile_units_check(const char **failed_unit, const tend_service *s);
 
 /* ---- reachability guard (reconcile/guard.c) ------------------------------ */
 

@@ -49,6 +49,30 @@ const char *tend_nix_last_line(const tend_buf *b, char *dst, size_t size)
 	return dst;
 }
 
+/* The line of a failed nix build that says why: nix ends with its last
+ * "error: ..." line and, for an evaluation error, a "(use '--show-trace' ...)"
+ * hint after it, which says nothing. The last "error:" line, else the last line. */
+static const char *build_error_line(const tend_buf *b, char *dst, size_t size)
+{
+	const char *p, *end, *found = NULL;
+	size_t len = 0;
+
+	for (p = b->ptr, end = b->ptr ? b->ptr + b->size : NULL; p && p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *e = nl ? nl : end;
+
+		if ((size_t)(e - p) > 6 && !memcmp(p, "error:", 6)) {
+			found = p;
+			len = (size_t)(e - p);
+		}
+		p = nl ? nl + 1 : end;
+	}
+	if (!found)
+		return tend_nix_last_line(b, dst, size);
+	snprintf(dst, size, "%.*s", (int)len, found);
+	return dst;
+}
+
 /* Characters that survive in a path: flake reference without quoting. */
 static int flake_path_ok(const char *p)
 {
@@ -81,6 +105,7 @@ int tend_nix_build_system(char **out, const tend_config *cfg, const char *flake_
 		ref = NULL;
 		goto oom;
 	}
+	/* 7 fixed arguments, the extra options, the reference and the NULL */
 	if (!(argv = calloc(cfg->nix.n_extra_options + 9, sizeof(*argv))))
 		goto oom;
 	argv[argc++] = cfg->nix.command;
@@ -89,6 +114,12 @@ int tend_nix_build_system(char **out, const tend_config *cfg, const char *flake_
 	argv[argc++] = "--no-link";
 	argv[argc++] = "--extra-experimental-features";
 	argv[argc++] = "nix-command flakes";
+	/* The inputs are the commit's flake.lock, never resolved here: without a
+	 * lock (or with one that does not match flake.nix) each host would lock
+	 * its own nixpkgs at its own build time. Not --no-write-lock-file: with
+	 * it nix only warns "not writing modified lock file" and resolves anyway;
+	 * without it nix refuses before it writes anything. */
+	argv[argc++] = "--no-update-lock-file";
 	for (i = 0; i < cfg->nix.n_extra_options; i++)
 		argv[argc++] = cfg->nix.extra_options[i];
 	argv[argc++] = ref;
@@ -110,8 +141,14 @@ int tend_nix_build_system(char **out, const tend_config *cfg, const char *flake_
 		goto out;
 	}
 	if (res.exit_code != 0) {
-		tend_error_set("nix build %s failed (exit %d): %s", ref, res.exit_code,
-			       tend_nix_last_line(&res.err, last, sizeof(last)));
+		build_error_line(&res.err, last, sizeof(last));
+		if (strstr(last, "'--no-update-lock-file'"))
+			tend_error_set("nix build %s failed: flake.lock is missing or does not match "
+				       "flake.nix's inputs: run 'nix flake lock' and commit "
+				       "flake.lock (tend builds with --no-update-lock-file, so every host "
+				       "uses the same inputs): %s", ref, last);
+		else
+			tend_error_set("nix build %s failed (exit %d): %s", ref, res.exit_code, last);
 		goto out;
 	}
 	/* [{"drvPath": "...", "outputs": {"out": "/nix/store/..."}}] */
@@ -156,9 +193,78 @@ static int read_link(char **out, const char *path)
 	return 0;
 }
 
+/* The name of base's specialisation (<base>/specialisation/<name>, a link to a system) that
+ * current is, or NULL. */
+static char *specialisation_of(const char *base, const char *current)
+{
+	char *dir = tend_path_join(base, "specialisation"), *name = NULL, *path, *target;
+	struct dirent *e;
+	DIR *d;
+
+	if (!dir || !(d = opendir(dir))) {
+		free(dir);
+		return NULL;
+	}
+	while (!name && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.' || !(path = tend_path_join(dir, e->d_name)))
+			continue;
+		if ((target = realpath(path, NULL)) && !strcmp(target, current))
+			name = strdup(e->d_name);
+		free(target);
+		free(path);
+	}
+	closedir(d);
+	free(dir);
+	return name;
+}
+
+/* The profile's system (the base) when the host runs one of its specialisations, else NULL. */
+static char *running_specialisation(char **name, const tend_config *cfg, const char *current)
+{
+	char *base = realpath(cfg->system.profile, NULL);
+
+	*name = NULL;
+	if (!base || !strcmp(base, current) || !(*name = specialisation_of(base, current))) {
+		free(base);
+		return NULL;
+	}
+	return base;
+}
+
 int tend_nix_current_system(char **out, const tend_config *cfg)
 {
-	return read_link(out, cfg->system.current_system);
+	char *base, *name;
+	int error;
+
+	if ((error = read_link(out, cfg->system.current_system)) < 0)
+		return error;
+	/* A specialisation of the profile's system (nixos-rebuild switch --specialisation, or its
+	 * own switch-to-configuration): the host runs that system, in one of its variants. */
+	if ((base = running_specialisation(&name, cfg, *out))) {
+		free(*out);
+		*out = base;
+		free(name);
+	}
+	return 0;
+}
+
+int tend_nix_specialisation(char **out, const tend_config *cfg)
+{
+	char *current = NULL, *base;
+	int error;
+
+	*out = NULL;
+	if ((error = read_link(&current, cfg->system.current_system)) < 0) {
+		if (error == TEND_ENOTFOUND) {
+			tend_error_clear();
+			error = 0;
+		}
+		return error;
+	}
+	base = running_specialisation(out, cfg, current);
+	free(base);
+	free(current);
+	return 0;
 }
 
 /* "<name>-<N>-link" -> N, or 0 when name does not match. */

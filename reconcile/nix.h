@@ -15,10 +15,13 @@ struct tend_config;
 /* Output kept from nix and switch-to-configuration. */
 #define TEND_NIX_MAX_OUTPUT (256u * 1024)
 
-/* nix build --json --no-link path:<flake_dir>#nixosConfigurations.<attr>.config.system.build.toplevel
- * with the configured command, extra options and time limit. *out is the
- * store path of outputs.out (caller frees). log (optional) receives nix's
- * stderr. Errors name the flake reference and carry nix's last lines. */
+/* nix build --json --no-link --no-update-lock-file
+ * path:<flake_dir>#nixosConfigurations.<attr>.config.system.build.toplevel
+ * with the configured command, extra options and time limit: the inputs are
+ * the ones flake.lock pins, so a flake with inputs and no flake.lock (or one
+ * that does not match flake.nix) fails, and the error says flake.lock. *out is
+ * the store path of outputs.out (caller frees). log (optional) receives nix's
+ * stderr. Errors name the flake reference and carry nix's "error:" line. */
 int tend_nix_build_system(char **out, const struct tend_config *cfg, const char *flake_dir,
 			  const char *attr, tend_buf *log);
 
@@ -104,9 +107,16 @@ char *tend_nix_sibling(const struct tend_config *cfg, const char *tool);
 /* The last non-empty line of a tool's output, for one-line error messages. */
 const char *tend_nix_last_line(const tend_buf *b, char *dst, size_t size);
 
-/* The store path the host runs now: readlink of system.current_system.
- * TEND_ENOTFOUND (error set) when the link does not exist. */
+/* The store path the host runs now: readlink of system.current_system; when that is a
+ * specialisation of the profile's system (<profile>/specialisation/<name>), the profile's
+ * system, so a host on a specialisation is not "drifted" from the system it runs a variant
+ * of. TEND_ENOTFOUND (error set) when the link does not exist. */
 int tend_nix_current_system(char **out, const struct tend_config *cfg);
+
+/* The name of the specialisation of the profile's system the host runs (caller frees), or
+ * NULL when it runs a system itself. A switch to a new system takes the same specialisation
+ * of it when it has one (reconcile/switch.c). */
+int tend_nix_specialisation(char **out, const struct tend_config *cfg);
 
 /* The profile's current generation number (readlink <profile> = <name>-<N>-link);
  * TEND_ENOTFOUND when the profile does not exist. */

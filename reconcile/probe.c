@@ -437,6 +437,33 @@ void tend_probe_failure_dispose(tend_probe_failure *f)
 	memset(f, 0, sizeof(*f));
 }
 
+/* One startup probe of a service that names units: while every unit runs, a failing probe is
+ * a start still under way (a Type=simple service migrating before it listens), so its tries
+ * go on, round after round, for up to health.start_timeout; a unit that fails or stops ends
+ * it at once, and then the unit is the reason (*unit set). */
+static int run_while_units_run(tend_probe_result *r, const char **unit, const tend_service *s,
+			       const tend_probe *p, const tend_probe_opts *po)
+{
+	int64_t until = tend_probe_now_ms() + (int64_t)s->start_timeout_ms;
+	int error;
+
+	*unit = NULL;
+	for (;;) {
+		error = tend_probe_run(r, p, po);
+		if (error == 0 || r->aborted || error == TEND_ETIMEOUT)
+			return error;
+		if (tend_reconcile_units_check(unit, s) < 0)
+			return TEND_ERROR;
+		if (tend_probe_now_ms() + (int64_t)p->interval_ms >= until)
+			return error;
+		if (wait_ms((int64_t)p->interval_ms, po)) {
+			r->aborted = 1;
+			return error;
+		}
+		tend_probe_result_dispose(r);
+	}
+}
+
 static int probe_service(tend_probe_failure *out, const tend_service *s, tend_probe_phase phase,
 			 const tend_probe_opts *po, int *ran, tend_service_health *h)
 {
@@ -444,6 +471,7 @@ static int probe_service(tend_probe_failure *out, const tend_service *s, tend_pr
 
 	for (i = 0; i < s->n_probes; i++) {
 		const tend_probe *p = &s->probes[i];
+		const char *unit = NULL;
 		tend_probe_result r;
 		char *what;
 		int error;
@@ -451,8 +479,13 @@ static int probe_service(tend_probe_failure *out, const tend_service *s, tend_pr
 		if (p->phase != phase)
 			continue;
 		*ran = 1;
-		error = tend_probe_run(&r, p, po);
-		what = tend_probe_describe(p);
+		if (phase == TEND_PROBE_STARTUP && s->n_units)
+			error = run_while_units_run(&r, &unit, s, p, po);
+		else
+			error = tend_probe_run(&r, p, po);
+		what = unit ? NULL : tend_probe_describe(p);
+		if (unit && asprintf(&what, "unit %s", unit) < 0)
+			what = NULL;
 		if (h) {
 			free(h->probe);
 			h->probe = what ? strdup(what) : NULL;
@@ -467,13 +500,40 @@ static int probe_service(tend_probe_failure *out, const tend_service *s, tend_pr
 		if (asprintf(&out->failed_probe, "%s: %s", s->name, what ? what : "?") < 0)
 			out->failed_probe = NULL;
 		free(what);
-		out->output = r.output.ptr ? strdup(r.output.ptr) : NULL;
+		out->output = unit ? tend_reconcile_unit_journal(unit, po->output_limit)
+			: r.output.ptr ? strdup(r.output.ptr) : NULL;
 		out->aborted = r.aborted;
 		tend_probe_result_dispose(&r);
 		tend_error_prefix("service %s: ", s->name);
 		return error;
 	}
 	return 0;
+}
+
+/* The service's units ready before its probes run (units: in service.yaml). */
+static int units_ready(tend_probe_failure *out, const tend_service *s, const tend_probe_opts *po,
+		       tend_service_health *h)
+{
+	const char *unit = NULL;
+	char *journal = NULL;
+	int error;
+
+	if (!s->n_units || (error = tend_reconcile_units_wait(&journal, &unit, s, po)) == 0)
+		return 0;
+	if (unit) {
+		free(h->probe);
+		h->probe = NULL;
+		if (asprintf(&h->probe, "unit %s", unit) < 0)
+			h->probe = NULL;
+		if (asprintf(&out->failed_probe, "%s: unit %s", s->name, unit) < 0)
+			out->failed_probe = NULL;
+	}
+	h->checked_at = (int64_t)time(NULL);
+	h->health = TEND_HEALTH_FAILING;
+	out->output = journal;
+	out->aborted = po->abort && *po->abort;
+	tend_error_prefix("service %s: ", s->name);
+	return error;
 }
 
 int tend_reconcile_probe_host(tend_probe_failure *out, const tend_config *cfg,
@@ -513,6 +573,8 @@ int tend_reconcile_probe_host(tend_probe_failure *out, const tend_config *cfg,
 		h->service = strdup(s->name);
 		if (error < 0)
 			continue;   /* after a failure: listed, not probed (unknown) */
+		if ((error = units_ready(out, s, &po, h)) < 0)
+			continue;
 		if ((error = probe_service(out, s, TEND_PROBE_STARTUP, &po, &ran, h)) < 0)
 			continue;
 		if (!ran)
@@ -527,8 +589,26 @@ int tend_reconcile_probe_host(tend_probe_failure *out, const tend_config *cfg,
 static int liveness_service(tend_service_health *h, char **why, const tend_service *s,
 			    const tend_probe_opts *po, uint64_t interval_ms)
 {
+	const char *unit;
 	size_t k;
 
+	if (s->n_units && tend_reconcile_units_check(&unit, s) < 0) {
+		free(h->probe);
+		if (asprintf(&h->probe, "unit %s", unit ? unit : "?") < 0)
+			h->probe = NULL;
+		h->checked_at = (int64_t)time(NULL);
+		h->health = TEND_HEALTH_FAILING;
+		tend_error_prefix("service %s: ", s->name);
+		*why = tend_text_clean_dup(tend_error_last(), 0);
+		return TEND_ERROR;
+	}
+	if (s->n_units) {   /* up as far as systemd knows; its probes, if any, say more */
+		free(h->probe);
+		if (asprintf(&h->probe, "unit %s", s->units[0]) < 0)
+			h->probe = NULL;
+		h->checked_at = (int64_t)time(NULL);
+		h->health = TEND_HEALTH_HEALTHY;
+	}
 	for (k = 0; k < s->n_probes; k++) {
 		tend_probe q = s->probes[k];
 		tend_probe_result r;
@@ -601,6 +681,7 @@ int tend_reconcile_liveness_host(tend_service_health **out, char ***errors, size
 			continue;
 		for (k = 0; k < s->n_probes; k++)
 			has |= s->probes[k].phase == TEND_PROBE_LIVENESS;
+		has |= s->n_units > 0;   /* a unit that failed or was stopped is down */
 		if (!has)
 			continue;
 		if (!((*out)[*n].service = strdup(s->name))) {

@@ -5,6 +5,8 @@
 #include "reconcile/internal.h"
 #include "reconcile/reconcile.h"
 #include "agent/config.h"
+#include "secrets/install.h"
+#include "util/beneath.h"
 #include "util/error.h"
 
 #include <stdio.h>
@@ -33,6 +35,43 @@ static int secret_current(const tend_config *cfg, const tend_want_file *w)
 	return same;
 }
 
+int tend_reconcile_secrets_install(const tend_config *cfg, const tend_desired *d)
+{
+	tend_secret_file *files = NULL;
+	size_t i, n = 0;
+	unsigned gen;
+	int error = TEND_ERROR;
+
+	if (d->n_files && !(files = calloc(d->n_files, sizeof(*files)))) {
+		tend_error_set("out of memory");
+		return TEND_ERROR;
+	}
+	for (i = 0; i < d->n_files; i++) {
+		const tend_want_file *w = &d->files[i];
+
+		if (w->kind != TEND_FILE_SECRET || w->owner_pending)
+			continue;
+		if (!(files[n].rel = tend_path_beneath(cfg->secrets_root, w->path))) {
+			tend_error_set("%s: not beneath the secrets root %s", w->path, cfg->secrets_root);
+			goto out;
+		}
+		files[n].data = w->data;
+		files[n].len = w->len;
+		files[n].mode = w->mode;
+		files[n].uid = w->uid;
+		files[n].gid = w->gid;
+		n++;
+	}
+	if ((error = tend_secrets_store_prepare(cfg->secrets_root, cfg->secrets_storage)) < 0 ||
+	    (error = tend_secrets_generation_write(&gen, cfg->secrets_root, files, n)) < 0)
+		goto out;
+	if ((error = tend_secrets_generation_switch(cfg->secrets_root, gen)) < 0)
+		tend_secrets_generation_prune(cfg->secrets_root, gen - 1, 0);   /* gen alone goes */
+out:
+	free(files);
+	return error;
+}
+
 int tend_reconcile_secrets_restore(tend_secrets_restored *out, const tend_config *cfg)
 {
 	tend_state_lock *lock = NULL;
@@ -40,8 +79,9 @@ int tend_reconcile_secrets_restore(tend_secrets_restored *out, const tend_config
 	tend_desired d;
 	const char *commit, *system;
 	char *dir = NULL;
+	unsigned gen;
 	size_t i;
-	int error;
+	int error, stale = 0;
 
 	memset(out, 0, sizeof(*out));
 	memset(&d, 0, sizeof(d));
@@ -49,9 +89,8 @@ int tend_reconcile_secrets_restore(tend_secrets_restored *out, const tend_config
 	    (error = tend_state_load(&st, cfg->state_dir)) < 0 ||
 	    (error = tend_reconcile_state_check(cfg, st)) < 0)
 		goto out;
-	/* A change in flight: its files were written before the switch, so its secrets are
-	 * what the system being activated expects; a rollback restores the old ones from the
-	 * backup on disk. */
+	/* A change in flight: its secrets were installed before the switch, so they are what
+	 * the system being activated expects; a rollback links the previous generation. */
 	commit = st->inflight.active ? st->inflight.commit : st->applied_commit;
 	system = st->inflight.active && st->inflight.target_system ? st->inflight.target_system
 								      : st->system;
@@ -71,15 +110,18 @@ int tend_reconcile_secrets_restore(tend_secrets_restored *out, const tend_config
 		if (w->kind != TEND_FILE_SECRET)
 			continue;
 		out->secrets++;
-		if (secret_current(cfg, w))
-			continue;
-		if ((error = tend_reconcile_file_write(cfg, w->path, 1, w->data, w->len, w->mode,
-						       w->uid, w->gid)) < 0) {
-			tend_error_prefix("commit %.12s: installing %s: ", commit, w->path);
-			goto out;
-		}
-		out->installed++;
+		if (!secret_current(cfg, w))
+			stale++;
 	}
+	/* after a reboot the ramfs is empty: one generation with them all, made current */
+	if (stale && (error = tend_reconcile_secrets_install(cfg, &d)) < 0) {
+		tend_error_prefix("commit %.12s: installing its secrets: ", commit);
+		goto out;
+	}
+	if (stale && tend_secrets_generation_current(&gen, cfg->secrets_root) == 0 && gen)
+		tend_secrets_generation_prune(cfg->secrets_root, gen, 0);
+	tend_error_clear();
+	out->installed = stale ? out->secrets : 0;
 	error = 0;
 out:
 	tend_desired_dispose(&d);

@@ -407,7 +407,7 @@ out:
  * host (unit_run), anything else (boot; a switch of a stand-in system) as tend's child, limited
  * by system.switch_timeout (a stop of tend ends a child anyway: not abandoned on abort). */
 static int stc_run(tend_switch_result *out, const tend_config *cfg, const char *store_path,
-		   const char *action, volatile sig_atomic_t *abort)
+		   const char *spec, const char *action, volatile sig_atomic_t *abort)
 {
 	char *stc = tend_path_join(store_path, "bin/switch-to-configuration"), *argv[3];
 	int error = TEND_ERROR, timeout;
@@ -415,6 +415,26 @@ static int stc_run(tend_switch_result *out, const tend_config *cfg, const char *
 	if (!stc) {
 		tend_error_set("out of memory");
 		return TEND_ERROR;
+	}
+	/* a host on a specialisation stays on the same specialisation of the new system (the
+	 * profile names the new system itself, as nixos-rebuild switch --specialisation does) */
+	if (spec) {
+		char *alt = NULL;
+
+		if (asprintf(&alt, "%s/specialisation/%s/bin/switch-to-configuration", store_path,
+			     spec) < 0)
+			alt = NULL;
+		if (alt && access(alt, X_OK) == 0) {
+			tend_buf_printf(&out->output, "tend: the host runs specialisation '%s': "
+					"switching to the new system's\n", spec);
+			free(stc);
+			stc = alt;
+		} else {
+			tend_buf_printf(&out->output, "tend: the host runs specialisation '%s', which "
+					"the new system does not have: switching to the system itself\n",
+					spec);
+			free(alt);
+		}
 	}
 	if (access(stc, X_OK) < 0) {
 		tend_error_set_errno("%s is not a NixOS system: %s", store_path, stc);
@@ -494,11 +514,16 @@ out:
 int tend_nix_switch(tend_switch_result *out, const tend_config *cfg, const char *store_path,
 		    volatile sig_atomic_t *abort)
 {
+	char *spec = NULL;
 	int error;
 
-	if ((error = profile_set(out, cfg, store_path)) < 0)
-		return error;
-	return stc_run(out, cfg, store_path, "switch", abort);
+	/* asked before the profile changes: a specialisation of the system it names now */
+	tend_nix_specialisation(&spec, cfg);
+	tend_error_clear();
+	if ((error = profile_set(out, cfg, store_path)) == 0)
+		error = stc_run(out, cfg, store_path, spec, "switch", abort);
+	free(spec);
+	return error;
 }
 
 int tend_nix_boot(tend_switch_result *out, const tend_config *cfg, const char *store_path)
@@ -507,7 +532,7 @@ int tend_nix_boot(tend_switch_result *out, const tend_config *cfg, const char *s
 
 	if ((error = profile_set(out, cfg, store_path)) < 0)
 		return error;
-	return stc_run(out, cfg, store_path, "boot", NULL);
+	return stc_run(out, cfg, store_path, NULL, "boot", NULL);
 }
 
 int tend_nix_reboot(const tend_config *cfg, tend_buf *log)
@@ -546,7 +571,7 @@ int tend_nix_switch_again(tend_switch_result *out, const tend_config *cfg, const
 	if (tend_nix_profile_generation(&gen, cfg->system.profile) == 0)
 		out->generation = gen;
 	tend_error_clear();
-	return stc_run(out, cfg, store_path, "switch", abort);
+	return stc_run(out, cfg, store_path, NULL, "switch", abort);
 }
 
 int tend_nix_switch_outcome(int *known, tend_switch_result *out, const tend_config *cfg,

@@ -497,7 +497,7 @@ static void routes_json(tend_jw *w, const tend_route *routes, size_t n)
 
 int tend_render_host_inputs_write(tend_buf *out, const tend_manifest *m, const tend_render_index *ix,
 				  size_t host_i, const tend_route *routes, size_t n,
-				  const char *commit, const tend_render_eff *eff)
+				  const char *commit, const char *revision, const tend_render_eff *eff)
 {
 	const tend_host *h = &m->hosts[host_i];
 	const host_bucket *b = &ix->hosts[host_i];
@@ -562,6 +562,10 @@ int tend_render_host_inputs_write(tend_buf *out, const tend_manifest *m, const t
 		tend_jw_str(w, m->proxy->service);
 		tend_jw_end(w);
 	}
+	/* for the flake's system.configurationRevision; a flake that puts it into
+	 * the system makes every commit a new system on every host */
+	TEND_JW_KEY(w, "revision");
+	tend_jw_str_or_null(w, revision && *revision ? revision : NULL);
 	TEND_JW_KEY(w, "secrets_root");
 	tend_jw_str(w, eff->secrets_root);
 	TEND_JW_KEY(w, "services");
@@ -603,7 +607,8 @@ int tend_render_host_inputs_doc(json_t **out, const tend_manifest *m, const char
 	if ((error = tend_render_routes_collect(&routes, &n, m)) < 0 ||
 	    (error = tend_render_index_build(&ix, m)) < 0)
 		goto out;
-	if ((error = tend_render_host_inputs_write(&buf, m, ix, (size_t)h, routes, n, commit, &eff)) < 0)
+	if ((error = tend_render_host_inputs_write(&buf, m, ix, (size_t)h, routes, n, commit, commit,
+						  &eff)) < 0)
 		goto out;
 	/* the document is the text read back: one way to render the inputs */
 	if (!(*out = json_loadb(buf.ptr, buf.size, JSON_ALLOW_NUL, &jerr))) {

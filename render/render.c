@@ -85,15 +85,16 @@ out:
 }
 
 /* What to render: every host's inputs or only_host's (each stamped with
- * inputs_commit), and the proxy's routes file (stamped with routes_commit) or
- * not, or only when only_host runs the proxy. One code path, so a subset is
- * byte-identical to the same outputs of the whole fleet. */
+ * inputs_commit, each with revision), and the proxy's routes file (stamped with
+ * routes_commit) or not, or only when only_host runs the proxy. One code path,
+ * so a subset is byte-identical to the same outputs of the whole fleet. */
 typedef struct {
 	const char *only_host;      /* NULL: no host filter */
 	int all_inputs;             /* every host's inputs even with only_host */
 	const char *inputs_commit;
 	int want_routes;
 	const char *routes_commit;
+	const char *revision;       /* the commit rendered (NULL: a working tree) */
 } render_sel;
 
 static int render_select(tend_render_result **out, const tend_manifest *m,
@@ -139,7 +140,7 @@ static int render_select(tend_render_result **out, const tend_manifest *m,
 		size_t len;
 
 		if ((error = tend_render_host_inputs_write(&data, m, ix, i, routes, n_routes,
-							   sel->inputs_commit, &eff)) < 0) {
+							   sel->inputs_commit, sel->revision, &eff)) < 0) {
 			tend_buf_dispose(&data);
 			goto out;
 		}
@@ -173,7 +174,7 @@ out:
 int tend_render_fleet_opts(tend_render_result **out, const tend_manifest *m, const char *commit,
 			   const tend_render_options *opts)
 {
-	render_sel sel = { NULL, 1, commit, 1, commit };
+	render_sel sel = { NULL, 1, commit, 1, commit, commit };
 
 	return render_select(out, m, opts, &sel);
 }
@@ -181,7 +182,7 @@ int tend_render_fleet_opts(tend_render_result **out, const tend_manifest *m, con
 int tend_render_host_opts(tend_render_result **out, const tend_manifest *m, const char *host,
 			  const char *commit, const tend_render_options *opts)
 {
-	render_sel sel = { host, 0, commit, 1, commit };
+	render_sel sel = { host, 0, commit, 1, commit, commit };
 
 	return render_select(out, m, opts, &sel);
 }
@@ -189,7 +190,7 @@ int tend_render_host_opts(tend_render_result **out, const tend_manifest *m, cons
 int tend_render_inputs_opts(tend_render_result **out, const tend_manifest *m, const char *commit,
 			    const tend_render_options *opts)
 {
-	render_sel sel = { NULL, 1, commit, 0, NULL };
+	render_sel sel = { NULL, 1, commit, 0, NULL, commit };
 
 	return render_select(out, m, opts, &sel);
 }
@@ -198,7 +199,7 @@ int tend_render_agent_opts(tend_render_result **out, const tend_manifest *m, con
 			   const char *commit, const char *inputs_commit,
 			   const tend_render_options *opts)
 {
-	render_sel sel = { host, 1, inputs_commit, 1, commit };
+	render_sel sel = { host, 1, inputs_commit, 1, commit, commit };
 
 	return render_select(out, m, opts, &sel);
 }

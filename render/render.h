@@ -49,8 +49,9 @@ typedef struct {
 #define TEND_RENDER_SECRETS_ROOT "/run/tend/secrets"
 
 /* Render every host's outputs. commit (may be NULL) is written into every
- * output's "generated from" header. Fails with TEND_EINVALID (message naming
- * the service file and field) when the model cannot be rendered. */
+ * output's "generated from" header, and is every host inputs' "revision" (null
+ * when NULL). Fails with TEND_EINVALID (message naming the service file and
+ * field) when the model cannot be rendered. */
 int tend_render_fleet(tend_render_result **out, const tend_manifest *m, const char *commit);
 int tend_render_fleet_opts(tend_render_result **out, const tend_manifest *m, const char *commit,
 			   const tend_render_options *opts);
@@ -64,10 +65,12 @@ int tend_render_host_opts(tend_render_result **out, const tend_manifest *m, cons
 int tend_render_inputs_opts(tend_render_result **out, const tend_manifest *m, const char *commit,
 			    const tend_render_options *opts);
 /* What host's agent writes, in one pass over the fleet: every host's inputs
- * stamped with inputs_commit (NULL: unstamped, the revision's .tend/), and the
- * routes file stamped with commit when host runs the proxy. Each output is
- * byte-identical to the same output of tend_render_fleet_opts with that
- * output's commit. TEND_ENOTFOUND when host is not in the fleet. */
+ * stamped with inputs_commit (NULL: unstamped, the revision's .tend/) and with
+ * commit as their "revision", and the routes file stamped with commit when host
+ * runs the proxy. The routes file is byte-identical to tend_render_fleet_opts's
+ * with commit; each host inputs file to its one with inputs_commit but for
+ * "revision" (the same with inputs_commit == commit). TEND_ENOTFOUND when host
+ * is not in the fleet. */
 int tend_render_agent_opts(tend_render_result **out, const tend_manifest *m, const char *host,
 			   const char *commit, const char *inputs_commit,
 			   const tend_render_options *opts);
@@ -109,8 +112,9 @@ int tend_render_yaml_emit(tend_buf *out, const json_t *doc);
 json_t *tend_render_yaml_to_json(const tend_yaml_node *node);
 
 /* 1 when two renders of an output are the same but for the generated-from
- * stamp (the Traefik header line, the host inputs' top-level "commit"): what
- * decides whether a host must rewrite a file after a new commit. */
+ * stamp (the Traefik header line, the host inputs' top-level "commit" and
+ * "revision"): what decides whether a host must rewrite a file after a new
+ * commit. */
 int tend_render_output_equivalent(const char *a, size_t alen, const char *b, size_t blen);
 
 /* ---- diffs ------------------------------------------------------------- */

@@ -41,8 +41,9 @@ int tend_json_append(json_t *arr, json_t *value);
 json_t *tend_json_str_or_null(const char *s);
 json_t *tend_json_str_array(char *const *items, size_t n);
 
-/* A generated-from stamp line (Traefik header, host inputs' top-level "commit"). */
-int tend_render_is_stamp_line(const char *p, size_t len);
+/* A generated-from stamp line (Traefik header, host inputs' top-level "commit"
+ * and "revision"): the length of its fixed prefix, 0 for any other line. */
+size_t tend_render_is_stamp_line(const char *p, size_t len);
 /* Unified diff where stamp lines compare equal to each other (shown as context). */
 int tend_render_diff_unified_nostamp(tend_buf *out, int *changed, const char *a_name, const char *a,
 				     size_t alen, const char *b_name, const char *b, size_t blen);
@@ -114,10 +115,11 @@ int tend_render_index_build(tend_render_index **out, const tend_manifest *m);
 void tend_render_index_free(tend_render_index *ix);
 /* Index of a host in m->hosts, or -1. */
 long tend_render_host_index(const tend_manifest *m, const char *name);
-/* hosts/<host>.json appended to out, in its final form. */
+/* hosts/<host>.json appended to out, in its final form: "commit" is the stamp
+ * (NULL: unstamped), "revision" the commit the inputs come from (NULL: not known). */
 int tend_render_host_inputs_write(tend_buf *out, const tend_manifest *m, const tend_render_index *ix,
 				  size_t host_i, const tend_route *routes, size_t n,
-				  const char *commit, const tend_render_eff *eff);
+				  const char *commit, const char *revision, const tend_render_eff *eff);
 
 #endif
 

@@ -1,318 +1,333 @@
-/* Installing secret files: resolve owners first (nothing is written when one
- * is unknown), write changed files atomically with util/fs.h, fix owner and
- * mode in place when only those differ, prune undeclared files and service
- * directories, and report changes by content hash. */
+/* Secret generations under <root>.d, on a ramfs, and <root> the link to the current one
+ * (secrets/install.h). Names come from validated manifests and are still checked here: a
+ * generation is written beneath its own directory only, without following links. */
 #include "secrets/install.h"
-#include "util/buf.h"
+#include "util/beneath.h"
 #include "util/error.h"
 #include "util/fs.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
-typedef struct {
-	uid_t uid;
-	gid_t gid;
-} owner;
+#define RAMFS_MAGIC_ 0x858458f6
+#define DIR_MODE 0751
+#define MAX_GENERATION 100000000u
 
-static int valid_component(const char *s)
+static char *store_dir(const char *root)
 {
-	return s && *s && strcmp(s, ".") && strcmp(s, "..") && !strchr(s, '/') && strlen(s) < 256;
-}
+	char *d = NULL;
 
-static int resolve(owner *out, const tend_secret_file *f)
-{
-	struct passwd pw, *pwp = NULL;
-	struct group gr, *grp = NULL;
-	const char *user = f->owner ? f->owner : "root";
-	size_t size = 16384;
-	char *buf = NULL;
-	int rc, error = TEND_ENOTFOUND;
-
-	/* grow the buffer on ERANGE (groups with many members) */
-	for (;;) {
-		char *n = realloc(buf, size);
-		if (!n) {
-			tend_error_set("out of memory");
-			error = TEND_ERROR;
-			goto out;
-		}
-		buf = n;
-		rc = getpwnam_r(user, &pw, buf, size, &pwp);
-		if (rc == 0 && pwp && f->group)
-			rc = getgrnam_r(f->group, &gr, buf + size / 2, size / 2, &grp);
-		if (rc != ERANGE || size >= (1u << 22))
-			break;
-		size *= 2;
-	}
-	if (rc != 0) {
-		errno = rc;
-		tend_error_set_errno("secret %s/%s: looking up '%s'", f->service, f->name,
-				     pwp && f->group ? f->group : user);
-		error = TEND_ERROR;
-		goto out;
-	}
-	if (!pwp) {
-		tend_error_set("secret %s/%s: unknown owner '%s'", f->service, f->name, user);
-		goto out;
-	}
-	out->uid = pw.pw_uid;
-	out->gid = pw.pw_gid;
-	if (f->group) {
-		if (!grp) {
-			tend_error_set("secret %s/%s: unknown group '%s'", f->service, f->name, f->group);
-			goto out;
-		}
-		out->gid = gr.gr_gid;
-	}
-	error = 0;
-out:
-	free(buf);
-	return error;
-}
-
-static int push(tend_secret_report *r, const char *service, const char *name, const char *hash,
-		tend_secret_status status)
-{
-	tend_secret_change *n = realloc(r->items, (r->count + 1) * sizeof(*n));
-
-	if (!n) {
+	if (asprintf(&d, "%s.d", root) < 0) {
 		tend_error_set("out of memory");
-		return TEND_ERROR;
+		return NULL;
 	}
-	r->items = n;
-	n = &r->items[r->count];
-	memset(n, 0, sizeof(*n));
-	if (!(n->service = strdup(service)) || !(n->name = strdup(name))) {
-		free(n->service);
-		tend_error_set("out of memory");
-		return TEND_ERROR;
-	}
-	snprintf(n->sha256, sizeof(n->sha256), "%s", hash ? hash : "");
-	n->status = status;
-	r->count++;
-	return 0;
+	return d;
 }
 
-void tend_secret_report_dispose(tend_secret_report *report)
+static const char *fs_name(long type)
 {
-	size_t i;
-
-	if (!report)
-		return;
-	for (i = 0; i < report->count; i++) {
-		free(report->items[i].service);
-		free(report->items[i].name);
+	switch ((unsigned long)type) {
+	case 0xEF53: return "ext4";
+	case 0x01021994: return "tmpfs (swappable)";
+	case 0x9123683E: return "btrfs";
+	case 0x58465342: return "xfs";
+	case 0x794c7630: return "overlayfs";
+	case 0x2fc12fc1: return "zfs";
+	case 0x6969: return "nfs";
 	}
-	free(report->items);
-	report->items = NULL;
-	report->count = 0;
+	return NULL;
 }
 
-int tend_secret_report_changed(const tend_secret_report *report, const char *service,
-			       const char *name)
+int tend_secrets_store_prepare(const char *root, tend_secrets_storage storage)
 {
-	size_t i;
-
-	for (i = 0; i < report->count; i++)
-		if (!strcmp(report->items[i].service, service) && !strcmp(report->items[i].name, name))
-			return report->items[i].status == TEND_SECRET_CREATED ||
-			       report->items[i].status == TEND_SECRET_UPDATED;
-	return 0;
-}
-
-static int install_one(tend_secret_report *r, const char *root, const tend_secret_file *f,
-		       const owner *o)
-{
-	char *dir = tend_path_join(root, f->service), *path = NULL, hash[65], old[65];
-	mode_t mode = f->mode ? f->mode : 0400;
-	struct stat st;
-	tend_secret_status status = TEND_SECRET_CREATED;
+	struct statfs sf;
+	char *dir = store_dir(root), fsbuf[32];
+	const char *fs;
 	int error = TEND_ERROR;
 
-	if (!dir || !(path = tend_path_join(dir, f->name))) {
-		tend_error_set("out of memory");
+	if (!dir)
+		return TEND_ERROR;
+	if (tend_dir_create_all(dir, DIR_MODE) < 0)
+		goto out;
+	if (storage == TEND_SECRETS_DISK) {
+		error = 0;
 		goto out;
 	}
-	if ((error = tend_dir_create_all(dir, 0755)) < 0)
+	if (statfs(dir, &sf) < 0) {
+		tend_error_set_errno("statfs %s", dir);
 		goto out;
-	tend_sha256_hex(hash, f->data, f->len);
-	if (lstat(path, &st) == 0) {
-		status = TEND_SECRET_UPDATED;
-		if (S_ISREG(st.st_mode) && tend_file_sha256_hex(old, path) == 0 && !strcmp(old, hash)) {
-			status = TEND_SECRET_UNCHANGED;
-			if (st.st_uid != o->uid || st.st_gid != o->gid || (st.st_mode & 07777) != mode) {
-				/* same content: fix ownership and mode without rewriting */
-				if (chown(path, o->uid, o->gid) < 0 || chmod(path, mode) < 0) {
-					tend_error_set_errno("secret %s/%s: %s", f->service, f->name, path);
-					error = TEND_ERROR;
-					goto out;
-				}
-				status = TEND_SECRET_PERMS;
-			}
-		} else if (S_ISDIR(st.st_mode) && (error = tend_dir_remove_all(path)) < 0) {
-			goto out;
-		}
 	}
-	if (status == TEND_SECRET_CREATED || status == TEND_SECRET_UPDATED) {
-		if ((error = tend_file_write_atomic(path, f->data, f->len, mode, o->uid, o->gid)) < 0) {
-			tend_error_prefix("secret %s/%s: ", f->service, f->name);
-			goto out;
-		}
+	if ((unsigned long)sf.f_type == RAMFS_MAGIC_) {
+		error = 0;
+		goto out;
 	}
-	error = push(r, f->service, f->name, hash, status);
+	/* as sops-nix's activation does for /run/secrets.d */
+	if (mount("none", dir, "ramfs", MS_NODEV | MS_NOSUID | MS_NOEXEC, "mode=0751") == 0) {
+		error = 0;
+		goto out;
+	}
+	fs = fs_name(sf.f_type);
+	if (!fs) {
+		snprintf(fsbuf, sizeof(fsbuf), "file system 0x%lx", (unsigned long)sf.f_type);
+		fs = fsbuf;
+	}
+	tend_error_set("secrets: %s is on %s and mounting a ramfs there failed (%s): decrypted "
+		       "secrets are kept in RAM only; run tend as root, or set secrets_storage: disk "
+		       "to keep them on this file system", dir, fs, strerror(errno));
+	error = TEND_EREFUSED;
 out:
 	free(dir);
-	free(path);
 	return error;
 }
 
-static int declared(const tend_secret_file *files, size_t count, const char *service, const char *name)
+/* "<N>" with N in 1..MAX_GENERATION, digits only: 0 otherwise. */
+static unsigned gen_parse(const char *s)
 {
-	size_t i;
+	unsigned long v;
+	char *end;
 
-	for (i = 0; i < count; i++)
-		if (!strcmp(files[i].service, service) && (!name || !strcmp(files[i].name, name)))
-			return 1;
+	if (!*s || *s == '0' || strspn(s, "0123456789") != strlen(s) || strlen(s) > 9)
+		return 0;
+	v = strtoul(s, &end, 10);
+	return v <= MAX_GENERATION ? (unsigned)v : 0;
+}
+
+int tend_secrets_generation_current(unsigned *out, const char *root)
+{
+	char target[PATH_MAX], *dir = store_dir(root);
+	const char *base;
+	ssize_t n;
+	size_t dlen;
+
+	*out = 0;
+	if (!dir)
+		return TEND_ERROR;
+	n = readlink(root, target, sizeof(target) - 1);
+	if (n < 0) {
+		free(dir);
+		if (errno == ENOENT || errno == EINVAL)   /* absent, or a plain directory */
+			return 0;
+		tend_error_set_errno("readlink %s", root);
+		return TEND_ERROR;
+	}
+	target[n] = '\0';
+	dlen = strlen(dir);
+	if (!strncmp(target, dir, dlen) && target[dlen] == '/') {
+		base = target + dlen + 1;
+		*out = gen_parse(base);
+	}
+	free(dir);
 	return 0;
 }
 
-/* Remove every entry of dir (a service directory) that is not declared. */
-static int prune_service(tend_secret_report *r, const char *root, const char *service,
-			 const tend_secret_file *files, size_t count, int whole)
+/* The largest generation present in dir (0: none). */
+static int gen_max(unsigned *out, const char *dir)
 {
-	char *dir = tend_path_join(root, service), *path;
 	DIR *d;
-	struct dirent *de;
-	int error = 0;
+	struct dirent *e;
 
-	if (!dir) {
-		tend_error_set("out of memory");
+	*out = 0;
+	if (!(d = opendir(dir))) {
+		if (errno == ENOENT)
+			return 0;
+		tend_error_set_errno("%s", dir);
 		return TEND_ERROR;
 	}
+	while ((e = readdir(d)) != NULL) {
+		unsigned g = gen_parse(e->d_name);
+		if (g > *out)
+			*out = g;
+	}
+	closedir(d);
+	return 0;
+}
+
+/* rel is "<service>/<name>": two plain components. */
+static int rel_ok(const char *rel)
+{
+	const char *slash = strchr(rel, '/');
+
+	return tend_path_rel_check(rel) == 0 && slash && !strchr(slash + 1, '/');
+}
+
+static int write_one(int gfd, const char *gpath, const tend_secret_file *f)
+{
+	char svc[256], *path = NULL;
+	size_t slen = (size_t)(strchr(f->rel, '/') - f->rel);
+	int sfd = -1, error = TEND_ERROR;
+
+	if (slen >= sizeof(svc)) {
+		tend_error_set("secrets: '%s': service name too long", f->rel);
+		return TEND_EINVALID;
+	}
+	memcpy(svc, f->rel, slen);
+	svc[slen] = '\0';
+	if (mkdirat(gfd, svc, DIR_MODE) < 0 && errno != EEXIST) {
+		tend_error_set_errno("mkdir %s/%s", gpath, svc);
+		return TEND_ERROR;
+	}
+	if ((sfd = openat(gfd, svc, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		tend_error_set_errno("%s/%s", gpath, svc);
+		return TEND_ERROR;
+	}
+	if (fchmod(sfd, DIR_MODE) < 0) {   /* not the umask's */
+		tend_error_set_errno("chmod %s/%s", gpath, svc);
+		goto out;
+	}
+	if (!(path = tend_path_join(gpath, f->rel)))
+		goto out;
+	error = tend_file_write_atomic_at(sfd, f->rel + slen + 1, path, f->data, f->len,
+					  f->mode ? f->mode : 0400, f->uid, f->gid);
+out:
+	free(path);
+	close(sfd);
+	return error;
+}
+
+int tend_secrets_generation_write(unsigned *out, const char *root, const tend_secret_file *files,
+				  size_t count)
+{
+	char *dir = store_dir(root), *gpath = NULL, name[16];
+	unsigned max;
+	size_t i;
+	int gfd = -1, error = TEND_ERROR;
+
+	*out = 0;
+	if (!dir || gen_max(&max, dir) < 0)
+		goto out;
+	if (max >= MAX_GENERATION) {
+		tend_error_set("secrets: %s: generation %u is the last one; remove the directory "
+			       "(tend writes all secrets again)", dir, max);
+		goto out;
+	}
+	snprintf(name, sizeof(name), "%u", max + 1);
+	if (!(gpath = tend_path_join(dir, name)))
+		goto out;
+	if (mkdir(gpath, DIR_MODE) < 0) {
+		tend_error_set_errno("mkdir %s", gpath);
+		goto out;
+	}
+	if ((gfd = open(gpath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+	    fchmod(gfd, DIR_MODE) < 0) {
+		tend_error_set_errno("%s", gpath);
+		goto fail;
+	}
+	for (i = 0; i < count; i++) {
+		if (!rel_ok(files[i].rel)) {
+			tend_error_set("secrets: '%s' is not <service>/<name>", files[i].rel);
+			error = TEND_EINVALID;
+			goto fail;
+		}
+		if ((error = write_one(gfd, gpath, &files[i])) < 0)
+			goto fail;
+	}
+	*out = max + 1;
+	error = 0;
+	goto out;
+fail:
+	if (error == 0)
+		error = TEND_ERROR;
+	tend_dir_remove_all(gpath);
+out:
+	if (gfd >= 0)
+		close(gfd);
+	free(gpath);
+	free(dir);
+	return error;
+}
+
+int tend_secrets_generation_switch(const char *root, unsigned n)
+{
+	char *dir = store_dir(root), *target = NULL, *tmp = NULL, *old = NULL, name[16];
+	struct stat st;
+	int error = TEND_ERROR;
+
+	if (!dir)
+		return TEND_ERROR;
+	if (asprintf(&tmp, "%s.tmp-link", root) < 0 || asprintf(&old, "%s.old", root) < 0) {
+		tmp = old = NULL;
+		tend_error_set("out of memory");
+		goto out;
+	}
+	if (n == 0) {
+		if (unlink(root) < 0 && errno != ENOENT && (errno != EISDIR ||
+							    tend_dir_remove_all(root) < 0)) {
+			tend_error_set_errno("removing %s", root);
+			goto out;
+		}
+		error = 0;
+		goto out;
+	}
+	snprintf(name, sizeof(name), "%u", n);
+	if (!(target = tend_path_join(dir, name)))
+		goto out;
+	if (lstat(target, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		/* a reboot emptied the ramfs since: no link to nothing */
+		tend_error_set("secrets: generation %s is gone", target);
+		error = TEND_ENOTFOUND;
+		goto out;
+	}
+	unlink(tmp);
+	if (symlink(target, tmp) < 0) {
+		tend_error_set_errno("symlink %s -> %s", tmp, target);
+		goto out;
+	}
+	/* an older tend's plain directory: out of the way first (once) */
+	if (lstat(root, &st) == 0 && S_ISDIR(st.st_mode)) {
+		tend_dir_remove_all(old);
+		if (rename(root, old) < 0) {
+			tend_error_set_errno("moving %s aside", root);
+			unlink(tmp);
+			goto out;
+		}
+	}
+	if (rename(tmp, root) < 0) {
+		tend_error_set_errno("rename %s -> %s", tmp, root);
+		unlink(tmp);
+		goto out;
+	}
+	tend_dir_remove_all(old);
+	error = 0;
+out:
+	free(target);
+	free(tmp);
+	free(old);
+	free(dir);
+	return error;
+}
+
+int tend_secrets_generation_prune(const char *root, unsigned keep, unsigned keep2)
+{
+	char *dir = store_dir(root), *path;
+	DIR *d;
+	struct dirent *e;
+	int error = 0;
+
+	if (!dir)
+		return TEND_ERROR;
 	if (!(d = opendir(dir))) {
 		free(dir);
 		return 0;
 	}
-	while ((de = readdir(d)) && !error) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+	while ((e = readdir(d)) != NULL) {
+		unsigned g = gen_parse(e->d_name);
+
+		if (!g || g == keep || g == keep2)
 			continue;
-		if (!whole && declared(files, count, service, de->d_name))
-			continue;
-		if (!(path = tend_path_join(dir, de->d_name))) {
+		if (!(path = tend_path_join(dir, e->d_name)) || tend_dir_remove_all(path) < 0)
 			error = TEND_ERROR;
-			break;
-		}
-		error = tend_dir_remove_all(path);
-		/* leftover temporary files are not secrets anyone declared */
-		if (!error && !strstr(de->d_name, ".tend-tmp."))
-			error = push(r, service, de->d_name, NULL, TEND_SECRET_REMOVED);
 		free(path);
 	}
 	closedir(d);
-	if (!error && whole && rmdir(dir) < 0 && errno != ENOENT) {
-		tend_error_set_errno("remove %s", dir);
-		error = TEND_ERROR;
-	}
 	free(dir);
-	return error;
-}
-
-static int prune(tend_secret_report *r, const char *root, const tend_secret_file *files, size_t count)
-{
-	DIR *d;
-	struct dirent *de;
-	int error = 0;
-
-	if (!(d = opendir(root)))
-		return 0;
-	while ((de = readdir(d)) && !error) {
-		char *path;
-		struct stat st;
-
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (!(path = tend_path_join(root, de->d_name))) {
-			error = TEND_ERROR;
-			break;
-		}
-		if (lstat(path, &st) == 0 && !S_ISDIR(st.st_mode)) {
-			/* a stray file directly under the root */
-			error = tend_dir_remove_all(path);
-		} else {
-			error = prune_service(r, root, de->d_name, files, count,
-					      !declared(files, count, de->d_name, NULL));
-		}
-		free(path);
-	}
-	closedir(d);
-	return error;
-}
-
-int tend_secrets_install(tend_secret_report *out, const char *root,
-			 const tend_secret_file *files, size_t count)
-{
-	tend_secret_report r = { NULL, 0 };
-	owner *owners = NULL;
-	size_t i, j;
-	int error = TEND_EINVALID;
-
-	memset(out, 0, sizeof(*out));
-	if (!root)
-		root = TEND_SECRETS_DEFAULT_ROOT;
-	if (count && !(owners = calloc(count, sizeof(*owners)))) {
-		tend_error_set("out of memory");
-		return TEND_ERROR;
-	}
-	for (i = 0; i < count; i++) {
-		const tend_secret_file *f = &files[i];
-		if (!valid_component(f->service) || !valid_component(f->name)) {
-			tend_error_set("secret %s/%s: service and secret names must be single path "
-				       "components (no '/', not '.' or '..')",
-				       f->service ? f->service : "", f->name ? f->name : "");
-			goto out;
-		}
-		if (strstr(f->name, ".tend-tmp.")) {
-			tend_error_set("secret %s/%s: the name is reserved for temporary files",
-				       f->service, f->name);
-			goto out;
-		}
-		if ((f->mode & ~(mode_t)0777) != 0) {
-			tend_error_set("secret %s/%s: mode %o: only permission bits (0777) are allowed",
-				       f->service, f->name, (unsigned)f->mode);
-			goto out;
-		}
-		for (j = 0; j < i; j++) {
-			if (!strcmp(files[j].service, f->service) && !strcmp(files[j].name, f->name)) {
-				tend_error_set("secret %s/%s is declared twice", f->service, f->name);
-				goto out;
-			}
-		}
-		if ((error = resolve(&owners[i], f)) < 0)
-			goto out;
-		error = TEND_EINVALID;
-	}
-	if ((error = tend_dir_create_all(root, 0751)) < 0)
-		goto out;
-	for (i = 0; i < count; i++)
-		if ((error = install_one(&r, root, &files[i], &owners[i])) < 0)
-			goto out;
-	if ((error = prune(&r, root, files, count)) < 0)
-		goto out;
-	*out = r;
-	r.items = NULL;
-	r.count = 0;
-	error = 0;
-out:
-	tend_secret_report_dispose(&r);
-	free(owners);
 	return error;
 }

@@ -1,8 +1,8 @@
-/* Secret files on the host: write each service's declared secrets under a
- * secrets root (default /run/tend/secrets/<service>/<name>) atomically with
- * their owner, group and mode, remove what is no longer declared, and report
- * what changed by SHA-256 (hashes only, never plaintext) so the reconcile
- * step can restart the services that use a changed secret. */
+/* Decrypted secrets on the host, kept as sops-nix keeps them: <root> (default
+ * /run/tend/secrets) is a symbolic link to a generation <root>.d/<N>, a directory holding every
+ * secret of one commit as <service>/<name>, written whole before it is made current by one
+ * rename of the link, so a service never sees half of a change and a rollback is the link put
+ * back. The generations live on a ramfs: never swapped out, gone at power-off. */
 #ifndef TEND_SECRETS_INSTALL_H
 #define TEND_SECRETS_INSTALL_H
 
@@ -11,48 +11,38 @@
 
 #define TEND_SECRETS_DEFAULT_ROOT "/run/tend/secrets"
 
+typedef enum {
+	TEND_SECRETS_RAM = 0,       /* <root>.d on a ramfs, mounted by tend when it is not one */
+	TEND_SECRETS_DISK           /* <root>.d wherever it is (tests; a host without ramfs) */
+} tend_secrets_storage;
+
 typedef struct {
-	const char *service;        /* directory name under the root */
-	const char *name;           /* file name */
+	const char *rel;            /* "<service>/<name>": two plain path components */
 	const void *data;           /* plaintext (not copied, not wiped here) */
 	size_t len;
-	const char *owner;          /* user name; NULL: root */
-	const char *group;          /* group name; NULL: the owner's primary group */
 	mode_t mode;                /* 0: 0400 */
+	uid_t uid;                  /* (uid_t)-1: the writer's */
+	gid_t gid;                  /* (gid_t)-1: the writer's */
 } tend_secret_file;
 
-typedef enum {
-	TEND_SECRET_UNCHANGED = 0,
-	TEND_SECRET_CREATED,        /* new file */
-	TEND_SECRET_UPDATED,        /* content changed: restart the users */
-	TEND_SECRET_PERMS,          /* same content, owner/group/mode fixed in place */
-	TEND_SECRET_REMOVED         /* no longer declared, deleted */
-} tend_secret_status;
+/* <root>.d ready for generations. TEND_SECRETS_RAM: a ramfs there, mounted (mode 0751, nodev,
+ * nosuid, noexec) when it is not one yet; when it cannot be (not root), TEND_EREFUSED naming the
+ * directory and its file system. Creates <root>'s parent when missing. */
+int tend_secrets_store_prepare(const char *root, tend_secrets_storage storage);
 
-typedef struct {
-	char *service;
-	char *name;
-	char sha256[65];            /* of the content now installed ("" when removed) */
-	tend_secret_status status;
-} tend_secret_change;
+/* The generation <root> links to; 0 when <root> is absent or not a link to a generation. */
+int tend_secrets_generation_current(unsigned *out, const char *root);
 
-typedef struct {
-	tend_secret_change *items;  /* declared secrets in order, then removals */
-	size_t count;
-} tend_secret_report;
+/* A new generation (one more than the largest present) holding files, directories 0751, each
+ * file with its mode and owner; not current yet. On failure nothing of it is left. */
+int tend_secrets_generation_write(unsigned *out, const char *root, const tend_secret_file *files,
+				  size_t count);
 
-/* Install files[0..count) under root (NULL: the default). Every owner and
- * group is resolved before anything is written: an unknown one fails with
- * TEND_ENOTFOUND naming the secret and the user or group. Names must be
- * single path components. Files and service directories under root that are
- * not declared are removed. On success fills out (dispose it); on failure
- * out is empty and the message says which secret failed. */
-int tend_secrets_install(tend_secret_report *out, const char *root,
-			 const tend_secret_file *files, size_t count);
-void tend_secret_report_dispose(tend_secret_report *report);
+/* Make generation n current: a link renamed over <root>, atomically (a plain directory there,
+ * left by an older tend, is replaced). n == 0: no secrets, <root> removed. */
+int tend_secrets_generation_switch(const char *root, unsigned n);
 
-/* 1 if the secret service/name changed content (created or updated). */
-int tend_secret_report_changed(const tend_secret_report *report, const char *service,
-			       const char *name);
+/* Delete every generation but keep and keep2 (0: none). */
+int tend_secrets_generation_prune(const char *root, unsigned keep, unsigned keep2);
 
 #endif

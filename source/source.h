@@ -118,6 +118,22 @@ int tend_source_verify_range(tend_source *s, const char *applied, const char *ne
  * sizes are capped (4 GiB, 200000 entries, depth 128). */
 int tend_source_export(char **out_dir, tend_source *s, const char *commit, const char *revs_dir);
 
+/* One document of a commit: name (a service's directory name), its bytes (NUL-terminated;
+ * NULL when absent). */
+typedef struct {
+	char *name;
+	char *data;
+	size_t len;
+} tend_source_doc;
+
+/* fleet.yaml (data NULL when absent) and every services/<name>/service.yaml of commit (full
+ * hash) in repo_dir, read from the repository's objects, nothing written; each at most 1 MiB,
+ * links refused. *out (n entries, name set, data NULL for a directory without service.yaml)
+ * freed with tend_source_docs_free, fleet->data with free. */
+int tend_source_read_manifests(tend_source_doc *fleet, tend_source_doc **out, size_t *n,
+			       const char *repo_dir, const char *commit);
+void tend_source_docs_free(tend_source_doc *docs, size_t n);
+
 /* Remove every entry of revs_dir except keep1 and keep2 (full hashes, either
  * may be NULL), including leftover temporary directories of interrupted exports. */
 int tend_source_prune(const char *revs_dir, const char *keep1, const char *keep2);

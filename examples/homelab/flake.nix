@@ -1,7 +1,11 @@
 # The homelab's flake, in demo form: no inputs (no nixpkgs), so it builds offline
 # in a second. Each host's "NixOS system" is a small derivation built from the
 # inputs tend renders into .tend/hosts/<host>.json, so its store path changes
-# exactly when that host's inputs change. Its bin/switch-to-configuration, under
+# exactly when that host's inputs change: all of them but "commit" and "revision",
+# which change at every commit and would make every commit a new system on every
+# host (a real flake may set system.configurationRevision from "revision", knowing
+# that: docs/operator-guide.md).
+# Its bin/switch-to-configuration, under
 # $TEND_DEMO_ROOT/<host>, installs the host's config and (re)starts loopback
 # stand-ins answering the health probes of the host's services (nix/standin.py).
 # A real fleet's flake would instead build nixpkgs.lib.nixosSystem per host and
@@ -33,7 +37,8 @@
       };
       mkHost = host:
         let
-          hostJson = builtins.readFile (hostsDir + "/${host}.json");
+          hostJson = builtins.toJSON (builtins.removeAttrs
+            (builtins.fromJSON (builtins.readFile (hostsDir + "/${host}.json"))) [ "commit" "revision" ]);
           inputs = (builtins.fromJSON hostJson).services or { };
           # One unit a service, as NixOS would write it: ExecStart names the package, and
           # X-Restart-Triggers changes with the service's inputs (a changed setting restarts it).

@@ -50,7 +50,7 @@ static void write_config(fixture *f, const char *host, const char *url, const ch
 	char *yaml = NULL;
 
 	assert_true(asprintf(&yaml,
-		"host: %s\nrepository: {url: %s}\nstate_dir: state\nroot: root\nsecrets_root: secrets\n"
+		"host: %s\nrepository: {url: %s}\nstate_dir: state\nroot: root\nsecrets_root: secrets\nsecrets_storage: disk\n"
 		"nix: {extra_options: [--option, substituters, '']}\n"
 		"system: {profile: profiles/system, current_system: run/%s/current-system}\n"
 		"listen: {port: 0}\n%s", host, url, host, extra ? extra : "") > 0);

@@ -36,6 +36,7 @@ static void test_full(void **state)
 		"state_dir: /var/lib/tend\n"
 		"age_identities: [/etc/tend/age.key, keys/host.key]\n"
 		"secrets_root: /run/s\n"
+		"secrets_storage: disk\n"
 		"root: /srv/root\n"
 		"nix:\n"
 		"  command: /usr/bin/nix\n"
@@ -81,6 +82,7 @@ static void test_full(void **state)
 	assert_string_equal(c->age_identities[1], expect);
 	free(expect);
 	assert_string_equal(c->secrets_root, "/run/s");
+	assert_int_equal(c->secrets_storage, TEND_SECRETS_DISK);
 	assert_string_equal(c->root, "/srv/root");
 	assert_string_equal(c->nix.command, "/usr/bin/nix");
 	assert_int_equal(c->nix.n_extra_options, 3);
@@ -134,6 +136,7 @@ static void test_defaults(void **state)
 	assert_string_equal(c->repository.branch, "main");
 	assert_null(c->repository.allowed_signers);
 	assert_string_equal(c->secrets_root, "/run/tend/secrets");
+	assert_int_equal(c->secrets_storage, TEND_SECRETS_RAM);
 	assert_string_equal(c->root, "/");
 	assert_string_equal(c->nix.command, "nix");
 	assert_int_equal(c->nix.n_extra_options, 0);
@@ -227,6 +230,8 @@ static void test_bad_values(void **state)
 		     TEND_EINVALID, "4:8: unknown key 'drift_intervall' in poll (did you mean 'drift_interval'?)");
 	expect_error("host: a\nrepository: {url: x}\nstate_dir: /s\nprobes: {liveness_interval: often}\n",
 		     TEND_EINVALID, "4:29: 'liveness_interval': bad duration 'often' (expected e.g. 500ms, 30s, 5m, 1h30m)");
+	expect_error("host: a\nrepository: {url: x}\nstate_dir: /s\nsecrets_storage: tmpfs\n",
+		     TEND_EINVALID, "4:18: 'secrets_storage': 'tmpfs' is neither ram (a ramfs, the default) nor disk");
 	expect_error("host: a\nrepository: {url: x}\nstate_dir: /s\nprobes: {liveness_interval: 10ms}\n",
 		     TEND_EINVALID, "4:29: 'liveness_interval' must be 0 (off) or at least 1s");
 	expect_error("host: a\nrepository: {url: x}\nstate_dir: /s\ndependencies: {recheck: 0ms}\n",

@@ -26,6 +26,7 @@ static void write_config(idle *r, const char *poll)
 		"state_dir: state\n"
 		"root: hostroot\n"
 		"secrets_root: secrets\n"
+		"secrets_storage: disk\n"
 		"nix: {extra_options: [--option, substituters, ''], build_timeout: 2m}\n"
 		"system: {profile: profiles/system, current_system: run/web1/current-system, switch_timeout: 20s}\n"
 		"probes: {deadline: 60s}\n"

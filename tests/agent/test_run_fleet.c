@@ -83,6 +83,7 @@ static void write_configs(fleet *f, const char *probes)
 			"state_dir: %s/state\n"
 			"root: %s/root\n"
 			"secrets_root: %s/secrets\n"
+			"secrets_storage: disk\n"
 			"nix: {extra_options: [--option, substituters, ''], build_timeout: 2m}\n"
 			"system: {profile: %s/profiles/system, current_system: run/%s/current-system, switch_timeout: 20s}\n"
 			"probes: %s\n"

@@ -71,6 +71,7 @@ static int setup(void **state)
 		"state_dir: state\n"
 		"root: root\n"
 		"secrets_root: secrets\n"
+		"secrets_storage: disk\n"
 		"age_identities: [fleet/demo-keys/DEMO-ONLY-age-key.txt]\n"
 		"nix: {extra_options: [--option, substituters, '']}\n"
 		"system: {profile: profiles/system, current_system: run/db1/current-system}\n"

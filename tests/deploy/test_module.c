@@ -34,9 +34,12 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Evaluate the module with services.tend = user (JSON); extra are more
- * nix-instantiate arguments. Returns the result, or NULL with f->err set. */
-static json_t *eval_module(fixture *f, const char *user, const char *extra)
+/* Evaluate the module with services.tend = user (JSON) in a NixOS configuration
+ * whose other options the module reads are system (JSON: nix.envVars,
+ * networking.proxy.envVars, services.openssh.hostKeys; NULL: NixOS's defaults);
+ * extra are more nix-instantiate arguments. Returns the result, or NULL with
+ * f->err set. */
+static json_t *eval_module_in(fixture *f, const char *user, const char *system, const char *extra)
 {
 	tend_buf out = TEND_BUF_INIT;
 	json_error_t jerr;
@@ -44,13 +47,15 @@ static json_t *eval_module(fixture *f, const char *user, const char *extra)
 	char *errpath = NULL;
 
 	test_write_file(f->dir, "user.json", user);
+	test_write_file(f->dir, "system.json", system ? system : "{}");
 	assert_true(asprintf(&errpath, "%s/eval.err", f->dir) > 0);
 	free(f->err);
 	f->err = NULL;
 	if (test_sh(&out, f->dir,
 		    "nix-instantiate --eval --strict --json --read-write-mode %s/tests/deploy/eval-module.nix "
-		    "--arg module %s/deploy/nixos-module.nix --arg user 'builtins.readFile %s/user.json' %s 2>%s",
-		    TEND_SOURCE_DIR, TEND_SOURCE_DIR, f->dir, extra ? extra : "", errpath) == 0) {
+		    "--arg module %s/deploy/nixos-module.nix --arg user 'builtins.readFile %s/user.json' "
+		    "--arg system 'builtins.readFile %s/system.json' %s 2>%s",
+		    TEND_SOURCE_DIR, TEND_SOURCE_DIR, f->dir, f->dir, extra ? extra : "", errpath) == 0) {
 		j = json_loads(out.ptr, 0, &jerr);
 		assert_non_null(j);
 	} else {
@@ -60,6 +65,11 @@ static json_t *eval_module(fixture *f, const char *user, const char *extra)
 	tend_buf_dispose(&out);
 	free(errpath);
 	return j;
+}
+
+static json_t *eval_module(fixture *f, const char *user, const char *extra)
+{
+	return eval_module_in(f, user, NULL, extra);
 }
 
 static const char *str_at(json_t *obj, const char *key)
@@ -396,6 +406,246 @@ static void test_inputs(void **state)
 	free(extra);
 }
 
+/* The age identities: by default the host's ed25519 SSH host keys (services.openssh.hostKeys),
+ * as sops-nix; ageIdentityFiles wins over them. */
+static void test_identities_from_host_keys(void **state)
+{
+	fixture *f = *state;
+	const char *user = "{\"enable\": true, \"repository\": {\"url\": \"/srv/fleet\"}}";
+	json_t *r, *cfg, *ids;
+	json_error_t jerr;
+
+	/* NixOS's default host keys, an rsa and an ed25519 one: the ed25519 one alone. */
+	r = eval_module(f, user, NULL);
+	assert_non_null(r);
+	cfg = json_loads(str_at(r, "configFile"), 0, &jerr);
+	assert_non_null(cfg);
+	ids = json_object_get(cfg, "age_identities");
+	assert_int_equal(json_array_size(ids), 1);
+	assert_string_equal(json_string_value(json_array_get(ids, 0)), "/etc/ssh/ssh_host_ed25519_key");
+	json_decref(cfg);
+	json_decref(r);
+
+	/* Host keys kept elsewhere (an impermanence set-up): every ed25519 one, in order. */
+	r = eval_module_in(f, user, "{\"services\": {\"openssh\": {\"hostKeys\": [\n"
+			   "  {\"type\": \"ed25519\", \"path\": \"/persist/ssh/ssh_host_ed25519_key\"},\n"
+			   "  {\"type\": \"rsa\", \"bits\": 4096, \"path\": \"/persist/ssh/ssh_host_rsa_key\"},\n"
+			   "  {\"type\": \"ed25519\", \"path\": \"/persist/ssh/ssh_host_ed25519_key2\"}]}}}", NULL);
+	assert_non_null(r);
+	cfg = json_loads(str_at(r, "configFile"), 0, &jerr);
+	assert_non_null(cfg);
+	ids = json_object_get(cfg, "age_identities");
+	assert_int_equal(json_array_size(ids), 2);
+	assert_string_equal(json_string_value(json_array_get(ids, 0)), "/persist/ssh/ssh_host_ed25519_key");
+	assert_string_equal(json_string_value(json_array_get(ids, 1)), "/persist/ssh/ssh_host_ed25519_key2");
+	json_decref(cfg);
+	json_decref(r);
+
+	/* Set explicitly, the list replaces the host keys. */
+	r = eval_module(f, "{\"enable\": true, \"repository\": {\"url\": \"/srv/fleet\"}, "
+			"\"ageIdentityFiles\": [\"/etc/tend/age.key\"]}", NULL);
+	assert_non_null(r);
+	cfg = json_loads(str_at(r, "configFile"), 0, &jerr);
+	assert_non_null(cfg);
+	ids = json_object_get(cfg, "age_identities");
+	assert_int_equal(json_array_size(ids), 1);
+	assert_string_equal(json_string_value(json_array_get(ids, 0)), "/etc/tend/age.key");
+	json_decref(cfg);
+	json_decref(r);
+}
+
+/* Services of the host with secrets (the rendered inputs say so) and no identity: the
+ * evaluation fails, telling the operator what to set. Without secrets, none is needed. */
+static void test_identities_required_for_secrets(void **state)
+{
+	static const char *const rsa_only = "{\"services\": {\"openssh\": {\"hostKeys\": "
+		"[{\"type\": \"rsa\", \"bits\": 4096, \"path\": \"/etc/ssh/ssh_host_rsa_key\"}]}}}";
+	fixture *f = *state;
+	const char *user = "{\"enable\": true, \"repository\": {\"url\": \"/srv/fleet\"}}";
+	json_t *r, *failed, *cfg;
+	json_error_t jerr;
+	const char *msg;
+	char *extra = NULL, *err = NULL;
+
+	test_write_file(f->dir, "tend/hosts/db1.json",
+			"{\"host\": {\"name\": \"db1\"}, \"services\": {\n"
+			" \"grafana\": {\"secrets\": [{\"name\": \"admin-password\", "
+			"\"path\": \"/run/tend/secrets/grafana/admin-password\"}]},\n"
+			" \"web\": {\"secrets\": []}}}");
+	assert_true(asprintf(&extra, "--arg inputsDir %s/tend", f->dir) > 0);
+
+	/* The default host keys give an identity: nothing to complain about. */
+	r = eval_module_in(f, user, NULL, extra);
+	assert_non_null(r);
+	assert_int_equal(json_array_size(json_object_get(r, "failedAssertions")), 0);
+	json_decref(r);
+
+	/* No ed25519 host key, so no default identity. */
+	r = eval_module_in(f, user, rsa_only, extra);
+	assert_non_null(r);
+	failed = json_object_get(r, "failedAssertions");
+	assert_int_equal(json_array_size(failed), 1);
+	msg = json_string_value(json_array_get(failed, 0));
+	assert_non_null(strstr(msg, "(grafana)"));
+	assert_non_null(strstr(msg, "set services.tend.ageIdentityFiles"));
+	assert_non_null(strstr(msg, "add an ed25519 key to services.openssh.hostKeys"));
+	json_decref(r);
+
+	/* An explicitly empty list, whatever the host keys. */
+	r = eval_module_in(f, "{\"enable\": true, \"repository\": {\"url\": \"/srv/fleet\"}, "
+			   "\"ageIdentityFiles\": []}", NULL, extra);
+	assert_non_null(r);
+	failed = json_object_get(r, "failedAssertions");
+	assert_int_equal(json_array_size(failed), 1);
+	assert_non_null(strstr(json_string_value(json_array_get(failed, 0)), "services.tend.ageIdentityFiles"));
+	json_decref(r);
+
+	/* No service with secrets: no identity needed, and the agent takes the empty list. */
+	test_write_file(f->dir, "tend/hosts/db1.json",
+			"{\"host\": {\"name\": \"db1\"}, \"services\": {\"web\": {\"secrets\": []}}}");
+	r = eval_module_in(f, user, rsa_only, extra);
+	assert_non_null(r);
+	assert_int_equal(json_array_size(json_object_get(r, "failedAssertions")), 0);
+	cfg = json_loads(str_at(r, "configFile"), 0, &jerr);
+	assert_non_null(cfg);
+	assert_int_equal(json_array_size(json_object_get(cfg, "age_identities")), 0);
+	if (tend_check(f, str_at(r, "configFile"), &err) != 0)
+		fail_msg("tend refused the generated configuration: %s", err);
+	free(err);
+	json_decref(cfg);
+	json_decref(r);
+	free(extra);
+}
+
+/* The agent's unit gets what nixos-upgrade.service (system.autoUpgrade) gets, so that
+ * git+ssh flake inputs and proxied hosts build under tend as under nixos-rebuild: git, ssh
+ * and nix on its PATH, nix.envVars, the proxy variables and HOME=/root. */
+static void test_unit_environment(void **state)
+{
+	fixture *f = *state;
+	const char *user = "{\"enable\": true, \"repository\": {\"url\": \"ssh://git@git.lab/fleet.git\"}}";
+	json_t *r, *unit, *env;
+	tend_buf out = TEND_BUF_INIT;
+	char *dumped;
+
+	r = eval_module(f, user, NULL);
+	assert_non_null(r);
+	unit = json_object_get(r, "unit");
+	assert_true(list_has(json_object_get(unit, "path"), str_at(r, "nixPackage")));
+	assert_true(list_has(json_object_get(unit, "path"), str_at(r, "gitPackage")));
+	/* ssh is programs.ssh.package, by default openssh */
+	assert_true(list_has(json_object_get(unit, "path"), str_at(r, "sshPackage")));
+	assert_non_null(strstr(str_at(r, "sshPackage"), "-openssh-"));
+	env = json_object_get(unit, "environment");
+	assert_string_equal(str_at(env, "HOME"), "/root");
+	assert_null(json_object_get(env, "http_proxy"));
+	json_decref(r);
+
+	/* A host behind a proxy (networking.proxy) with nix.envVars of its own. */
+	r = eval_module_in(f, user, "{\"networking\": {\"proxy\": {\"envVars\": {\n"
+			   "  \"http_proxy\": \"http://proxy.lab:3128\", \"https_proxy\": \"http://proxy.lab:3128\",\n"
+			   "  \"no_proxy\": \"127.0.0.1,localhost,.lab\"}}},\n"
+			   " \"nix\": {\"envVars\": {\"NIX_SSL_CERT_FILE\": \"/etc/ssl/lab-ca.pem\"}}}", NULL);
+	assert_non_null(r);
+	env = json_object_get(json_object_get(r, "unit"), "environment");
+	assert_string_equal(str_at(env, "http_proxy"), "http://proxy.lab:3128");
+	assert_string_equal(str_at(env, "https_proxy"), "http://proxy.lab:3128");
+	assert_string_equal(str_at(env, "no_proxy"), "127.0.0.1,localhost,.lab");
+	assert_string_equal(str_at(env, "NIX_SSL_CERT_FILE"), "/etc/ssl/lab-ca.pem");
+	assert_string_equal(str_at(env, "HOME"), "/root");
+	/* The lab's copy of the unit (tests/host) carries the variables and no store path. */
+	dumped = json_dumps(r, 0);
+	assert_non_null(dumped);
+	test_write_file(f->dir, "eval.json", dumped);
+	free(dumped);
+	assert_int_equal(test_sh(&out, f->dir, "python3 %s/tests/host/unit-from-module.py < eval.json",
+				 TEND_SOURCE_DIR), 0);
+	assert_non_null(strstr(out.ptr, "\nEnvironment=\"http_proxy=http://proxy.lab:3128\"\n"));
+	assert_non_null(strstr(out.ptr, "\nEnvironment=\"HOME=/root\"\n"));
+	assert_null(strstr(out.ptr, "/nix/store/"));
+	tend_buf_dispose(&out);
+	json_decref(r);
+
+	/* NixOS's types hold: nix.envVars is an attribute set. */
+	assert_null(eval_module_in(f, user, "{\"nix\": {\"envVars\": [\"NIX_X=1\"]}}", NULL));
+	assert_non_null(strstr(f->err, "nix.envVars' is not of type `attribute set'"));
+}
+
+/* package: pkgs.tend unless set; a package set replaces it in both units. */
+static void test_package_option(void **state)
+{
+	fixture *f = *state;
+	const char *user = "{\"enable\": true, \"repository\": {\"url\": \"/srv/fleet\"}}";
+	json_t *r;
+	const char *exec;
+
+	r = eval_module(f, user, NULL);
+	assert_non_null(r);
+	assert_true(list_has(json_object_get(r, "systemPackages"), str_at(r, "tendPackage")));
+	json_decref(r);
+
+	r = eval_module(f, user, "--arg userNix '{ package = derivation { name = \"tend-patched\"; "
+			"system = \"x86_64-linux\"; builder = \"/bin/sh\"; }; }'");
+	assert_non_null(r);
+	exec = str_at(json_object_get(json_object_get(r, "unit"), "serviceConfig"), "ExecStart");
+	assert_non_null(strstr(exec, "-tend-patched/bin/tend run "));
+	assert_null(strstr(exec, str_at(r, "tendPackage")));
+	assert_non_null(strstr(str_at(json_object_get(json_object_get(r, "secretsUnit"), "serviceConfig"),
+				      "ExecStart"), "-tend-patched/bin/tend secret install "));
+	assert_non_null(strstr(json_string_value(json_array_get(json_object_get(r, "systemPackages"), 0)),
+			       "-tend-patched"));
+	json_decref(r);
+
+	/* A name is not a package. */
+	assert_null(eval_module(f, user, "--arg userNix '{ package = \"tend\"; }'"));
+	assert_non_null(strstr(f->err, "services.tend.package' is not of type `package'"));
+}
+
+/* settings (RFC 42): any value YAML holds, nested, merged key by key over the generated
+ * configuration; a null drops a generated key; what YAML cannot hold is refused. */
+static void test_settings_type(void **state)
+{
+	fixture *f = *state;
+	json_t *r, *cfg, *nix, *opts;
+	json_error_t jerr;
+	char *err = NULL;
+
+	r = eval_module(f, "{\"enable\": true, \"repository\": {\"url\": \"/srv/fleet\"},\n"
+			" \"settings\": {\"nix\": {\"extra_options\": [\"--option\", \"substituters\", \"\"],\n"
+			"   \"build_timeout\": \"1h\"},\n"
+			"  \"system\": {\"reboot_command\": [\"systemctl\", \"kexec\"]},\n"
+			"  \"probes\": {\"output_limit\": 8192, \"liveness_interval\": null}}}", NULL);
+	assert_non_null(r);
+	cfg = json_loads(str_at(r, "configFile"), 0, &jerr);
+	assert_non_null(cfg);
+	nix = json_object_get(cfg, "nix");
+	/* the generated nix.command stays next to the added keys */
+	assert_non_null(strstr(str_at(nix, "command"), "/bin/nix"));
+	assert_string_equal(str_at(nix, "build_timeout"), "1h");
+	opts = json_object_get(nix, "extra_options");
+	assert_int_equal(json_array_size(opts), 3);
+	assert_string_equal(json_string_value(json_array_get(opts, 2)), "");
+	assert_string_equal(str_at(json_object_get(cfg, "system"), "reachability_timeout"), "60s");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(json_object_get(cfg, "system"),
+									     "reboot_command"), 1)), "kexec");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(cfg, "probes"), "output_limit")), 8192);
+	assert_null(json_object_get(json_object_get(cfg, "probes"), "liveness_interval"));
+	if (tend_check(f, str_at(r, "configFile"), &err) != 0)
+		fail_msg("tend refused the generated configuration: %s", err);
+	free(err);
+	json_decref(cfg);
+	json_decref(r);
+
+	/* A function has no YAML form: the type refuses it, naming where it is. */
+	assert_null(eval_module(f, "{\"enable\": true, \"repository\": {\"url\": \"/srv/fleet\"}}",
+				"--arg userNix '{ settings.poll.jitter = x: x; }'"));
+	assert_non_null(strstr(f->err, "services.tend.settings.poll' is not of type `YAML value'"));
+	/* settings is a mapping, not any YAML value. */
+	assert_null(eval_module(f, "{\"enable\": true, \"repository\": {\"url\": \"/srv/fleet\"}, "
+				"\"settings\": [\"poll\"]}", NULL));
+	assert_non_null(strstr(f->err, "services.tend.settings' is not of type `submodule'"));
+}
+
 /* The top-level flake's outputs against a stand-in nixpkgs (tests/deploy/eval-flake.nix). */
 static void test_flake_outputs(void **state)
 {
@@ -445,6 +695,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_disabled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inputs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_identities_from_host_keys, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_identities_required_for_secrets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unit_environment, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_package_option, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_settings_type, setup, teardown),
 	};
 
 	if (!test_have("nix-instantiate")) {

@@ -2,8 +2,10 @@
 # tend.service for a lab guest, made from what deploy/nixos-module.nix declares (the JSON of
 # tests/deploy/eval-module.nix on stdin), the way NixOS writes a unit from systemd.services.<name>:
 # unitConfig, description, after/wants into [Unit]; serviceConfig, restartIfChanged=false as
-# X-RestartIfChanged=false into [Service]; wantedBy into [Install]. Store paths of the stand-in
-# packages become the guest's: tend at /usr/local/bin/tend, coreutils' kill at /bin/kill.
+# X-RestartIfChanged=false, environment as Environment= into [Service]; wantedBy into [Install].
+# Store paths of the stand-in packages become the guest's: tend at /usr/local/bin/tend,
+# coreutils' kill at /bin/kill. `path` (nix, git, ssh) is left out: the guest has no store,
+# and its default PATH already finds its own nix, git and ssh in /usr/bin.
 # usage: unit-from-module.py [--key KEY] [EXTRA_UNIT_LINE...] < eval.json > tend.service
 # KEY: the evaluation's unit to write: unit (tend.service, the default) or secretsUnit
 # (tend-secrets.service).
@@ -46,6 +48,10 @@ lines.append("")
 lines.append("[Service]")
 if unit.get("restartIfChanged", True) is False:
     lines.append("X-RestartIfChanged=false")
+# quoted as NixOS quotes them (toJSON of "NAME=value"); null values are not set
+for k, v in sorted(unit.get("environment", {}).items()):
+    if v is not None:
+        lines.append("Environment=" + json.dumps("%s=%s" % (k, path_of(value(v)))))
 for k, v in sorted(unit.get("serviceConfig", {}).items()):
     lines.append("%s=%s" % (k, path_of(value(v))))
 lines.extend(args)

@@ -16,8 +16,9 @@
 
 static const char *const fixture_cases[] = {
 	"bad-duration", "bad-mode", "bad-port", "bad-url", "cycle", "duplicate-address",
-	"duplicate-route", "host-cycle", "missing-field", "name-mismatch", "unknown-depends-on",
-	"unknown-host", "unknown-key", "wrong-type", "yaml-syntax", NULL
+	"duplicate-route", "flake-lock-stale", "flake-without-lock", "host-cycle", "missing-field",
+	"name-mismatch", "unknown-depends-on", "unknown-host", "unknown-key", "wrong-type",
+	"yaml-syntax", NULL
 };
 
 static double now_s(void)

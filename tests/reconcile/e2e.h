@@ -114,6 +114,7 @@ static inline int setup(void **state)
 		"state_dir: state\n"
 		"root: hostroot\n"
 		"secrets_root: secrets\n"
+		"secrets_storage: disk\n"
 		"nix: {extra_options: [--option, substituters, ''], build_timeout: 2m}\n"
 		"system:\n"
 		"  profile: profiles/system\n"

@@ -1,6 +1,7 @@
 /* Real nix: building the test flake's host system from a revision directory
- * (same inputs, same store path), switching a profile in a temp dir the way
- * NixOS does, generations, and failing or hanging switches. */
+ * (same inputs, same store path; a flake input only as flake.lock pins it),
+ * switching a profile in a temp dir the way NixOS does, generations, and
+ * failing or hanging switches. */
 #include "tests/reconcile/fixture.h"
 #include "agent/config.h"
 #include "reconcile/nix.h"
@@ -110,9 +111,65 @@ static void test_build_errors(void **state)
 	assert_int_equal(tend_nix_build_system(&out, f->cfg, rev, "nosuchhost", NULL), TEND_ERROR);
 	assert_null(out);
 	assert_non_null(strstr(tend_error_last(), "nixosConfigurations.nosuchhost"));
-	assert_non_null(strstr(tend_error_last(), "failed (exit 1)"));
+	assert_non_null(strstr(tend_error_last(), "failed (exit 1): error: flake "));
 	assert_int_equal(tend_nix_build_system(&out, f->cfg, "relative/dir", "web1", NULL), TEND_EINVALID);
 	assert_int_equal(tend_nix_build_system(&out, f->cfg, rev, "web1#x", NULL), TEND_EINVALID);
+	free(rev);
+}
+
+/* The revision's flake with an input (a local flake, no network): the build takes
+ * the inputs flake.lock pins and no other. A lock that does not have the input, or
+ * none, fails the build with an error that says flake.lock (with
+ * --no-write-lock-file nix would only warn and lock the input itself, on each host
+ * its own); nothing is written into the revision; with the lock nix writes, it builds. */
+static void test_build_needs_lock(void **state)
+{
+	fx *f = *state;
+	char *rev = revision(f, "r", "{}"), *dep = tend_path_join(f->dir, "dep"), *text, *flake = NULL;
+	char *lock = tend_path_join(rev, "flake.lock"), *before, *after, *out = NULL;
+	const char *want = "failed: flake.lock is missing or does not match flake.nix's inputs: "
+			   "run 'nix flake lock' and commit flake.lock (tend builds with "
+			   "--no-update-lock-file, so every host uses the same inputs): error: ";
+
+	test_write_file(dep, "flake.nix", "{ outputs = { self }: { }; }\n");
+	text = test_read_file(TEND_SOURCE_DIR "/tests/fixtures/flake/flake.nix");
+	assert_non_null(strstr(text, "outputs = { self }:"));
+	assert_true(asprintf(&flake, "%.*sinputs.dep.url = \"path:%s\";\n  outputs = { self, dep }:%s",
+			     (int)(strstr(text, "outputs = { self }:") - text), text, dep,
+			     strstr(text, "outputs = { self }:") + strlen("outputs = { self }:")) > 0);
+	test_write_file(rev, "flake.nix", flake);
+
+	/* the test flake's lock: no inputs */
+	before = test_read_file(lock);
+	assert_int_equal(tend_nix_build_system(&out, f->cfg, rev, "web1", NULL), TEND_ERROR);
+	assert_null(out);
+	assert_non_null(strstr(tend_error_last(), want));
+	assert_non_null(strstr(tend_error_last(), "requires lock file changes but they're not allowed "
+			       "due to '--no-update-lock-file'"));
+	after = test_read_file(lock);
+	assert_string_equal(after, before);
+	free(before);
+	free(after);
+
+	/* no lock */
+	assert_int_equal(unlink(lock), 0);
+	assert_int_equal(tend_nix_build_system(&out, f->cfg, rev, "web1", NULL), TEND_ERROR);
+	assert_non_null(strstr(tend_error_last(), want));
+	assert_false(tend_path_exists(lock));
+
+	assert_int_equal(test_sh(NULL, rev, "nix --extra-experimental-features 'nix-command flakes' "
+				 "--option substituters '' flake lock 'path:%s' 2>&1", rev), 0);
+	after = test_read_file(lock);
+	assert_non_null(after);
+	assert_non_null(strstr(after, "\"dep\""));
+	free(after);
+	out = build(f, rev);
+	assert_non_null(strstr(out, "tend-test-system-web1"));
+	free(out);
+	free(lock);
+	free(flake);
+	free(text);
+	free(dep);
 	free(rev);
 }
 
@@ -248,6 +305,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_build_is_deterministic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_build_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_build_needs_lock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_switch_and_generations, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_switch_failure_and_timeout, setup, teardown),
 		cmocka_unit_test(test_reboot_required),

@@ -29,7 +29,7 @@ static int setup(void **state)
 		"    - http: {url: 'http://127.0.0.1:1/'}\n");
 	/* the files below live beneath both roots (util/beneath.h) */
 	if (asprintf(&path, "host: h1\nrepository: {url: x}\nstate_dir: state\nroot: %s\n"
-		     "secrets_root: %s\n", f->dir, f->dir) < 0)
+		     "secrets_root: %s\nsecrets_storage: disk\n", f->dir, f->dir) < 0)
 		fail();
 	test_write_file(f->dir, "agent.yaml", path);
 	free(path);

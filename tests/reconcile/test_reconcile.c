@@ -510,6 +510,80 @@ static void test_apply_window(void **state)
 	free(sys1);
 }
 
+/* nix with a count of its `nix build` runs (evaluations) in <dir>/builds.count; nix-env and
+ * nix-store beside it, as tend finds them next to nix.command. */
+static void counting_nix(e2e *e)
+{
+	char *yaml = NULL, *conf;
+
+	assert_int_equal(test_sh(NULL, e->dir,
+		"mkdir -p bin && real=$(command -v nix) && "
+		"ln -sf \"$(command -v nix-env)\" bin/nix-env && ln -sf \"$(command -v nix-store)\" bin/nix-store && "
+		"printf '#!/bin/sh\\n[ \"$1\" = build ] && echo build >> %s/builds.count\\nexec %%s \"$@\"\\n' \"$real\" > bin/nix && "
+		"chmod 0755 bin/nix", e->dir), 0);
+	conf = test_read_file(e->config);
+	assert_non_null(conf);
+	assert_true(asprintf(&yaml, "%s", conf) > 0);
+	free(conf);
+	{
+		char *at = strstr(yaml, "nix: {"), *fixed = NULL;
+
+		assert_non_null(at);
+		assert_true(asprintf(&fixed, "%.*snix: {command: %s/bin/nix, %s", (int)(at - yaml), yaml,
+				     e->dir, at + strlen("nix: {")) > 0);
+		test_write_file(e->dir, "agent.yaml", fixed);
+		free(fixed);
+	}
+	free(yaml);
+}
+
+static int builds(e2e *e)
+{
+	char *path = NULL, *text;
+	int n = 0;
+	const char *p;
+
+	assert_true(asprintf(&path, "%s/builds.count", e->dir) > 0);
+	text = test_read_file(path);
+	for (p = text; p && (p = strstr(p, "build")); p++)
+		n++;
+	free(text);
+	free(path);
+	return n;
+}
+
+/* One evaluation per change: tend plan builds the commit's system; the reconcile that follows
+ * (the agent's converge pass does the same) switches to that result without evaluating again. */
+static void test_one_evaluation_per_change(void **state)
+{
+	e2e *e = *state;
+	char *out = NULL, *c;
+
+	counting_nix(e);
+	write_web(e, 200, "one", NULL);
+	c = commit(e, "web one");
+	assert_int_equal(tend(e, &out, "plan", NULL, NULL), 2);
+	free(out);
+	assert_int_equal(builds(e), 1);
+	assert_int_equal(tend(e, &out, "plan", NULL, NULL), 2);
+	free(out);
+	assert_int_equal(builds(e), 1);
+	assert_int_equal(tend(e, &out, "reconcile", NULL, NULL), 0);
+	expect_contains(out, "applied");
+	free(out);
+	assert_int_equal(builds(e), 1);
+	expect_web(e, "one");
+	/* the next change is evaluated once too */
+	write_web(e, 200, "two", NULL);
+	free(c);
+	c = commit(e, "web two");
+	assert_int_equal(tend(e, &out, "reconcile", NULL, NULL), 0);
+	free(out);
+	assert_int_equal(builds(e), 2);
+	expect_web(e, "two");
+	free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -522,6 +596,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_apply_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_boot_operation_reboot_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reachability_guard, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_one_evaluation_per_change, setup, teardown),
 	};
 	if (!test_have("nix") || !test_have("git") || !test_have("curl") || !test_have("python3") ||
 	    !test_have("age")) {

@@ -1,9 +1,10 @@
 /* Secrets' `restart:` units, end to end with the real tend binary, git, age
- * and nix: a `systemctl` shim first in PATH logs each restart with the
- * content of the service's secret at that moment. A new secret restarts
- * nothing; a changed one restarts its units once each, in dependency order,
- * after the new file is in place; a rollback restarts them again with the
- * old value; a failing restart rolls the change back. */
+ * and nix: a `systemctl` shim first in PATH logs each try-restart (anything
+ * else is refused) with the content of the service's secret at that moment.
+ * A new secret restarts nothing; a changed one try-restarts its units once
+ * each, in dependency order, after the new generation is current; a rollback
+ * restarts them again with the old value; a failing restart rolls the change
+ * back. (tests/host/test_first_start.c does this on a real systemd.) */
 #include "tests/reconcile/e2e.h"
 
 typedef struct {
@@ -22,7 +23,7 @@ static void shim_install(shim *s, e2e *e, const char *fail_when)
 	assert_true(asprintf(&s->log, "%s/systemctl.log", e->dir) > 0);
 	assert_true(asprintf(&script,
 		"#!/bin/sh\n"
-		"[ \"$1\" = restart ] && [ \"$2\" = -- ] || { echo \"unexpected: $*\" >&2; exit 2; }\n"
+		"[ \"$1\" = try-restart ] && [ \"$2\" = -- ] || { echo \"unexpected: $*\" >&2; exit 2; }\n"
 		"svc=${3%%%%.*}; svc=${svc%%%%-*}\n"
 		"value=$(cat '%s/secrets/'\"$svc\"/token 2>/dev/null || echo '(none)')\n"
 		"echo \"$3 $value\" >> '%s'\n"
@@ -206,7 +207,7 @@ static void test_restart_failure(void **state)
 	c2 = commit(e, "bad web token");
 	assert_int_equal(tend(e, &out, "reconcile", NULL, NULL), 1);
 	expect_contains(out, "rolled-back");
-	expect_contains(out, "systemctl restart web.service failed (exit 1)");
+	expect_contains(out, "systemctl try-restart web.service failed (exit 1)");
 	free(out);
 	/* stopped at the failing unit; after the rollback both are restarted with the old value */
 	expect_log(&s, "web.service bad\nweb.service w1\nweb-worker.service w1\n");
@@ -232,7 +233,7 @@ static void test_restart_failure(void **state)
 	free(commit(e, "another web token"));
 	assert_int_equal(tend(e, &out, "reconcile", NULL, NULL), 1);
 	expect_contains(out, "rollback-failed");
-	expect_contains(out, "systemctl restart web.service failed (exit 1)");
+	expect_contains(out, "systemctl try-restart web.service failed (exit 1)");
 	free(out);
 	expect_log(&s, "web.service w2\nweb.service w1\nweb-worker.service w1\n");
 	v = read_secret(e, "web");

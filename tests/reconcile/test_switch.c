@@ -1,8 +1,9 @@
 /* Activating a system as nixos-rebuild does (reconcile/switch.c) end to end with the real tend,
  * nix and profiles: switch-to-configuration's lock held by another switch means waiting, not
  * failing; exit 100 keeps the new generation as the boot default (reboot required, no
- * rollback); exit 4 rolls back naming the units that failed. The transient unit itself is
- * tested on a real systemd in tests/host. */
+ * rollback); exit 4 rolls back naming the units that failed; a host on a specialisation is
+ * not drift, and a new commit takes it to the same specialisation of the new system. The
+ * transient unit itself is tested on a real systemd in tests/host. */
 #include "tests/reconcile/e2e.h"
 
 #include "agent/config.h"
@@ -261,6 +262,67 @@ static void test_switch_running(void **state)
 	test_tmpdir_remove(dir);
 }
 
+static char *variant_of(const char *system)
+{
+	char *path = NULL, *text;
+
+	assert_true(asprintf(&path, "%s/variant", system) > 0);
+	text = test_read_file(path);
+	free(path);
+	return text;
+}
+
+/* switched by hand to specialisation "quiet" (as nixos-rebuild switch --specialisation quiet) */
+static void test_specialisation_kept(void **state)
+{
+	e2e *e = *state;
+	char *base, *spec = NULL, *now, *out = NULL, *v;
+
+	write_web(e, 200, "one", "  test_specialisation: quiet\n");
+	free(commit(e, "web one, with a specialisation"));
+	assert_int_equal(tend(e, NULL, "reconcile", NULL, NULL), 0);
+	base = current_system(e);
+	assert_true(asprintf(&spec, "%s/specialisation/quiet", base) > 0);
+	switch_by_hand(e, spec);
+	now = current_system(e);
+	assert_string_not_equal(now, base);
+	v = variant_of(now);
+	assert_string_equal(v, "quiet\n");
+	free(v);
+	/* not drift: nothing to plan, and a reconcile leaves it on the specialisation */
+	assert_int_equal(tend(e, &out, "plan", NULL, NULL), 0);
+	assert_null(strstr(out, "switch"));
+	free(out);
+	assert_int_equal(tend(e, &out, "reconcile", NULL, NULL), 0);
+	expect_contains(out, "nothing");
+	free(out);
+	free(now);
+	now = current_system(e);
+	v = variant_of(now);
+	assert_string_equal(v, "quiet\n");
+	free(v);
+	free(now);
+
+	/* a new commit: the same specialisation of the new system */
+	write_web(e, 200, "two", "  test_specialisation: quiet\n");
+	free(commit(e, "web two"));
+	assert_int_equal(tend(e, &out, "reconcile", NULL, NULL), 0);
+	expect_contains(out, "applied");
+	free(out);
+	now = current_system(e);
+	v = variant_of(now);
+	assert_non_null(v);
+	assert_string_equal(v, "quiet\n");
+	free(v);
+	expect_web(e, "two");
+	assert_int_equal(tend(e, &out, "history", "--json", NULL), 0);
+	expect_contains(out, "runs specialisation 'quiet': switching to the new system's");
+	free(out);
+	free(now);
+	free(base);
+	free(spec);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -269,6 +331,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_exit_4_names_units, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_operator_rollback_held, setup, teardown),
 		cmocka_unit_test(test_switch_running),
+		cmocka_unit_test_setup_teardown(test_specialisation_kept, setup, teardown),
 	};
 	if (!test_have("nix") || !test_have("git") || !test_have("curl") || !test_have("python3") ||
 	    !test_have("age")) {

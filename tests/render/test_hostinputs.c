@@ -284,6 +284,7 @@ static void test_options_and_write(void **state)
 	assert_int_equal(tend_render_host_inputs_doc(&doc, f->m, "apps", NULL, &opts), 0);
 	assert_string_equal(S(G(A(G(G(G(doc, "services"), "wiki"), "secrets"), 0), "path")), "/var/run/s/wiki/db-password");
 	assert_true(json_is_null(G(doc, "commit")));
+	assert_true(json_is_null(G(doc, "revision")));
 	json_decref(doc);
 	assert_int_equal(tend_render_host_inputs_doc(&doc, f->m, "nope", NULL, NULL), TEND_ENOTFOUND);
 
@@ -298,6 +299,54 @@ static void test_options_and_write(void **state)
 	assert_false(tend_path_exists(path));
 	free(path);
 	test_tmpdir_remove(out);
+}
+
+/* "revision" is the commit rendered, in every host's inputs, for the flake's
+ * system.configurationRevision: also in what an agent writes into the revision
+ * (whose "commit" stamp is null), null for a working tree, and like the stamp
+ * it is no change (a plan must not rewrite or rediff a file for it alone). */
+static void test_revision(void **state)
+{
+	fixture *f = *state;
+	static const char c1[] = "0123456789abcdef0123456789abcdef01234567";
+	static const char c2[] = "89abcdef0123456789abcdef0123456789abcdef";
+	tend_render_result *r1 = fx_render(f->m, c1, NULL), *r2 = fx_render(f->m, c2, NULL);
+	tend_render_result *plain = fx_render(f->m, NULL, NULL), *agent = NULL;
+	tend_render_diff *d = NULL;
+	size_t i;
+
+	assert_int_equal(tend_render_agent_opts(&agent, f->m, "gw", c2, NULL, NULL), 0);
+	for (i = 0; i < f->m->n_hosts; i++) {
+		const char *host = f->m->hosts[i].name;
+		char path[64];
+		json_t *a, *b, *p, *g;
+
+		snprintf(path, sizeof(path), "hosts/%s.json", host);
+		a = fx_json(r1, host, path);
+		b = fx_json(r2, host, path);
+		p = fx_json(plain, host, path);
+		g = fx_json(agent, host, path);
+		assert_string_equal(S(G(a, "revision")), c1);
+		assert_string_equal(S(G(b, "revision")), c2);
+		assert_non_null(G(p, "revision"));
+		assert_true(json_is_null(G(p, "revision")));
+		assert_true(json_is_null(G(g, "commit")));
+		assert_string_equal(S(G(g, "revision")), c2);
+		assert_true(tend_render_output_equivalent(fx_output(r1, host, path), strlen(fx_output(r1, host, path)),
+							  fx_output(agent, host, path),
+							  strlen(fx_output(agent, host, path))));
+		json_decref(a);
+		json_decref(b);
+		json_decref(p);
+		json_decref(g);
+	}
+	assert_int_equal(tend_render_diff_compute(&d, r1, r2, NULL), 0);
+	assert_false(d->differs);
+	tend_render_diff_free(d);
+	tend_render_result_free(r1);
+	tend_render_result_free(r2);
+	tend_render_result_free(plain);
+	tend_render_result_free(agent);
 }
 
 static void test_yaml_values_without_json_form(void **state)
@@ -320,6 +369,7 @@ int main(void)
 		cmocka_unit_test(test_services_probes_secrets),
 		cmocka_unit_test(test_what_others_ask),
 		cmocka_unit_test(test_options_and_write),
+		cmocka_unit_test(test_revision),
 		cmocka_unit_test(test_yaml_values_without_json_form),
 	};
 

@@ -1,8 +1,8 @@
 /* The render entry points: one host's outputs (what its agent writes) and
  * every host's inputs are byte for byte the same outputs as the whole fleet's
  * render (examples/homelab, with and without a commit stamp), so is what an
- * agent renders in one pass (inputs unstamped, its routes stamped), and writing a
- * host's outputs again leaves the files alone. */
+ * agent renders in one pass (inputs unstamped but for their "revision", its
+ * routes stamped), and writing a host's outputs again leaves the files alone. */
 #include "tests/render/fixture.h"
 
 #include <sys/stat.h>
@@ -63,8 +63,22 @@ static void check_hosts(const tend_manifest *m, const char *commit)
 	tend_render_result_free(all);
 }
 
-/* What an agent renders in one pass: every host's inputs unstamped, its own
- * routes file stamped; each output the fleet render's with that stamp. */
+/* The unstamped render of an output with its "revision" the commit. */
+static char *with_revision(const tend_render_output *o, const char *commit)
+{
+	static const char null_rev[] = "\n  \"revision\": null,\n";
+	const char *at = strstr(o->data, null_rev);
+	char *s = NULL;
+
+	assert_non_null(at);
+	assert_true(asprintf(&s, "%.*s\n  \"revision\": \"%s\",\n%s", (int)(at - o->data), o->data,
+			     commit, at + strlen(null_rev)) > 0);
+	return s;
+}
+
+/* What an agent renders in one pass: every host's inputs unstamped with the
+ * commit as "revision", its own routes file stamped; each output the fleet
+ * render's with that stamp (and the inputs' "revision"). */
 static void check_agent(const tend_manifest *m, const char *commit)
 {
 	tend_render_result *stamped = fx_render(m, commit, NULL), *plain = fx_render(m, NULL, NULL);
@@ -79,13 +93,19 @@ static void check_agent(const tend_manifest *m, const char *commit)
 		for (i = 0; i < r->n_outputs; i++) {
 			const tend_render_output *o = &r->outputs[i];
 			const tend_render_result *ref = o->kind == TEND_OUTPUT_ROUTES ? stamped : plain;
+			tend_render_output exp = *tend_render_result_find(ref, o->host, o->path);
+			char *data = NULL;
 
 			if (o->kind == TEND_OUTPUT_ROUTES) {
 				assert_string_equal(o->host, host);
 				routes_seen++;
 				want++;
+			} else {
+				exp.data = data = with_revision(&exp, commit);
+				exp.len = strlen(data);
 			}
-			assert_same_output(o, tend_render_result_find(ref, o->host, o->path));
+			assert_same_output(o, &exp);
+			free(data);
 		}
 		assert_int_equal(r->n_outputs, want);
 		tend_render_result_free(r);

@@ -1,171 +1,239 @@
-/* Secret files on the host: owner, group and mode as declared (real users
- * nobody and daemon; tests run as root), atomic rewrite only on change,
- * change report by hash, pruning, and clear errors for unknown users. */
+/* The secrets store: generations written whole under <root>.d and made current by renaming
+ * the link <root> (as sops-nix keeps /run/secrets), owner, group and mode as declared (real
+ * users nobody and daemon when the tests run as root), a rollback as the link put back,
+ * pruning, an older tend's plain directory replaced, bad names refused with nothing left, and
+ * the ramfs: mounted when tend may, refused naming the file system when it may not. */
 #include "tests/support/support.h"
 #include "secrets/install.h"
 #include "util/error.h"
 #include "util/fs.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <pwd.h>
 #include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
-static const tend_secret_change *find(const tend_secret_report *r, const char *svc, const char *name)
+static char *link_target(const char *root)
 {
-	size_t i;
+	char buf[PATH_MAX];
+	ssize_t n = readlink(root, buf, sizeof(buf) - 1);
 
-	for (i = 0; i < r->count; i++)
-		if (!strcmp(r->items[i].service, svc) && !strcmp(r->items[i].name, name))
-			return &r->items[i];
-	return NULL;
+	if (n < 0)
+		return NULL;
+	buf[n] = '\0';
+	return strdup(buf);
 }
 
-static void test_install_update_prune(void **state)
+static char *read_at(const char *root, const char *rel)
 {
-	char *dir = test_tmpdir_make("secrets-install"), *root, path[1024], hash[65], *content;
-	tend_secret_report r;
+	char *path = NULL, *text;
+
+	assert_true(asprintf(&path, "%s/%s", root, rel) > 0);
+	text = test_read_file(path);
+	free(path);
+	return text;
+}
+
+static void expect_mode(const char *root, const char *rel, mode_t mode, uid_t uid, gid_t gid)
+{
+	char *path = NULL;
 	struct stat st;
+
+	assert_true(asprintf(&path, "%s/%s", root, rel) > 0);
+	assert_int_equal(stat(path, &st), 0);
+	if ((st.st_mode & 07777) != mode)
+		fail_msg("%s: mode %o, expected %o", path, st.st_mode & 07777, mode);
+	if (uid != (uid_t)-1)
+		assert_int_equal(st.st_uid, uid);
+	if (gid != (gid_t)-1)
+		assert_int_equal(st.st_gid, gid);
+	free(path);
+}
+
+static void test_generations(void **state)
+{
+	char *dir = test_tmpdir_make("secrets-store"), *root = NULL, *want = NULL, *t, *text;
+	int as_root = geteuid() == 0;
+	uid_t nobody = (uid_t)-1, daemon_uid = (uid_t)-1;
+	gid_t nobody_gid = (gid_t)-1, daemon_gid = (gid_t)-1;
 	struct passwd *pw;
-	uid_t nobody_uid, daemon_uid;
-	gid_t nobody_gid, daemon_gid;
-	tend_secret_file files[3] = {
-		{ "db", "password", "hunter2\n", 8, "nobody", NULL, 0400 },
-		{ "db", "tls.key", "KEY", 3, "daemon", "daemon", 0440 },
-		{ "web", "token", "t0k", 3, NULL, NULL, 0 },
-	};
+	unsigned gen, cur;
 
-	if (geteuid() != 0) {
-		printf("SKIP: install tests need root (chown to real users)\n");
-		test_tmpdir_remove(dir);
-		skip();
+	(void)state;
+	if (as_root) {
+		/* getpwnam's result is overwritten by the next call: copy the ids */
+		assert_non_null(pw = getpwnam("nobody"));
+		nobody = pw->pw_uid;
+		nobody_gid = pw->pw_gid;
+		assert_non_null(pw = getpwnam("daemon"));
+		daemon_uid = pw->pw_uid;
+		daemon_gid = getgrnam("daemon")->gr_gid;
 	}
-	/* getpwnam's result is overwritten by the next call: copy the ids */
-	assert_non_null(pw = getpwnam("nobody"));
-	nobody_uid = pw->pw_uid;
-	nobody_gid = pw->pw_gid;
-	assert_non_null(pw = getpwnam("daemon"));
-	daemon_uid = pw->pw_uid;
-	assert_non_null(getgrnam("daemon"));
-	daemon_gid = getgrnam("daemon")->gr_gid;
-	assert_int_equal(asprintf(&root, "%s/run/tend/secrets", dir) > 0, 1);
-
-	assert_int_equal(tend_secrets_install(&r, root, files, 3), 0);
-	assert_int_equal(r.count, 3);
-	assert_int_equal(find(&r, "db", "password")->status, TEND_SECRET_CREATED);
-	tend_sha256_hex(hash, "hunter2\n", 8);
-	assert_string_equal(find(&r, "db", "password")->sha256, hash);
-	assert_true(tend_secret_report_changed(&r, "web", "token"));
-	tend_secret_report_dispose(&r);
-
-	snprintf(path, sizeof(path), "%s/db/password", root);
-	assert_int_equal(stat(path, &st), 0);
-	assert_int_equal(st.st_uid, nobody_uid);
-	assert_int_equal(st.st_gid, nobody_gid);
-	assert_int_equal(st.st_mode & 07777, 0400);
-	content = test_read_file(path);
-	assert_string_equal(content, "hunter2\n");
-	free(content);
-	snprintf(path, sizeof(path), "%s/db/tls.key", root);
-	assert_int_equal(stat(path, &st), 0);
-	assert_int_equal(st.st_uid, daemon_uid);
-	assert_int_equal(st.st_gid, daemon_gid);
-	assert_int_equal(st.st_mode & 07777, 0440);
-	snprintf(path, sizeof(path), "%s/web/token", root);
-	assert_int_equal(stat(path, &st), 0);
-	assert_int_equal(st.st_uid, 0);
-	assert_int_equal(st.st_mode & 07777, 0400);
-
-	/* same again: nothing changes, the files keep their inode */
+	assert_true(asprintf(&root, "%s/run/tend/secrets", dir) > 0);
 	{
-		ino_t ino;
-		snprintf(path, sizeof(path), "%s/db/password", root);
-		stat(path, &st);
-		ino = st.st_ino;
-		assert_int_equal(tend_secrets_install(&r, root, files, 3), 0);
-		assert_int_equal(find(&r, "db", "password")->status, TEND_SECRET_UNCHANGED);
-		assert_false(tend_secret_report_changed(&r, "db", "password"));
-		tend_secret_report_dispose(&r);
-		stat(path, &st);
-		assert_int_equal(st.st_ino, ino);
+		tend_secret_file one[3] = {
+			{ "db/password", "hunter2\n", 8, 0400, nobody, nobody_gid },
+			{ "db/tls.key", "KEY", 3, 0440, daemon_uid, daemon_gid },
+			{ "web/token", "t0k", 3, 0, (uid_t)-1, (gid_t)-1 },
+		};
+
+		assert_int_equal(tend_secrets_generation_current(&cur, root), 0);
+		assert_int_equal(cur, 0);
+		assert_int_equal(tend_secrets_store_prepare(root, TEND_SECRETS_DISK), 0);
+		assert_int_equal(tend_secrets_generation_write(&gen, root, one, 3), 0);
+		assert_int_equal(gen, 1);
+		/* written, not current yet */
+		assert_null(link_target(root));
+		assert_int_equal(tend_secrets_generation_switch(root, 1), 0);
 	}
+	assert_true(asprintf(&want, "%s.d/1", root) > 0);
+	t = link_target(root);
+	assert_string_equal(t, want);
+	free(t);
+	free(want);
+	assert_int_equal(tend_secrets_generation_current(&cur, root), 0);
+	assert_int_equal(cur, 1);
+	text = read_at(root, "db/password");
+	assert_string_equal(text, "hunter2\n");
+	free(text);
+	expect_mode(root, "db/password", 0400, nobody, nobody_gid);
+	expect_mode(root, "db/tls.key", 0440, daemon_uid, daemon_gid);
+	expect_mode(root, "web/token", 0400, (uid_t)-1, (gid_t)-1);
+	/* traversable by the services' users, not listable by others */
+	expect_mode(root, "db", 0751, (uid_t)-1, (gid_t)-1);
+	expect_mode(root, ".", 0751, (uid_t)-1, (gid_t)-1);
 
-	/* new content for one, new mode for another, a secret and a service dropped */
-	files[0].data = "correct horse";
-	files[0].len = 13;
-	files[1].mode = 0400;
-	assert_int_equal(tend_secrets_install(&r, root, files, 2), 0);
-	assert_int_equal(find(&r, "db", "password")->status, TEND_SECRET_UPDATED);
-	assert_true(tend_secret_report_changed(&r, "db", "password"));
-	assert_int_equal(find(&r, "db", "tls.key")->status, TEND_SECRET_PERMS);
-	assert_false(tend_secret_report_changed(&r, "db", "tls.key"));
-	assert_int_equal(find(&r, "web", "token")->status, TEND_SECRET_REMOVED);
-	tend_secret_report_dispose(&r);
-	snprintf(path, sizeof(path), "%s/web", root);
-	assert_false(tend_path_exists(path));
-	snprintf(path, sizeof(path), "%s/db/tls.key", root);
-	stat(path, &st);
-	assert_int_equal(st.st_mode & 07777, 0400);
-	snprintf(path, sizeof(path), "%s/db/password", root);
-	content = test_read_file(path);
-	assert_string_equal(content, "correct horse");
-	free(content);
+	/* a change: the new set whole, a removed secret gone, the old generation kept */
+	{
+		tend_secret_file two[1] = { { "db/password", "rotated", 7, 0400, nobody, nobody_gid } };
 
-	/* an undeclared file appearing in a service directory is removed */
-	snprintf(path, sizeof(path), "%s/db", root);
-	test_write_file(path, "stray", "x");
-	assert_int_equal(tend_secrets_install(&r, root, files, 1), 0);
-	assert_int_equal(find(&r, "db", "stray")->status, TEND_SECRET_REMOVED);
-	assert_int_equal(find(&r, "db", "tls.key")->status, TEND_SECRET_REMOVED);
-	tend_secret_report_dispose(&r);
-	snprintf(path, sizeof(path), "%s/db/stray", root);
-	assert_false(tend_path_exists(path));
-
+		assert_int_equal(tend_secrets_generation_write(&gen, root, two, 1), 0);
+		assert_int_equal(gen, 2);
+		text = read_at(root, "db/password");
+		assert_string_equal(text, "hunter2\n");   /* not current before the switch */
+		free(text);
+		assert_int_equal(tend_secrets_generation_switch(root, 2), 0);
+	}
+	text = read_at(root, "db/password");
+	assert_string_equal(text, "rotated");
+	free(text);
+	assert_null(read_at(root, "web/token"));
+	/* a rollback: the previous generation linked again */
+	assert_int_equal(tend_secrets_generation_switch(root, 1), 0);
+	text = read_at(root, "web/token");
+	assert_string_equal(text, "t0k");
+	free(text);
+	assert_int_equal(tend_secrets_generation_switch(root, 2), 0);
+	assert_int_equal(tend_secrets_generation_prune(root, 2, 0), 0);
+	assert_true(asprintf(&want, "%s.d/1", root) > 0);
+	assert_int_equal(access(want, F_OK), -1);
+	/* a generation that is gone (a reboot emptied the ramfs) is not linked to */
+	assert_int_equal(tend_secrets_generation_switch(root, 1), TEND_ENOTFOUND);
+	assert_non_null(strstr(tend_error_last(), "generation"));
+	free(want);
+	assert_int_equal(tend_secrets_generation_current(&cur, root), 0);
+	assert_int_equal(cur, 2);
+	/* no secrets at all: the link goes */
+	assert_int_equal(tend_secrets_generation_switch(root, 0), 0);
+	assert_int_equal(access(root, F_OK), -1);
 	free(root);
 	test_tmpdir_remove(dir);
 }
 
-static void test_install_errors(void **state)
+/* An older tend kept plain files in a directory at <root>: the first generation replaces it. */
+static void test_plain_directory_replaced(void **state)
 {
-	char *dir = test_tmpdir_make("secrets-install-err"), path[1024];
-	tend_secret_report r;
-	tend_secret_file files[2] = {
-		{ "db", "password", "hunter2", 7, "nobody", NULL, 0400 },
-		{ "db", "other", "x", 1, "no-such-user-tend", NULL, 0400 },
-	};
+	char *dir = test_tmpdir_make("secrets-legacy"), *root = NULL, *text;
+	tend_secret_file f[1] = { { "web/token", "new", 3, 0400, (uid_t)-1, (gid_t)-1 } };
+	unsigned gen;
+	struct stat st;
 
-	/* unknown owner: clear error, and nothing at all is written */
-	assert_int_equal(tend_secrets_install(&r, dir, files, 2), TEND_ENOTFOUND);
-	assert_string_equal(tend_error_last(), "secret db/other: unknown owner 'no-such-user-tend'");
-	assert_null(strstr(tend_error_last(), "hunter2"));
-	snprintf(path, sizeof(path), "%s/db/password", dir);
-	assert_false(tend_path_exists(path));
-	assert_int_equal(r.count, 0);
+	(void)state;
+	assert_true(asprintf(&root, "%s/secrets", dir) > 0);
+	test_write_file(dir, "secrets/web/token", "old");
+	assert_int_equal(tend_secrets_store_prepare(root, TEND_SECRETS_DISK), 0);
+	assert_int_equal(tend_secrets_generation_write(&gen, root, f, 1), 0);
+	assert_int_equal(tend_secrets_generation_switch(root, gen), 0);
+	assert_int_equal(lstat(root, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	text = read_at(root, "web/token");
+	assert_string_equal(text, "new");
+	free(text);
+	free(root);
+	test_tmpdir_remove(dir);
+}
 
-	files[1].owner = "nobody";
-	files[1].group = "no-such-group-tend";
-	assert_int_equal(tend_secrets_install(&r, dir, files, 2), TEND_ENOTFOUND);
-	assert_string_equal(tend_error_last(), "secret db/other: unknown group 'no-such-group-tend'");
+static void test_bad_names(void **state)
+{
+	char *dir = test_tmpdir_make("secrets-bad"), *root = NULL, *gdir = NULL;
+	const char *bad[] = { "../etc/passwd", "web", "web/../../x", "a/b/c", "/abs/x", "web/", NULL };
+	unsigned gen;
+	size_t i;
 
-	files[1].group = NULL;
-	files[1].name = "../escape";
-	assert_int_equal(tend_secrets_install(&r, dir, files, 2), TEND_EINVALID);
-	assert_non_null(strstr(tend_error_last(), "single path components"));
+	(void)state;
+	assert_true(asprintf(&root, "%s/secrets", dir) > 0);
+	assert_true(asprintf(&gdir, "%s/secrets.d/1", dir) > 0);
+	assert_int_equal(tend_secrets_store_prepare(root, TEND_SECRETS_DISK), 0);
+	for (i = 0; bad[i]; i++) {
+		tend_secret_file f[2] = { { "ok/fine", "x", 1, 0400, (uid_t)-1, (gid_t)-1 },
+					  { bad[i], "x", 1, 0400, (uid_t)-1, (gid_t)-1 } };
 
-	files[1].name = "password";
-	assert_int_equal(tend_secrets_install(&r, dir, files, 2), TEND_EINVALID);
-	assert_non_null(strstr(tend_error_last(), "declared twice"));
+		assert_int_equal(tend_secrets_generation_write(&gen, root, f, 2), TEND_EINVALID);
+		if (!strstr(tend_error_last(), "is not <service>/<name>"))
+			fail_msg("%s: %s", bad[i], tend_error_last());
+		/* nothing of the refused generation is left */
+		assert_int_equal(access(gdir, F_OK), -1);
+	}
+	free(gdir);
+	free(root);
+	test_tmpdir_remove(dir);
+}
+
+/* storage ram: a ramfs under the generations, mounted by tend where it may (root with the
+ * right to mount); where it may not, refused naming the directory and its file system. */
+static void test_ram_storage(void **state)
+{
+	char *dir = test_tmpdir_make("secrets-ram"), *root = NULL, *store = NULL;
+	struct statfs sf;
+	int rc;
+
+	(void)state;
+	assert_true(asprintf(&root, "%s/secrets", dir) > 0);
+	assert_true(asprintf(&store, "%s/secrets.d", dir) > 0);
+	rc = tend_secrets_store_prepare(root, TEND_SECRETS_RAM);
+	if (rc == 0) {
+		assert_int_equal(statfs(store, &sf), 0);
+		assert_int_equal((unsigned long)sf.f_type, 0x858458f6UL);   /* RAMFS_MAGIC */
+		/* already a ramfs: nothing mounted twice */
+		assert_int_equal(tend_secrets_store_prepare(root, TEND_SECRETS_RAM), 0);
+		assert_int_equal(umount2(store, MNT_DETACH), 0);
+		if (statfs(store, &sf) == 0 && (unsigned long)sf.f_type == 0x858458f6UL)
+			fail_msg("%s: mounted twice", store);
+	} else {
+		assert_int_equal(rc, TEND_EREFUSED);
+		assert_non_null(strstr(tend_error_last(), store));
+		assert_non_null(strstr(tend_error_last(), "mounting a ramfs there failed"));
+		assert_non_null(strstr(tend_error_last(), "secrets_storage: disk"));
+	}
+	free(store);
+	free(root);
 	test_tmpdir_remove(dir);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_install_update_prune),
-		cmocka_unit_test(test_install_errors),
+		cmocka_unit_test(test_generations),
+		cmocka_unit_test(test_plain_directory_replaced),
+		cmocka_unit_test(test_bad_names),
+		cmocka_unit_test(test_ram_storage),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

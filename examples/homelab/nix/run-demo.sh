@@ -62,6 +62,7 @@ repository: {url: fleet, branch: main}
 state_dir: state/$h
 root: root/$h
 secrets_root: root/$h/run/tend/secrets
+secrets_storage: disk
 age_identities: [fleet/demo-keys/DEMO-ONLY-age-key.txt]
 nix: {extra_options: [--option, substituters, '']}
 system: {profile: profiles/$h/system, current_system: run/$h/current-system}

@@ -11,6 +11,9 @@
 #                         PATH was missing then): a service that needs its secret at start
 #   lab_delay: S          it listens only S seconds after it started (a slow first start)
 #   lab_broken: true      its unit fails to start (a oneshot running /bin/false)
+#   lab_crash: "MSG"      its unit starts, then 3 s later logs MSG and exits 1 (Type=simple)
+#   lab_user: NAME        its unit runs as NAME, a system user the system's activation creates
+#                         (as a NixOS module's users.users.NAME)
 #   lab_restart_if_changed: false    X-RestartIfChanged=false
 #   lab_switch_sleep: S   switch-to-configuration sleeps S seconds before it starts units
 #   lab_kernel: "K"       the system's kernel (a change needs a reboot)
@@ -35,10 +38,13 @@
       unitText = name: s:
         let
           restart = if (s.lab_restart_if_changed or true) then "" else "X-RestartIfChanged=false\n";
+          user = if s ? lab_user then "User=${s.lab_user}\n" else "";
           exec =
             if s.lab_broken or false
             then "Type=oneshot\nExecStart=/bin/false\n"
-            else "Type=simple\nExecStart=/usr/bin/python3 ${./service.py} ${toString s.lab_port} "
+            else if s ? lab_crash
+            then "Type=simple\nExecStart=/usr/bin/python3 ${./service.py} crash \"${s.lab_crash}\"\n"
+            else "Type=simple\n${user}ExecStart=/usr/bin/python3 ${./service.py} ${toString s.lab_port} "
               + "${toString (s.lab_status or 200)} ${if s ? lab_body_file then "@" + s.lab_body_file else s.lab_body or "ok"} "
               + "${toString (s.lab_delay or 0)}\n";
         in
@@ -46,11 +52,15 @@
 
       mkHost = host:
         let
-          json = b.readFile (hostsDir + "/${host}.json");
+          # all the inputs but "commit" and "revision": with them every commit would be a new system
+          json = b.toJSON (b.removeAttrs (b.fromJSON (b.readFile (hostsDir + "/${host}.json")))
+            [ "commit" "revision" ]);
           services = (b.fromJSON json).services or { };
           settingsOf = n: services.${n}.settings or { };
-          withUnit = b.filter (n: (settingsOf n) ? lab_port || (settingsOf n).lab_broken or false)
+          withUnit = b.filter (n: (settingsOf n) ? lab_port || (settingsOf n).lab_broken or false
+            || (settingsOf n) ? lab_crash)
             (b.attrNames services);
+          users = b.filter (u: u != null) (map (n: (settingsOf n).lab_user or null) (b.attrNames services));
           pick = key: default:
             let vals = b.filter (v: v != null) (map (n: (settingsOf n).${key} or null) (b.attrNames services));
             in if vals == [ ] then default else b.head vals;
@@ -78,6 +88,7 @@
             kernel = "lab-kernel-${toString (pick "lab_kernel" "1")}";
             switchSleep = toString (pick "lab_switch_sleep" 0);
             initVersion = toString (pick "lab_init" "systemd");
+            users = b.concatStringsSep "\n" users;
             stc = ./switch-to-configuration.py;
             args = [ "-c" ''
               set -e
@@ -86,6 +97,7 @@
               printf '%s' "$kernel" > "$out/kernel"
               printf '%s' "$switchSleep" > "$out/switch-sleep"
               printf '%s' "$initVersion" > "$out/init-interface-version"
+              printf '%s' "$users" > "$out/users"
               ${writeUnits}
               sed -e "s|@out@|$out|g" "$stc" > "$out/bin/switch-to-configuration"
               chmod 0755 "$out/bin/switch-to-configuration"

@@ -6,6 +6,13 @@ import http.server
 import sys
 import time
 
+# usage: service.py crash MSG: 3 s after it started, it logs MSG and exits 1 (a service that
+# starts, then finds its configuration broken).
+if len(sys.argv) == 3 and sys.argv[1] == "crash":
+    time.sleep(3)
+    print("lab-service: " + sys.argv[2], file=sys.stderr, flush=True)
+    sys.exit(1)
+
 # BODY @PATH: PATH's content, read once at start ("no-secret" when missing), as a service reads
 # its secret when it starts.
 port, status, body, delay = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], float(sys.argv[4])

@@ -17,7 +17,9 @@
 #   /etc/systemd/system (links into the store, as NixOS's /etc/static), then daemon-reload,
 #   restarts, starts;
 # - "warning: the following units failed: ..." and exit 4 when a unit of this system failed.
-# Left out: the boot loader itself, the activation script's real work (users, /etc, wrappers),
+# - activation creates the system's users (the file users, a name a line) that do not exist
+#   yet, as NixOS's update-users-groups does, before any unit starts;
+# Left out: the boot loader itself, the rest of the activation script's work (/etc, wrappers),
 # reloads, sockets, mounts, swaps, user units and systemd's re-exec. `lab_switch_sleep` (the
 # file switch-sleep) makes it wait between activation and starting units, for the tests that
 # interrupt a switch there. `boot-activate` is the lab boot's activation (tests/host/guest).
@@ -113,6 +115,17 @@ def install(units, old_names):
     write(MANAGED, "".join(n + "\n" for n in sorted(units)))
 
 
+def create_users():
+    import pwd
+    for name in read_list(OUT + "/users"):
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            say("creating system user '%s'" % name)
+            subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
+                            "/usr/sbin/nologin", name], check=True)
+
+
 def switch(action):
     held = lock()
     if action in ("switch", "boot"):
@@ -164,6 +177,7 @@ def switch(action):
         os.unlink(tmp)
     os.symlink(OUT, tmp)
     os.replace(tmp, "/run/current-system")
+    create_users()
     install(units, old_names)
     pause = float(read(OUT + "/switch-sleep", "0") or 0)
     if pause > 0 and action != "boot-activate":
