@@ -385,7 +385,9 @@ in
       description = "tend: the applied commit's secrets, from local state";
       wantedBy = [ "sysinit.target" ];
       before = [ "sysinit.target" "tend.service" ];
-      after = [ "local-fs.target" ];
+      # owners first: on hosts whose users come from systemd-sysusers or userborn rather than
+      # the activation script (ordering on a unit that is not there is a no-op)
+      after = [ "local-fs.target" "systemd-sysusers.service" "userborn.service" ];
       unitConfig.DefaultDependencies = false;
       # a switch never needs it again: the agent installs secrets as it applies commits
       restartIfChanged = false;

@@ -297,7 +297,7 @@ static int unit_name_ok(const char *n)
 					     ".device", NULL };
 	size_t len = strlen(n), i;
 
-	if (!len || len > 255 || n[0] == '.' || n[0] == '-')
+	if (!len || len > 255 || n[0] == '.')   /* "-.mount", "-.slice" are systemd's own */
 		return 0;
 	if (strspn(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:-_.\\@") != len)
 		return 0;

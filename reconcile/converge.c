@@ -1,33 +1,19 @@
-/* Converge and roll back. Before touching anything, the files a plan replaces
- * are copied into <state_dir>/backups/<commit>/ (with an index naming each
- * one's path, mode, owner and new hash) and the in-flight record is saved, so
- * a crash at any point can be finished or undone from the state alone. Secrets
- * are not copied there: a change writes a new generation of them (secrets/install.h)
- * and a rollback links the previous one again. Order: files and the secrets'
- * generation, the switch, then the secrets whose owner the switch created, then
- * try-restart of the units of changed secrets, then probes; a failure returns
- * the files, the secrets and the previous system, and probes it again. */
+/* Converge and roll back: the step protocol of one change. The in-flight record and the
+ * backup (reconcile/backup.c) come first, so a crash at any point can be finished or undone
+ * from the state alone. Order: files and the secrets' new generation (reconcile/apply.c), the
+ * switch, the secrets whose owner the switch created, try-restart of the units of changed
+ * secrets, then probes; a failure returns the files, the secrets and the previous system,
+ * and probes it again. tend_recover finishes or undoes a change a crash interrupted. */
 #include "reconcile/internal.h"
 #include "reconcile/closure.h"
 #include "reconcile/nix.h"
-#include "secrets/install.h"
 #include "util/error.h"
-#include "util/beneath.h"
 #include "util/fs.h"
-#include "util/proc.h"
 
-#include <errno.h>
-#include <grp.h>
-#include <jansson.h>
-#include <pwd.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#define INDEX_FILE "index.json"
 
 typedef struct {
 	const tend_config *cfg;
@@ -39,465 +25,14 @@ typedef struct {
 	int switch_attempted;
 	tend_mask mask;          /* secret values: masked in every text kept or sent */
 	const tend_action *sw;   /* the plan's switch (its closure diff goes to the history) */
+	const tend_desired *prev_desired;   /* the previous commit with its secrets, when a
+					     * rollback may have to write them again (a reboot
+					     * emptied the ramfs mid-change); may be NULL */
 } conv;
 
 static int save(conv *c)
 {
 	return tend_state_save(c->st, c->cfg->state_dir, c->cfg->history_limit);
-}
-
-/* ---- backups ------------------------------------------------------------ */
-
-static const tend_want_file *want_find(const tend_desired *d, const char *path)
-{
-	size_t i;
-
-	for (i = 0; i < d->n_files; i++)
-		if (!strcmp(d->files[i].path, path))
-			return &d->files[i];
-	return NULL;
-}
-
-static int plan_has_secrets(const tend_plan *plan)
-{
-	size_t i;
-
-	for (i = 0; i < plan->count; i++)
-		if (plan->items[i].kind == TEND_ACTION_INSTALL_SECRET ||
-		    plan->items[i].kind == TEND_ACTION_REMOVE_SECRET)
-			return 1;
-	return 0;
-}
-
-static int backup_files(char **out_dir, const tend_config *cfg, const tend_desired *d,
-			const tend_plan *plan)
-{
-	json_t *index = json_array();
-	char *dir = NULL, *name = NULL, *text = NULL, *ipath = NULL;
-	size_t i, n = 0;
-	int error = TEND_ERROR;
-
-	*out_dir = NULL;
-	if (!index || asprintf(&name, "backups/%s", d->commit) < 0 ||
-	    !(dir = tend_reconcile_state_path(cfg, name))) {
-		tend_error_set("out of memory");
-		goto out;
-	}
-	if (tend_dir_remove_all(dir) < 0 || tend_dir_create_all(dir, 0700) < 0)
-		goto out;
-	for (i = 0; i < plan->count; i++) {
-		const tend_action *a = &plan->items[i];
-		const tend_want_file *w;
-		tend_buf old = TEND_BUF_INIT;
-		struct stat sb;
-		char bname[32], *bpath;
-		json_t *e;
-		int had, rc, secret;
-
-		if (a->kind != TEND_ACTION_WRITE_FILE && a->kind != TEND_ACTION_INSTALL_SECRET &&
-		    a->kind != TEND_ACTION_REMOVE_FILE && a->kind != TEND_ACTION_REMOVE_SECRET)
-			continue;
-		w = want_find(d, a->path);
-		secret = a->kind == TEND_ACTION_INSTALL_SECRET || a->kind == TEND_ACTION_REMOVE_SECRET;
-		rc = tend_reconcile_file_stat(&sb, cfg, a->path, secret);
-		if (rc < 0 && rc != TEND_ENOTFOUND)
-			goto out;
-		tend_error_clear();
-		had = rc == 0 && S_ISREG(sb.st_mode);
-		e = json_pack("{s:s, s:b, s:o, s:o, s:s, s:o}", "path", a->path, "had", had,
-			      "new_sha256", w ? json_string(w->sha256) : json_null(),
-			      "service", a->service ? json_string(a->service) : json_null(),
-			      "kind", secret ? "secret" : "route",
-			      "backup", json_null());
-		if (!e || json_array_append_new(index, e) < 0) {
-			tend_error_set("out of memory");
-			goto out;
-		}
-		if (!had || secret)   /* secrets: the previous generation is their backup */
-			continue;
-		snprintf(bname, sizeof(bname), "%zu", n++);
-		if (!(bpath = tend_path_join(dir, bname)))
-			goto out;
-		rc = tend_reconcile_file_read(&old, cfg, a->path, secret, 64u << 20);
-		if (rc == 0)
-			rc = tend_file_write_atomic(bpath, old.ptr, old.size, 0600, (uid_t)-1, (gid_t)-1);
-		tend_buf_dispose_secure(&old);
-		free(bpath);
-		if (rc < 0) {
-			tend_error_prefix("backing up %s: ", a->path);
-			goto out;
-		}
-		json_object_set_new(e, "backup", json_string(bname));
-		json_object_set_new(e, "mode", json_integer(sb.st_mode & 07777));
-		json_object_set_new(e, "uid", json_integer(sb.st_uid));
-		json_object_set_new(e, "gid", json_integer(sb.st_gid));
-	}
-	/* The secrets' generation before the change: what a rollback links again. */
-	if (plan_has_secrets(plan)) {
-		unsigned gen;
-		json_t *e;
-
-		if (tend_secrets_generation_current(&gen, cfg->secrets_root) < 0)
-			goto out;
-		if (!(e = json_pack("{s:i}", "secrets_before", (json_int_t)gen)) ||
-		    json_array_append_new(index, e) < 0) {
-			tend_error_set("out of memory");
-			goto out;
-		}
-	}
-	/* The units this change restarts: a rollback restarts them again once the
-	 * previous secrets are back, so the services do not keep the new values. */
-	for (i = 0; i < plan->count; i++) {
-		json_t *e;
-		if (plan->items[i].kind != TEND_ACTION_RESTART_UNIT)
-			continue;
-		if (!(e = json_pack("{s:s}", "restart_unit", plan->items[i].path)) ||
-		    json_array_append_new(index, e) < 0) {
-			tend_error_set("out of memory");
-			goto out;
-		}
-	}
-	if (!(text = json_dumps(index, JSON_INDENT(1))) || !(ipath = tend_path_join(dir, INDEX_FILE)))
-		goto out;
-	if (tend_file_write_atomic(ipath, text, strlen(text), 0600, (uid_t)-1, (gid_t)-1) < 0)
-		goto out;
-	*out_dir = dir;
-	dir = NULL;
-	error = 0;
-out:
-	json_decref(index);
-	free(text);
-	free(ipath);
-	free(name);
-	free(dir);
-	return error;
-}
-
-static int load_index(json_t **out, const char *backup_dir)
-{
-	tend_buf b = TEND_BUF_INIT;
-	json_error_t jerr;
-	char *path = tend_path_join(backup_dir, INDEX_FILE);
-	int error;
-
-	*out = NULL;
-	if (!path)
-		return TEND_ERROR;
-	if ((error = tend_file_read(&b, path, 16u << 20)) == 0) {
-		*out = json_loadb(b.ptr, b.size, 0, &jerr);
-		if (!json_is_array(*out)) {
-			json_decref(*out);
-			*out = NULL;
-			tend_error_set("%s: unreadable backup index", path);
-			error = TEND_EINVALID;
-		}
-	}
-	tend_buf_dispose(&b);
-	free(path);
-	return error;
-}
-
-/* Put every file of the backup back as it was (absent files removed). */
-static int restore_files(const tend_config *cfg, const char *backup_dir)
-{
-	json_t *index = NULL, *e;
-	size_t i;
-	int error, failed = 0;
-
-	if ((error = load_index(&index, backup_dir)) < 0)
-		return error;
-	json_array_foreach(index, i, e) {
-		const char *path = json_string_value(json_object_get(e, "path"));
-		const char *bname = json_string_value(json_object_get(e, "backup"));
-		const char *kind = json_string_value(json_object_get(e, "kind"));
-		int secret = kind && !strcmp(kind, "secret");
-		tend_buf data = TEND_BUF_INIT;
-		char *bpath;
-
-		if (json_is_integer(json_object_get(e, "secrets_before"))) {
-			unsigned gen = (unsigned)json_integer_value(json_object_get(e, "secrets_before"));
-
-			int rc = tend_secrets_generation_switch(cfg->secrets_root, gen);
-
-			/* gone with a reboot during the change: none rather than the new ones; the
-			 * applied commit's reconcile installs them again ("missing") */
-			if (rc == TEND_ENOTFOUND)
-				rc = tend_secrets_generation_switch(cfg->secrets_root, 0);
-			if (rc < 0 || tend_secrets_generation_prune(cfg->secrets_root, gen, 0) < 0) {
-				tend_error_prefix("restoring the secrets: ");
-				failed = 1;
-			}
-			continue;
-		}
-		if (!path || secret)   /* secrets: their generation above */
-			continue;
-		if (!bname) {
-			if (tend_reconcile_file_unlink(cfg, path, secret) < 0) {
-				tend_error_prefix("restoring %s: ", path);
-				failed = 1;
-			}
-			continue;
-		}
-		if (tend_path_rel_check(bname) < 0 || strchr(bname, '/')) {
-			tend_error_set("%s/%s: backup name '%s' is not a plain name", backup_dir,
-				       INDEX_FILE, bname);
-			failed = 1;
-			continue;
-		}
-		if (!(bpath = tend_path_join(backup_dir, bname)))
-			return TEND_ERROR;
-		if (tend_file_read(&data, bpath, 64u << 20) < 0 ||
-		    tend_reconcile_file_write(cfg, path, secret, data.ptr, data.size,
-					   (mode_t)json_integer_value(json_object_get(e, "mode")),
-					   (uid_t)json_integer_value(json_object_get(e, "uid")),
-					   (gid_t)json_integer_value(json_object_get(e, "gid"))) < 0) {
-			tend_error_prefix("restoring %s: ", path);
-			failed = 1;
-		}
-		tend_buf_dispose_secure(&data);
-		free(bpath);
-	}
-	json_decref(index);
-	return failed ? TEND_ERROR : 0;
-}
-
-/* The change is adopted: the secrets' generations but the current one go (a failure to
- * delete one leaves it for the next change). */
-static void prune_secrets(const tend_config *cfg, const char *backup_dir)
-{
-	json_t *index = NULL, *e;
-	unsigned gen;
-	size_t i;
-
-	if (load_index(&index, backup_dir) < 0) {
-		tend_error_clear();
-		return;
-	}
-	json_array_foreach(index, i, e)
-		if (json_object_get(e, "secrets_before") &&
-		    tend_secrets_generation_current(&gen, cfg->secrets_root) == 0 && gen)
-			tend_secrets_generation_prune(cfg->secrets_root, gen, 0);
-	json_decref(index);
-	tend_error_clear();
-}
-
-/* Record the new files' hashes in the state (and forget removed ones). */
-static int adopt_files(tend_state *st, const char *backup_dir)
-{
-	json_t *index = NULL, *e;
-	size_t i;
-	int error;
-
-	if ((error = load_index(&index, backup_dir)) < 0)
-		return error;
-	json_array_foreach(index, i, e) {
-		const char *path = json_string_value(json_object_get(e, "path"));
-		const char *sha = json_string_value(json_object_get(e, "new_sha256"));
-		const char *kind = json_string_value(json_object_get(e, "kind"));
-
-		if (!path)
-			continue;
-		if (!sha)
-			tend_state_file_remove(st, path);
-		else if (strlen(sha) == 64 &&
-			 (error = tend_state_file_set(st, path, sha,
-						      json_string_value(json_object_get(e, "service")),
-						      kind && !strcmp(kind, "secret") ? TEND_FILE_SECRET
-						      : TEND_FILE_ROUTE)) < 0)
-			break;
-	}
-	json_decref(index);
-	return error;
-}
-
-/* ---- applying ---------------------------------------------------------- */
-
-static int apply_files(const tend_config *cfg, const tend_desired *d, const tend_plan *plan)
-{
-	size_t i;
-
-	for (i = 0; i < plan->count; i++) {
-		const tend_action *a = &plan->items[i];
-		const tend_want_file *w;
-
-		if (a->kind == TEND_ACTION_REMOVE_FILE) {
-			if (tend_reconcile_file_unlink(cfg, a->path, 0) < 0) {
-				tend_error_prefix("removing %s: ", a->path);
-				return TEND_ERROR;
-			}
-			continue;
-		}
-		if (a->kind != TEND_ACTION_WRITE_FILE)
-			continue;
-		if (!(w = want_find(d, a->path)))
-			continue;
-		if (tend_reconcile_file_write(cfg, w->path, 0, w->data, w->len, w->mode, w->uid,
-					      w->gid) < 0) {
-			tend_error_prefix("writing %s: ", w->path);
-			return TEND_ERROR;
-		}
-	}
-	if (plan_has_secrets(plan) && tend_reconcile_secrets_install(cfg, d) < 0) {
-		tend_error_prefix("installing the secrets: ");
-		return TEND_ERROR;
-	}
-	return 0;
-}
-
-/* systemctl VERB -- UNIT: try-restart for a changed secret (a unit stopped on purpose stays
- * stopped, as sops-nix and agenix do), restart to start one that failed without its secret. */
-static int unit_verb(const char *verb, const char *unit, tend_buf *log)
-{
-	tend_proc_opts po = TEND_PROC_OPTS_INIT;
-	tend_proc_result res;
-	char *argv[] = { "systemctl", (char *)verb, "--", (char *)unit, NULL };
-	int error = 0;
-
-	po.timeout_ms = 120000;
-	po.merge_stderr = 1;
-	if (tend_proc_run(&res, argv, &po) < 0)
-		return TEND_ERROR;
-	tend_buf_put(log, res.out.ptr, res.out.size);
-	if (res.timed_out) {
-		tend_error_set("systemctl %s %s timed out", verb, unit);
-		error = TEND_ETIMEOUT;
-	} else if (res.exit_code) {
-		tend_error_set("systemctl %s %s failed (exit %d)", verb, unit, res.exit_code);
-		error = TEND_ERROR;
-	}
-	tend_proc_result_dispose(&res);
-	return error;
-}
-
-static int restart_unit(const char *unit, tend_buf *log)
-{
-	return unit_verb("try-restart", unit, log);
-}
-
-static int restart_units(const tend_plan *plan, tend_buf *log)
-{
-	size_t i;
-
-	for (i = 0; i < plan->count; i++)
-		if (plan->items[i].kind == TEND_ACTION_RESTART_UNIT &&
-		    restart_unit(plan->items[i].path, log) < 0)
-			return TEND_ERROR;
-	return 0;
-}
-
-/* Is unit one that a secret with a pending owner names (restart:)? */
-static int pending_unit(const tend_desired *d, const char *unit, size_t len)
-{
-	size_t i, k;
-
-	for (i = 0; i < d->n_files; i++)
-		for (k = 0; d->files[i].owner_pending && k < d->files[i].n_restart; k++)
-			if (strlen(d->files[i].restart[k]) == len &&
-			    !strncmp(d->files[i].restart[k], unit, len))
-				return 1;
-	return 0;
-}
-
-/* After the switch: the secrets whose owner it created, into the current generation, and
- * their units restarted (try-restart; restart for one that failed, or that the switch left
- * failed, without the secret). An owner still missing fails the change. */
-static int install_pending(const tend_config *cfg, const tend_desired *d, tend_buf *log)
-{
-	size_t i, k;
-	int any = 0;
-
-	for (i = 0; i < d->n_files; i++) {
-		const tend_want_file *w = &d->files[i];
-		struct passwd *pw;
-		struct group *gr;
-		uid_t uid;
-		gid_t gid;
-
-		if (!w->owner_pending)
-			continue;
-		if (!(pw = getpwnam(w->owner))) {
-			tend_error_set("service %s, secret %s: no user '%s' on this host, even after the "
-				       "switch (does the new system create it?)", w->service,
-				       strrchr(w->path, '/') + 1, w->owner);
-			return TEND_ENOTFOUND;
-		}
-		uid = pw->pw_uid;
-		gid = pw->pw_gid;
-		if (w->group) {
-			if (!(gr = getgrnam(w->group))) {
-				tend_error_set("service %s, secret %s: no group '%s' on this host, even "
-					       "after the switch (does the new system create it?)",
-					       w->service, strrchr(w->path, '/') + 1, w->group);
-				return TEND_ENOTFOUND;
-			}
-			gid = gr->gr_gid;
-		}
-		if (tend_reconcile_file_write(cfg, w->path, 1, w->data, w->len, w->mode, uid, gid) < 0) {
-			tend_error_prefix("installing %s: ", w->path);
-			return TEND_ERROR;
-		}
-		any = 1;
-	}
-	for (i = 0; any && i < d->n_files; i++)
-		for (k = 0; d->files[i].owner_pending && k < d->files[i].n_restart; k++) {
-			const char *unit = d->files[i].restart[k];
-			tend_proc_opts po = TEND_PROC_OPTS_INIT;
-			tend_proc_result res;
-			char *argv[] = { "systemctl", "is-failed", "--quiet", "--", (char *)unit, NULL };
-			int failed = 0;
-
-			po.timeout_ms = 10000;
-			if (tend_proc_run(&res, argv, &po) == 0 && !res.timed_out && res.exit_code == 0)
-				failed = 1;
-			tend_proc_result_dispose(&res);
-			tend_error_clear();
-			if (unit_verb(failed ? "restart" : "try-restart", unit, log) < 0)
-				return TEND_ERROR;
-		}
-	return 0;
-}
-
-/* A switch that exited 4 only because units failed that wait for a secret whose owner it
- * created: every unit it names is one a pending secret restarts. */
-static int failed_for_pending(const tend_desired *d, const char *units)
-{
-	const char *p = units;
-	int any = 0;
-
-	while (p && *p) {
-		size_t len = strcspn(p, ", ");
-
-		if (len) {
-			if (!pending_unit(d, p, len))
-				return 0;
-			any = 1;
-		}
-		p += len;
-		p += strspn(p, ", ");
-	}
-	return any;
-}
-
-/* After the files are back: restart the units the change restarted (all of
- * them, even after one failed; the first failure is kept in the log). */
-static int restart_restored(const char *backup_dir, tend_buf *log)
-{
-	json_t *index = NULL, *e;
-	size_t i;
-	int error, failed = 0;
-
-	if ((error = load_index(&index, backup_dir)) < 0)
-		return error;
-	json_array_foreach(index, i, e) {
-		const char *unit = json_string_value(json_object_get(e, "restart_unit"));
-		if (unit && restart_unit(unit, log) < 0) {
-			if (!failed)
-				tend_buf_printf(log, "rollback restart: %s\n", tend_error_last());
-			failed = 1;
-		}
-	}
-	json_decref(index);
-	return failed ? TEND_ERROR : 0;
 }
 
 static const tend_action *plan_switch(const tend_plan *plan)
@@ -634,7 +169,7 @@ static int roll_back(conv *c, const char *why, const tend_probe_failure *first_f
 	in->phase = TEND_PHASE_ROLLBACK;
 	if (save(c) < 0)
 		goto out;
-	if (in->backup_dir && restore_files(c->cfg, in->backup_dir) < 0) {
+	if (in->backup_dir && tend_reconcile_backup_restore(c->cfg, in->backup_dir, c->prev_desired) < 0) {
 		healthy = 0;
 		tend_buf_printf(&c->switch_output, "restoring files: %s\n", tend_error_last());
 	}
@@ -653,7 +188,7 @@ static int roll_back(conv *c, const char *why, const tend_probe_failure *first_f
 		tend_buf_puts(&c->switch_output, "no previous system to return to\n");
 	}
 	/* the previous secrets' units, once the previous units are back (try-restart) */
-	if (healthy && in->backup_dir && restart_restored(in->backup_dir, &c->switch_output) < 0)
+	if (healthy && in->backup_dir && tend_reconcile_backup_restart(in->backup_dir, &c->switch_output) < 0)
 		healthy = 0;
 	free(rep->system_after);
 	rep->system_after = NULL;
@@ -709,10 +244,10 @@ static int finish(conv *c, const char *commit, const char *system, const char *m
 	int prev_known = c->st->system && in->prev_system && !strcmp(c->st->system, in->prev_system);
 	int error;
 
-	if (in->backup_dir && (error = adopt_files(c->st, in->backup_dir)) < 0)
+	if (in->backup_dir && (error = tend_reconcile_backup_adopt(c->st, in->backup_dir)) < 0)
 		return error;
 	if (in->backup_dir)
-		prune_secrets(c->cfg, in->backup_dir);
+		tend_reconcile_backup_prune_secrets(c->cfg, in->backup_dir);
 	snprintf(c->st->applied_commit, sizeof(c->st->applied_commit), "%s", commit);
 	if (system) {
 		free(c->st->system);
@@ -763,6 +298,25 @@ static char *failed_units(const tend_buf *output)
 	p += sizeof(needle) - 1;
 	end = memchr(p, '\n', output->size - (size_t)(p - output->ptr));
 	return strndup(p, end ? (size_t)(end - p) : output->size - (size_t)(p - output->ptr));
+}
+
+/* A switch that exited 4 naming only units that failed for want of a secret whose owner it
+ * created: not the commit's failure (the secret is installed next and the units restarted;
+ * the probes decide). 1 when so, the note in the switch output. */
+static int switch_forgiven(conv *c, const tend_desired *d, const tend_switch_result *sw)
+{
+	char *units;
+	int yes;
+
+	if (!d || sw->exit_code != 4 || !(units = failed_units(&sw->output)))
+		return 0;
+	if ((yes = tend_reconcile_apply_pending_explains(d, units)))
+		tend_buf_printf(&c->switch_output, "units failed before their secrets could be "
+				"installed (their owner is new): %s\n", units);
+	free(units);
+	if (yes)
+		tend_error_clear();
+	return yes;
 }
 
 /* switch-to-configuration failed (docs/reconcile.md, "When a switch fails"): exit 100 means
@@ -841,14 +395,15 @@ int tend_converge(tend_reconcile_report *rep, const tend_config *cfg, tend_state
 		  const tend_manifest *prev_manifest, const tend_reconcile_opts *opts, int guarded)
 {
 	const tend_action *sw_action = plan_switch(plan);
-	conv c = { cfg, st, rep, opts, tend_reconcile_now(), TEND_BUF_INIT, 0, { NULL, 0 }, sw_action };
+	conv c = { cfg, st, rep, opts, tend_reconcile_now(), TEND_BUF_INIT, 0, { NULL, 0 }, sw_action,
+		   NULL };
 	const tend_host *host = d->manifest ? tend_manifest_host(d->manifest, cfg->host) : NULL;
 	/* operation: boot, unless the operator asked for the change at once (--now, tend rollback) */
 	int boot = host && host->operation == TEND_OPERATION_BOOT && !(opts && opts->now);
 	tend_probe_failure pf;
 	tend_switch_result sw;
 	tend_guard guard;
-	char *backup = NULL, *why = NULL, *msg = NULL, *units = NULL;
+	char *backup = NULL, *why = NULL, *msg = NULL;
 	int error;
 
 	memset(&pf, 0, sizeof(pf));
@@ -866,7 +421,7 @@ int tend_converge(tend_reconcile_report *rep, const tend_config *cfg, tend_state
 		goto out;
 	/* before anything is written: the installed (old) values are on disk */
 	if ((error = tend_mask_collect(&c.mask, cfg, st, d)) < 0 ||
-	    (error = backup_files(&backup, cfg, d, plan)) < 0)
+	    (error = tend_reconcile_backup_write(&backup, cfg, d, plan)) < 0)
 		goto out;
 	if ((error = tend_state_inflight_begin(st, d->commit, rep->system_before,
 					       rep->generation_before,
@@ -875,9 +430,9 @@ int tend_converge(tend_reconcile_report *rep, const tend_config *cfg, tend_state
 		goto out;
 	/* Units of changed secrets: try-restarted once the units themselves are updated (after
 	 * the switch); with operation: boot the running units are the ones to restart, now. */
-	if (apply_files(cfg, d, plan) < 0 ||
-	    ((boot || !sw_action) && restart_units(plan, &c.switch_output) < 0) ||
-	    (!sw_action && install_pending(cfg, d, &c.switch_output) < 0)) {
+	if (tend_reconcile_apply_files(cfg, d, plan) < 0 ||
+	    ((boot || !sw_action) && tend_reconcile_apply_restarts(plan, &c.switch_output) < 0) ||
+	    (!sw_action && tend_reconcile_apply_pending(cfg, d, &c.switch_output) < 0)) {
 		why = strdup(tend_error_last());
 		error = roll_back(&c, why, NULL, prev_manifest);
 		goto out;
@@ -902,15 +457,8 @@ int tend_converge(tend_reconcile_report *rep, const tend_config *cfg, tend_state
 			tend_switch_result_dispose(&sw);
 			goto out;
 		}
-		if (error < 0 && sw.exit_code == 4 && (units = failed_units(&sw.output)) &&
-		    failed_for_pending(d, units)) {
-			/* they failed without the secret the switch's new user owns: installed
-			 * below and started again; the probes decide */
-			tend_buf_printf(&c.switch_output, "units failed before their secrets could be "
-					"installed (their owner is new): %s\n", units);
-			tend_error_clear();
+		if (error < 0 && switch_forgiven(&c, d, &sw))
 			error = 0;
-		}
 		if (error < 0) {
 			error = switch_failed(&c, d->commit, sw_action->to, &sw, prev_manifest);
 			tend_switch_result_dispose(&sw);
@@ -919,8 +467,8 @@ int tend_converge(tend_reconcile_report *rep, const tend_config *cfg, tend_state
 		tend_switch_result_dispose(&sw);
 		free(rep->system_after);
 		rep->system_after = strdup(sw_action->to);
-		if (install_pending(cfg, d, &c.switch_output) < 0 ||
-		    restart_units(plan, &c.switch_output) < 0) {
+		if (tend_reconcile_apply_pending(cfg, d, &c.switch_output) < 0 ||
+		    tend_reconcile_apply_restarts(plan, &c.switch_output) < 0) {
 			if (asprintf(&why, "commit %.12s: %s", d->commit, tend_error_last()) < 0)
 				why = NULL;
 			error = roll_back(&c, why, NULL, prev_manifest);
@@ -963,7 +511,6 @@ int tend_converge(tend_reconcile_report *rep, const tend_config *cfg, tend_state
 		msg = NULL;
 	error = finish(&c, d->commit, d->system, msg ? msg : "applied", TEND_RECONCILE_APPLIED);
 out:
-	free(units);
 	tend_guard_dispose(&guard);
 	mask_report(&c);
 	tend_mask_dispose(&c.mask);
@@ -982,7 +529,7 @@ out:
  * is rolled back by the caller. Returns 0 when the caller goes on (probe, or roll back),
  * 1 when this concluded the change, negative on error. */
 static int resume_switch(conv *c, tend_state_inflight *in, char **current,
-			 const tend_manifest *prev_manifest)
+			 const tend_desired *now, const tend_manifest *prev_manifest)
 {
 	tend_switch_result sw;
 	int known = 0, error;
@@ -1009,6 +556,8 @@ static int resume_switch(conv *c, tend_state_inflight *in, char **current,
 		tend_switch_result_dispose(&sw);
 		return error;
 	}
+	if (error < 0 && switch_forgiven(c, now, &sw))
+		error = 0;
 	if (error < 0) {
 		error = switch_failed(c, in->commit, in->target_system, &sw, prev_manifest);
 		tend_switch_result_dispose(&sw);
@@ -1025,12 +574,12 @@ static int resume_switch(conv *c, tend_state_inflight *in, char **current,
 int tend_recover(tend_reconcile_report *rep, const tend_config *cfg, tend_state *st,
 		 const tend_reconcile_opts *opts)
 {
-	conv c = { cfg, st, rep, opts, tend_reconcile_now(), TEND_BUF_INIT, 1, { NULL, 0 }, NULL };
+	conv c = { cfg, st, rep, opts, tend_reconcile_now(), TEND_BUF_INIT, 1, { NULL, 0 }, NULL, NULL };
 	tend_state_inflight *in = &st->inflight;
 	tend_desired now, prev;
 	tend_probe_failure pf;
 	char *current = NULL, *dir = NULL, *msg = NULL, *why = NULL;
-	int error, have_now = 0, have_prev = 0;
+	int error, have_now = 0, have_prev = 0, now_secrets = 0;
 
 	memset(&pf, 0, sizeof(pf));
 	memset(&now, 0, sizeof(now));
@@ -1055,12 +604,32 @@ int tend_recover(tend_reconcile_report *rep, const tend_config *cfg, tend_state 
 	    tend_desired_load(&prev, cfg, dir, in->prev_commit) == 0)
 		have_prev = 1;
 	free(dir);
+	/* Their secrets (rendered and decrypted, the systems known: nothing built): the ones
+	 * whose owner the switch creates, and the previous ones should a reboot have taken
+	 * their generation. */
+	if (have_now && tend_desired_prepare(&now, cfg, in->target_system ? in->target_system :
+					     current ? current : "", NULL) == 0)
+		now_secrets = 1;
+	if (have_prev && tend_desired_prepare(&prev, cfg, in->prev_system ? in->prev_system : "",
+					      NULL) == 0)
+		c.prev_desired = &prev;
+	tend_error_clear();
 	/* Interrupted during the switch: how it ended decides, never the probes alone. */
 	if (in->phase == TEND_PHASE_SWITCH && in->target_system && have_now) {
-		int resumed = resume_switch(&c, in, &current, have_prev ? prev.manifest : NULL);
+		int resumed = resume_switch(&c, in, &current, have_now ? &now : NULL,
+					    have_prev ? prev.manifest : NULL);
 
 		if (resumed != 0) {
 			error = resumed > 0 ? 0 : resumed;
+			goto out;
+		}
+		/* switched: what comes after the switch (the phase is still "switch" until then) */
+		if (current && !strcmp(current, in->target_system) &&
+		    ((now_secrets && tend_reconcile_apply_pending(cfg, &now, &c.switch_output) < 0) ||
+		     (in->backup_dir && tend_reconcile_backup_restart(in->backup_dir, &c.switch_output) < 0))) {
+			if (asprintf(&why, "commit %.12s: %s", in->commit, tend_error_last()) < 0)
+				why = NULL;
+			error = roll_back(&c, why, NULL, have_prev ? prev.manifest : NULL);
 			goto out;
 		}
 	}

@@ -428,7 +428,7 @@ static int collect_secrets(tend_desired *d, const tend_config *cfg)
 }
 
 /* ---- builds already made ---------------------------------------------------
- * <state_dir>/builds/<commit>.<flake attr>: the store path a build of that commit gave. The
+ * <state_dir>/builds/<commit>.<flake attr>.<key>: the store path a build of that commit gave. The
  * system is a function of the commit's tree and the attribute, so the agent's converge pass, a
  * recheck while dependencies are not ready and `tend plan` take it instead of evaluating the
  * flake again (tens of seconds and a gigabyte on a real NixOS host). Trusted only while the
@@ -436,11 +436,19 @@ static int collect_secrets(tend_desired *d, const tend_config *cfg)
 
 #define BUILDS_KEPT 16
 
+/* <state_dir>/builds/<commit>.<attr>.<what else the render depends on>: the secrets root
+ * (rendered into the inputs) and tend's version (its render). */
 static char *build_record_path(const tend_config *cfg, const char *commit, const char *attr)
 {
-	char *p = NULL;
+	char *p = NULL, *what = NULL, sha[65];
 
-	if (asprintf(&p, "%s/builds/%s.%s", cfg->state_dir, commit, attr) < 0)
+	if (!attr[0] || attr[0] == '.' || strchr(attr, '/'))   /* a file name, nothing else */
+		return NULL;
+	if (asprintf(&what, "%s\n%s", TEND_VERSION, cfg->secrets_root) < 0)
+		return NULL;
+	tend_sha256_hex(sha, what, strlen(what));
+	free(what);
+	if (asprintf(&p, "%s/builds/%s.%s.%.16s", cfg->state_dir, commit, attr, sha) < 0)
 		return NULL;
 	return p;
 }

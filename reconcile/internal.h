@@ -79,6 +79,42 @@ int tend_reconcile_probe_host(tend_probe_failure *out, const tend_config *cfg,
 			      const tend_manifest *m, const char *host,
 			      volatile sig_atomic_t *abort);
 
+/* ---- backups of a change (reconcile/backup.c) ------------------------------ */
+
+/* The file of d wanted at path, or NULL. */
+const tend_want_file *tend_reconcile_want_find(const tend_desired *d, const char *path);
+/* 1 when the plan installs or removes a secret. */
+int tend_reconcile_plan_has_secrets(const tend_plan *plan);
+/* <state_dir>/backups/<commit>/: the files plan replaces with their index (path, mode, owner,
+ * new hash), the secrets' generation before the change, the units it restarts. *out_dir. */
+int tend_reconcile_backup_write(char **out_dir, const tend_config *cfg, const tend_desired *d,
+				const tend_plan *plan);
+/* Every file back as it was, the previous secrets' generation linked again (written again
+ * from prev_d, may be NULL, when a reboot took it). */
+int tend_reconcile_backup_restore(const tend_config *cfg, const char *backup_dir,
+				  const tend_desired *prev_d);
+/* The secrets' generations but the current one deleted (the change is adopted). */
+void tend_reconcile_backup_prune_secrets(const tend_config *cfg, const char *backup_dir);
+/* The new files' hashes recorded in the state (removed ones forgotten). */
+int tend_reconcile_backup_adopt(tend_state *st, const char *backup_dir);
+/* The units the change restarts, restarted (all, the first failure kept in log). */
+int tend_reconcile_backup_restart(const char *backup_dir, tend_buf *log);
+
+/* ---- carrying a plan out (reconcile/apply.c) ------------------------------- */
+
+/* Files written and removed; with secrets in the plan, a new generation of all of d's
+ * secrets (but those whose owner is pending) made current. */
+int tend_reconcile_apply_files(const tend_config *cfg, const tend_desired *d, const tend_plan *plan);
+/* systemctl try-restart of unit (restart when it is failed); output into log. */
+int tend_reconcile_apply_restart(const char *unit, tend_buf *log);
+/* The plan's unit restarts, in order; the first failure stops. */
+int tend_reconcile_apply_restarts(const tend_plan *plan, tend_buf *log);
+/* After the switch: d's secrets whose owner is now there added to the current generation,
+ * their units restarted; an owner still missing is TEND_ENOTFOUND naming it. */
+int tend_reconcile_apply_pending(const tend_config *cfg, const tend_desired *d, tend_buf *log);
+/* 1 when every unit in units ("a.service, b.service") is one a pending secret restarts. */
+int tend_reconcile_apply_pending_explains(const tend_desired *d, const char *units);
+
 /* ---- the units a service names (reconcile/units.c) ------------------------ */
 
 /* Wait until each of s's units is ready (active or reloading, or a oneshot that ran and
@@ -90,7 +126,8 @@ int tend_reconcile_units_wait(char **journal, const char **failed_unit, const te
 /* The unit's last journal lines (journalctl -u), at most limit bytes (0: 4096), control
  * characters removed; NULL when there is none. Caller frees. */
 char *tend_reconcile_unit_journal(const char *unit, size_t limit);
-/* One look: negative naming the first unit failed, stopped, crash-restarting or not loaded. */
+/* One look: negative naming the first unit failed, stopped or not loaded (one restarting
+ * after a crash, or a oneshot that has not run yet, is not down). */
 int tend_reconcile_units_check(const char **failed_unit, const tend_service *s);
 
 /* ---- reachability guard (reconcile/guard.c) ------------------------------ */

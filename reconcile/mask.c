@@ -1,8 +1,9 @@
 /* Secret values masked ("***") in every text a reconcile stores or sends:
  * history, the report (status, logs, mails) and failed-commit reasons; the
- * values are the commit's secrets and those installed or in a backup. */
+ * values are the commit's secrets and every value in the secrets store. */
 #include "reconcile/internal.h"
 #include "util/beneath.h"
+#include "secrets/install.h"
 #include "util/error.h"
 #include "util/fs.h"
 
@@ -52,32 +53,11 @@ int tend_mask_add(tend_mask *m, const char *v, size_t len)
 	return 0;
 }
 
-/* The secret files named in a backup's index, as saved there. */
-static void add_backup(tend_mask *m, const char *backup_dir)
+/* Every value in the secrets store's generations: the installed set, the one a change in
+ * flight replaced (a rollback puts it back), and any left by an interrupted change. */
+static int add_stored(void *payload, const char *data, size_t len)
 {
-	tend_buf b = TEND_BUF_INIT, v = TEND_BUF_INIT;
-	json_error_t jerr;
-	json_t *index, *e;
-	size_t i;
-
-	if (tend_beneath_read(&b, backup_dir, "index.json", 16u << 20) < 0) {
-		tend_error_clear();
-		return;
-	}
-	index = json_loadb(b.ptr, b.size, 0, &jerr);
-	json_array_foreach(index, i, e) {
-		const char *kind = json_string_value(json_object_get(e, "kind"));
-		const char *bname = json_string_value(json_object_get(e, "backup"));
-
-		if (!kind || strcmp(kind, "secret") || !bname)
-			continue;
-		if (tend_beneath_read(&v, backup_dir, bname, 64u << 20) == 0)
-			tend_mask_add(m, v.ptr, v.size);
-		tend_error_clear();
-		tend_buf_dispose_secure(&v);
-	}
-	json_decref(index);
-	tend_buf_dispose(&b);
+	return tend_mask_add(payload, data, len);
 }
 
 int tend_mask_collect(tend_mask *m, const tend_config *cfg, const tend_state *st,
@@ -99,8 +79,9 @@ int tend_mask_collect(tend_mask *m, const tend_config *cfg, const tend_state *st
 			tend_error_clear();
 		tend_buf_dispose_secure(&v);
 	}
-	if (!error && st && st->inflight.active && st->inflight.backup_dir)
-		add_backup(m, st->inflight.backup_dir);
+	if (!error && tend_secrets_store_values(cfg->secrets_root, add_stored, m) < 0) {
+		tend_error_clear();   /* what cannot be read cannot leak through tend either */
+	}
 	return error;
 }
 

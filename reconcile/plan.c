@@ -177,8 +177,9 @@ int tend_plan_compute(tend_plan *out, const tend_config *cfg, const tend_state *
 		      const tend_desired *d, const char *current_system)
 {
 	file_change *changes = NULL;
+	const tend_host *host;
 	size_t n = 0, i, k;
-	int error = TEND_ERROR, system_changes;
+	int error = TEND_ERROR, system_changes, boot;
 
 	memset(out, 0, sizeof(*out));
 	if (d->n_files && !(changes = calloc(d->n_files, sizeof(*changes)))) {
@@ -239,6 +240,15 @@ int tend_plan_compute(tend_plan *out, const tend_config *cfg, const tend_state *
 					   "no longer wanted")) < 0)
 			goto out;
 	}
+	/* The switch, then the restarts: units are try-restarted once the new system's are in
+	 * place (with operation: boot the running system's units, before it is set). */
+	system_changes = d->system && (!current_system || strcmp(current_system, d->system));
+	host = d->manifest ? tend_manifest_host(d->manifest, cfg->host) : NULL;
+	boot = host && host->operation == TEND_OPERATION_BOOT;
+	if (system_changes && !boot &&
+	    (error = tend_plan_add(out, TEND_ACTION_SWITCH, NULL, NULL, current_system, d->system,
+				   current_system ? "changed" : "first activation")) < 0)
+		goto out;
 	/* A secret that is new (never there before) restarts nothing: its service
 	 * reads it when it starts, and a unit the same commit introduces does not
 	 * exist before the switch. Each unit is restarted once, at its first
@@ -253,8 +263,7 @@ int tend_plan_compute(tend_plan *out, const tend_config *cfg, const tend_state *
 						   f->restart[k], NULL, NULL, "secret changed")) < 0)
 				goto out;
 	}
-	system_changes = d->system && (!current_system || strcmp(current_system, d->system));
-	if (system_changes &&
+	if (system_changes && boot &&
 	    (error = tend_plan_add(out, TEND_ACTION_SWITCH, NULL, NULL, current_system, d->system,
 				   current_system ? "changed" : "first activation")) < 0)
 		goto out;

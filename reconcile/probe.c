@@ -445,11 +445,13 @@ static int run_while_units_run(tend_probe_result *r, const char **unit, const te
 			       const tend_probe *p, const tend_probe_opts *po)
 {
 	int64_t until = tend_probe_now_ms() + (int64_t)s->start_timeout_ms;
+	tend_probe q = *p;
 	int error;
 
 	*unit = NULL;
 	for (;;) {
-		error = tend_probe_run(r, p, po);
+		error = tend_probe_run(r, &q, po);
+		q.grace_ms = 0;   /* the grace comes before the first try only */
 		if (error == 0 || r->aborted || error == TEND_ETIMEOUT)
 			return error;
 		if (tend_reconcile_units_check(unit, s) < 0)

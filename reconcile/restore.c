@@ -66,7 +66,7 @@ int tend_reconcile_secrets_install(const tend_config *cfg, const tend_desired *d
 	    (error = tend_secrets_generation_write(&gen, cfg->secrets_root, files, n)) < 0)
 		goto out;
 	if ((error = tend_secrets_generation_switch(cfg->secrets_root, gen)) < 0)
-		tend_secrets_generation_prune(cfg->secrets_root, gen - 1, 0);   /* gen alone goes */
+		tend_secrets_generation_remove(cfg->secrets_root, gen);
 out:
 	free(files);
 	return error;
@@ -81,7 +81,7 @@ int tend_reconcile_secrets_restore(tend_secrets_restored *out, const tend_config
 	char *dir = NULL;
 	unsigned gen;
 	size_t i;
-	int error, stale = 0;
+	int error, stale = 0, flight;
 
 	memset(out, 0, sizeof(*out));
 	memset(&d, 0, sizeof(d));
@@ -89,11 +89,12 @@ int tend_reconcile_secrets_restore(tend_secrets_restored *out, const tend_config
 	    (error = tend_state_load(&st, cfg->state_dir)) < 0 ||
 	    (error = tend_reconcile_state_check(cfg, st)) < 0)
 		goto out;
-	/* A change in flight: its secrets were installed before the switch, so they are what
-	 * the system being activated expects; a rollback links the previous generation. */
-	commit = st->inflight.active ? st->inflight.commit : st->applied_commit;
-	system = st->inflight.active && st->inflight.target_system ? st->inflight.target_system
-								      : st->system;
+	/* A change in flight: from its switch on, its secrets are what the system expects; before
+	 * (files) or while rolling back, the applied commit's are. */
+	flight = st->inflight.active && (st->inflight.phase == TEND_PHASE_SWITCH ||
+					 st->inflight.phase == TEND_PHASE_PROBES);
+	commit = flight ? st->inflight.commit : st->applied_commit;
+	system = flight && st->inflight.target_system ? st->inflight.target_system : st->system;
 	if (!commit[0]) {
 		error = 0;   /* nothing applied yet: nothing to restore */
 		goto out;
@@ -110,7 +111,9 @@ int tend_reconcile_secrets_restore(tend_secrets_restored *out, const tend_config
 		if (w->kind != TEND_FILE_SECRET)
 			continue;
 		out->secrets++;
-		if (!secret_current(cfg, w))
+		/* one whose owner is not there yet cannot be installed (the change's own steps,
+		 * or the next reconcile, do it) */
+		if (!w->owner_pending && !secret_current(cfg, w))
 			stale++;
 	}
 	/* after a reboot the ramfs is empty: one generation with them all, made current */
@@ -118,10 +121,13 @@ int tend_reconcile_secrets_restore(tend_secrets_restored *out, const tend_config
 		tend_error_prefix("commit %.12s: installing its secrets: ", commit);
 		goto out;
 	}
-	if (stale && tend_secrets_generation_current(&gen, cfg->secrets_root) == 0 && gen)
+	/* older generations go, unless a change in flight may link its previous one again
+	 * (its rollback or finish prunes) */
+	if (stale && !st->inflight.active &&
+	    tend_secrets_generation_current(&gen, cfg->secrets_root) == 0 && gen)
 		tend_secrets_generation_prune(cfg->secrets_root, gen, 0);
 	tend_error_clear();
-	out->installed = stale ? out->secrets : 0;
+	out->installed = stale;
 	error = 0;
 out:
 	tend_desired_dispose(&d);

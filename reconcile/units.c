@@ -26,9 +26,10 @@ typedef struct {
 	int ran;                 /* ExecMainStartTimestampMonotonic is set: it ran in this boot */
 } unit_state;
 
-/* UNIT_STALLED: not started, or restarting after a crash (auto-restart): given the grace
- * above to come up, then it fails the change (a crash loop may never reach "failed"). */
-enum { UNIT_READY, UNIT_WAIT, UNIT_STALLED, UNIT_FAILED, UNIT_MISSING };
+/* UNIT_STALLED: not started; UNIT_RESTARTING: waiting to restart after a crash (auto-restart).
+ * Both get the grace above to come up, then fail the change: a crash loop may never reach
+ * "failed", and its starts in between (activating) do not reset its clock. */
+enum { UNIT_READY, UNIT_WAIT, UNIT_STALLED, UNIT_RESTARTING, UNIT_FAILED, UNIT_MISSING };
 
 static void field(char *dst, size_t size, const char *text, const char *key)
 {
@@ -103,8 +104,8 @@ static int unit_classify(const unit_state *u)
 		return strcmp(u->result, "success") && u->ran ? UNIT_FAILED : UNIT_STALLED;
 	}
 	if (!strcmp(u->sub, "auto-restart"))
-		return UNIT_STALLED;
-	return UNIT_WAIT;   /* activating (start-pre, migrations, auto-restart), deactivating */
+		return UNIT_RESTARTING;
+	return UNIT_WAIT;   /* activating (start-pre, migrations), deactivating */
 }
 
 char *tend_reconcile_unit_journal(const char *unit, size_t limit)
@@ -167,7 +168,7 @@ static void describe(char *dst, size_t size, const char *unit, const unit_state 
 int tend_reconcile_units_wait(char **journal, const char **failed_unit, const tend_service *s,
 			      const tend_probe_opts *po)
 {
-	int64_t start = tend_probe_now_ms(), stalled = 0;
+	int64_t start = tend_probe_now_ms(), stalled = 0, restarting = 0;
 	size_t i;
 	char what[512];
 
@@ -203,12 +204,16 @@ int tend_reconcile_units_wait(char **journal, const char **failed_unit, const te
 				return TEND_ERROR;
 			}
 			now = tend_probe_now_ms();
+			/* not started: reset by any progress; crash-restarting: since the first */
 			if (state != UNIT_STALLED)
 				stalled = 0;
 			else if (!stalled)
 				stalled = now;
+			if (state == UNIT_RESTARTING && !restarting)
+				restarting = now;
 			if ((po->deadline_ms && now >= po->deadline_ms) ||
-			    (stalled && now - stalled >= STALL_GRACE_MS)) {
+			    (stalled && now - stalled >= STALL_GRACE_MS) ||
+			    (restarting && now - restarting >= STALL_GRACE_MS)) {
 				*failed_unit = unit;
 				*journal = tend_reconcile_unit_journal(unit, po->output_limit);
 				tend_error_set("%s after %lld s of waiting for it to be active", what,
@@ -240,8 +245,11 @@ int tend_reconcile_units_check(const char **failed_unit, const tend_service *s)
 			return TEND_ERROR;
 		}
 		state = unit_classify(&u);
-		if (state == UNIT_READY || state == UNIT_WAIT)
-			continue;   /* starting or restarting on its own: the probes say more */
+		/* starting, or restarting on its own (one crash is not an outage: the probes say
+		 * more); a oneshot that has not run yet (its timer has not fired) is not down */
+		if (state == UNIT_READY || state == UNIT_WAIT || state == UNIT_RESTARTING ||
+		    (state == UNIT_STALLED && !strcmp(u.type, "oneshot") && !u.ran))
+			continue;
 		*failed_unit = s->units[i];
 		if (state == UNIT_MISSING)
 			tend_error_set("unit %s is not loaded (LoadState %s)", s->units[i],

@@ -27,14 +27,16 @@ typedef struct {
 
 /* <root>.d ready for generations. TEND_SECRETS_RAM: a ramfs there, mounted (mode 0751, nodev,
  * nosuid, noexec) when it is not one yet; when it cannot be (not root), TEND_EREFUSED naming the
- * directory and its file system. Creates <root>'s parent when missing. */
+ * directory and its file system. Creates <root>'s parent when missing. A plain directory at
+ * <root> (an older tend's) becomes the first generation, contents, modes and owners kept. */
 int tend_secrets_store_prepare(const char *root, tend_secrets_storage storage);
 
 /* The generation <root> links to; 0 when <root> is absent or not a link to a generation. */
 int tend_secrets_generation_current(unsigned *out, const char *root);
 
-/* A new generation (one more than the largest present) holding files, directories 0751, each
- * file with its mode and owner; not current yet. On failure nothing of it is left. */
+/* A new generation holding files, directories 0751, each file with its mode and owner; not
+ * current yet. Its number is past every one present and past the clock's seconds, so it is not
+ * reused after a reboot empties the ramfs. On failure nothing of it is left. */
 int tend_secrets_generation_write(unsigned *out, const char *root, const tend_secret_file *files,
 				  size_t count);
 
@@ -44,5 +46,17 @@ int tend_secrets_generation_switch(const char *root, unsigned n);
 
 /* Delete every generation but keep and keep2 (0: none). */
 int tend_secrets_generation_prune(const char *root, unsigned keep, unsigned keep2);
+
+/* Delete generation n (a written one that did not become current). */
+int tend_secrets_generation_remove(const char *root, unsigned n);
+
+/* Add f to the current generation (a secret whose owner exists only after the switch),
+ * directories 0751 as in a written generation. TEND_ENOTFOUND when <root> links to none. */
+int tend_secrets_current_add(const char *root, const tend_secret_file *f);
+
+/* Every secret's bytes in every generation present, passed to fn (the values to mask in
+ * texts that are kept or mailed); fn's negative return stops the walk and is returned. */
+int tend_secrets_store_values(const char *root, int (*fn)(void *payload, const char *data, size_t len),
+			      void *payload);
 
 #endif

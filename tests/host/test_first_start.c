@@ -94,7 +94,7 @@ static void test_user_and_secret_in_one_commit(void **state)
 	assert_non_null(strstr(gen, "/run/tend/secrets.d/"));
 	free(gen);
 	expect_guest("stat -c %a /run/tend/secrets/", "751");
-	/* nothing of it in the state directory (backups included) */
+	/* nothing of it in the state directory (test_slow_first_start looks while in flight) */
 	assert_int_equal(lab_run(h, "! grep -r -q first-secret /var/lib/tend"), 0);
 	free(c);
 }
@@ -151,6 +151,22 @@ static void test_slow_first_start(void **state)
 	(void)state;
 	write_web("  lab_delay: 20\n");
 	c = lab_push(h, "web takes 20 s to listen");
+	/* while the change is in flight (its backup written, probes waiting): no secret in the
+	 * state directory */
+	{
+		time_t t0 = time(NULL);
+		int in_flight = 0;
+
+		while (time(NULL) - t0 < 60 && !in_flight) {
+			in_flight = lab_run(h, "ls /var/lib/tend/backups/*/index.json >/dev/null 2>&1") == 0;
+			assert_int_equal(lab_run(h, "! grep -r -q third-secret /var/lib/tend"), 0);
+			if (!in_flight)
+				sleep(1);
+		}
+		if (!in_flight)
+			fail_msg("never saw the change in flight");
+		assert_int_equal(lab_run(h, "! grep -r -q third-secret /var/lib/tend"), 0);
+	}
 	converge(c, "a service that listens 20 s after it starts");
 	lab_expect_web(h, "third-secret");
 	out = lab_out(h, "tend history --config /etc/tend/agent.yaml --limit 1");

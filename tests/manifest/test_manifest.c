@@ -533,11 +533,11 @@ static const rule_case rule_cases[] = {
 	  "services/a/service.yaml:9:20: error: health.startup[4].tcp.host: 'no host' is neither an IP address nor a DNS name\n"
 	  "services/a/service.yaml:9:50: error: health.startup[4].timeout: invalid duration '1d' (use a number with ms, s, m or h, such as 500ms, 2s or 1m30s)\n"
 	  "services/a/service.yaml:10:3: error: health: unknown key 'readiness'\n" },
-	{ "unit names", FLEET, { "a", "name: a\nhost: apps1\nunits: [a.service, 'a;rm', grafana, -x.service, 'postgresql@16.service']\n"
+	{ "unit names", FLEET, { "a", "name: a\nhost: apps1\nunits: [a.service, 'a;rm', grafana, 'x y.service', 'postgresql@16.service', -.mount]\n"
 			     "secrets:\n  - {name: s, file: secrets/s.age, restart: [web]}\n" },
 	  "services/a/service.yaml:3:20: error: units[1]: 'a;rm' is not a systemd unit name (e.g. grafana.service: letters, digits, ':-_.\\@', then .service, .socket, .target, .mount, .timer, ...)\n"
 	  "services/a/service.yaml:3:28: error: units[2]: 'grafana' is not a systemd unit name (e.g. grafana.service: letters, digits, ':-_.\\@', then .service, .socket, .target, .mount, .timer, ...)\n"
-	  "services/a/service.yaml:3:37: error: units[3]: '-x.service' is not a systemd unit name (e.g. grafana.service: letters, digits, ':-_.\\@', then .service, .socket, .target, .mount, .timer, ...)\n"
+	  "services/a/service.yaml:3:37: error: units[3]: 'x y.service' is not a systemd unit name (e.g. grafana.service: letters, digits, ':-_.\\@', then .service, .socket, .target, .mount, .timer, ...)\n"
 	  "services/a/service.yaml:5:46: error: secrets[0].restart[0]: 'web' is not a systemd unit name (e.g. grafana.service: letters, digits, ':-_.\\@', then .service, .socket, .target, .mount, .timer, ...)\n" },
 	{ "self dependency", FLEET, { "a", "name: a\nhost: apps1\ndepends_on: [a]\n" },
 	  "services/a/service.yaml:3:14: error: dependency cycle: a -> a\n" },

@@ -1,6 +1,7 @@
 /* Secrets' `restart:` units, end to end with the real tend binary, git, age
- * and nix: a `systemctl` shim first in PATH logs each try-restart (anything
- * else is refused) with the content of the service's secret at that moment.
+ * and nix: a `systemctl` shim first in PATH logs each restart with the content
+ * of the service's secret at that moment; like systemd, try-restart leaves a
+ * failed unit (one whose restart failed) alone, so a rollback must restart it.
  * A new secret restarts nothing; a changed one try-restarts its units once
  * each, in dependency order, after the new generation is current; a rollback
  * restarts them again with the old value; a failing restart rolls the change
@@ -23,13 +24,20 @@ static void shim_install(shim *s, e2e *e, const char *fail_when)
 	assert_true(asprintf(&s->log, "%s/systemctl.log", e->dir) > 0);
 	assert_true(asprintf(&script,
 		"#!/bin/sh\n"
-		"[ \"$1\" = try-restart ] && [ \"$2\" = -- ] || { echo \"unexpected: $*\" >&2; exit 2; }\n"
+		"# systemd's verbs as tend uses them: is-failed, try-restart (nothing for a failed unit),\n"
+		"# restart; a unit whose restart failed is failed (a marker file) until one succeeds\n"
+		"failed='%s/failed-'\"$4\"\n"
+		"if [ \"$1\" = is-failed ] && [ \"$2\" = --quiet ] && [ \"$3\" = -- ]; then [ -e \"$failed\" ]; exit; fi\n"
+		"{ [ \"$1\" = try-restart ] || [ \"$1\" = restart ]; } && [ \"$2\" = -- ] || { echo \"unexpected: $*\" >&2; exit 2; }\n"
+		"failed='%s/failed-'\"$3\"\n"
+		"[ \"$1\" = try-restart ] && [ -e \"$failed\" ] && exit 0\n"
 		"svc=${3%%%%.*}; svc=${svc%%%%-*}\n"
 		"value=$(cat '%s/secrets/'\"$svc\"/token 2>/dev/null || echo '(none)')\n"
 		"echo \"$3 $value\" >> '%s'\n"
-		"if %s; then echo \"Job for $3 failed because the control process exited with error code.\"; exit 1; fi\n"
+		"if %s; then touch \"$failed\"; echo \"Job for $3 failed because the control process exited with error code.\"; exit 1; fi\n"
+		"rm -f \"$failed\"\n"
 		"exit 0\n",
-		e->dir, s->log, fail_when ? fail_when : "false") > 0);
+		e->dir, e->dir, e->dir, s->log, fail_when ? fail_when : "false") > 0);
 	test_write_file(e->dir, "bin/systemctl", script);
 	assert_true(asprintf(&path, "%s/bin/systemctl", e->dir) > 0);
 	assert_int_equal(chmod(path, 0755), 0);

@@ -18,6 +18,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <time.h>
 #include <unistd.h>
 
 static char *link_target(const char *root)
@@ -57,6 +58,12 @@ static void expect_mode(const char *root, const char *rel, mode_t mode, uid_t ui
 	free(path);
 }
 
+static int collect(void *payload, const char *data, size_t len)
+{
+	tend_buf_printf(payload, "[%.*s]", (int)len, data);
+	return 0;
+}
+
 static void test_generations(void **state)
 {
 	char *dir = test_tmpdir_make("secrets-store"), *root = NULL, *want = NULL, *t, *text;
@@ -64,7 +71,7 @@ static void test_generations(void **state)
 	uid_t nobody = (uid_t)-1, daemon_uid = (uid_t)-1;
 	gid_t nobody_gid = (gid_t)-1, daemon_gid = (gid_t)-1;
 	struct passwd *pw;
-	unsigned gen, cur;
+	unsigned gen, cur, g1;
 
 	(void)state;
 	if (as_root) {
@@ -87,19 +94,19 @@ static void test_generations(void **state)
 		assert_int_equal(tend_secrets_generation_current(&cur, root), 0);
 		assert_int_equal(cur, 0);
 		assert_int_equal(tend_secrets_store_prepare(root, TEND_SECRETS_DISK), 0);
-		assert_int_equal(tend_secrets_generation_write(&gen, root, one, 3), 0);
-		assert_int_equal(gen, 1);
+		assert_int_equal(tend_secrets_generation_write(&g1, root, one, 3), 0);
+		assert_true(g1 > 0);
 		/* written, not current yet */
 		assert_null(link_target(root));
-		assert_int_equal(tend_secrets_generation_switch(root, 1), 0);
+		assert_int_equal(tend_secrets_generation_switch(root, g1), 0);
 	}
-	assert_true(asprintf(&want, "%s.d/1", root) > 0);
+	assert_true(asprintf(&want, "%s.d/%u", root, g1) > 0);
 	t = link_target(root);
 	assert_string_equal(t, want);
 	free(t);
 	free(want);
 	assert_int_equal(tend_secrets_generation_current(&cur, root), 0);
-	assert_int_equal(cur, 1);
+	assert_int_equal(cur, g1);
 	text = read_at(root, "db/password");
 	assert_string_equal(text, "hunter2\n");
 	free(text);
@@ -115,31 +122,31 @@ static void test_generations(void **state)
 		tend_secret_file two[1] = { { "db/password", "rotated", 7, 0400, nobody, nobody_gid } };
 
 		assert_int_equal(tend_secrets_generation_write(&gen, root, two, 1), 0);
-		assert_int_equal(gen, 2);
+		assert_true(gen > g1);
 		text = read_at(root, "db/password");
 		assert_string_equal(text, "hunter2\n");   /* not current before the switch */
 		free(text);
-		assert_int_equal(tend_secrets_generation_switch(root, 2), 0);
+		assert_int_equal(tend_secrets_generation_switch(root, gen), 0);
 	}
 	text = read_at(root, "db/password");
 	assert_string_equal(text, "rotated");
 	free(text);
 	assert_null(read_at(root, "web/token"));
 	/* a rollback: the previous generation linked again */
-	assert_int_equal(tend_secrets_generation_switch(root, 1), 0);
+	assert_int_equal(tend_secrets_generation_switch(root, g1), 0);
 	text = read_at(root, "web/token");
 	assert_string_equal(text, "t0k");
 	free(text);
-	assert_int_equal(tend_secrets_generation_switch(root, 2), 0);
-	assert_int_equal(tend_secrets_generation_prune(root, 2, 0), 0);
-	assert_true(asprintf(&want, "%s.d/1", root) > 0);
+	assert_int_equal(tend_secrets_generation_switch(root, gen), 0);
+	assert_int_equal(tend_secrets_generation_prune(root, gen, 0), 0);
+	assert_true(asprintf(&want, "%s.d/%u", root, g1) > 0);
 	assert_int_equal(access(want, F_OK), -1);
 	/* a generation that is gone (a reboot emptied the ramfs) is not linked to */
-	assert_int_equal(tend_secrets_generation_switch(root, 1), TEND_ENOTFOUND);
+	assert_int_equal(tend_secrets_generation_switch(root, g1), TEND_ENOTFOUND);
 	assert_non_null(strstr(tend_error_last(), "generation"));
 	free(want);
 	assert_int_equal(tend_secrets_generation_current(&cur, root), 0);
-	assert_int_equal(cur, 2);
+	assert_int_equal(cur, gen);
 	/* no secrets at all: the link goes */
 	assert_int_equal(tend_secrets_generation_switch(root, 0), 0);
 	assert_int_equal(access(root, F_OK), -1);
@@ -147,24 +154,103 @@ static void test_generations(void **state)
 	test_tmpdir_remove(dir);
 }
 
-/* An older tend kept plain files in a directory at <root>: the first generation replaces it. */
-static void test_plain_directory_replaced(void **state)
+/* An older tend kept plain files in a directory at <root>: they become the first generation
+ * (mode kept), so the first change after the upgrade has them to roll back to. */
+static void test_plain_directory_migrated(void **state)
 {
-	char *dir = test_tmpdir_make("secrets-legacy"), *root = NULL, *text;
+	char *dir = test_tmpdir_make("secrets-legacy"), *root = NULL, *path = NULL, *text;
 	tend_secret_file f[1] = { { "web/token", "new", 3, 0400, (uid_t)-1, (gid_t)-1 } };
-	unsigned gen;
+	unsigned before, gen;
 	struct stat st;
 
 	(void)state;
 	assert_true(asprintf(&root, "%s/secrets", dir) > 0);
 	test_write_file(dir, "secrets/web/token", "old");
+	assert_true(asprintf(&path, "%s/web/token", root) > 0);
+	assert_int_equal(chmod(path, 0440), 0);
+	free(path);
 	assert_int_equal(tend_secrets_store_prepare(root, TEND_SECRETS_DISK), 0);
-	assert_int_equal(tend_secrets_generation_write(&gen, root, f, 1), 0);
-	assert_int_equal(tend_secrets_generation_switch(root, gen), 0);
 	assert_int_equal(lstat(root, &st), 0);
 	assert_true(S_ISLNK(st.st_mode));
+	assert_int_equal(tend_secrets_generation_current(&before, root), 0);
+	assert_true(before > 0);
+	text = read_at(root, "web/token");
+	assert_string_equal(text, "old");
+	free(text);
+	expect_mode(root, "web/token", 0440, (uid_t)-1, (gid_t)-1);
+	/* a change, then its rollback: the old value is back */
+	assert_int_equal(tend_secrets_generation_write(&gen, root, f, 1), 0);
+	assert_int_equal(tend_secrets_generation_switch(root, gen), 0);
 	text = read_at(root, "web/token");
 	assert_string_equal(text, "new");
+	free(text);
+	assert_int_equal(tend_secrets_generation_switch(root, before), 0);
+	text = read_at(root, "web/token");
+	assert_string_equal(text, "old");
+	free(text);
+	free(root);
+	test_tmpdir_remove(dir);
+}
+
+/* A reboot empties the ramfs: the numbers go on from the clock, so a generation recorded
+ * before it is missing afterwards rather than another one under its number. */
+static void test_numbers_not_reused(void **state)
+{
+	char *dir = test_tmpdir_make("secrets-reboot"), *root = NULL, *store = NULL;
+	tend_secret_file f[1] = { { "web/token", "x", 1, 0400, (uid_t)-1, (gid_t)-1 } };
+	unsigned first, second;
+
+	(void)state;
+	assert_true(asprintf(&root, "%s/secrets", dir) > 0);
+	assert_true(asprintf(&store, "%s/secrets.d", dir) > 0);
+	assert_int_equal(tend_secrets_store_prepare(root, TEND_SECRETS_DISK), 0);
+	assert_int_equal(tend_secrets_generation_write(&first, root, f, 1), 0);
+	assert_true(first >= (unsigned)time(NULL) - 5);
+	assert_int_equal(tend_secrets_generation_switch(root, first), 0);
+	/* the reboot (which takes more than the clock's second) */
+	assert_int_equal(tend_dir_remove_all(store), 0);
+	sleep(1);
+	assert_int_equal(tend_secrets_store_prepare(root, TEND_SECRETS_DISK), 0);
+	assert_int_equal(tend_secrets_generation_write(&second, root, f, 1), 0);
+	assert_true(second > first);
+	assert_int_equal(tend_secrets_generation_switch(root, first), TEND_ENOTFOUND);
+	free(store);
+	free(root);
+	test_tmpdir_remove(dir);
+}
+
+/* A secret added to the current generation (its owner exists only after the switch): its
+ * directory as a written generation's; the values of every generation for masking. */
+static void test_add_and_values(void **state)
+{
+	char *dir = test_tmpdir_make("secrets-add"), *root = NULL, *text;
+	tend_secret_file one[1] = { { "web/token", "first", 5, 0400, (uid_t)-1, (gid_t)-1 } };
+	tend_secret_file two[1] = { { "web/token", "second", 6, 0400, (uid_t)-1, (gid_t)-1 } };
+	tend_secret_file late = { "grafana/db-password", "late", 4, 0400, (uid_t)-1, (gid_t)-1 };
+	tend_buf seen = TEND_BUF_INIT;
+	unsigned g1, g2;
+
+	(void)state;
+	assert_true(asprintf(&root, "%s/secrets", dir) > 0);
+	assert_int_equal(tend_secrets_current_add(root, &late), TEND_ENOTFOUND);
+	assert_int_equal(tend_secrets_store_prepare(root, TEND_SECRETS_DISK), 0);
+	assert_int_equal(tend_secrets_generation_write(&g1, root, one, 1), 0);
+	assert_int_equal(tend_secrets_generation_write(&g2, root, two, 1), 0);
+	assert_int_equal(tend_secrets_generation_switch(root, g2), 0);
+	assert_int_equal(tend_secrets_current_add(root, &late), 0);
+	text = read_at(root, "grafana/db-password");
+	assert_string_equal(text, "late");
+	free(text);
+	expect_mode(root, "grafana", 0751, (uid_t)-1, (gid_t)-1);
+	assert_int_equal(tend_secrets_store_values(root, collect, &seen), 0);
+	assert_non_null(strstr(seen.ptr, "[first]"));
+	assert_non_null(strstr(seen.ptr, "[second]"));
+	assert_non_null(strstr(seen.ptr, "[late]"));
+	tend_buf_dispose(&seen);
+	/* a written generation that did not become current goes alone */
+	assert_int_equal(tend_secrets_generation_remove(root, g1), 0);
+	text = read_at(root, "web/token");
+	assert_string_equal(text, "second");
 	free(text);
 	free(root);
 	test_tmpdir_remove(dir);
@@ -173,13 +259,14 @@ static void test_plain_directory_replaced(void **state)
 static void test_bad_names(void **state)
 {
 	char *dir = test_tmpdir_make("secrets-bad"), *root = NULL, *gdir = NULL;
+	tend_buf ls = TEND_BUF_INIT;
 	const char *bad[] = { "../etc/passwd", "web", "web/../../x", "a/b/c", "/abs/x", "web/", NULL };
 	unsigned gen;
 	size_t i;
 
 	(void)state;
 	assert_true(asprintf(&root, "%s/secrets", dir) > 0);
-	assert_true(asprintf(&gdir, "%s/secrets.d/1", dir) > 0);
+	assert_true(asprintf(&gdir, "%s/secrets.d", dir) > 0);
 	assert_int_equal(tend_secrets_store_prepare(root, TEND_SECRETS_DISK), 0);
 	for (i = 0; bad[i]; i++) {
 		tend_secret_file f[2] = { { "ok/fine", "x", 1, 0400, (uid_t)-1, (gid_t)-1 },
@@ -189,8 +276,12 @@ static void test_bad_names(void **state)
 		if (!strstr(tend_error_last(), "is not <service>/<name>"))
 			fail_msg("%s: %s", bad[i], tend_error_last());
 		/* nothing of the refused generation is left */
-		assert_int_equal(access(gdir, F_OK), -1);
+		assert_int_equal(test_sh(&ls, gdir, "ls -A"), 0);
+		if (ls.size)
+			fail_msg("%s: left %s", bad[i], ls.ptr);
+		tend_buf_clear(&ls);
 	}
+	tend_buf_dispose(&ls);
 	free(gdir);
 	free(root);
 	test_tmpdir_remove(dir);
@@ -231,7 +322,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_generations),
-		cmocka_unit_test(test_plain_directory_replaced),
+		cmocka_unit_test(test_plain_directory_migrated),
+		cmocka_unit_test(test_numbers_not_reused),
+		cmocka_unit_test(test_add_and_values),
 		cmocka_unit_test(test_bad_names),
 		cmocka_unit_test(test_ram_storage),
 	};

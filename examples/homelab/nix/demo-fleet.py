@@ -2,8 +2,11 @@
 # Derive the demo fleet from examples/homelab so that five "hosts" run on one
 # machine without root: host addresses 10.10.0.N become 127.77.0.N (agents find
 # each other on loopback), probes of privileged ports move up by 10000,
-# pg_isready probes become TCP probes, and secrets are owned by the user running
-# the demo. (systemctl comes from nix/demo-bin/systemctl on the agents' PATH.)
+# pg_isready probes become TCP probes, and secrets keep their real owners (grafana,
+# postgres, ...) when TEND_DEMO_USERS=1 (run-demo.sh as root: the demo systems'
+# activation creates those users, as NixOS's does, and the demo removes them at
+# its end), else they are owned by the user running the demo. (systemctl comes
+# from nix/demo-bin/systemctl on the agents' PATH.)
 # Startup probes get at most 5 tries, 1s apart, after 1s of grace: the demo is quick.
 # Text edits only (stdlib), so comments and layout survive.
 # usage: demo-fleet.py SRC DEST [SYSTEM]   (DEST must not exist)
@@ -38,8 +41,9 @@ def rewrite(text, user, group):
         # Demo timing: a broken service is noticed in seconds, not minutes.
         line = re.sub(r"^(\s*retries: )(\d+)", lambda m: m.group(1) + str(min(int(m.group(2)), 5)), line)
         line = re.sub(r"^(\s*grace: )\S+", lambda m: m.group(1) + "1s", line)
-        line = re.sub(r"^(\s*owner: ).*$", lambda m: m.group(1) + user, line)
-        line = re.sub(r"^(\s*group: ).*$", lambda m: m.group(1) + group, line)
+        if user is not None:
+            line = re.sub(r"^(\s*owner: ).*$", lambda m: m.group(1) + user, line)
+            line = re.sub(r"^(\s*group: ).*$", lambda m: m.group(1) + group, line)
         out.append(line)
     return "".join(out)
 
@@ -51,6 +55,8 @@ def main():
     system = sys.argv[3] if len(sys.argv) == 4 else os.uname().machine + "-linux"
     user = pwd.getpwuid(os.getuid()).pw_name
     group = grp.getgrgid(os.getgid()).gr_name
+    if os.environ.get("TEND_DEMO_USERS") == "1":
+        user = group = None   # the real owners: the systems' activation creates them
     shutil.copytree(src, dest, ignore=shutil.ignore_patterns(".tend", ".git", "system.txt"))
     for dirpath, _, files in os.walk(dest):
         for f in files:

@@ -26,6 +26,10 @@ cleanup() {
   # demo's work directory is the demo's own.
   pkill -TERM -f "$work/" 2>/dev/null || true
   wait 2>/dev/null || true
+  # the service users the demo systems' activation created
+  if [ -f "$work/run/created-users" ]; then
+    while read -r u; do userdel "$u" 2>/dev/null || true; done < "$work/run/created-users"
+  fi
   if [ -n "${TEND_DEMO_KEEP:-}" ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT INT TERM
@@ -42,6 +46,10 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 git_commit() { git -C "$work/fleet" add -A && git -C "$work/fleet" -c user.name=operator -c user.email=ops@example.net commit -q -m "$1"; }
 head_commit() { git -C "$work/fleet" rev-parse --short=12 HEAD; }
+
+# As root, the secrets keep their real owners (grafana, postgres, ...): the demo systems create
+# those users when they are activated, as NixOS does, and the demo removes them when it ends.
+if [ "$(id -u)" = 0 ]; then export TEND_DEMO_USERS=1; fi
 
 bold "a fleet repository from examples/homelab (hosts on 127.77.0.1-5)"
 python3 "$here/demo-fleet.py" "$homelab" "$work/fleet"

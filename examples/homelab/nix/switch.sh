@@ -12,6 +12,21 @@ esac
 root="${TEND_DEMO_ROOT:?TEND_DEMO_ROOT is not set}/@host@"
 mkdir -p "$root"
 echo "activating @out@ on @host@"
+# The system's users (the owners of its services' secrets), created as NixOS's activation
+# creates a module's users.users.<name>, when the demo runs with TEND_DEMO_USERS=1 (as root);
+# each one created is listed for the demo to remove at its end.
+if [ "${TEND_DEMO_USERS:-}" = 1 ]; then
+	for u in $(python3 -c 'import json,sys
+h = json.load(open(sys.argv[1]))
+print(" ".join(sorted({s.get("owner") for svc in h.get("services", {}).values()
+                       for s in svc.get("secrets", []) if s.get("owner") not in (None, "root")})))' @out@/host.json); do
+		if ! getent passwd "$u" >/dev/null; then
+			useradd --system --no-create-home --shell /usr/sbin/nologin "$u"
+			echo "$u" >> "$TEND_DEMO_ROOT/created-users"
+			echo "created system user $u"
+		fi
+	done
+fi
 cat @out@/host.json > "$root/config.json.tmp"
 mv "$root/config.json.tmp" "$root/config.json"
 ln -sfn @out@ "$root/current-system.tmp"
