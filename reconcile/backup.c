@@ -105,9 +105,12 @@ int tend_reconcile_backup_write(char **out_dir, const tend_config *cfg, const te
 		unsigned gen;
 		json_t *e;
 
-		if (tend_secrets_generation_current(&gen, cfg->secrets_root) < 0)
+		/* ready first: an older tend's plain directory becomes a generation here, so that
+		 * a rollback of this change has it to go back to */
+		if (tend_secrets_store_prepare(cfg->secrets_root, cfg->secrets_storage) < 0 ||
+		    tend_secrets_generation_current(&gen, cfg->secrets_root) < 0)
 			goto out;
-		if (!(e = json_pack("{s:i}", "secrets_before", (json_int_t)gen)) ||
+		if (!(e = json_pack("{s:I}", "secrets_before", (json_int_t)gen)) ||
 		    json_array_append_new(index, e) < 0) {
 			tend_error_set("out of memory");
 			goto out;

@@ -256,11 +256,48 @@ static void test_restart_failure(void **state)
 	shim_remove(&s);
 }
 
+/* An older tend kept the secrets as plain files in a directory at secrets_root: the first
+ * change after the upgrade that rolls back puts the old values back. */
+static void test_upgrade_from_plain_directory(void **state)
+{
+	e2e *e = *state;
+	shim s = { NULL, NULL };
+	char *out = NULL, *v;
+
+	shim_install(&s, e, NULL);
+	encrypt_secret(e, "secrets/traefik.age", "t1");
+	encrypt_secret(e, "secrets/web.age", "w1");
+	encrypt_secret(e, "secrets/aaa.age", "a1");
+	write_services(e, 200);
+	free(commit(e, "services with secrets"));
+	assert_int_equal(tend(e, NULL, "reconcile", NULL, NULL), 0);
+	/* as an older tend left it: a directory of plain files, no generations */
+	assert_int_equal(test_sh(NULL, e->dir, "cp -rL secrets secrets.plain && rm secrets && "
+				 "rm -rf secrets.d && mv secrets.plain secrets && test -d secrets && "
+				 "test ! -L secrets"), 0);
+	encrypt_secret(e, "secrets/web.age", "w2");
+	write_services(e, 500);
+	free(commit(e, "new web token, web broken"));
+	assert_int_equal(tend(e, &out, "reconcile", NULL, NULL), 1);
+	expect_contains(out, "rolled-back");
+	free(out);
+	v = read_secret(e, "web");
+	assert_non_null(v);
+	assert_string_equal(v, "w1");
+	free(v);
+	v = read_secret(e, "traefik");
+	assert_non_null(v);
+	assert_string_equal(v, "t1");
+	free(v);
+	shim_remove(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_restart_on_change, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_failure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_upgrade_from_plain_directory, setup, teardown),
 	};
 	if (!test_have("nix") || !test_have("git") || !test_have("curl") || !test_have("python3") ||
 	    !test_have("age")) {
