@@ -135,15 +135,19 @@ int tend_reconcile_apply_pending(const tend_config *cfg, const tend_desired *d, 
 
 		if (!w->owner_pending)
 			continue;
-		if (!(pw = getpwnam(w->owner))) {
+		if (!w->owner) {   /* recovery: resolved already, missing from the generation */
+			uid = w->uid;
+			gid = w->gid;
+		} else if (!(pw = getpwnam(w->owner))) {
 			tend_error_set("service %s, secret %s: no user '%s' on this host, even after the "
 				       "switch (does the new system create it?)", w->service,
 				       strrchr(w->path, '/') + 1, w->owner);
 			return TEND_ENOTFOUND;
+		} else {
+			uid = pw->pw_uid;
+			gid = pw->pw_gid;
 		}
-		uid = pw->pw_uid;
-		gid = pw->pw_gid;
-		if (w->group) {
+		if (w->owner && w->group) {
 			if (!(gr = getgrnam(w->group))) {
 				tend_error_set("service %s, secret %s: no group '%s' on this host, even "
 					       "after the switch (does the new system create it?)",
@@ -166,10 +170,20 @@ int tend_reconcile_apply_pending(const tend_config *cfg, const tend_desired *d, 
 		}
 		any = 1;
 	}
+	/* each unit once, at its first mention */
 	for (i = 0; any && i < d->n_files; i++)
-		for (k = 0; d->files[i].owner_pending && k < d->files[i].n_restart; k++)
-			if (tend_reconcile_apply_restart(d->files[i].restart[k], log) < 0)
+		for (k = 0; d->files[i].owner_pending && k < d->files[i].n_restart; k++) {
+			const char *unit = d->files[i].restart[k];
+			size_t j, m;
+			int seen = 0;
+
+			for (j = 0; j <= i && !seen; j++)
+				for (m = 0; d->files[j].owner_pending && m < d->files[j].n_restart &&
+				     (j < i || m < k); m++)
+					seen |= !strcmp(d->files[j].restart[m], unit);
+			if (!seen && tend_reconcile_apply_restart(unit, log) < 0)
 				return TEND_ERROR;
+		}
 	return 0;
 }
 

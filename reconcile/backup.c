@@ -200,7 +200,8 @@ int tend_reconcile_backup_restore(const tend_config *cfg, const char *backup_dir
 				    (rc = tend_secrets_generation_current(&gen, cfg->secrets_root)) == 0)
 					rc = tend_secrets_generation_prune(cfg->secrets_root, gen, 0);
 			} else if (rc == TEND_ENOTFOUND) {
-				rc = tend_secrets_generation_switch(cfg->secrets_root, 0);
+				if ((rc = tend_secrets_generation_switch(cfg->secrets_root, 0)) == 0)
+					rc = tend_secrets_generation_prune(cfg->secrets_root, 0, 0);
 			} else if (rc == 0) {
 				rc = tend_secrets_generation_prune(cfg->secrets_root, gen, 0);
 			}

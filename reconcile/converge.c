@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 
 typedef struct {
@@ -579,6 +580,7 @@ int tend_recover(tend_reconcile_report *rep, const tend_config *cfg, tend_state 
 	tend_desired now, prev;
 	tend_probe_failure pf;
 	char *current = NULL, *dir = NULL, *msg = NULL, *why = NULL;
+	size_t i;
 	int error, have_now = 0, have_prev = 0, now_secrets = 0;
 
 	memset(&pf, 0, sizeof(pf));
@@ -614,6 +616,20 @@ int tend_recover(tend_reconcile_report *rep, const tend_config *cfg, tend_state 
 					      NULL) == 0)
 		c.prev_desired = &prev;
 	tend_error_clear();
+	/* what the switch may have made possible meanwhile: a secret of the change not in the
+	 * current generation waits for the post-switch step (its owner may exist by now) */
+	for (i = 0; now_secrets && i < now.n_files; i++) {
+		struct stat sb;
+
+		if (now.files[i].kind == TEND_FILE_SECRET && !now.files[i].owner_pending &&
+		    tend_reconcile_file_stat(&sb, cfg, now.files[i].path, 1) == TEND_ENOTFOUND)
+			now.files[i].owner_pending = 1;
+		tend_error_clear();
+	}
+	/* the values decrypted here are masked too */
+	if ((now_secrets && tend_mask_collect(&c.mask, cfg, NULL, &now) < 0) ||
+	    (c.prev_desired && tend_mask_collect(&c.mask, cfg, NULL, &prev) < 0))
+		tend_error_clear();
 	/* Interrupted during the switch: how it ended decides, never the probes alone. */
 	if (in->phase == TEND_PHASE_SWITCH && in->target_system && have_now) {
 		int resumed = resume_switch(&c, in, &current, have_now ? &now : NULL,

@@ -126,8 +126,9 @@ int tend_reconcile_units_wait(char **journal, const char **failed_unit, const te
 /* The unit's last journal lines (journalctl -u), at most limit bytes (0: 4096), control
  * characters removed; NULL when there is none. Caller frees. */
 char *tend_reconcile_unit_journal(const char *unit, size_t limit);
-/* One look: negative naming the first unit failed, stopped or not loaded (one restarting
- * after a crash, or a oneshot that has not run yet, is not down). */
+/* One look: negative naming the first unit failed, stopped, not loaded or in a crash loop (3
+ * automatic restarts; one restarting after a crash or two, or a oneshot that has not run yet,
+ * is not down). */
 int tend_reconcile_units_check(const char **failed_unit, const tend_service *s);
 
 /* ---- reachability guard (reconcile/guard.c) ------------------------------ */

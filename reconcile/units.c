@@ -18,12 +18,14 @@
  * leaves room for a start job queued behind others and a restart or two of a first start that
  * raced a dependency. */
 #define STALL_GRACE_MS 30000
+#define CRASH_LOOP_RESTARTS 3
 #define POLL_MS 250
 #define JOURNAL_LINES "20"
 
 typedef struct {
 	char load[32], active[32], sub[32], result[32], type[32];
 	int ran;                 /* ExecMainStartTimestampMonotonic is set: it ran in this boot */
+	long restarts;           /* NRestarts: automatic restarts since it was last started */
 } unit_state;
 
 /* UNIT_STALLED: not started; UNIT_RESTARTING: waiting to restart after a crash (auto-restart).
@@ -58,8 +60,9 @@ static int unit_show(unit_state *out, const char *unit)
 	tend_proc_result res;
 	char *argv[] = { "systemctl", "show", "--property=LoadState", "--property=ActiveState",
 			 "--property=SubState", "--property=Result", "--property=Type",
-			 "--property=ExecMainStartTimestampMonotonic", "--", (char *)unit, NULL };
-	char ran[32];
+			 "--property=ExecMainStartTimestampMonotonic", "--property=NRestarts", "--",
+			 (char *)unit, NULL };
+	char ran[32], restarts[32];
 	int error = 0;
 
 	memset(out, 0, sizeof(*out));
@@ -84,6 +87,8 @@ static int unit_show(unit_state *out, const char *unit)
 		field(out->type, sizeof(out->type), t, "Type");
 		field(ran, sizeof(ran), t, "ExecMainStartTimestampMonotonic");
 		out->ran = ran[0] && strcmp(ran, "0");
+		field(restarts, sizeof(restarts), t, "NRestarts");
+		out->restarts = strtol(restarts, NULL, 10);
 	}
 	tend_proc_result_dispose(&res);
 	return error;
@@ -168,7 +173,7 @@ static void describe(char *dst, size_t size, const char *unit, const unit_state 
 int tend_reconcile_units_wait(char **journal, const char **failed_unit, const tend_service *s,
 			      const tend_probe_opts *po)
 {
-	int64_t start = tend_probe_now_ms(), stalled = 0, restarting = 0;
+	int64_t start = tend_probe_now_ms();
 	size_t i;
 	char what[512];
 
@@ -176,6 +181,7 @@ int tend_reconcile_units_wait(char **journal, const char **failed_unit, const te
 	*failed_unit = NULL;
 	for (i = 0; i < s->n_units; i++) {
 		const char *unit = s->units[i];
+		int64_t stalled = 0, restarting = 0;   /* each unit's own */
 		unit_state u;
 		int state;
 
@@ -245,8 +251,15 @@ int tend_reconcile_units_check(const char **failed_unit, const tend_service *s)
 			return TEND_ERROR;
 		}
 		state = unit_classify(&u);
-		/* starting, or restarting on its own (one crash is not an outage: the probes say
-		 * more); a oneshot that has not run yet (its timer has not fired) is not down */
+		/* A unit in a crash loop (not up, 3 automatic restarts or more) is down; one starting,
+		 * or restarting on its own after a crash or two, is not yet (the probes say more); a
+		 * oneshot that has not run yet (its timer has not fired) is not down. */
+		if (state != UNIT_READY && u.restarts >= CRASH_LOOP_RESTARTS) {
+			*failed_unit = s->units[i];
+			tend_error_set("unit %s is in a crash loop (%ld automatic restarts)",
+				       s->units[i], u.restarts);
+			return TEND_ERROR;
+		}
 		if (state == UNIT_READY || state == UNIT_WAIT || state == UNIT_RESTARTING ||
 		    (state == UNIT_STALLED && !strcmp(u.type, "oneshot") && !u.ran))
 			continue;

@@ -16,12 +16,14 @@ echo "activating @out@ on @host@"
 # creates a module's users.users.<name>, when the demo runs with TEND_DEMO_USERS=1 (as root);
 # each one created is listed for the demo to remove at its end.
 if [ "${TEND_DEMO_USERS:-}" = 1 ]; then
-	for u in $(python3 -c 'import json,sys
+	# an assignment, so that a failure of the python stops the switch (set -e)
+	users=$(python3 -c 'import json,sys
 h = json.load(open(sys.argv[1]))
 print(" ".join(sorted({s.get("owner") for svc in h.get("services", {}).values()
-                       for s in svc.get("secrets", []) if s.get("owner") not in (None, "root")})))' @out@/host.json); do
+                       for s in svc.get("secrets", []) if s.get("owner") not in (None, "root")})))' @out@/host.json)
+	for u in $users; do
 		if ! getent passwd "$u" >/dev/null; then
-			useradd --system --no-create-home --shell /usr/sbin/nologin "$u"
+			useradd --system --user-group --no-create-home --shell /usr/sbin/nologin "$u"
 			echo "$u" >> "$TEND_DEMO_ROOT/created-users"
 			echo "created system user $u"
 		fi
